@@ -1,0 +1,315 @@
+package clb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+)
+
+// Class groups error codes that call for the same reaction.
+type Class string
+
+// The classes of the error-code table.
+const (
+	// ClassCallerError: the request itself is wrong; retrying cannot help.
+	ClassCallerError Class = "caller-error"
+	// ClassNotBound: DeregisterTargets named a target that is not bound.
+	// The caller confirms with DescribeTargets; gone means done.
+	ClassNotBound Class = "not-bound"
+	// ClassDenied: the credentials are wrong or lack permission.
+	ClassDenied Class = "denied"
+	// ClassThrottled: over the API's request rate; always retried.
+	ClassThrottled Class = "throttled"
+	// ClassBusy: the load balancer is locked by another task; retried.
+	ClassBusy Class = "busy"
+	// ClassTransient: a server or network fault; retried a bounded number
+	// of times.
+	ClassTransient Class = "transient"
+	// ClassUnknown: an unlisted code; a few retries, then fail.
+	ClassUnknown Class = "unknown"
+)
+
+// Policy is the retry behaviour of a class (or of one code).
+type Policy struct {
+	// Retryable is false when retrying cannot help.
+	Retryable bool
+	// InitialDelay is the delay before the first retry; it doubles with
+	// each attempt up to MaxDelay. Jitter adds up to Jitter on top.
+	InitialDelay time.Duration
+	MaxDelay     time.Duration
+	Jitter       time.Duration
+	// MaxAttempts bounds the attempts (the first call included); 0 means
+	// no bound other than the drain's own deadline.
+	MaxAttempts int
+}
+
+// NextDelay is the delay before the retry that follows attempt (1-based).
+func (p Policy) NextDelay(attempt int) time.Duration {
+	if !p.Retryable {
+		return 0
+	}
+	d := p.InitialDelay
+	for i := 1; i < attempt && d < p.MaxDelay; i++ {
+		d *= 2
+	}
+	if p.MaxDelay > 0 && d > p.MaxDelay {
+		d = p.MaxDelay
+	}
+	if p.Jitter > 0 {
+		d += rand.N(p.Jitter)
+	}
+	return d
+}
+
+// Exhausted reports whether no attempt may follow attempt (1-based).
+func (p Policy) Exhausted(attempt int) bool {
+	return !p.Retryable || (p.MaxAttempts > 0 && attempt >= p.MaxAttempts)
+}
+
+// Policies is the retry behaviour of each class.
+var Policies = map[Class]Policy{
+	ClassCallerError: {Retryable: false},
+	ClassNotBound:    {Retryable: false},
+	ClassDenied:      {Retryable: false},
+	ClassThrottled:   {Retryable: true, InitialDelay: time.Second, MaxDelay: time.Second, Jitter: 500 * time.Millisecond},
+	ClassBusy:        {Retryable: true, InitialDelay: time.Second, MaxDelay: 30 * time.Second, Jitter: 250 * time.Millisecond},
+	ClassTransient:   {Retryable: true, InitialDelay: time.Second, MaxDelay: 20 * time.Second, Jitter: 250 * time.Millisecond, MaxAttempts: 8},
+	ClassUnknown:     {Retryable: true, InitialDelay: 2 * time.Second, MaxDelay: 10 * time.Second, Jitter: 250 * time.Millisecond, MaxAttempts: 3},
+}
+
+// Codes made by the client for failures that have no answer from the API.
+const (
+	CodeNetworkError   = "ClientError.NetworkError"
+	CodeTimeout        = "ClientError.Timeout"
+	CodeCanceled       = "ClientError.Canceled"
+	CodeHTTPStatus     = "ClientError.HttpStatusCodeError"
+	CodeIOError        = "ClientError.IOError"
+	CodeParseJSONError = "ClientError.ParseJsonError"
+	CodeNoCredential   = "ClientError.CredentialError"
+)
+
+// codeRule is one row of the table. An empty Action applies to every
+// action; a row with an Action wins over one without for that action.
+type codeRule struct {
+	Code   string
+	Action string
+	Class  Class
+	// Policy, when set, overrides the class's policy for this code.
+	Policy *Policy
+}
+
+// codeTable maps Tencent error codes to classes. Lookup order: the exact
+// code (for the action, then for any action), then the prefix before the
+// first dot (likewise), then ClassUnknown. Adding a code is one line.
+var codeTable = []codeRule{
+	// Caller errors: fail fast with the code and message.
+	{Code: "InvalidParameter", Class: ClassCallerError},
+	{Code: "InvalidParameter.FormatError", Class: ClassCallerError},
+	{Code: "InvalidParameter.LBIdNotFound", Class: ClassCallerError},
+	{Code: "InvalidParameter.ListenerIdNotFound", Class: ClassCallerError},
+	{Code: "InvalidParameter.LocationNotFound", Class: ClassCallerError},
+	{Code: "InvalidParameter.RegionNotFound", Class: ClassCallerError},
+	{Code: "InvalidParameterValue", Class: ClassCallerError},
+	{Code: "InvalidParameterValue.Duplicate", Class: ClassCallerError},
+	{Code: "InvalidParameterValue.Length", Class: ClassCallerError},
+	{Code: "InvalidParameterValue.Range", Class: ClassCallerError},
+	{Code: "MissingParameter", Class: ClassCallerError},
+	{Code: "ResourceNotFound", Class: ClassCallerError},
+	{Code: "UnsupportedOperation", Class: ClassCallerError},
+	{Code: "LimitExceeded", Class: ClassCallerError},
+	{Code: CodeNoCredential, Class: ClassCallerError},
+	{Code: CodeCanceled, Class: ClassCallerError},
+
+	// Not bound: deregistering a target that is not bound answers
+	// InvalidParameter; the caller confirms with DescribeTargets.
+	{Code: "InvalidParameter", Action: ActionDeregisterTargets, Class: ClassNotBound},
+
+	// Denied: fail fast; one retry for an expired signature (clock skew).
+	{Code: "UnauthorizedOperation", Class: ClassDenied},
+	{Code: "AuthFailure", Class: ClassDenied},
+	{Code: "AuthFailure.SignatureFailure", Class: ClassDenied},
+	{Code: "AuthFailure.SecretIdNotFound", Class: ClassDenied},
+	{Code: "AuthFailure.TokenFailure", Class: ClassDenied},
+	{Code: "AuthFailure.SignatureExpire", Class: ClassDenied,
+		Policy: &Policy{Retryable: true, InitialDelay: time.Second, MaxDelay: time.Second, MaxAttempts: 2}},
+
+	// Throttled: retried at about 1 s, never given up within the deadline.
+	{Code: "RequestLimitExceeded", Class: ClassThrottled},
+	{Code: "RequestLimitExceeded.UinLimitExceeded", Class: ClassThrottled},
+	{Code: "RequestLimitExceeded.IPLimitExceeded", Class: ClassThrottled},
+	{Code: "RequestLimitExceeded.GlobalRegionUinLimitExceeded", Class: ClassThrottled},
+
+	// Busy: another task holds the load balancer.
+	{Code: "FailedOperation.ResourceInOperating", Class: ClassBusy},
+	{Code: "FailedOperation.InvalidLBStatus", Class: ClassBusy},
+	{Code: "ResourceInUse", Class: ClassBusy},
+	{Code: "ResourceUnavailable", Class: ClassBusy},
+
+	// Transient: server or network faults.
+	{Code: "InternalError", Class: ClassTransient},
+	{Code: CodeNetworkError, Class: ClassTransient},
+	{Code: CodeTimeout, Class: ClassTransient},
+	{Code: CodeIOError, Class: ClassTransient},
+	{Code: CodeHTTPStatus, Class: ClassTransient},
+	{Code: CodeParseJSONError, Class: ClassTransient},
+
+	// Unknown: a few retries, then fail with the code.
+	{Code: "FailedOperation", Class: ClassUnknown},
+}
+
+type tableKey struct{ code, action string }
+
+var codeIndex = func() map[tableKey]codeRule {
+	idx := make(map[tableKey]codeRule, len(codeTable))
+	for _, r := range codeTable {
+		k := tableKey{r.Code, r.Action}
+		if _, dup := idx[k]; dup {
+			panic("clb: error-code table lists " + r.Code + " twice")
+		}
+		idx[k] = r
+	}
+	return idx
+}()
+
+func lookup(action, code string) (codeRule, bool) {
+	candidates := []string{code}
+	if prefix, _, found := strings.Cut(code, "."); found {
+		candidates = append(candidates, prefix)
+	}
+	for _, c := range candidates {
+		if r, ok := codeIndex[tableKey{c, action}]; ok {
+			return r, true
+		}
+		if r, ok := codeIndex[tableKey{c, ""}]; ok {
+			return r, true
+		}
+	}
+	return codeRule{}, false
+}
+
+// ClassOf returns the class of an error code answered to action.
+func ClassOf(action, code string) Class {
+	if r, ok := lookup(action, code); ok {
+		return r.Class
+	}
+	return ClassUnknown
+}
+
+// PolicyOf returns the retry policy of an error code answered to action.
+func PolicyOf(action, code string) Policy {
+	r, ok := lookup(action, code)
+	if !ok {
+		return Policies[ClassUnknown]
+	}
+	if r.Policy != nil {
+		return *r.Policy
+	}
+	return Policies[r.Class]
+}
+
+// NonRetryableCodes lists the codes of the table that are never retried
+// when answered to action, sorted: what an activity's retry policy puts in
+// NonRetryableErrorTypes.
+func NonRetryableCodes(action string) []string {
+	seen := map[string]bool{}
+	for _, r := range codeTable {
+		if r.Action != "" && r.Action != action {
+			continue
+		}
+		if !PolicyOf(action, r.Code).Retryable && ClassOf(action, r.Code) != ClassNotBound {
+			seen[r.Code] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Error is an error from the CLB API (or from reaching it), classified.
+type Error struct {
+	// Action is the API action that failed.
+	Action string
+	// Code is the Tencent error code, or a ClientError.* code for failures
+	// without an answer.
+	Code string
+	// Message is the API's message (never holds credentials).
+	Message string
+	// RequestId is the API's request id, when there was an answer.
+	RequestId string
+	// Class is the code's class for this action.
+	Class Class
+	// Err is the underlying error.
+	Err error
+}
+
+// Error formats as "Action: Code: Message (RequestId ...)".
+func (e *Error) Error() string {
+	s := e.Action + ": " + e.Code
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.RequestId != "" {
+		s += " (RequestId " + e.RequestId + ")"
+	}
+	return s
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Policy is the retry policy for this error.
+func (e *Error) Policy() Policy { return PolicyOf(e.Action, e.Code) }
+
+// Classify turns any error from calling action into a classified *Error:
+// an SDK error keeps its code; a deadline becomes ClientError.Timeout, a
+// cancellation ClientError.Canceled, a network failure
+// ClientError.NetworkError. A nil error gives nil; an *Error is returned as
+// it is.
+func Classify(action string, err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	e := &Error{Action: action, Err: err}
+	var sdk *tcerr.TencentCloudSDKError
+	var netErr net.Error
+	var urlErr *url.Error
+	switch {
+	case errors.As(err, &sdk):
+		e.Code, e.Message, e.RequestId = sdk.GetCode(), sdk.GetMessage(), sdk.GetRequestId()
+		if e.Code == "" {
+			e.Code = string(ClassUnknown)
+		}
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Code, e.Message = CodeTimeout, err.Error()
+	case errors.Is(err, context.Canceled):
+		e.Code, e.Message = CodeCanceled, err.Error()
+	case errors.As(err, &netErr), errors.As(err, &urlErr):
+		e.Code, e.Message = CodeNetworkError, err.Error()
+	default:
+		e.Code, e.Message = CodeNetworkError, err.Error()
+	}
+	e.Class = ClassOf(action, e.Code)
+	return e
+}
+
+// NewError builds a classified error for action with a code and message,
+// as the API would answer it.
+func NewError(action, code, message string) *Error {
+	return &Error{Action: action, Code: code, Message: message, Class: ClassOf(action, code),
+		Err: fmt.Errorf("%s: %s", code, message)}
+}

@@ -1,0 +1,185 @@
+package clb
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Target is one real server: a CVM instance (InstanceId) or an IP bound
+// through an elastic network interface (EniIp), never both, with the port
+// it serves on.
+type Target struct {
+	// InstanceId is the CVM instance, such as ins-abc12345.
+	InstanceId string `json:"InstanceId,omitempty"`
+	// EniIp is the private IPv4 or IPv6 address of an ENI target.
+	EniIp string `json:"EniIp,omitempty"`
+	// Port is the real server's port, 1-65535.
+	Port int64 `json:"Port"`
+	// Weight is optional (0-100). It is ignored when deregistering; when
+	// modifying weights, a target's own Weight wins over the call's weight.
+	Weight *int64 `json:"Weight,omitempty"`
+}
+
+// Key identifies a target independently of its weight: "ins-abc12345:80",
+// "10.0.0.5:8080" or "[fd00::5]:8080". Two targets with the same Key are the
+// same binding.
+func (t Target) Key() string {
+	host := t.InstanceId
+	if host == "" {
+		host = t.EniIp
+		if addr, err := netip.ParseAddr(t.EniIp); err == nil {
+			host = addr.String()
+			if addr.Is6() && !addr.Is4In6() {
+				host = "[" + host + "]"
+			}
+		}
+	}
+	return host + ":" + strconv.FormatInt(t.Port, 10)
+}
+
+// String is the Key, followed by "@weight" when a weight is set.
+func (t Target) String() string {
+	if t.Weight == nil {
+		return t.Key()
+	}
+	return t.Key() + "@" + strconv.FormatInt(*t.Weight, 10)
+}
+
+// WithoutWeight returns the target with its Weight cleared.
+func (t Target) WithoutWeight() Target {
+	t.Weight = nil
+	return t
+}
+
+// Selector names where targets are bound: a listener of a load balancer
+// and, for a layer-7 listener, a rule, by LocationId or by Domain+Url. When
+// LocationId is set, Domain and Url are ignored (as the API does).
+type Selector struct {
+	LoadBalancerId string `json:"LoadBalancerId"`
+	ListenerId     string `json:"ListenerId"`
+	LocationId     string `json:"LocationId,omitempty"`
+	Domain         string `json:"Domain,omitempty"`
+	Url            string `json:"Url,omitempty"`
+}
+
+// HasRule reports whether the selector names a layer-7 rule.
+func (s Selector) HasRule() bool {
+	return s.LocationId != "" || s.Domain != "" || s.Url != ""
+}
+
+// String is "lb/listener", followed by "/loc-..." or "/domain+url" for a rule.
+func (s Selector) String() string {
+	out := s.LoadBalancerId + "/" + s.ListenerId
+	switch {
+	case s.LocationId != "":
+		out += "/" + s.LocationId
+	case s.Domain != "" || s.Url != "":
+		out += "/" + s.Domain + s.Url
+	}
+	return out
+}
+
+// Listener protocols as the API names them.
+const (
+	ProtocolTCP    = "TCP"
+	ProtocolUDP    = "UDP"
+	ProtocolTCPSSL = "TCP_SSL"
+	ProtocolQUIC   = "QUIC"
+	ProtocolHTTP   = "HTTP"
+	ProtocolHTTPS  = "HTTPS"
+)
+
+// IsLayer7 reports whether a listener protocol binds targets to rules
+// (HTTP, HTTPS) rather than to the listener itself.
+func IsLayer7(protocol string) bool {
+	p := strings.ToUpper(protocol)
+	return p == ProtocolHTTP || p == ProtocolHTTPS
+}
+
+// BoundTarget is a real server bound now, as DescribeTargets reports it.
+type BoundTarget struct {
+	// Type is CVM or ENI.
+	Type string `json:"Type,omitempty"`
+	// InstanceId is the CVM instance (set for CVM targets).
+	InstanceId string `json:"InstanceId,omitempty"`
+	// PrivateIpAddresses are the target's private IPs; an ENI target is
+	// matched by one of them.
+	PrivateIpAddresses []string `json:"PrivateIpAddresses,omitempty"`
+	// Port is the real server's port.
+	Port int64 `json:"Port"`
+	// Weight is the current forwarding weight.
+	Weight int64 `json:"Weight"`
+}
+
+// Matches reports whether the bound target is the binding t names: same port
+// and the same InstanceId, or (for an EniIp target) one of its private IPs.
+func (b BoundTarget) Matches(t Target) bool {
+	if b.Port != t.Port {
+		return false
+	}
+	if t.InstanceId != "" {
+		return b.InstanceId == t.InstanceId
+	}
+	want, err := netip.ParseAddr(t.EniIp)
+	for _, ip := range b.PrivateIpAddresses {
+		if ip == t.EniIp {
+			return true
+		}
+		if got, perr := netip.ParseAddr(ip); err == nil && perr == nil && got == want {
+			return true
+		}
+	}
+	return false
+}
+
+// Rule is a layer-7 forwarding rule with the targets bound to it.
+type Rule struct {
+	LocationId string        `json:"LocationId"`
+	Domain     string        `json:"Domain"`
+	Url        string        `json:"Url"`
+	Targets    []BoundTarget `json:"Targets,omitempty"`
+}
+
+// Listener is a snapshot of one listener and what is bound to it now.
+type Listener struct {
+	ListenerId string `json:"ListenerId"`
+	Protocol   string `json:"Protocol"`
+	Port       int64  `json:"Port"`
+	// Targets are bound to a layer-4 listener.
+	Targets []BoundTarget `json:"Targets,omitempty"`
+	// Rules are a layer-7 listener's rules, each with its targets.
+	Rules []Rule `json:"Rules,omitempty"`
+}
+
+// TaskState is the state of an async task, as DescribeTaskStatus reports it.
+type TaskState int64
+
+// Task states, with the API's numbers.
+const (
+	TaskSucceeded TaskState = 0
+	TaskFailed    TaskState = 1
+	TaskRunning   TaskState = 2
+)
+
+// String names the state.
+func (s TaskState) String() string {
+	switch s {
+	case TaskSucceeded:
+		return "succeeded"
+	case TaskFailed:
+		return "failed"
+	case TaskRunning:
+		return "running"
+	}
+	return "unknown(" + strconv.FormatInt(int64(s), 10) + ")"
+}
+
+// TaskStatus is the answer of DescribeTaskStatus.
+type TaskStatus struct {
+	Status TaskState `json:"Status"`
+	// Message explains a failed task, when the API gives one.
+	Message         string   `json:"Message,omitempty"`
+	LoadBalancerIds []string `json:"LoadBalancerIds,omitempty"`
+	RequestId       string   `json:"RequestId,omitempty"`
+}
