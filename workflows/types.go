@@ -1,0 +1,237 @@
+// Package workflows holds the DrainAndDeregister workflow, its input and
+// result types, and the names a caller needs to start, watch or embed it.
+// Everything here is deterministic workflow code.
+package workflows
+
+import (
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+)
+
+// Names shared by the worker, the starter and calling workflows.
+const (
+	// WorkflowName is the registered name of DrainAndDeregister.
+	WorkflowName = "DrainAndDeregister"
+	// TaskQueue is the default task queue of the workflow and its
+	// read-only activities.
+	TaskQueue = "clb-drain"
+	// MutationsQueueSuffix is appended to the workflow's task queue to
+	// name the queue of the mutating activities (DeregisterTargets,
+	// SetWeight), which the worker rate-limits for the whole fleet.
+	MutationsQueueSuffix = "-mutations"
+	// QueryProgress is the query that returns a Progress.
+	QueryProgress = "progress"
+	// ErrInvalidInput is the ApplicationError type of a rejected input.
+	ErrInvalidInput = "InvalidInput"
+	// ErrTaskFailed is the ApplicationError type of a CLB task that kept
+	// ending with Status 1.
+	ErrTaskFailed = "TaskFailed"
+	// ErrNoRule is the ApplicationError type of a layer-7 listener given
+	// without a rule, or of a rule that does not exist.
+	ErrNoRule = "RuleRequired"
+	// WorkflowIDPrefix starts every conventional workflow ID.
+	WorkflowIDPrefix = "clb-drain"
+)
+
+// Input bounds.
+const (
+	// MaxChunkSize is the most targets in one DeregisterTargets call.
+	MaxChunkSize = clb.MaxTargetsPerCall
+	// MaxTargets is the most targets one drain accepts.
+	MaxTargets = 10000
+	// MaxDrainDelay is the longest drain phase accepted.
+	MaxDrainDelay = 24 * time.Hour
+	// MaxReasonLen bounds the audit reason.
+	MaxReasonLen = 1024
+	// DefaultChunksPerRun keeps a run's history near 1,200 events.
+	DefaultChunksPerRun = 100
+)
+
+// DrainInput is the input of DrainAndDeregister. Add fields, never change
+// or remove them: running workflows and their callers depend on them.
+type DrainInput struct {
+	// LoadBalancerId is the CLB instance, such as lb-abc12345.
+	LoadBalancerId string `json:"LoadBalancerId"`
+	// ListenerId is the listener, such as lbl-abc12345.
+	ListenerId string `json:"ListenerId"`
+	// LocationId names a layer-7 rule (loc-abc12345). It wins over Domain+Url.
+	LocationId string `json:"LocationId,omitempty"`
+	// Domain and Url name a layer-7 rule, together.
+	Domain string `json:"Domain,omitempty"`
+	Url    string `json:"Url,omitempty"`
+	// Targets are the real servers to remove. Exact duplicates are merged.
+	Targets []clb.Target `json:"Targets"`
+	// DrainDelay, when above zero, sets weight 0 on the targets first and
+	// waits this long (a durable timer) before deregistering them.
+	DrainDelay time.Duration `json:"DrainDelay,omitempty"`
+	// ChunkSize is the most targets per DeregisterTargets call; 0 means
+	// MaxChunkSize, which is also its upper bound.
+	ChunkSize int `json:"ChunkSize,omitempty"`
+	// Reason is recorded in the result for audit (a ticket, a release).
+	Reason string `json:"Reason,omitempty"`
+	// ChunksPerRun bounds the chunks one workflow run handles before it
+	// continues as new (sooner if Temporal suggests it); 0 means
+	// DefaultChunksPerRun.
+	ChunksPerRun int `json:"ChunksPerRun,omitempty"`
+	// Resume carries the work already done across continue-as-new.
+	// Callers leave it nil.
+	Resume *ResumeState `json:"Resume,omitempty"`
+}
+
+// Selector is the listener or rule the input names.
+func (in DrainInput) Selector() clb.Selector {
+	return clb.Selector{LoadBalancerId: in.LoadBalancerId, ListenerId: in.ListenerId,
+		LocationId: in.LocationId, Domain: in.Domain, Url: in.Url}
+}
+
+// ResumeState is what a run hands to the next one on continue-as-new.
+type ResumeState struct {
+	// Result is the result accumulated so far.
+	Result DrainResult `json:"Result"`
+	// OriginalWeights are the snapshot weights of the targets still to
+	// go, by Target.Key, for restoring them on cancellation.
+	OriginalWeights map[string]int64 `json:"OriginalWeights,omitempty"`
+	// Drained is true once the drain phase (weights and delay) is done.
+	Drained bool `json:"Drained"`
+}
+
+// Chunk outcomes.
+const (
+	OutcomeDeregistered  = "deregistered"
+	OutcomeAlreadyAbsent = "already-absent"
+	OutcomeFailed        = "failed"
+	OutcomeAbandoned     = "abandoned"
+)
+
+// ChunkResult reports one chunk of at most ChunkSize targets.
+type ChunkResult struct {
+	// Index is the chunk's number, from 0, over the whole drain.
+	Index int `json:"Index"`
+	// Targets are the chunk's targets.
+	Targets []clb.Target `json:"Targets"`
+	// RequestId is the DeregisterTargets RequestId (the task id) of the
+	// attempt that removed them; empty when nothing was left to send.
+	RequestId string `json:"RequestId,omitempty"`
+	// Attempts counts DeregisterTargets activity attempts, retries included.
+	Attempts int `json:"Attempts"`
+	// TaskRetries counts re-deregistrations after a task ended with Status 1.
+	TaskRetries int `json:"TaskRetries,omitempty"`
+	// Polls counts DescribeTaskStatus calls spent waiting on its tasks.
+	Polls int `json:"Polls"`
+	// Started and Finished bound the chunk (workflow time).
+	Started  time.Time `json:"Started"`
+	Finished time.Time `json:"Finished"`
+	// DeregisterDuration is the time in DeregisterTargets, WaitDuration
+	// the time waiting for its task.
+	DeregisterDuration time.Duration `json:"DeregisterDuration"`
+	WaitDuration       time.Duration `json:"WaitDuration"`
+	// Outcome is one of the Outcome* constants.
+	Outcome string `json:"Outcome"`
+	// Error is the last error, for a failed or abandoned chunk.
+	Error string `json:"Error,omitempty"`
+}
+
+// DrainResult is the result of DrainAndDeregister.
+type DrainResult struct {
+	// Selector is the listener or rule, with the rule's LocationId
+	// resolved when it was named by Domain+Url.
+	Selector clb.Selector `json:"Selector"`
+	// Protocol is the listener's protocol.
+	Protocol string `json:"Protocol,omitempty"`
+	// Reason is the input's Reason.
+	Reason string `json:"Reason,omitempty"`
+	// Requested counts the distinct targets asked for; DuplicatesMerged
+	// the exact duplicates dropped from the input.
+	Requested        int `json:"Requested"`
+	DuplicatesMerged int `json:"DuplicatesMerged,omitempty"`
+	// Chunks are the chunks in order.
+	Chunks []ChunkResult `json:"Chunks"`
+	// Deregistered are the targets this drain removed.
+	Deregistered []clb.Target `json:"Deregistered"`
+	// AlreadyAbsent are targets asked for that were not bound.
+	AlreadyAbsent []clb.Target `json:"AlreadyAbsent,omitempty"`
+	// Drained are the targets whose weight was set to 0.
+	Drained int `json:"Drained,omitempty"`
+	// Restored are targets whose weights were put back after cancellation.
+	Restored []clb.Target `json:"Restored,omitempty"`
+	// Cancelled is true when the drain was cancelled before the end.
+	Cancelled bool `json:"Cancelled,omitempty"`
+	// Runs counts workflow runs (continue-as-new adds one).
+	Runs int `json:"Runs"`
+	// Started and Finished bound the whole drain (workflow time).
+	Started  time.Time `json:"Started"`
+	Finished time.Time `json:"Finished"`
+}
+
+// Phase is where a drain is.
+type Phase string
+
+// Phases, in order.
+const (
+	PhaseValidating    Phase = "validating"
+	PhaseSnapshot      Phase = "snapshot"
+	PhaseDraining      Phase = "draining"
+	PhaseDrainWait     Phase = "drain-wait"
+	PhaseDeregistering Phase = "deregistering"
+	PhaseRestoring     Phase = "restoring"
+	PhaseDone          Phase = "done"
+	PhaseCancelled     Phase = "cancelled"
+	PhaseFailed        Phase = "failed"
+)
+
+// Progress is the answer of the progress query.
+type Progress struct {
+	Phase        Phase `json:"Phase"`
+	ChunksDone   int   `json:"ChunksDone"`
+	ChunksTotal  int   `json:"ChunksTotal"`
+	TargetsDone  int   `json:"TargetsDone"`
+	TargetsTotal int   `json:"TargetsTotal"`
+	// AlreadyAbsent counts requested targets that were not bound.
+	AlreadyAbsent int `json:"AlreadyAbsent"`
+	// CurrentChunk is the index of the chunk in flight, -1 when none.
+	CurrentChunk int `json:"CurrentChunk"`
+	// CurrentTaskId is the CLB task being waited on, if any.
+	CurrentTaskId string `json:"CurrentTaskId,omitempty"`
+	// DrainUntil is when the drain timer fires, in the drain-wait phase.
+	DrainUntil time.Time `json:"DrainUntil,omitempty"`
+	// LastError is the last error seen, retried or not.
+	LastError string `json:"LastError,omitempty"`
+	// Run is the run number (1 for the first, +1 per continue-as-new).
+	Run int `json:"Run"`
+}
+
+// WorkflowID is the conventional workflow ID of a drain:
+// clb-drain/<lb>/<listener>[/<rule>], where rule is a LocationId or
+// Domain+Url. Two drains of the same listener or rule share it, so Temporal
+// refuses to run them at once.
+func WorkflowID(loadBalancerID, listenerID, rule string) string {
+	id := WorkflowIDPrefix + "/" + loadBalancerID + "/" + listenerID
+	if rule != "" {
+		id += "/" + rule
+	}
+	return id
+}
+
+// WorkflowIDFor is WorkflowID for an input: the rule part is the
+// LocationId, else Domain+Url.
+func WorkflowIDFor(in DrainInput) string {
+	rule := in.LocationId
+	if rule == "" && (in.Domain != "" || in.Url != "") {
+		rule = strings.TrimSuffix(in.Domain+in.Url, "/")
+	}
+	return WorkflowID(in.LoadBalancerId, in.ListenerId, rule)
+}
+
+// ChildOptions are the options for starting a drain as a child workflow:
+// the conventional ID and the clb-drain task queue. Set more fields on the
+// result as needed, then use workflow.WithChildOptions.
+func ChildOptions(in DrainInput) workflow.ChildWorkflowOptions {
+	return workflow.ChildWorkflowOptions{
+		WorkflowID: WorkflowIDFor(in),
+		TaskQueue:  TaskQueue,
+	}
+}
