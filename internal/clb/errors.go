@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -272,10 +271,10 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Policy() Policy { return PolicyOf(e.Action, e.Code) }
 
 // Classify turns any error from calling action into a classified *Error:
-// an SDK error keeps its code; a deadline becomes ClientError.Timeout, a
-// cancellation ClientError.Canceled, a network failure
-// ClientError.NetworkError. A nil error gives nil; an *Error is returned as
-// it is.
+// an SDK error keeps its code; a deadline or a network timeout becomes
+// ClientError.Timeout, a cancellation ClientError.Canceled, any other
+// failure ClientError.NetworkError. A nil error gives nil; an *Error is
+// returned as it is.
 func Classify(action string, err error) *Error {
 	if err == nil {
 		return nil
@@ -287,19 +286,16 @@ func Classify(action string, err error) *Error {
 	e := &Error{Action: action, Err: err}
 	var sdk *tcerr.TencentCloudSDKError
 	var netErr net.Error
-	var urlErr *url.Error
 	switch {
 	case errors.As(err, &sdk):
 		e.Code, e.Message, e.RequestId = sdk.GetCode(), sdk.GetMessage(), sdk.GetRequestId()
 		if e.Code == "" {
 			e.Code = string(ClassUnknown)
 		}
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		e.Code, e.Message = CodeTimeout, err.Error()
 	case errors.Is(err, context.Canceled):
 		e.Code, e.Message = CodeCanceled, err.Error()
-	case errors.As(err, &netErr), errors.As(err, &urlErr):
-		e.Code, e.Message = CodeNetworkError, err.Error()
 	default:
 		e.Code, e.Message = CodeNetworkError, err.Error()
 	}

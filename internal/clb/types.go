@@ -30,7 +30,7 @@ func (t Target) Key() string {
 		host = t.EniIp
 		if addr, err := netip.ParseAddr(t.EniIp); err == nil {
 			host = addr.String()
-			if addr.Is6() && !addr.Is4In6() {
+			if addr.Is6() {
 				host = "[" + host + "]"
 			}
 		}

@@ -1,0 +1,290 @@
+package clb_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+)
+
+// TestClassOfEveryDocumentedCode covers every code of
+// /work/shared/reference/clb-api.md and the DeregisterTargets page, on
+// DeregisterTargets and on another action (DescribeTargets), plus the codes
+// the client makes itself.
+func TestClassOfEveryDocumentedCode(t *testing.T) {
+	tests := []struct {
+		code       string
+		deregister clb.Class
+		elsewhere  clb.Class
+	}{
+		// Listed on the DeregisterTargets page.
+		{"FailedOperation", clb.ClassUnknown, clb.ClassUnknown},
+		{"InternalError", clb.ClassTransient, clb.ClassTransient},
+		{"InvalidParameter", clb.ClassNotBound, clb.ClassCallerError},
+		{"InvalidParameter.FormatError", clb.ClassCallerError, clb.ClassCallerError},
+		{"InvalidParameterValue", clb.ClassCallerError, clb.ClassCallerError},
+		{"InvalidParameterValue.Duplicate", clb.ClassCallerError, clb.ClassCallerError},
+		{"InvalidParameterValue.Length", clb.ClassCallerError, clb.ClassCallerError},
+		{"MissingParameter", clb.ClassCallerError, clb.ClassCallerError},
+		{"UnauthorizedOperation", clb.ClassDenied, clb.ClassDenied},
+		// Met by real callers of these actions.
+		{"FailedOperation.ResourceInOperating", clb.ClassBusy, clb.ClassBusy},
+		{"FailedOperation.InvalidLBStatus", clb.ClassBusy, clb.ClassBusy},
+		{"RequestLimitExceeded", clb.ClassThrottled, clb.ClassThrottled},
+		{"RequestLimitExceeded.UinLimitExceeded", clb.ClassThrottled, clb.ClassThrottled},
+		{"RequestLimitExceeded.IPLimitExceeded", clb.ClassThrottled, clb.ClassThrottled},
+		{"RequestLimitExceeded.GlobalRegionUinLimitExceeded", clb.ClassThrottled, clb.ClassThrottled},
+		{"AuthFailure", clb.ClassDenied, clb.ClassDenied},
+		{"AuthFailure.SignatureFailure", clb.ClassDenied, clb.ClassDenied},
+		{"AuthFailure.SignatureExpire", clb.ClassDenied, clb.ClassDenied},
+		{"AuthFailure.SecretIdNotFound", clb.ClassDenied, clb.ClassDenied},
+		{"AuthFailure.TokenFailure", clb.ClassDenied, clb.ClassDenied},
+		{"ResourceNotFound", clb.ClassCallerError, clb.ClassCallerError},
+		{"ResourceUnavailable", clb.ClassBusy, clb.ClassBusy},
+		{"ResourceInUse", clb.ClassBusy, clb.ClassBusy},
+		{"LimitExceeded", clb.ClassCallerError, clb.ClassCallerError},
+		{"InvalidParameter.LBIdNotFound", clb.ClassCallerError, clb.ClassCallerError},
+		{"InvalidParameter.ListenerIdNotFound", clb.ClassCallerError, clb.ClassCallerError},
+		{"InvalidParameter.LocationNotFound", clb.ClassCallerError, clb.ClassCallerError},
+		{"InvalidParameter.RegionNotFound", clb.ClassCallerError, clb.ClassCallerError},
+		{"InvalidParameterValue.Range", clb.ClassCallerError, clb.ClassCallerError},
+		{"UnsupportedOperation", clb.ClassCallerError, clb.ClassCallerError},
+		// Made by the client.
+		{clb.CodeNetworkError, clb.ClassTransient, clb.ClassTransient},
+		{clb.CodeTimeout, clb.ClassTransient, clb.ClassTransient},
+		{clb.CodeHTTPStatus, clb.ClassTransient, clb.ClassTransient},
+		{clb.CodeIOError, clb.ClassTransient, clb.ClassTransient},
+		{clb.CodeParseJSONError, clb.ClassTransient, clb.ClassTransient},
+		{clb.CodeCanceled, clb.ClassCallerError, clb.ClassCallerError},
+		{clb.CodeNoCredential, clb.ClassCallerError, clb.ClassCallerError},
+		// Unlisted: the prefix decides, else unknown.
+		{"AuthFailure.Whatever", clb.ClassDenied, clb.ClassDenied},
+		{"RequestLimitExceeded.Foo", clb.ClassThrottled, clb.ClassThrottled},
+		{"InvalidParameterValue.Something", clb.ClassCallerError, clb.ClassCallerError},
+		{"UnsupportedOperation.Whatever", clb.ClassCallerError, clb.ClassCallerError},
+		{"ResourceUnavailable.Whatever", clb.ClassBusy, clb.ClassBusy},
+		{"InternalError.DbError", clb.ClassTransient, clb.ClassTransient},
+		{"FailedOperation.Whatever", clb.ClassUnknown, clb.ClassUnknown},
+		{"Foo.Bar", clb.ClassUnknown, clb.ClassUnknown},
+		{"Foo", clb.ClassUnknown, clb.ClassUnknown},
+		{"ClientError.CircuitBreakerError", clb.ClassUnknown, clb.ClassUnknown},
+		{"", clb.ClassUnknown, clb.ClassUnknown},
+		// Codes are case-sensitive, as the API spells them.
+		{"internalerror", clb.ClassUnknown, clb.ClassUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			assert.Equal(t, tt.deregister, clb.ClassOf(clb.ActionDeregisterTargets, tt.code), "DeregisterTargets")
+			assert.Equal(t, tt.elsewhere, clb.ClassOf(clb.ActionDescribeTargets, tt.code), "DescribeTargets")
+			assert.Equal(t, tt.elsewhere, clb.ClassOf(clb.ActionModifyTargetWeight, tt.code), "ModifyTargetWeight")
+			assert.Equal(t, tt.elsewhere, clb.ClassOf(clb.ActionDescribeTaskStatus, tt.code), "DescribeTaskStatus")
+
+			e := clb.NewError(clb.ActionDeregisterTargets, tt.code, "message")
+			assert.Equal(t, tt.deregister, e.Class)
+			assert.Equal(t, clb.PolicyOf(clb.ActionDeregisterTargets, tt.code), e.Policy())
+		})
+	}
+}
+
+func TestPolicyOfClasses(t *testing.T) {
+	retryable := map[clb.Class]bool{
+		clb.ClassCallerError: false,
+		clb.ClassNotBound:    false,
+		clb.ClassDenied:      false,
+		clb.ClassThrottled:   true,
+		clb.ClassBusy:        true,
+		clb.ClassTransient:   true,
+		clb.ClassUnknown:     true,
+	}
+	require.Len(t, clb.Policies, len(retryable), "every class has a policy")
+	for class, want := range retryable {
+		assert.Equal(t, want, clb.Policies[class].Retryable, class)
+	}
+	// One retry for an expired signature: the clock may be off.
+	expired := clb.PolicyOf(clb.ActionDeregisterTargets, "AuthFailure.SignatureExpire")
+	assert.True(t, expired.Retryable)
+	assert.False(t, expired.Exhausted(1))
+	assert.True(t, expired.Exhausted(2))
+	assert.False(t, clb.PolicyOf(clb.ActionDeregisterTargets, "AuthFailure.SignatureFailure").Retryable)
+	// Unlisted codes follow the unknown class.
+	assert.Equal(t, clb.Policies[clb.ClassUnknown], clb.PolicyOf(clb.ActionDeregisterTargets, "Foo.Bar"))
+	assert.Equal(t, clb.Policies[clb.ClassThrottled], clb.PolicyOf(clb.ActionDeregisterTargets, "RequestLimitExceeded.Foo"))
+}
+
+func TestPolicyNextDelay(t *testing.T) {
+	doubling := clb.Policy{Retryable: true, InitialDelay: time.Second, MaxDelay: 8 * time.Second}
+	for attempt, want := range map[int]time.Duration{
+		0: time.Second, 1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second,
+		4: 8 * time.Second, 5: 8 * time.Second, 1 << 30: 8 * time.Second,
+	} {
+		assert.Equal(t, want, doubling.NextDelay(attempt), "attempt %d", attempt)
+	}
+
+	constant := clb.Policy{Retryable: true, InitialDelay: 500 * time.Millisecond}
+	assert.Equal(t, 500*time.Millisecond, constant.NextDelay(10), "no MaxDelay: no doubling")
+
+	assert.Zero(t, clb.Policy{InitialDelay: time.Second}.NextDelay(1), "not retryable")
+	assert.Zero(t, clb.Policies[clb.ClassCallerError].NextDelay(1))
+
+	within := func(p clb.Policy, attempt int, base time.Duration) {
+		t.Helper()
+		for range 50 {
+			d := p.NextDelay(attempt)
+			assert.GreaterOrEqual(t, d, base)
+			assert.Less(t, d, base+p.Jitter)
+		}
+	}
+	throttled := clb.Policies[clb.ClassThrottled]
+	within(throttled, 1, time.Second)
+	within(throttled, 100, time.Second)
+	busy := clb.Policies[clb.ClassBusy]
+	within(busy, 1, time.Second)
+	within(busy, 3, 4*time.Second)
+	within(busy, 20, 30*time.Second)
+	transient := clb.Policies[clb.ClassTransient]
+	within(transient, 1, time.Second)
+	within(transient, 2, 2*time.Second)
+	within(transient, 7, 20*time.Second)
+	unknown := clb.Policies[clb.ClassUnknown]
+	within(unknown, 1, 2*time.Second)
+	within(unknown, 5, 10*time.Second)
+}
+
+func TestPolicyExhausted(t *testing.T) {
+	tests := []struct {
+		class     clb.Class
+		attempt   int
+		exhausted bool
+	}{
+		{clb.ClassCallerError, 1, true},
+		{clb.ClassNotBound, 1, true},
+		{clb.ClassDenied, 1, true},
+		{clb.ClassThrottled, 1, false},
+		{clb.ClassThrottled, 10000, false},
+		{clb.ClassBusy, 10000, false},
+		{clb.ClassTransient, 7, false},
+		{clb.ClassTransient, 8, true},
+		{clb.ClassTransient, 9, true},
+		{clb.ClassUnknown, 2, false},
+		{clb.ClassUnknown, 3, true},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.exhausted, clb.Policies[tt.class].Exhausted(tt.attempt), "%s after attempt %d", tt.class, tt.attempt)
+	}
+}
+
+func TestNonRetryableCodes(t *testing.T) {
+	for _, action := range []string{clb.ActionDeregisterTargets, clb.ActionDescribeTargets,
+		clb.ActionModifyTargetWeight, clb.ActionDescribeTaskStatus} {
+		codes := clb.NonRetryableCodes(action)
+		assert.True(t, slices.IsSorted(codes), action)
+		assert.Equal(t, len(codes), len(slices.Compact(slices.Clone(codes))), "%s: no duplicates", action)
+		for _, code := range codes {
+			assert.False(t, clb.PolicyOf(action, code).Retryable, "%s %s", action, code)
+		}
+		for _, code := range []string{"InvalidParameter.FormatError", "InvalidParameterValue.Duplicate", "MissingParameter",
+			"UnauthorizedOperation", "AuthFailure", "AuthFailure.SignatureFailure", "ResourceNotFound",
+			"InvalidParameter.LBIdNotFound", clb.CodeCanceled, clb.CodeNoCredential} {
+			assert.Contains(t, codes, code, action)
+		}
+		for _, code := range []string{"AuthFailure.SignatureExpire", "RequestLimitExceeded", "InternalError",
+			"FailedOperation", "FailedOperation.ResourceInOperating", clb.CodeNetworkError, clb.CodeTimeout} {
+			assert.NotContains(t, codes, code, action)
+		}
+	}
+	// On DeregisterTargets InvalidParameter means "not bound", which the
+	// caller confirms instead of failing.
+	assert.NotContains(t, clb.NonRetryableCodes(clb.ActionDeregisterTargets), "InvalidParameter")
+	assert.Contains(t, clb.NonRetryableCodes(clb.ActionDescribeTargets), "InvalidParameter")
+	assert.Contains(t, clb.NonRetryableCodes(clb.ActionModifyTargetWeight), "InvalidParameter")
+}
+
+func TestClassifySDKErrors(t *testing.T) {
+	err := tcerr.NewTencentCloudSDKError("FailedOperation.ResourceInOperating", "Your task is working", "req-1")
+	e := clb.Classify(clb.ActionDeregisterTargets, err)
+	require.NotNil(t, e)
+	assert.Equal(t, &clb.Error{Action: clb.ActionDeregisterTargets, Code: "FailedOperation.ResourceInOperating",
+		Message: "Your task is working", RequestId: "req-1", Class: clb.ClassBusy, Err: err}, e)
+	assert.Equal(t, "DeregisterTargets: FailedOperation.ResourceInOperating: Your task is working (RequestId req-1)", e.Error())
+	assert.ErrorIs(t, e, err)
+	assert.Equal(t, clb.Policies[clb.ClassBusy], e.Policy())
+
+	wrapped := fmt.Errorf("calling the API: %w", tcerr.NewTencentCloudSDKError("InvalidParameter", "not bound", "req-2"))
+	assert.Equal(t, clb.ClassNotBound, clb.Classify(clb.ActionDeregisterTargets, wrapped).Class)
+	assert.Equal(t, clb.ClassCallerError, clb.Classify(clb.ActionModifyTargetWeight, wrapped).Class)
+
+	network := clb.Classify(clb.ActionDescribeTargets, tcerr.NewTencentCloudSDKError(clb.CodeNetworkError, "Fail to get response", ""))
+	assert.Equal(t, "DescribeTargets: ClientError.NetworkError: Fail to get response", network.Error())
+	assert.Equal(t, clb.ClassTransient, network.Class)
+}
+
+func TestClassifyPassesClassifiedErrors(t *testing.T) {
+	assert.Nil(t, clb.Classify(clb.ActionDeregisterTargets, nil))
+	orig := clb.NewError(clb.ActionDescribeTaskStatus, "InternalError", "boom")
+	assert.Same(t, orig, clb.Classify(clb.ActionDeregisterTargets, orig))
+	assert.Same(t, orig, clb.Classify(clb.ActionDeregisterTargets, fmt.Errorf("wrapped: %w", orig)))
+	assert.Equal(t, "DescribeTaskStatus: InternalError: boom", orig.Error())
+	assert.EqualError(t, errors.Unwrap(orig), "InternalError: boom")
+}
+
+func TestClassifyContextAndNetworkErrors(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: timeoutError{}}
+	tests := []struct {
+		name  string
+		err   error
+		code  string
+		class clb.Class
+	}{
+		{"deadline", context.DeadlineExceeded, clb.CodeTimeout, clb.ClassTransient},
+		{"wrapped deadline", fmt.Errorf("waiting: %w", context.DeadlineExceeded), clb.CodeTimeout, clb.ClassTransient},
+		{"url deadline", &url.Error{Op: "Post", URL: "https://clb.tencentcloudapi.com/", Err: context.DeadlineExceeded}, clb.CodeTimeout, clb.ClassTransient},
+		{"network timeout", dialTimeout, clb.CodeTimeout, clb.ClassTransient},
+		{"canceled", context.Canceled, clb.CodeCanceled, clb.ClassCallerError},
+		{"wrapped canceled", fmt.Errorf("waiting: %w", context.Canceled), clb.CodeCanceled, clb.ClassCallerError},
+		{"connection refused", refused, clb.CodeNetworkError, clb.ClassTransient},
+		{"connection closed", &url.Error{Op: "Post", URL: "https://clb.tencentcloudapi.com/", Err: io.EOF}, clb.CodeNetworkError, clb.ClassTransient},
+		{"anything else", errors.New("something broke"), clb.CodeNetworkError, clb.ClassTransient},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := clb.Classify(clb.ActionDeregisterTargets, tt.err)
+			require.NotNil(t, e)
+			assert.Equal(t, tt.code, e.Code)
+			assert.Equal(t, tt.class, e.Class)
+			assert.Equal(t, tt.err.Error(), e.Message)
+			assert.Empty(t, e.RequestId)
+			assert.ErrorIs(t, e, tt.err)
+		})
+	}
+}
+
+// timeoutError is a net.Error that timed out, as a dialer reports it.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+func TestNewError(t *testing.T) {
+	e := clb.NewError(clb.ActionDeregisterTargets, "InvalidParameter", "rs not bound")
+	assert.Equal(t, clb.ClassNotBound, e.Class)
+	assert.Equal(t, "DeregisterTargets: InvalidParameter: rs not bound", e.Error())
+	assert.False(t, e.Policy().Retryable)
+	e = clb.NewError(clb.ActionDescribeTargets, "RequestLimitExceeded", "")
+	assert.Equal(t, "DescribeTargets: RequestLimitExceeded", e.Error())
+	assert.True(t, e.Policy().Retryable)
+}
