@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
 )
 
@@ -26,13 +27,16 @@ const (
 	// QueryProgress is the query that returns a Progress.
 	QueryProgress = "progress"
 	// ErrInvalidInput is the ApplicationError type of a rejected input.
-	ErrInvalidInput = "InvalidInput"
+	ErrInvalidInput = activities.ErrInvalidInput
 	// ErrTaskFailed is the ApplicationError type of a CLB task that kept
 	// ending with Status 1.
-	ErrTaskFailed = "TaskFailed"
+	ErrTaskFailed = activities.ErrTaskFailed
 	// ErrNoRule is the ApplicationError type of a layer-7 listener given
 	// without a rule, or of a rule that does not exist.
-	ErrNoRule = "RuleRequired"
+	ErrNoRule = activities.ErrNoRule
+	// ErrNoListener is the ApplicationError type of a listener the load
+	// balancer does not have.
+	ErrNoListener = activities.ErrNoListener
 	// WorkflowIDPrefix starts every conventional workflow ID.
 	WorkflowIDPrefix = "clb-drain"
 )
@@ -49,6 +53,10 @@ const (
 	MaxReasonLen = 1024
 	// DefaultChunksPerRun keeps a run's history near 1,200 events.
 	DefaultChunksPerRun = 100
+	// MaxTaskRetries bounds how many times a chunk is sent again after its
+	// CLB task ended with Status 1, before the drain fails with
+	// ErrTaskFailed.
+	MaxTaskRetries = 3
 )
 
 // DrainInput is the input of DrainAndDeregister. Add fields, never change
@@ -131,6 +139,10 @@ type ChunkResult struct {
 	WaitDuration       time.Duration `json:"WaitDuration"`
 	// Outcome is one of the Outcome* constants.
 	Outcome string `json:"Outcome"`
+	// AlreadyGone are targets of the chunk found unbound when re-checked
+	// (removed by an attempt whose answer was lost, or by someone else);
+	// they count as deregistered.
+	AlreadyGone []clb.Target `json:"AlreadyGone,omitempty"`
 	// Error is the last error, for a failed or abandoned chunk.
 	Error string `json:"Error,omitempty"`
 }
@@ -158,6 +170,9 @@ type DrainResult struct {
 	Drained int `json:"Drained,omitempty"`
 	// Restored are targets whose weights were put back after cancellation.
 	Restored []clb.Target `json:"Restored,omitempty"`
+	// RestoreError is the last error met while restoring weights after
+	// cancellation; drained targets missing from Restored kept weight 0.
+	RestoreError string `json:"RestoreError,omitempty"`
 	// Cancelled is true when the drain was cancelled before the end.
 	Cancelled bool `json:"Cancelled,omitempty"`
 	// Runs counts workflow runs (continue-as-new adds one).

@@ -56,11 +56,15 @@ func (t Target) WithoutWeight() Target {
 // and, for a layer-7 listener, a rule, by LocationId or by Domain+Url. When
 // LocationId is set, Domain and Url are ignored (as the API does).
 type Selector struct {
+	// LoadBalancerId is the CLB instance, such as lb-abc12345.
 	LoadBalancerId string `json:"LoadBalancerId"`
-	ListenerId     string `json:"ListenerId"`
-	LocationId     string `json:"LocationId,omitempty"`
-	Domain         string `json:"Domain,omitempty"`
-	Url            string `json:"Url,omitempty"`
+	// ListenerId is the listener, such as lbl-abc12345.
+	ListenerId string `json:"ListenerId"`
+	// LocationId names a layer-7 rule, such as loc-abc12345.
+	LocationId string `json:"LocationId,omitempty"`
+	// Domain and Url name a layer-7 rule together, when LocationId is empty.
+	Domain string `json:"Domain,omitempty"`
+	Url    string `json:"Url,omitempty"`
 }
 
 // HasRule reports whether the selector names a layer-7 rule.
@@ -135,17 +139,23 @@ func (b BoundTarget) Matches(t Target) bool {
 
 // Rule is a layer-7 forwarding rule with the targets bound to it.
 type Rule struct {
-	LocationId string        `json:"LocationId"`
-	Domain     string        `json:"Domain"`
-	Url        string        `json:"Url"`
-	Targets    []BoundTarget `json:"Targets,omitempty"`
+	// LocationId is the rule's ID, such as loc-abc12345.
+	LocationId string `json:"LocationId"`
+	// Domain and Url are what the rule matches.
+	Domain string `json:"Domain"`
+	Url    string `json:"Url"`
+	// Targets are bound to the rule.
+	Targets []BoundTarget `json:"Targets,omitempty"`
 }
 
 // Listener is a snapshot of one listener and what is bound to it now.
 type Listener struct {
+	// ListenerId is the listener's ID, such as lbl-abc12345.
 	ListenerId string `json:"ListenerId"`
-	Protocol   string `json:"Protocol"`
-	Port       int64  `json:"Port"`
+	// Protocol is TCP, UDP, TCP_SSL, QUIC (layer 4), HTTP or HTTPS (layer 7).
+	Protocol string `json:"Protocol"`
+	// Port is the listener's port.
+	Port int64 `json:"Port"`
 	// Targets are bound to a layer-4 listener.
 	Targets []BoundTarget `json:"Targets,omitempty"`
 	// Rules are a layer-7 listener's rules, each with its targets.
@@ -177,9 +187,12 @@ func (s TaskState) String() string {
 
 // TaskStatus is the answer of DescribeTaskStatus.
 type TaskStatus struct {
+	// Status is the task's state.
 	Status TaskState `json:"Status"`
 	// Message explains a failed task, when the API gives one.
-	Message         string   `json:"Message,omitempty"`
+	Message string `json:"Message,omitempty"`
+	// LoadBalancerIds are the load balancers the task works on.
 	LoadBalancerIds []string `json:"LoadBalancerIds,omitempty"`
-	RequestId       string   `json:"RequestId,omitempty"`
+	// RequestId is the RequestId of the DescribeTaskStatus call.
+	RequestId string `json:"RequestId,omitempty"`
 }
