@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+)
+
+var listening = regexp.MustCompile(`^clbsim listening on (http://127\.0\.0\.1:(\d+))$`)
+
+// serve runs the command until the test ends and returns its URL.
+func serve(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), w, io.Discard)
+		w.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("clbsim did not stop")
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no listening line: %v (run: %v)", err, <-done)
+	}
+	m := listening.FindStringSubmatch(strings.TrimSpace(line))
+	if m == nil || m[2] == "0" {
+		t.Fatalf("listening line %q", line)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return m[1]
+}
+
+func client(t *testing.T, url, id, key string) *clb.Client {
+	t.Helper()
+	c, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: url, Credential: common.NewCredential(id, key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestServesAGeneratedFleet(t *testing.T) {
+	dump := filepath.Join(t.TempDir(), "fleet.json")
+	url := serve(t, "--generate", "lbs=1,listeners=1,l7=0,targets=5", "--seed", "9", "--task-latency", "20ms", "--dump-state", dump)
+	fleet, err := clbsim.LoadStateFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: 5}, 9)
+	if fleet.LoadBalancers[0].LoadBalancerId != want.LoadBalancers[0].LoadBalancerId || fleet.Count().Targets != 5 {
+		t.Fatalf("dumped fleet %+v", fleet.Count())
+	}
+	lb, l := fleet.LoadBalancers[0], fleet.LoadBalancers[0].Listeners[0]
+	c := client(t, url, clbsim.DefaultSecretID, clbsim.DefaultSecretKey)
+	ctx := context.Background()
+	b := l.Targets[0]
+	target := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
+	if b.Type == clbsim.TypeENI {
+		target = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
+	}
+	task, err := c.DeregisterTargets(ctx, clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, []clb.Target{target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := c.DescribeTaskStatus(ctx, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Status == clb.TaskSucceeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task still %v", st.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, err := c.DescribeTargets(ctx, lb.LoadBalancerId, l.ListenerId)
+	if err != nil || len(got.Targets) != 4 {
+		t.Fatalf("after deregistering: %+v, %v", got, err)
+	}
+}
+
+func TestCredentialsFromEnvironmentAndFlags(t *testing.T) {
+	t.Setenv(envSecretID, "env-id")
+	t.Setenv(envSecretKey, "env-key")
+	url := serve(t, "--rate", "0")
+	ctx := context.Background()
+	fleet, _ := clbsim.Generate(clbsim.DefaultGenerateSpec, 1)
+	lb, l := fleet.LoadBalancers[0].LoadBalancerId, fleet.LoadBalancers[0].Listeners[0].ListenerId
+	if _, err := client(t, url, "env-id", "env-key").DescribeTargets(ctx, lb, l); err != nil {
+		t.Fatalf("environment credentials: %v", err)
+	}
+	_, err := client(t, url, clbsim.DefaultSecretID, clbsim.DefaultSecretKey).DescribeTargets(ctx, lb, l)
+	if ce := clb.Classify("", err); ce == nil || ce.Code != "AuthFailure.SecretIdNotFound" {
+		t.Fatalf("demo credentials with the environment set: %v", err)
+	}
+
+	url = serve(t, "--secret-id", "flag-id", "--secret-key", "flag-key")
+	if _, err := client(t, url, "flag-id", "flag-key").DescribeTargets(ctx, lb, l); err != nil {
+		t.Fatalf("flag credentials: %v", err)
+	}
+}
+
+func TestServesAStateFile(t *testing.T) {
+	url := serve(t, "--state", "../../internal/clb/clbsim/testdata/fleet.json", "--region", "ap-guangzhou")
+	got, err := client(t, url, clbsim.DefaultSecretID, clbsim.DefaultSecretKey).DescribeTargets(context.Background(), "lb-test0001", "lbl-http0001")
+	if err != nil || len(got.Rules) != 2 {
+		t.Fatalf("DescribeTargets: %+v, %v", got, err)
+	}
+}
+
+func TestBadCommandLines(t *testing.T) {
+	for _, args := range [][]string{
+		{"--state", "a.json", "--generate", "lbs=1"},
+		{"--generate", "lbs=x"},
+		{"--faults", "Nothing:drop:1"},
+		{"--state", "nothere.json"},
+		{"--rate", "-1"},
+		{"--secret-id", ""},
+		{"--task-latency", "-1s"},
+		{"--listen", "256.0.0.1:0"},
+		{"extra"},
+		{"--nonsense"},
+	} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("run %q: no error", args)
+		}
+	}
+}

@@ -1,0 +1,193 @@
+package clbsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+)
+
+// State returns what is bound now, after completing every task that is due.
+func (s *Server) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance(s.clock.Now())
+	return s.fleet.state()
+}
+
+// Stats returns the counts since start or the last Reset.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance(s.clock.Now())
+	st := Stats{Actions: make(map[string]ActionStats, len(s.counters)), TasksCreated: s.tasksCreated,
+		TasksSucceeded: s.tasksSucceeded, TasksFailed: s.tasksFailed, TasksRunning: len(s.queue)}
+	for name, c := range s.counters {
+		st.Actions[name] = c.snapshot()
+	}
+	return st
+}
+
+// Audit returns every change applied so far, in the order applied.
+func (s *Server) Audit() []Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance(s.clock.Now())
+	return slices.Clone(s.audit)
+}
+
+// Task reports an async task by id, as DescribeTaskStatus would, and
+// whether it exists.
+func (s *Server) Task(id string) (clb.TaskStatus, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance(s.clock.Now())
+	t := s.tasks[id]
+	if t == nil {
+		return clb.TaskStatus{}, false
+	}
+	return clb.TaskStatus{Status: t.status, Message: t.message, LoadBalancerIds: []string{t.lbID}}, true
+}
+
+// Faults returns the fault spec in force.
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.faults)
+}
+
+// SetFaults replaces the fault spec; nil removes every fault.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = slices.Clone(f)
+}
+
+// HoldLock makes a competing writer hold a load balancer's lock for d from
+// now (or longer, if it is held longer already): mutating calls on it answer
+// FailedOperation.ResourceInOperating until then. It returns the time the
+// hold ends.
+func (s *Server) HoldLock(loadBalancerID string, d time.Duration) (time.Time, error) {
+	if d <= 0 {
+		return time.Time{}, fmt.Errorf("clbsim: hold duration %s is not positive", d)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lb := s.fleet.lbByID[loadBalancerID]
+	if lb == nil {
+		return time.Time{}, fmt.Errorf("clbsim: load balancer %q is not found", loadBalancerID)
+	}
+	if until := s.clock.Now().Add(d); until.After(lb.heldUntil) {
+		lb.heldUntil = until
+	}
+	return lb.heldUntil, nil
+}
+
+// Reset restores the initial fleet and forgets tasks, locks, stats and the
+// audit log; the fault spec stays.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetLocked()
+}
+
+// adminMethods are the methods of each admin route.
+var adminMethods = map[string][]string{
+	"state":  {http.MethodGet},
+	"stats":  {http.MethodGet},
+	"audit":  {http.MethodGet},
+	"faults": {http.MethodGet, http.MethodPut},
+	"lock":   {http.MethodPost},
+	"reset":  {http.MethodPost},
+}
+
+// serveAdmin serves the /_sim/ routes (see the package documentation).
+func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	route := strings.TrimPrefix(r.URL.Path, adminPrefix)
+	allowed, ok := adminMethods[route]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if !slices.Contains(allowed, r.Method) {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	switch {
+	case route == "state":
+		writeJSON(w, s.State())
+	case route == "stats":
+		writeJSON(w, s.Stats())
+	case route == "audit":
+		writeJSON(w, s.Audit())
+	case route == "faults" && r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, s.Faults())
+	case route == "faults":
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f, err := ParseFaults(string(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.SetFaults(f)
+		w.WriteHeader(http.StatusNoContent)
+	case route == "lock":
+		s.serveLock(w, r)
+	case route == "reset":
+		s.Reset()
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// LockRequest is the body of POST /_sim/lock.
+type LockRequest struct {
+	LoadBalancerId string `json:"LoadBalancerId"`
+	// Duration is a Go duration, such as "5s".
+	Duration string `json:"Duration"`
+}
+
+// LockResponse is the answer of POST /_sim/lock.
+type LockResponse struct {
+	LoadBalancerId string    `json:"LoadBalancerId"`
+	HeldUntil      time.Time `json:"HeldUntil"`
+}
+
+func (s *Server) serveLock(w http.ResponseWriter, r *http.Request) {
+	var req LockRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(&req); err != nil {
+		http.Error(w, "want {\"LoadBalancerId\": \"lb-...\", \"Duration\": \"5s\"}: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	d, err := time.ParseDuration(req.Duration)
+	if err != nil {
+		http.Error(w, "Duration: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	until, err := s.HoldLock(req.LoadBalancerId, d)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, LockResponse{LoadBalancerId: req.LoadBalancerId, HeldUntil: until})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(b, '\n'))
+}

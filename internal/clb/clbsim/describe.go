@@ -1,0 +1,344 @@
+package clbsim
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+)
+
+// actionSpec is how the emulator handles one action.
+type actionSpec struct {
+	// mutating actions run as async tasks (and can be made to fail).
+	mutating bool
+	handle   func(s *Server, c *call, plan faultPlan) (any, *apiError)
+}
+
+// actions are the actions served, by name.
+var actions = map[string]*actionSpec{
+	clb.ActionDeregisterTargets:  {mutating: true, handle: (*Server).mutate},
+	clb.ActionRegisterTargets:    {mutating: true, handle: (*Server).mutate},
+	clb.ActionModifyTargetWeight: {mutating: true, handle: (*Server).mutate},
+	clb.ActionDescribeTargets:    {handle: (*Server).describeTargets},
+	clb.ActionDescribeTaskStatus: {handle: (*Server).describeTaskStatus},
+	actionDescribeListeners:      {handle: (*Server).describeListeners},
+	actionDescribeLoadBalancers:  {handle: (*Server).describeLoadBalancers},
+}
+
+// Read-only actions served beyond those clbdrain calls.
+const (
+	actionDescribeListeners     = "DescribeListeners"
+	actionDescribeLoadBalancers = "DescribeLoadBalancers"
+)
+
+type filter struct {
+	Name   *string   `json:"Name"`
+	Values []*string `json:"Values"`
+}
+
+type describeTargetsRequest struct {
+	LoadBalancerId *string   `json:"LoadBalancerId"`
+	ListenerIds    []*string `json:"ListenerIds"`
+	Protocol       *string   `json:"Protocol"`
+	Port           *int64    `json:"Port"`
+	Filters        []*filter `json:"Filters"`
+}
+
+type describeTargetsResponse struct {
+	Listeners []clb.Listener `json:"Listeners"`
+	RequestId string         `json:"RequestId"`
+}
+
+// listenerQuery is the listener selection DescribeTargets and
+// DescribeListeners share.
+type listenerQuery struct {
+	lbID        string
+	listenerIDs map[string]bool
+	protocol    string
+	port        *int64
+}
+
+func checkListenerQuery(lbID *string, listenerIDs []*string, protocol *string, port *int64) (listenerQuery, *apiError) {
+	q := listenerQuery{lbID: str(lbID), protocol: strings.ToUpper(str(protocol)), port: port}
+	if q.lbID == "" {
+		return q, missing("LoadBalancerId")
+	}
+	if e := checkID("LoadBalancerId", q.lbID, prefixLB); e != nil {
+		return q, e
+	}
+	if len(listenerIDs) > maxListenerIDs {
+		return q, fail(codeLength, "The length of parameter `ListenerIds` is %d; at most %d are allowed.", len(listenerIDs), maxListenerIDs)
+	}
+	if len(listenerIDs) > 0 {
+		q.listenerIDs = map[string]bool{}
+	}
+	for i, id := range listenerIDs {
+		if e := checkID("ListenerIds."+strconv.Itoa(i), str(id), prefixListener); e != nil {
+			return q, e
+		}
+		q.listenerIDs[*id] = true
+	}
+	return q, nil
+}
+
+// listeners returns the listeners of the query's load balancer that it
+// selects. Callers hold s.mu.
+func (s *Server) listeners(q listenerQuery) ([]*listenerState, *apiError) {
+	lb := s.fleet.lbByID[q.lbID]
+	if lb == nil {
+		return nil, fail(codeLBNotFound, "LoadBalancer %s is not found.", q.lbID)
+	}
+	var out []*listenerState
+	for _, l := range lb.listeners {
+		if q.listenerIDs != nil && !q.listenerIDs[l.id] || q.protocol != "" && l.protocol != q.protocol || q.port != nil && l.port != *q.port {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// describeTargets lists what is bound now to the selected listeners, with
+// the location-id and private-ip-address filters.
+func (s *Server) describeTargets(c *call, _ faultPlan) (any, *apiError) {
+	var req describeTargetsRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	q, e := checkListenerQuery(req.LoadBalancerId, req.ListenerIds, req.Protocol, req.Port)
+	if e != nil {
+		return nil, e
+	}
+	keep, e := checkFilters(req.Filters)
+	if e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance(s.clock.Now())
+	ls, e := s.listeners(q)
+	if e != nil {
+		return nil, e
+	}
+	resp := describeTargetsResponse{Listeners: make([]clb.Listener, 0, len(ls)), RequestId: c.id}
+	for _, l := range ls {
+		snap := l.snapshot(keep)
+		if keep != nil {
+			var ok bool
+			if snap, ok = keep.prune(snap); !ok {
+				continue
+			}
+		}
+		resp.Listeners = append(resp.Listeners, snap)
+	}
+	return resp, nil
+}
+
+func checkFilters(filters []*filter) (*targetFilter, *apiError) {
+	if len(filters) == 0 {
+		return nil, nil
+	}
+	f := &targetFilter{}
+	for i, fl := range filters {
+		field := "Filters." + strconv.Itoa(i)
+		if fl == nil || str(fl.Name) == "" {
+			return nil, missing(field + ".Name")
+		}
+		var into *map[string]bool
+		switch *fl.Name {
+		case "location-id":
+			into = &f.locationIDs
+		case "private-ip-address":
+			into = &f.privateIPs
+		case "tag":
+			return nil, fail(codeUnsupportedOp, "clbsim keeps no target tags; the tag filter is not supported.")
+		default:
+			return nil, fail(codeInvalidValue, "The value of parameter `%s.Name` is %q; use location-id, private-ip-address or tag.", field, *fl.Name)
+		}
+		if *into == nil {
+			*into = map[string]bool{}
+		}
+		for _, v := range fl.Values {
+			if v != nil {
+				(*into)[canonicalIP(*v)] = true
+			}
+		}
+	}
+	return f, nil
+}
+
+// prune drops what a filter leaves empty from a filtered listener snapshot,
+// and reports whether anything is left: a location-id filter keeps only
+// layer-7 rules it names, an address filter only listeners and rules with
+// a target at that address.
+func (f *targetFilter) prune(l clb.Listener) (clb.Listener, bool) {
+	if len(f.privateIPs) > 0 {
+		rules := l.Rules[:0]
+		for _, r := range l.Rules {
+			if len(r.Targets) > 0 {
+				rules = append(rules, r)
+			}
+		}
+		l.Rules = rules
+	}
+	switch {
+	case len(f.locationIDs) > 0:
+		return l, len(l.Rules) > 0
+	case len(f.privateIPs) > 0:
+		return l, len(l.Targets) > 0 || len(l.Rules) > 0
+	}
+	return l, true
+}
+
+type describeTaskStatusRequest struct {
+	TaskId   *string `json:"TaskId"`
+	DealName *string `json:"DealName"`
+}
+
+type describeTaskStatusResponse struct {
+	Status          int64    `json:"Status"`
+	Message         string   `json:"Message,omitempty"`
+	LoadBalancerIds []string `json:"LoadBalancerIds"`
+	RequestId       string   `json:"RequestId"`
+}
+
+// describeTaskStatus reports a task: 2 while it runs, then 0, or 1 with a
+// Message.
+func (s *Server) describeTaskStatus(c *call, _ faultPlan) (any, *apiError) {
+	var req describeTaskStatusRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	id := str(req.TaskId)
+	if id == "" {
+		if str(req.DealName) != "" {
+			return nil, fail(codeInvalidParameter, "clbsim runs no orders; DealName %s is not found.", *req.DealName)
+		}
+		return nil, missing("TaskId")
+	}
+	st, ok := s.Task(id)
+	if !ok {
+		return nil, fail(codeInvalidParameter, "TaskId %s is not found.", id)
+	}
+	return describeTaskStatusResponse{Status: int64(st.Status), Message: st.Message, LoadBalancerIds: st.LoadBalancerIds, RequestId: c.id}, nil
+}
+
+type describeListenersRequest struct {
+	LoadBalancerId *string   `json:"LoadBalancerId"`
+	ListenerIds    []*string `json:"ListenerIds"`
+	Protocol       *string   `json:"Protocol"`
+	Port           *int64    `json:"Port"`
+}
+
+type ruleOutput struct {
+	LocationId string `json:"LocationId"`
+	Domain     string `json:"Domain"`
+	Url        string `json:"Url"`
+	ListenerId string `json:"ListenerId"`
+}
+
+type listenerOutput struct {
+	ListenerId string       `json:"ListenerId"`
+	Protocol   string       `json:"Protocol"`
+	Port       int64        `json:"Port"`
+	Rules      []ruleOutput `json:"Rules,omitempty"`
+}
+
+type describeListenersResponse struct {
+	Listeners  []listenerOutput `json:"Listeners"`
+	TotalCount int              `json:"TotalCount"`
+	RequestId  string           `json:"RequestId"`
+}
+
+// describeListeners lists a load balancer's listeners and their rules.
+func (s *Server) describeListeners(c *call, _ faultPlan) (any, *apiError) {
+	var req describeListenersRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	q, e := checkListenerQuery(req.LoadBalancerId, req.ListenerIds, req.Protocol, req.Port)
+	if e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ls, e := s.listeners(q)
+	if e != nil {
+		return nil, e
+	}
+	resp := describeListenersResponse{Listeners: make([]listenerOutput, 0, len(ls)), TotalCount: len(ls), RequestId: c.id}
+	for _, l := range ls {
+		out := listenerOutput{ListenerId: l.id, Protocol: l.protocol, Port: l.port}
+		for _, r := range l.rules {
+			out.Rules = append(out.Rules, ruleOutput{LocationId: r.id, Domain: r.domain, Url: r.url, ListenerId: l.id})
+		}
+		resp.Listeners = append(resp.Listeners, out)
+	}
+	return resp, nil
+}
+
+type describeLoadBalancersRequest struct {
+	LoadBalancerIds []*string `json:"LoadBalancerIds"`
+	Offset          *int64    `json:"Offset"`
+	Limit           *int64    `json:"Limit"`
+}
+
+type loadBalancerOutput struct {
+	LoadBalancerId   string `json:"LoadBalancerId"`
+	LoadBalancerName string `json:"LoadBalancerName"`
+	LoadBalancerType string `json:"LoadBalancerType"`
+	Forward          int    `json:"Forward"`
+	Status           int    `json:"Status"`
+}
+
+type describeLoadBalancersResponse struct {
+	TotalCount      int                  `json:"TotalCount"`
+	LoadBalancerSet []loadBalancerOutput `json:"LoadBalancerSet"`
+	RequestId       string               `json:"RequestId"`
+}
+
+// Paging bounds of DescribeLoadBalancers.
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+)
+
+// describeLoadBalancers lists load balancers, by id when asked, a page at
+// a time.
+func (s *Server) describeLoadBalancers(c *call, _ faultPlan) (any, *apiError) {
+	var req describeLoadBalancersRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	ids := map[string]bool{}
+	for i, id := range req.LoadBalancerIds {
+		if e := checkID("LoadBalancerIds."+strconv.Itoa(i), str(id), prefixLB); e != nil {
+			return nil, e
+		}
+		ids[*id] = true
+	}
+	offset, limit := int64(0), int64(defaultLimit)
+	if req.Offset != nil {
+		offset = *req.Offset
+	}
+	if req.Limit != nil {
+		limit = *req.Limit
+	}
+	if offset < 0 || limit < 0 || limit > maxLimit {
+		return nil, fail(codeRange, "Offset must not be negative and Limit must be 0-%d.", maxLimit)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp := describeLoadBalancersResponse{LoadBalancerSet: []loadBalancerOutput{}, RequestId: c.id}
+	for _, lb := range s.fleet.lbs {
+		if len(ids) > 0 && !ids[lb.id] {
+			continue
+		}
+		if n := int64(resp.TotalCount); n >= offset && n < offset+limit {
+			resp.LoadBalancerSet = append(resp.LoadBalancerSet, loadBalancerOutput{LoadBalancerId: lb.id, LoadBalancerName: lb.name,
+				LoadBalancerType: "OPEN", Forward: 1, Status: 1})
+		}
+		resp.TotalCount++
+	}
+	return resp, nil
+}
