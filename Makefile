@@ -55,5 +55,9 @@ $(BIN)/temporal:
 	@echo "building the temporal CLI $(TEMPORAL_CLI_VERSION) into ./bin (once, a few minutes)"
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
 
+## demo: a Temporal dev server, clbsim with a sample fleet, the worker, and two drains with a progress bar.
+demo: $(TEMPORAL)
+	TEMPORAL=$(TEMPORAL) bash scripts/demo.sh
+
 clean:
 	rm -rf $(BIN) .demo

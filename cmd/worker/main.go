@@ -1,0 +1,129 @@
+// Command worker runs the clbdrain Temporal worker: the DrainAndDeregister
+// workflow and the activities that call the Tencent Cloud CLB API.
+//
+// It polls two task queues: the workflow's (default clb-drain), for the
+// workflow and the read-only activities, and the same name with the
+// "-mutations" suffix for DeregisterTargets and SetWeight, which the Temporal
+// server rate-limits for the whole fleet (--queue-rate). Each process also
+// holds a token bucket per CLB action (--api-rate). Run `worker -h` for the
+// flags and their environment variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clbdrain/clbdrain/activities"
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/connect"
+	"github.com/clbdrain/clbdrain/workflows"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run starts the worker and blocks until ctx is done; it returns the exit
+// code: 0 after a clean stop, 2 for bad flags, 1 for any other failure.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "worker:", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("worker stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve connects, registers and runs both workers until ctx is done.
+func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	m, err := newMetrics(cfg.MetricsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := m.close(context.Background()); err != nil {
+			log.Warn("stopping the metrics server", "error", err)
+		}
+	}()
+
+	api, err := clb.NewClient(clb.Config{
+		Region:        cfg.Region,
+		Endpoint:      cfg.CLBEndpoint,
+		Timeout:       cfg.RequestTimeout,
+		RatePerAction: cfg.APIRate,
+		OnCall:        m.onAPICall,
+	})
+	if err != nil {
+		return err
+	}
+
+	c, err := connect.Dial(ctx, connect.Options{Logger: log, MetricsHandler: m.handler, Identity: cfg.Identity})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	acts := &activities.Activities{CLB: api}
+	mutations := cfg.TaskQueue + workflows.MutationsQueueSuffix
+
+	main := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.StopTimeout})
+	main.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	main.RegisterActivity(acts)
+
+	mut := worker.New(c, mutations, worker.Options{
+		WorkerStopTimeout:            cfg.StopTimeout,
+		TaskQueueActivitiesPerSecond: cfg.QueueRate,
+		DisableWorkflowWorker:        true,
+	})
+	mut.RegisterActivity(acts)
+
+	if err := main.Start(); err != nil {
+		return fmt.Errorf("starting the worker on %s: %w", cfg.TaskQueue, err)
+	}
+	defer main.Stop()
+	if err := mut.Start(); err != nil {
+		return fmt.Errorf("starting the worker on %s: %w", mutations, err)
+	}
+	defer mut.Stop()
+
+	log.Info("worker started", "task_queue", cfg.TaskQueue, "mutations_task_queue", mutations,
+		"region", cfg.Region, "clb_endpoint", endpointOrDefault(cfg), "api_rate", cfg.APIRate, "queue_rate", cfg.QueueRate)
+	<-ctx.Done()
+	log.Info("stopping: running activities get up to the stop timeout to finish", "stop_timeout", cfg.StopTimeout)
+	return nil
+}
+
+func endpointOrDefault(cfg config) string {
+	if cfg.CLBEndpoint != "" {
+		return cfg.CLBEndpoint
+	}
+	return clb.ResolveEndpoint(cfg.Region)
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# make demo: a Temporal dev server, the clbsim emulator with the sample fleet in demo/,
+# the clbdrain worker, then two drains with a progress bar: 110 servers from a TCP
+# listener (with a 5 s drain phase) and 60 from an HTTP rule named by domain and URL.
+# Everything started here is stopped on exit or Ctrl-C.
+#
+# Ports (override when taken): DEMO_TEMPORAL_PORT (7233), DEMO_UI_PORT (8233),
+# DEMO_CLBSIM_PORT (9000). DEMO_KEEP=1 keeps everything running until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TEMPORAL=${TEMPORAL:-bin/temporal}
+TEMPORAL_PORT=${DEMO_TEMPORAL_PORT:-7233}
+UI_PORT=${DEMO_UI_PORT:-8233}
+CLBSIM_PORT=${DEMO_CLBSIM_PORT:-9000}
+STATE=.demo
+LB=lb-t0um60k3
+L4_LISTENER=lbl-ilsm0bjr
+L7_LISTENER=lbl-x5yyrc96
+L7_DOMAIN=app1.example.com
+L7_URL=/r1/
+
+pids=()
+cleanup() {
+	local code=$?
+	trap - EXIT INT TERM
+	if ((${#pids[@]})); then
+		echo "demo: stopping the worker, clbsim and the Temporal dev server"
+		kill "${pids[@]}" 2>/dev/null || true
+		wait "${pids[@]}" 2>/dev/null || true
+	fi
+	exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+	local deadline=$((SECONDS + $1)) what=$2
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		if ((SECONDS >= deadline)); then
+			echo "demo: $what did not come up; see $STATE/*.log" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+for p in "$TEMPORAL_PORT" "$UI_PORT" "$CLBSIM_PORT"; do
+	if ! port_free "$p"; then
+		echo "demo: port $p is taken; set DEMO_TEMPORAL_PORT, DEMO_UI_PORT or DEMO_CLBSIM_PORT" >&2
+		exit 2
+	fi
+done
+
+rm -rf "$STATE" && mkdir -p "$STATE"
+echo "demo: building clbdrain"
+go build -o bin/ ./cmd/worker ./cmd/starter ./cmd/clbsim
+
+echo "demo: starting the Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (UI http://127.0.0.1:$UI_PORT)"
+"$TEMPORAL" server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$UI_PORT" \
+	--log-level error >"$STATE/temporal.log" 2>&1 &
+pids+=($!)
+
+echo "demo: starting clbsim on 127.0.0.1:$CLBSIM_PORT with the fleet in demo/fleet.json (tasks take 1 s)"
+bin/clbsim --listen "127.0.0.1:$CLBSIM_PORT" --state demo/fleet.json --task-latency 1s >"$STATE/clbsim.log" 2>&1 &
+pids+=($!)
+
+export TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT TEMPORAL_NAMESPACE=default
+export TEMPORAL_UI_ADDRESS=http://127.0.0.1:$UI_PORT
+wait_for 60 "the Temporal dev server" "$TEMPORAL" operator cluster health --address "$TEMPORAL_ADDRESS"
+wait_for 20 "clbsim" grep -q "listening on" "$STATE/clbsim.log"
+
+echo "demo: starting the worker (logs in $STATE/worker.log)"
+TENCENTCLOUD_REGION=ap-guangzhou TENCENTCLOUD_SECRET_ID=clbsim-demo-id TENCENTCLOUD_SECRET_KEY=clbsim-demo-key \
+	CLB_ENDPOINT=http://127.0.0.1:$CLBSIM_PORT bin/worker >"$STATE/worker.log" 2>&1 &
+pids+=($!)
+wait_for 30 "the worker" grep -q "worker started" "$STATE/worker.log"
+
+echo
+echo "demo: drain 1: 110 servers from the TCP listener $L4_LISTENER, weight 0 first, then 5 s of draining"
+bin/starter drain --lb "$LB" --listener "$L4_LISTENER" --targets demo/l4-targets.txt \
+	--drain-delay 5s --reason "make demo" --wait
+echo
+echo "demo: drain 2: 60 servers from the HTTP rule $L7_DOMAIN$L7_URL of listener $L7_LISTENER"
+bin/starter drain --lb "$LB" --listener "$L7_LISTENER" --domain "$L7_DOMAIN" --url "$L7_URL" \
+	--targets demo/l7-targets.json --reason "make demo" --wait
+
+echo
+echo "demo: done. What the emulator saw: http://127.0.0.1:$CLBSIM_PORT/_sim/stats and /_sim/audit"
+echo "demo: Temporal UI: http://127.0.0.1:$UI_PORT/namespaces/default/workflows"
+if [[ ${DEMO_KEEP:-} == 1 ]]; then
+	echo "demo: DEMO_KEEP=1: everything keeps running; Ctrl-C stops it"
+	wait
+fi
