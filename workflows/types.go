@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clbdrain/clbdrain/activities"
@@ -242,11 +243,21 @@ func WorkflowIDFor(in DrainInput) string {
 }
 
 // ChildOptions are the options for starting a drain as a child workflow:
-// the conventional ID and the clb-drain task queue. Set more fields on the
-// result as needed, then use workflow.WithChildOptions.
+// the conventional ID, the clb-drain task queue, and a cancellation that
+// lets the drain finish cleanly: if the parent closes early the drain is
+// asked to cancel (it finishes its chunk and restores drained weights)
+// rather than terminated, and a parent that cancels it waits for that.
+// Set more fields on the result as needed, then use
+// workflow.WithChildOptions:
+//
+//	ctx = workflow.WithChildOptions(ctx, workflows.ChildOptions(in))
+//	var res workflows.DrainResult
+//	err := workflow.ExecuteChildWorkflow(ctx, workflows.WorkflowName, in).Get(ctx, &res)
 func ChildOptions(in DrainInput) workflow.ChildWorkflowOptions {
 	return workflow.ChildWorkflowOptions{
-		WorkflowID: WorkflowIDFor(in),
-		TaskQueue:  TaskQueue,
+		WorkflowID:          WorkflowIDFor(in),
+		TaskQueue:           TaskQueue,
+		ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WaitForCancellation: true,
 	}
 }

@@ -1,0 +1,25 @@
+// Package activities holds the activities of DrainAndDeregister: the only
+// code of clbdrain that talks to the CLB API.
+//
+// They are methods of Activities, which holds the dependencies (the API,
+// the polling settings, a clock), registered once on a worker:
+//
+//	w.RegisterActivity(&activities.Activities{CLB: client})
+//
+// and referred to from workflow code through a nil pointer, so that no
+// activity name is ever spelled as a string:
+//
+//	var a *activities.Activities
+//	workflow.ExecuteActivity(ctx, a.DeregisterTargets, in)
+//
+// Every error of the CLB API leaves an activity as a
+// temporal.ApplicationError whose Type is the Tencent error code, marked
+// non-retryable and given a NextRetryDelay by the code's class in the one
+// error-code table of internal/clb, so that retry policies can list codes
+// in NonRetryableErrorTypes. The few errors of clbdrain's own have the
+// types ErrInvalidInput, ErrNoListener, ErrNoRule and ErrTaskFailed.
+//
+// The activities emit these metrics through the SDK's metrics handler:
+// MetricTargetsDeregistered, MetricTargetsWeightSet, MetricTasksWaited,
+// MetricTaskPolls, MetricTaskWaitDuration and MetricAPIErrors.
+package activities

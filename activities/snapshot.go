@@ -1,0 +1,173 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+)
+
+// SnapshotInput is the input of Snapshot.
+type SnapshotInput struct {
+	// Selector names the listener and, on a layer-7 listener, the rule (by
+	// LocationId, or by Domain and Url).
+	Selector clb.Selector `json:"Selector"`
+	// Targets are the targets asked for; their Weight is ignored.
+	Targets []clb.Target `json:"Targets"`
+}
+
+// SnapshotResult is what Snapshot found bound now.
+type SnapshotResult struct {
+	// Protocol is the listener's protocol (TCP, HTTP, ...).
+	Protocol string `json:"Protocol"`
+	// Selector is the input's, with the rule resolved on a layer-7
+	// listener: its LocationId, Domain and Url as the listener has them.
+	Selector clb.Selector `json:"Selector"`
+	// Bound are the targets asked for that are bound now, in input order,
+	// each with Weight set to its current weight.
+	Bound []clb.Target `json:"Bound"`
+	// Absent are the targets asked for that are not bound, in input order,
+	// without Weight.
+	Absent []clb.Target `json:"Absent,omitempty"`
+}
+
+// Snapshot reads what is bound to the listener or rule now
+// (DescribeTargets) and splits the targets asked for into bound ones, with
+// their current weights, and absent ones. It resolves a rule named by
+// Domain+Url to its LocationId. A layer-7 listener without a rule, or a rule
+// the listener does not have, fails with ErrNoRule; a rule named on a
+// layer-4 listener fails with ErrInvalidInput; neither is retried.
+func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotResult, error) {
+	l, err := a.CLB.DescribeTargets(ctx, in.Selector.LoadBalancerId, in.Selector.ListenerId)
+	if err != nil {
+		return SnapshotResult{}, apiError(ctx, clb.ActionDescribeTargets, err)
+	}
+	sel, bound, err := bindings(l, in.Selector)
+	if err != nil {
+		return SnapshotResult{}, err
+	}
+	res := SnapshotResult{Protocol: l.Protocol, Selector: sel}
+	idx := indexBound(bound)
+	for _, t := range in.Targets {
+		if b, ok := idx.find(t); ok {
+			w := b.Weight
+			t.Weight = &w
+			res.Bound = append(res.Bound, t)
+		} else {
+			res.Absent = append(res.Absent, t.WithoutWeight())
+		}
+	}
+	return res, nil
+}
+
+// bindings returns what sel names on the listener l: the selector with the
+// rule resolved, and the targets bound to the rule (layer 7) or to the
+// listener itself (layer 4).
+func bindings(l clb.Listener, sel clb.Selector) (clb.Selector, []clb.BoundTarget, error) {
+	where := "listener " + sel.ListenerId + " of " + sel.LoadBalancerId
+	if l.ListenerId != sel.ListenerId {
+		return sel, nil, temporal.NewNonRetryableApplicationError(
+			where+" not found (DescribeTargets answered no such listener)", ErrNoListener, nil)
+	}
+	if !clb.IsLayer7(l.Protocol) {
+		if sel.HasRule() {
+			return sel, nil, invalidInput(fmt.Sprintf(
+				"%s is %s (layer 4): its targets are bound to the listener itself, so leave LocationId, Domain and Url empty (got rule %q)",
+				where, l.Protocol, ruleName(sel)))
+		}
+		return sel, l.Targets, nil
+	}
+	if !sel.HasRule() {
+		return sel, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"%s is %s (layer 7): name the rule by LocationId, or by Domain and Url; its rules: %s",
+			where, l.Protocol, ruleList(l.Rules)), ErrNoRule, nil)
+	}
+	for _, r := range l.Rules {
+		if sel.LocationId != "" && r.LocationId != sel.LocationId {
+			continue
+		}
+		// Host names are case-insensitive; paths are not.
+		if sel.LocationId == "" && (!strings.EqualFold(r.Domain, sel.Domain) || r.Url != sel.Url) {
+			continue
+		}
+		sel.LocationId, sel.Domain, sel.Url = r.LocationId, r.Domain, r.Url
+		return sel, r.Targets, nil
+	}
+	return sel, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"%s has no rule %q; its rules: %s", where, ruleName(sel), ruleList(l.Rules)), ErrNoRule, nil)
+}
+
+// ruleName names the rule of sel as the user gave it.
+func ruleName(sel clb.Selector) string {
+	if sel.LocationId != "" {
+		return sel.LocationId
+	}
+	return sel.Domain + sel.Url
+}
+
+// maxRulesListed bounds the rules an error message lists.
+const maxRulesListed = 10
+
+// ruleList lists rules as "loc-abc12345 (example.com/api), ...".
+func ruleList(rules []clb.Rule) string {
+	if len(rules) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, min(len(rules), maxRulesListed)+1)
+	for i, r := range rules {
+		if i == maxRulesListed {
+			parts = append(parts, "and "+strconv.Itoa(len(rules)-i)+" more")
+			break
+		}
+		parts = append(parts, r.LocationId+" ("+r.Domain+r.Url+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// boundIndex finds the bound target a requested target names, in constant
+// time: a listener can hold thousands of targets and a drain ask for as many.
+type boundIndex map[string]clb.BoundTarget
+
+func indexBound(bound []clb.BoundTarget) boundIndex {
+	idx := make(boundIndex, len(bound))
+	for _, b := range bound {
+		if b.InstanceId != "" {
+			idx[clb.Target{InstanceId: b.InstanceId, Port: b.Port}.Key()] = b
+		}
+		for _, ip := range b.PrivateIpAddresses {
+			idx[clb.Target{EniIp: ip, Port: b.Port}.Key()] = b
+		}
+	}
+	return idx
+}
+
+func (idx boundIndex) find(t clb.Target) (clb.BoundTarget, bool) {
+	b, ok := idx[t.Key()]
+	return b, ok && b.Matches(t)
+}
+
+// recheck reads what is bound to sel now and splits targets into those
+// still bound and those gone.
+func (a *Activities) recheck(ctx context.Context, sel clb.Selector, targets []clb.Target) (bound, gone []clb.Target, err error) {
+	l, err := a.CLB.DescribeTargets(ctx, sel.LoadBalancerId, sel.ListenerId)
+	if err != nil {
+		return nil, nil, apiError(ctx, clb.ActionDescribeTargets, err)
+	}
+	_, now, err := bindings(l, sel)
+	if err != nil {
+		return nil, nil, err
+	}
+	idx := indexBound(now)
+	for _, t := range targets {
+		if _, ok := idx.find(t); ok {
+			bound = append(bound, t)
+		} else {
+			gone = append(gone, t)
+		}
+	}
+	return bound, gone, nil
+}

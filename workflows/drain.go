@@ -1,0 +1,522 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clbdrain/clbdrain/activities"
+	"github.com/clbdrain/clbdrain/internal/clb"
+)
+
+// a refers to the activities by method value; the worker registers the real
+// value, so no activity name is spelled as a string.
+var a *activities.Activities
+
+// DrainAndDeregister takes real servers out of a CLB listener or layer-7
+// rule safely. Register it with workflow.RegisterOptions{Name:
+// WorkflowName}. It runs these steps, and answers the QueryProgress query
+// with a Progress at any moment:
+//
+//  1. Validate the input (Validate); a rejected input fails with a
+//     non-retryable ApplicationError of type ErrInvalidInput whose details
+//     are the []clb.Problem, before any API call. Exact duplicate targets
+//     are merged and counted in DuplicatesMerged.
+//  2. Snapshot what is bound now: resolve a rule named by Domain+Url to its
+//     LocationId, record current weights, and set aside the targets already
+//     absent. A layer-7 listener without a rule, or an unknown rule, fails
+//     with ErrNoRule; a rule named on a layer-4 listener with
+//     ErrInvalidInput.
+//  3. Drain, when DrainDelay > 0: set weight 0 on the targets to go (at most
+//     MaxChunkSize per call, waiting for each task), then sleep DrainDelay on
+//     a durable timer (Progress.DrainUntil says until when).
+//  4. Deregister chunk by chunk (at most ChunkSize targets each), one at a
+//     time: DeregisterTargets, then WaitForTask until the task succeeds. A
+//     task that ends with Status 1 has its chunk sent again (what is still
+//     bound), up to MaxTaskRetries times, then the drain fails with
+//     ErrTaskFailed and the task's message.
+//  5. Report: the DrainResult.
+//
+// An error of the CLB API that is not retried (a caller error, denied
+// credentials, or a retried code past its bound) fails the drain with an
+// ApplicationError whose type is the Tencent error code and whose cause is
+// the activity's error.
+//
+// Cancellation is not a failure: the chunk in flight ends cleanly (a task
+// already started is waited for), the targets drained but not deregistered
+// get their snapshot weights back, and the workflow completes with a nil
+// error and a DrainResult with Cancelled set and Restored listing what was
+// restored. The result says what was done.
+//
+// After ChunksPerRun chunks, or sooner when Temporal suggests it, the run
+// continues as new with the remaining targets and a ResumeState; the last
+// run's result covers the whole drain.
+//
+// As a child workflow, a parent starts it with ChildOptions, which sets the
+// conventional workflow ID (so two drains of one listener never overlap)
+// and the clb-drain task queue:
+//
+//	in := workflows.DrainInput{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345", Targets: targets}
+//	opts := workflows.ChildOptions(in)
+//	opts.WaitForCancellation = true // a cancelled parent learns what was restored
+//	opts.ParentClosePolicy = enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL // cancelled, and so restored, never terminated
+//	var res workflows.DrainResult
+//	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), workflows.WorkflowName, in).Get(ctx, &res)
+func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error) {
+	d := newDrain(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
+		return DrainResult{}, err
+	}
+	return d.run(ctx)
+}
+
+// drain is the state of one run of DrainAndDeregister.
+type drain struct {
+	in  DrainInput
+	log log.Logger
+	// targets are the input's targets with duplicates merged.
+	targets []clb.Target
+	// sel is the selector with the rule resolved, once snapshotted.
+	sel clb.Selector
+	// toGo are the targets still to deregister, in order, each with its
+	// weight before the drain.
+	toGo []clb.Target
+	// drained holds the keys of targets whose weight this drain set to 0
+	// (or may have: a call is marked before it is sent).
+	drained map[string]bool
+	// drainDone is true once the drain phase is over, in this run or an
+	// earlier one.
+	drainDone    bool
+	chunkSize    int
+	chunksPerRun int
+	// runChunks counts the chunks done in this run.
+	runChunks int
+	// chunksDone counts the chunks done over the whole drain.
+	chunksDone int
+	result     DrainResult
+	progress   Progress
+}
+
+func newDrain(ctx workflow.Context, in DrainInput) *drain {
+	d := &drain{
+		in:           in,
+		log:          workflow.GetLogger(ctx),
+		drained:      map[string]bool{},
+		chunkSize:    in.ChunkSize,
+		chunksPerRun: in.ChunksPerRun,
+	}
+	if d.chunkSize == 0 {
+		d.chunkSize = MaxChunkSize
+	}
+	if d.chunksPerRun == 0 {
+		d.chunksPerRun = DefaultChunksPerRun
+	}
+	if in.Resume != nil {
+		d.result = in.Resume.Result
+		d.drainDone = in.Resume.Drained
+		d.chunksDone = len(d.result.Chunks)
+	} else {
+		d.result = DrainResult{Reason: in.Reason, Started: workflow.Now(ctx)}
+	}
+	d.result.Runs++
+	d.progress = Progress{Phase: PhaseValidating, CurrentChunk: -1, Run: d.result.Runs}
+	return d
+}
+
+// queryProgress answers the progress query. Totals are known once the
+// snapshot is taken.
+func (d *drain) queryProgress() (Progress, error) {
+	p := d.progress
+	p.ChunksDone = d.chunksDone
+	p.TargetsDone = len(d.result.Deregistered)
+	p.AlreadyAbsent = len(d.result.AlreadyAbsent)
+	p.TargetsTotal = p.TargetsDone + len(d.toGo)
+	p.ChunksTotal = p.ChunksDone + (len(d.toGo)+d.chunkSize-1)/d.chunkSize
+	return p, nil
+}
+
+// run is the procedure.
+func (d *drain) run(ctx workflow.Context) (DrainResult, error) {
+	if err := d.validate(); err != nil {
+		return d.stop(ctx, err)
+	}
+	if err := d.snapshot(ctx); err != nil {
+		return d.stop(ctx, err)
+	}
+	if d.in.DrainDelay > 0 && !d.drainDone {
+		if err := d.drain(ctx); err != nil {
+			return d.stop(ctx, err)
+		}
+	}
+	if err := d.deregister(ctx); err != nil {
+		return d.stop(ctx, err)
+	}
+	return d.finish(ctx, PhaseDone), nil
+}
+
+// validate rejects a bad input before any API call and merges duplicates.
+func (d *drain) validate() error {
+	if err := Validate(d.in); err != nil {
+		var ve *clb.ValidationError
+		var problems []clb.Problem
+		if errors.As(err, &ve) {
+			problems = ve.Problems
+		}
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, err, problems)
+	}
+	targets, merged := clb.MergeDuplicates(d.in.Targets)
+	d.targets = targets
+	if d.in.Resume == nil {
+		d.result.Requested = len(targets)
+		d.result.DuplicatesMerged = merged
+	}
+	return nil
+}
+
+// snapshot reads what is bound and sets the targets to go with their
+// weights; a resumed run takes the weights from before the drain.
+func (d *drain) snapshot(ctx workflow.Context) error {
+	d.progress.Phase = PhaseSnapshot
+	sel := d.in.Selector()
+	var snap activities.SnapshotResult
+	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Snapshot,
+		activities.SnapshotInput{Selector: sel, Targets: d.targets}).Get(ctx, &snap)
+	if err != nil {
+		return d.activityFailed("snapshot of "+sel.String(), err)
+	}
+	d.sel = snap.Selector
+	d.result.Selector, d.result.Protocol = snap.Selector, snap.Protocol
+	d.result.AlreadyAbsent = append(d.result.AlreadyAbsent, snap.Absent...)
+	var original map[string]int64
+	if d.in.Resume != nil {
+		original = d.in.Resume.OriginalWeights
+	}
+	for _, t := range snap.Bound {
+		w := *t.Weight
+		if ow, ok := original[t.Key()]; ok {
+			w = ow
+		}
+		t.Weight = &w
+		d.toGo = append(d.toGo, t)
+		if d.drainDone && w > 0 {
+			d.drained[t.Key()] = true
+		}
+	}
+	d.log.Info("snapshot taken", "selector", d.sel.String(), "protocol", snap.Protocol,
+		"toDeregister", len(d.toGo), "alreadyAbsent", len(snap.Absent), "run", d.result.Runs)
+	return nil
+}
+
+// drain sets weight 0 on the targets to go, then waits DrainDelay so that
+// their connections end.
+func (d *drain) drain(ctx workflow.Context) error {
+	d.progress.Phase = PhaseDraining
+	var weighted []clb.Target
+	for _, t := range d.toGo {
+		if *t.Weight > 0 {
+			weighted = append(weighted, withWeight(t, 0))
+		}
+	}
+	for _, batch := range chunks(weighted, MaxChunkSize) {
+		// Marked before the call: a call cut short by cancellation may
+		// still have been applied, and restoring a weight is harmless.
+		for _, t := range batch {
+			d.drained[t.Key()] = true
+		}
+		sent, err := d.setWeights(ctx, batch, false)
+		if err != nil {
+			return err
+		}
+		d.result.Drained += len(sent)
+	}
+	until := workflow.Now(ctx).Add(d.in.DrainDelay)
+	d.progress.Phase, d.progress.DrainUntil = PhaseDrainWait, until
+	d.log.Info("drained, waiting", "selector", d.sel.String(), "targets", len(weighted), "until", until)
+	if err := workflow.Sleep(ctx, d.in.DrainDelay); err != nil {
+		return err
+	}
+	d.progress.DrainUntil = time.Time{}
+	d.drainDone = true
+	return nil
+}
+
+// deregister removes the targets to go, one chunk at a time, and continues
+// as new when this run has done its share.
+func (d *drain) deregister(ctx workflow.Context) error {
+	d.progress.Phase = PhaseDeregistering
+	for len(d.toGo) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.runChunks >= d.chunksPerRun || (d.runChunks > 0 && workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+			return d.continueAsNew(ctx)
+		}
+		n := min(d.chunkSize, len(d.toGo))
+		if err := d.deregisterChunk(ctx, d.toGo[:n]); err != nil {
+			return err
+		}
+		d.toGo = d.toGo[n:]
+		d.runChunks++
+	}
+	return nil
+}
+
+// deregisterChunk unbinds one chunk and waits for its task, sending what is
+// still bound again when the task fails.
+func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error {
+	cr := ChunkResult{Index: d.chunksDone, Targets: withoutWeights(chunk), Started: workflow.Now(ctx)}
+	d.progress.CurrentChunk = cr.Index
+	defer func() { d.progress.CurrentChunk, d.progress.CurrentTaskId = -1, "" }()
+	pending := cr.Targets
+	// sent is true once a call of this chunk may have been applied: one
+	// was accepted, or an attempt was retried after an error that may have
+	// hidden an applied call (a lost answer).
+	sent := false
+	for {
+		called := workflow.Now(ctx)
+		var dr activities.DeregisterResult
+		err := workflow.ExecuteActivity(withMutationOptions(ctx, deregisterNonRetryable), a.DeregisterTargets,
+			activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}).Get(ctx, &dr)
+		cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
+		if err != nil {
+			return d.chunkFailed(ctx, &cr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err))
+		}
+		cr.Attempts += dr.Attempt
+		cr.AlreadyGone = append(cr.AlreadyGone, dr.AlreadyGone...)
+		sent = sent || dr.TaskId != "" || dr.Attempt > 1
+		if dr.TaskId == "" {
+			break
+		}
+		cr.RequestId = dr.TaskId
+		d.progress.CurrentTaskId = dr.TaskId
+		waited := workflow.Now(ctx)
+		wr, err := d.waitForTask(ctx, dr.TaskId)
+		cr.WaitDuration += workflow.Now(ctx).Sub(waited)
+		cr.Polls += wr.Polls
+		if err == nil {
+			break
+		}
+		failure, msg, isTaskFailure := taskFailure(err)
+		cr.Polls += failure.Polls
+		switch {
+		case !isTaskFailure || ctx.Err() != nil:
+			return d.chunkFailed(ctx, &cr, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, dr.TaskId), err))
+		case cr.TaskRetries >= MaxTaskRetries:
+			return d.chunkFailed(ctx, &cr, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("chunk %d of %s: %s (after %d task retries)", cr.Index, d.sel, msg, cr.TaskRetries),
+				ErrTaskFailed, err, failure))
+		}
+		cr.TaskRetries++
+		d.noteError(err)
+		d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", dr.TaskId,
+			"message", failure.Message, "taskRetry", cr.TaskRetries)
+		pending = dr.Sent
+	}
+	cr.Finished = workflow.Now(ctx)
+	cr.Outcome = OutcomeDeregistered
+	if !sent {
+		cr.Outcome = OutcomeAlreadyAbsent
+	}
+	d.result.Chunks = append(d.result.Chunks, cr)
+	d.result.Deregistered = append(d.result.Deregistered, cr.Targets...)
+	d.chunksDone++
+	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", len(cr.Targets), "taskId", cr.RequestId,
+		"alreadyGone", len(cr.AlreadyGone), "polls", cr.Polls, "taskRetries", cr.TaskRetries)
+	return nil
+}
+
+// chunkFailed records a chunk that did not complete: abandoned when the
+// drain was cancelled, failed otherwise.
+func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) error {
+	cr.Finished = workflow.Now(ctx)
+	cr.Outcome = OutcomeFailed
+	if ctx.Err() != nil {
+		cr.Outcome = OutcomeAbandoned
+	}
+	cr.Error = errorMessage(err)
+	d.result.Chunks = append(d.result.Chunks, *cr)
+	return err
+}
+
+// setWeights sets each target's own weight and waits for the task, sending
+// the call again when the task fails. It returns the targets changed.
+func (d *drain) setWeights(ctx workflow.Context, targets []clb.Target, recheck bool) ([]clb.Target, error) {
+	for retry := 0; ; retry++ {
+		var res activities.SetWeightResult
+		err := workflow.ExecuteActivity(withMutationOptions(ctx, setWeightNonRetryable), a.SetWeight,
+			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}).Get(ctx, &res)
+		if err != nil {
+			return nil, d.activityFailed("setting weights on "+d.sel.String(), err)
+		}
+		if res.TaskId == "" {
+			return res.Sent, nil
+		}
+		d.progress.CurrentTaskId = res.TaskId
+		_, err = d.waitForTask(ctx, res.TaskId)
+		d.progress.CurrentTaskId = ""
+		if err == nil {
+			return res.Sent, nil
+		}
+		failure, _, isTaskFailure := taskFailure(err)
+		if !isTaskFailure || retry >= MaxTaskRetries || ctx.Err() != nil {
+			return nil, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskId, err)
+		}
+		d.noteError(err)
+		d.log.Warn("weight task failed, sending it again", "taskId", res.TaskId, "message", failure.Message)
+	}
+}
+
+// waitForTask waits for a task on a disconnected context: the task runs
+// whatever happens to the workflow, and a cancelled drain must still learn
+// how its last change ended.
+func (d *drain) waitForTask(ctx workflow.Context, taskID string) (activities.WaitResult, error) {
+	wctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	var res activities.WaitResult
+	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskId: taskID}).Get(wctx, &res)
+	return res, err
+}
+
+// continueAsNew hands the remaining targets and the result so far to a new
+// run, keeping the history of each run bounded.
+func (d *drain) continueAsNew(ctx workflow.Context) error {
+	next := d.in
+	next.LocationId = d.sel.LocationId
+	next.Targets = withoutWeights(d.toGo)
+	weights := make(map[string]int64, len(d.toGo))
+	for _, t := range d.toGo {
+		weights[t.Key()] = *t.Weight
+	}
+	next.Resume = &ResumeState{Result: d.result, OriginalWeights: weights, Drained: d.drainDone}
+	d.log.Info("continuing as new", "selector", d.sel.String(), "remaining", len(d.toGo),
+		"chunksDone", d.chunksDone, "run", d.result.Runs)
+	return workflow.NewContinueAsNewError(ctx, WorkflowName, next)
+}
+
+// stop ends the run after err: a cancelled drain restores and reports, a
+// continue-as-new goes on, anything else fails the workflow.
+func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
+	if ctx.Err() != nil {
+		return d.cancel(ctx)
+	}
+	if workflow.IsContinueAsNewError(err) {
+		return DrainResult{}, err
+	}
+	d.noteError(err)
+	d.progress.Phase = PhaseFailed
+	d.log.Error("drain failed", "selector", d.in.Selector().String(), "error", err)
+	return DrainResult{}, err
+}
+
+// cancel restores the weights of the targets drained but not deregistered,
+// on a disconnected context, and reports. Restoring re-checks what is
+// bound, so a target of an abandoned chunk that is gone is skipped.
+func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
+	d.result.Cancelled = true
+	var restore []clb.Target
+	for _, t := range d.toGo {
+		if d.drained[t.Key()] {
+			restore = append(restore, t)
+		}
+	}
+	d.log.Info("drain cancelled", "selector", d.sel.String(), "deregistered", len(d.result.Deregistered), "toRestore", len(restore))
+	if len(restore) > 0 {
+		d.progress.Phase = PhaseRestoring
+		rctx, cancel := workflow.NewDisconnectedContext(ctx)
+		defer cancel()
+		for _, batch := range chunks(restore, MaxChunkSize) {
+			sent, err := d.setWeights(rctx, batch, true)
+			if err != nil {
+				d.noteError(err)
+				d.result.RestoreError = errorMessage(err)
+				d.log.Error("restoring weights failed", "selector", d.sel.String(), "targets", len(batch), "error", err)
+				continue
+			}
+			d.result.Restored = append(d.result.Restored, sent...)
+		}
+	}
+	return d.finish(ctx, PhaseCancelled), nil
+}
+
+// finish closes the result.
+func (d *drain) finish(ctx workflow.Context, phase Phase) DrainResult {
+	d.result.Finished = workflow.Now(ctx)
+	d.progress.Phase = phase
+	d.log.Info("drain finished", "selector", d.sel.String(), "phase", string(phase),
+		"deregistered", len(d.result.Deregistered), "alreadyAbsent", len(d.result.AlreadyAbsent),
+		"restored", len(d.result.Restored), "runs", d.result.Runs)
+	return d.result
+}
+
+// activityFailed turns an activity's failure into the workflow's error: an
+// ApplicationError of the same type (the Tencent code, or one of ours),
+// prefixed with what was being done, with the activity's error as cause.
+// Cancellations and timeouts are returned as they are.
+func (d *drain) activityFailed(what string, err error) error {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(what+": "+appErr.Message(), appErr.Type(), err)
+}
+
+// noteError records err as the last error seen.
+func (d *drain) noteError(err error) {
+	d.progress.LastError = errorMessage(err)
+}
+
+// errorMessage is the type and message of the first ApplicationError in
+// err's chain, which name the code, or else the error's own text.
+func errorMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type() + ": " + appErr.Message()
+	}
+	return err.Error()
+}
+
+// taskFailure reports whether err is a task that ended with Status 1, with
+// its details and the activity's message, which names the task and quotes
+// its Message.
+func taskFailure(err error) (activities.TaskFailure, string, bool) {
+	var appErr *temporal.ApplicationError
+	var tf activities.TaskFailure
+	if !errors.As(err, &appErr) || appErr.Type() != ErrTaskFailed {
+		return tf, "", false
+	}
+	if !appErr.HasDetails() || appErr.Details(&tf) != nil {
+		// Without readable details, the message still carries the task's.
+		tf.Message = appErr.Message()
+	}
+	return tf, appErr.Message(), true
+}
+
+// chunks splits targets into consecutive slices of at most size.
+func chunks(targets []clb.Target, size int) [][]clb.Target {
+	var out [][]clb.Target
+	for len(targets) > 0 {
+		n := min(size, len(targets))
+		out = append(out, targets[:n])
+		targets = targets[n:]
+	}
+	return out
+}
+
+// withWeight returns t with its own Weight set to w.
+func withWeight(t clb.Target, w int64) clb.Target {
+	t.Weight = &w
+	return t
+}
+
+// withoutWeights returns the targets with their Weight cleared.
+func withoutWeights(targets []clb.Target) []clb.Target {
+	out := make([]clb.Target, len(targets))
+	for i, t := range targets {
+		out[i] = t.WithoutWeight()
+	}
+	return out
+}

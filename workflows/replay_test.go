@@ -1,0 +1,259 @@
+package workflows_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/clbdrain/clbdrain/activities"
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+	"github.com/clbdrain/clbdrain/workflows"
+)
+
+// Recording histories: CLBDRAIN_RECORD_HISTORY=1 go test -run TestRecordHistories ./workflows/
+// runs each scenario below on a Temporal dev server (the temporal CLI at
+// CLBDRAIN_TEMPORAL_CLI, default ../bin/temporal) with the real worker
+// setup against the emulator, and rewrites testdata/*.json.
+const (
+	envRecord      = "CLBDRAIN_RECORD_HISTORY"
+	envTemporalCLI = "CLBDRAIN_TEMPORAL_CLI"
+)
+
+func historyFiles(t *testing.T) []string {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no recorded history: run with %s=1", envRecord)
+	return files
+}
+
+func quietLogger(t *testing.T) log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+// TestReplay replays every recorded history against the workflow as it is
+// now. A change to the commands the workflow issues for the same events
+// fails it with a nondeterminism error: such a change needs
+// workflow.GetVersion, or running drains would break on the next worker.
+func TestReplay(t *testing.T) {
+	for _, f := range historyFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(quietLogger(t), f))
+		})
+	}
+}
+
+// TestReplayDetectsChanges shows that TestReplay has teeth: a workflow
+// that issues one command more than the recorded one fails to replay.
+func TestReplayDetectsChanges(t *testing.T) {
+	changed := func(ctx workflow.Context, in workflows.DrainInput) (workflows.DrainResult, error) {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return workflows.DrainResult{}, err
+		}
+		return workflows.DrainAndDeregister(ctx, in)
+	}
+	for _, f := range historyFiles(t) {
+		r := worker.NewWorkflowReplayer()
+		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.WorkflowName})
+		// The replayer logs the expected failure as a workflow panic.
+		silent := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		err := r.ReplayWorkflowHistoryFromJSONFile(silent, f)
+		require.ErrorContains(t, err, "[TMPRL1100]", "%s: want a nondeterminism error", f)
+	}
+}
+
+// recorder runs drains on a dev server and writes their histories.
+type recorder struct {
+	t        *testing.T
+	ctx      context.Context
+	client   client.Client
+	sim      *clbsim.Server
+	scripted *scriptedCLB
+	state    clbsim.State
+}
+
+func TestRecordHistories(t *testing.T) {
+	if os.Getenv(envRecord) != "1" {
+		t.Skipf("set %s=1 to record histories on a dev server", envRecord)
+	}
+	cli := os.Getenv(envTemporalCLI)
+	if cli == "" {
+		cli = filepath.Join("..", "bin", "temporal")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	logger := quietLogger(t)
+	server, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: cli, LogLevel: "error",
+		ClientOptions: &client.Options{Logger: logger}, Stdout: testWriter{t}, Stderr: testWriter{t}})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, server.Stop()) }()
+	c := server.Client()
+
+	// A TCP listener and an HTTP one with two rules, 45 targets each; tasks
+	// take 300-500 ms, the API's rate limit applies.
+	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}, 5)
+	require.NoError(t, err)
+	sim, err := clbsim.New(clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
+	require.NoError(t, err)
+	ts := httptest.NewServer(sim)
+	defer ts.Close()
+	defer sim.Close()
+	api, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL,
+		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
+	require.NoError(t, err)
+	scripted := &scriptedCLB{API: api, sim: sim}
+
+	// The worker's setup: the workflow and the read-only activities on the
+	// task queue, the mutating ones on the rate-limited mutations queue.
+	acts := &activities.Activities{CLB: scripted}
+	reads := worker.New(c, workflows.TaskQueue, worker.Options{})
+	reads.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	reads.RegisterActivity(acts)
+	mutations := worker.New(c, workflows.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{TaskQueueActivitiesPerSecond: 20})
+	mutations.RegisterActivity(acts)
+	require.NoError(t, reads.Start())
+	defer reads.Stop()
+	require.NoError(t, mutations.Start())
+	defer mutations.Stop()
+
+	r := &recorder{t: t, ctx: ctx, client: c, sim: sim, scripted: scripted, state: state}
+	tcp := r.state.LoadBalancers[0].Listeners[0]
+
+	// A layer-4 drain of 45 targets (and 2 absent) with a drain phase.
+	in := r.input(tcp.ListenerId, tcp.Targets)
+	in.DrainDelay = 2 * time.Second
+	in.Reason = "replay fixture"
+	res := r.run("drain-layer4-45", in, nil)
+	require.Len(t, res.Deregistered, 45)
+	require.Len(t, res.AlreadyAbsent, 2)
+
+	// A layer-7 rule named by Domain+Url; its second call's task fails.
+	r.reset(map[int]clbsim.Faults{2: {{Action: clb.ActionDeregisterTargets, Kind: clbsim.FaultTaskFail, Probability: 1}}})
+	l7 := r.state.LoadBalancers[0].Listeners[1]
+	rule := l7.Rules[0]
+	in = r.input(l7.ListenerId, rule.Targets)
+	in.Domain, in.Url = rule.Domain, rule.Url
+	res = r.run("drain-layer7-domain-url-taskfail", in, nil)
+	require.Equal(t, rule.LocationId, res.Selector.LocationId)
+	require.Equal(t, 1, res.Chunks[1].TaskRetries)
+
+	// Continue-as-new after two chunks: both runs are recorded.
+	r.reset(nil)
+	in = r.input(tcp.ListenerId, tcp.Targets)
+	in.ChunksPerRun = 2
+	res = r.run("continue-as-new", in, nil)
+	require.Equal(t, 2, res.Runs)
+	require.Len(t, res.Deregistered, 45)
+
+	// Cancelled during the drain delay: the weights come back.
+	r.reset(nil)
+	in = r.input(tcp.ListenerId, tcp.Targets)
+	in.DrainDelay = time.Hour
+	res = r.run("cancel-restores-weights", in, func(wid string) {
+		require.Eventually(t, func() bool {
+			v, err := c.QueryWorkflow(ctx, wid, "", workflows.QueryProgress)
+			var p workflows.Progress
+			return err == nil && v.Get(&p) == nil && p.Phase == workflows.PhaseDrainWait
+		}, time.Minute, 100*time.Millisecond)
+		require.NoError(t, c.CancelWorkflow(ctx, wid, ""))
+	})
+	require.True(t, res.Cancelled)
+	require.Len(t, res.Restored, 45)
+}
+
+// input drains the bound targets of a listener (or of one of its rules),
+// and two that are not bound.
+func (r *recorder) input(listenerID string, bound []clb.BoundTarget) workflows.DrainInput {
+	var targets []clb.Target
+	for _, b := range bound {
+		if b.Type == clbsim.TypeENI {
+			targets = append(targets, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
+		} else {
+			targets = append(targets, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
+		}
+	}
+	targets = append(targets, clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
+	return workflows.DrainInput{LoadBalancerId: r.state.LoadBalancers[0].LoadBalancerId, ListenerId: listenerID, Targets: targets}
+}
+
+// reset restores the fleet and scripts the next DeregisterTargets calls.
+func (r *recorder) reset(faults map[int]clbsim.Faults) {
+	r.sim.Reset()
+	r.scripted.mu.Lock()
+	defer r.scripted.mu.Unlock()
+	r.scripted.faults, r.scripted.calls = faults, 0
+}
+
+// run starts a drain, lets during act on it, waits for its result, and
+// writes the history of each of its runs as testdata/<name>[-run<n>].json.
+func (r *recorder) run(name string, in workflows.DrainInput, during func(workflowID string)) workflows.DrainResult {
+	t := r.t
+	wid := workflows.WorkflowIDFor(in)
+	run, err := r.client.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: workflows.TaskQueue}, workflows.WorkflowName, in)
+	require.NoError(t, err)
+	// Taken now: after Get follows a continue-as-new, it names the last run.
+	firstRunID := run.GetRunID()
+	if during != nil {
+		during(wid)
+	}
+	var res workflows.DrainResult
+	require.NoError(t, run.Get(r.ctx, &res))
+
+	var runIDs []string
+	for id := firstRunID; id != ""; id = r.nextRun(wid, id) {
+		runIDs = append(runIDs, id)
+	}
+	for i, id := range runIDs {
+		file := name + ".json"
+		if len(runIDs) > 1 {
+			file = name + "-run" + strconv.Itoa(i+1) + ".json"
+		}
+		r.write(file, wid, id)
+	}
+	return res
+}
+
+// nextRun is the run that the run id continued as, or "".
+func (r *recorder) nextRun(wid, id string) string {
+	events := r.history(wid, id).Events
+	return events[len(events)-1].GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
+}
+
+func (r *recorder) history(wid, runID string) *historypb.History {
+	hist := &historypb.History{}
+	iter := r.client.GetWorkflowHistory(r.ctx, wid, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(r.t, err)
+		hist.Events = append(hist.Events, ev)
+	}
+	return hist
+}
+
+func (r *recorder) write(file, wid, runID string) {
+	hist := r.history(wid, runID)
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
+	require.NoError(r.t, err)
+	require.NoError(r.t, os.MkdirAll("testdata", 0o755))
+	require.NoError(r.t, os.WriteFile(filepath.Join("testdata", file), append(b, '\n'), 0o644))
+	r.t.Logf("wrote testdata/%s: %d events", file, len(hist.Events))
+}

@@ -1,0 +1,36 @@
+package workflows
+
+import (
+	"strconv"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+)
+
+// Validate checks a DrainInput as DrainAndDeregister does before any API
+// call: the listener and rule names, every target (at most MaxTargets),
+// DrainDelay (0 to MaxDrainDelay), ChunkSize (0 to MaxChunkSize),
+// ChunksPerRun (0 or more) and the length of Reason. It returns nil, or a
+// *clb.ValidationError listing every problem at once. Exact duplicate
+// targets are not a problem: the workflow merges them. The starter calls it
+// before starting anything.
+func Validate(in DrainInput) error {
+	problems := clb.ValidateSelector(in.Selector())
+	problems = append(problems, clb.ValidateTargets("Targets", in.Targets, MaxTargets)...)
+	if in.DrainDelay < 0 || in.DrainDelay > MaxDrainDelay {
+		problems = append(problems, clb.Problem{Field: "DrainDelay", Value: in.DrainDelay.String(),
+			Reason: "must be 0 (no drain) to " + MaxDrainDelay.String()})
+	}
+	if in.ChunkSize < 0 || in.ChunkSize > MaxChunkSize {
+		problems = append(problems, clb.Problem{Field: "ChunkSize", Value: strconv.Itoa(in.ChunkSize),
+			Reason: "must be 0 (the default, " + strconv.Itoa(MaxChunkSize) + ") to " + strconv.Itoa(MaxChunkSize)})
+	}
+	if in.ChunksPerRun < 0 {
+		problems = append(problems, clb.Problem{Field: "ChunksPerRun", Value: strconv.Itoa(in.ChunksPerRun),
+			Reason: "must be 0 (the default, " + strconv.Itoa(DefaultChunksPerRun) + ") or more"})
+	}
+	if len(in.Reason) > MaxReasonLen {
+		problems = append(problems, clb.Problem{Field: "Reason", Value: strconv.Itoa(len(in.Reason)) + " bytes",
+			Reason: "must be at most " + strconv.Itoa(MaxReasonLen) + " bytes"})
+	}
+	return clb.Err(problems)
+}
