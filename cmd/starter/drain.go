@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/connect"
+	"github.com/clbdrain/clbdrain/internal/targetfile"
+	"github.com/clbdrain/clbdrain/workflows"
+)
+
+// drainFlags are the flags that describe a drain, shared by drain and
+// schedule.
+type drainFlags struct {
+	lb, listener, location, domain, url string
+	targets                             string
+	drainDelay                          time.Duration
+	chunkSize                           int
+	reason                              string
+	workflowID                          string
+	taskQueue                           string
+	timeout                             time.Duration
+}
+
+func (f *drainFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.lb, "lb", "", "the load balancer `ID`, such as lb-abc12345 (required)")
+	fs.StringVar(&f.listener, "listener", "", "the listener `ID`, such as lbl-abc12345 (required)")
+	fs.StringVar(&f.location, "location", "", "the layer-7 rule's `ID`, such as loc-abc12345 (or --domain and --url)")
+	fs.StringVar(&f.domain, "domain", "", "the layer-7 rule's `HOST` name, with --url")
+	fs.StringVar(&f.url, "url", "", "the layer-7 rule's `PATH`, such as /api, with --domain")
+	fs.StringVar(&f.targets, "targets", "", "the `FILE` listing the targets to remove, one a line or as a JSON array;\n- reads standard input (required)")
+	fs.DurationVar(&f.drainDelay, "drain-delay", 0, "set the targets' weight to 0 first and wait this `DURATION` (such as 30s or 5m, at most\n24h) before deregistering them; 0 deregisters at once")
+	fs.IntVar(&f.chunkSize, "chunk-size", 0, "at most `N` targets per DeregisterTargets call, 1-20 (0: 20)")
+	fs.StringVar(&f.reason, "reason", "", "why, as `TEXT` recorded in the result for audit: a ticket, a release")
+	fs.StringVar(&f.workflowID, "workflow-id", "", "the workflow `ID` (default clb-drain/<lb>/<listener>[/<rule>], which keeps two drains\nof one listener from running at once)")
+	fs.StringVar(&f.taskQueue, "task-queue", workflows.TaskQueue, "the clbdrain worker's task `QUEUE`")
+	fs.DurationVar(&f.timeout, "timeout", 0, "end the drain as failed if it has not finished after this `DURATION` (the workflow\nexecution timeout; it stops at once, without restoring drained weights, so prefer\ncancel); 0: none")
+}
+
+// flagHints names the flag behind each field of a DrainInput, for problems.
+var flagHints = map[string]string{
+	"LoadBalancerId": "--lb",
+	"ListenerId":     "--listener",
+	"LocationId":     "--location",
+	"Domain":         "--domain",
+	"Url":            "--url",
+	"Targets":        "--targets",
+	"DrainDelay":     "--drain-delay",
+	"ChunkSize":      "--chunk-size",
+	"Reason":         "--reason",
+}
+
+// input builds and validates the DrainInput, reading the targets from the
+// file or stdin. It returns every problem at once: the flags', the
+// targets file's syntax, and workflows.Validate's.
+func (f *drainFlags) input(stdin io.Reader) (workflows.DrainInput, []clb.Problem) {
+	in := workflows.DrainInput{
+		LoadBalancerId: f.lb,
+		ListenerId:     f.listener,
+		LocationId:     f.location,
+		Domain:         f.domain,
+		Url:            f.url,
+		DrainDelay:     f.drainDelay,
+		ChunkSize:      f.chunkSize,
+		Reason:         f.reason,
+	}
+	var problems []clb.Problem
+	targets, targetProblems := readTargets(f.targets, stdin)
+	in.Targets = targets
+	problems = append(problems, targetProblems...)
+	if f.timeout < 0 {
+		problems = append(problems, clb.Problem{Field: "--timeout", Value: f.timeout.String(), Reason: "must be 0 (none) or more"})
+	}
+	if strings.TrimSpace(f.taskQueue) == "" {
+		problems = append(problems, clb.Problem{Field: "--task-queue", Value: f.taskQueue, Reason: "must name the worker's task queue"})
+	}
+	var verr *clb.ValidationError
+	if err := workflows.Validate(in); errors.As(err, &verr) {
+		for _, p := range verr.Problems {
+			// Without a readable file, "no targets" would only repeat why.
+			if len(targetProblems) > 0 && strings.HasPrefix(p.Field, "Targets") {
+				continue
+			}
+			problems = append(problems, p)
+		}
+	} else if err != nil {
+		problems = append(problems, clb.Problem{Field: "input", Reason: err.Error()})
+	}
+	return in, problems
+}
+
+// readTargets reads the --targets file, "-" being stdin.
+func readTargets(path string, stdin io.Reader) ([]clb.Target, []clb.Problem) {
+	if path == "" {
+		return nil, []clb.Problem{{Field: "--targets", Reason: "is required: a file listing the targets, or - for standard input"}}
+	}
+	r := stdin
+	if path != "-" {
+		file, err := os.Open(path)
+		if err != nil {
+			return nil, []clb.Problem{{Field: "--targets", Value: path, Reason: "cannot be read: " + err.Error()}}
+		}
+		defer file.Close()
+		r = file
+	}
+	targets, err := targetfile.Parse(r)
+	var verr *clb.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		return nil, verr.Problems
+	case err != nil:
+		return nil, []clb.Problem{{Field: "--targets", Value: path, Reason: err.Error()}}
+	}
+	return targets, nil
+}
+
+// printProblems lists every problem of the input on stderr.
+func (a *app) printProblems(cmd string, problems []clb.Problem) {
+	noun := "problems"
+	if len(problems) == 1 {
+		noun = "problem"
+	}
+	fmt.Fprintf(a.stderr, "%s %s: invalid input, nothing was started: %d %s\n", a.prog, cmd, len(problems), noun)
+	for _, p := range problems {
+		line := p.String()
+		if p.Value == "" {
+			line = p.Field + ": " + p.Reason
+		}
+		field, _, _ := strings.Cut(p.Field, "[")
+		if hint, ok := flagHints[field]; ok {
+			line += " (" + hint + ")"
+		}
+		fmt.Fprintf(a.stderr, "  - %s\n", line)
+	}
+	fmt.Fprintf(a.stderr, "Run '%s help %s' for the flags and the targets file format.\n", a.prog, cmd)
+}
+
+// drainCmd holds the flags of the drain subcommand.
+type drainCmd struct {
+	drainFlags
+	wait, json bool
+}
+
+func (c *drainCmd) flagSet(prog string) *flag.FlagSet {
+	fs := newFlagSet(prog, "drain")
+	c.register(fs)
+	fs.BoolVar(&c.wait, "wait", false, "wait for the drain to end, showing its progress, and exit with its outcome")
+	fs.BoolVar(&c.json, "json", false, "print the start, or with --wait the DrainResult, as JSON on stdout;\nprogress and messages go to stderr")
+	return fs
+}
+
+// started is what drain prints once the workflow is started (as JSON with
+// --json and without --wait).
+type started struct {
+	WorkflowId string `json:"WorkflowId"`
+	RunId      string `json:"RunId"`
+	Namespace  string `json:"Namespace"`
+	URL        string `json:"URL"`
+}
+
+func (a *app) drain(ctx context.Context, args []string) int {
+	var c drainCmd
+	fs := c.flagSet(a.prog)
+	if code, _ := a.parse(fs, "drain", args, ""); code >= 0 {
+		return code
+	}
+	in, problems := c.input(a.stdin)
+	if len(problems) > 0 {
+		a.printProblems("drain", problems)
+		return exitUsage
+	}
+	id := c.workflowID
+	if id == "" {
+		id = workflows.WorkflowIDFor(in)
+	}
+
+	tc, namespace, ok := a.connect(ctx, "drain")
+	if !ok {
+		return exitFailed
+	}
+	defer tc.Close()
+	opts := client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                c.taskQueue,
+		WorkflowExecutionTimeout: c.timeout,
+		// A running drain of the same listener makes the start fail rather
+		// than return the running one; a finished one may be run again.
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}
+	run, err := tc.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, in)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &already):
+		fmt.Fprint(a.stderr, a.alreadyRunning(in.Selector(), id, already.RunId,
+			connect.WorkflowURL(connect.UIAddress(), namespace, id, already.RunId)))
+		return exitAlreadyRunning
+	case err != nil:
+		a.errorf("drain", "starting workflow %s: %v", id, err)
+		return exitCodeOfServiceError(err)
+	}
+
+	out := a.stdout
+	if c.json {
+		out = a.stderr
+	}
+	info := started{WorkflowId: run.GetID(), RunId: run.GetRunID(), Namespace: namespace,
+		URL: connect.WorkflowURL(connect.UIAddress(), namespace, run.GetID(), run.GetRunID())}
+	fmt.Fprintf(out, "started drain of %s: %d targets\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
+		in.Selector(), len(in.Targets), info.WorkflowId, info.RunId, info.URL)
+	if !c.wait {
+		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n",
+			a.command("status", "--wait", info.WorkflowId), a.command("cancel", info.WorkflowId))
+		if c.json {
+			return a.printJSON("drain", info)
+		}
+		return exitOK
+	}
+	res, err := a.watch(ctx, tc, run, out, time.Now())
+	if a.interrupted(ctx, "drain", id) {
+		return exitFailed
+	}
+	return a.report("drain", id, res, err, false, c.json)
+}
+
+// alreadyRunning explains why nothing was started and how to watch or
+// cancel the drain that runs.
+func (a *app) alreadyRunning(sel clb.Selector, id, runID, url string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s drain: a drain of %s is already running; nothing was started.\n", a.prog, sel)
+	fmt.Fprintf(&b, "  workflow ID: %s\n", id)
+	if runID != "" {
+		fmt.Fprintf(&b, "  run ID:      %s\n", runID)
+	}
+	fmt.Fprintf(&b, "  UI:          %s\n", url)
+	fmt.Fprintf(&b, "  watch it:    %s\n", a.command("status", "--wait", id))
+	fmt.Fprintf(&b, "  cancel it:   %s\n", a.command("cancel", id))
+	return b.String()
+}
+
+// exitCodeOfServiceError is 2 for a request Temporal rejected as invalid
+// (a bad cron expression, a task queue name too long), else 1.
+func exitCodeOfServiceError(err error) int {
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// printJSON writes v as indented JSON on stdout.
+func (a *app) printJSON(cmd string, v any) int {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		a.errorf(cmd, "encoding JSON: %v", err)
+		return exitFailed
+	}
+	fmt.Fprintf(a.stdout, "%s\n", data)
+	return exitOK
+}

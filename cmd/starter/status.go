@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/clbdrain/clbdrain/internal/connect"
+	"github.com/clbdrain/clbdrain/workflows"
+)
+
+// watchCmd holds the flags of status and cancel.
+type watchCmd struct {
+	wait, json bool
+}
+
+func (c *watchCmd) flagSet(prog, name string) *flag.FlagSet {
+	fs := newFlagSet(prog, name)
+	waitUsage := "follow the drain until it ends, showing its progress, and exit with its outcome"
+	jsonUsage := "print the status as JSON on stdout; progress and messages go to stderr"
+	if name == "cancel" {
+		waitUsage = "wait for the drain to stop, showing its progress, and print its final result"
+		jsonUsage = "print the final DrainResult (with --wait) as JSON on stdout;\nprogress and messages go to stderr"
+	}
+	fs.BoolVar(&c.wait, "wait", false, waitUsage)
+	fs.BoolVar(&c.json, "json", false, jsonUsage)
+	return fs
+}
+
+// statusReport is what status prints, as text or as JSON.
+type statusReport struct {
+	WorkflowId string    `json:"WorkflowId"`
+	RunId      string    `json:"RunId"`
+	Status     string    `json:"Status"`
+	Started    time.Time `json:"Started"`
+	Closed     time.Time `json:"Closed,omitzero"`
+	URL        string    `json:"URL"`
+	// Progress is the progress query's answer while the drain runs;
+	// ProgressError says why there is none.
+	Progress      *workflows.Progress `json:"Progress,omitempty"`
+	ProgressError string              `json:"ProgressError,omitempty"`
+	// Result is the DrainResult of a completed drain; Failure explains
+	// one that failed, was cancelled, terminated or timed out.
+	Result  *workflows.DrainResult `json:"Result,omitempty"`
+	Failure *failure               `json:"Failure,omitempty"`
+}
+
+// statusNames are the workflow statuses as status prints them.
+var statusNames = map[enumspb.WorkflowExecutionStatus]string{
+	enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:          "running",
+	enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED:           "paused",
+	enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:        "completed",
+	enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:           "failed",
+	enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:         "cancelled",
+	enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:       "terminated",
+	enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW: "continued-as-new",
+	enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:        "timed-out",
+}
+
+func isOpen(s enumspb.WorkflowExecutionStatus) bool {
+	return s == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || s == enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED
+}
+
+// describeDrain describes the latest run of the drain with this workflow
+// ID. On failure it prints why and returns the exit code; else -1.
+func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, int) {
+	desc, err := tc.DescribeWorkflow(ctx, id, "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		a.errorf(cmd, "no workflow with ID %q in namespace %s", id, namespace)
+		return nil, exitFailed
+	case err != nil:
+		a.errorf(cmd, "describing workflow %s: %v", id, err)
+		return nil, exitFailed
+	}
+	if name := desc.WorkflowType.Name; name != workflows.WorkflowName {
+		a.errorf(cmd, "workflow %s is a %s, not a clbdrain drain (%s)", id, name, workflows.WorkflowName)
+		return nil, exitUsage
+	}
+	return desc, -1
+}
+
+func (a *app) status(ctx context.Context, args []string) int {
+	var c watchCmd
+	fs := c.flagSet(a.prog, "status")
+	code, positional := a.parse(fs, "status", args, "WORKFLOW_ID")
+	if code >= 0 {
+		return code
+	}
+	id := positional[0]
+	tc, namespace, ok := a.connect(ctx, "status")
+	if !ok {
+		return exitFailed
+	}
+	defer tc.Close()
+	info, code := a.describeDrain(ctx, tc, "status", namespace, id)
+	if code >= 0 {
+		return code
+	}
+	if c.wait && isOpen(info.Status) {
+		out := a.stdout
+		if c.json {
+			out = a.stderr
+		}
+		_, err := a.watch(ctx, tc, tc.GetWorkflow(ctx, id, ""), out, info.WorkflowStartTime)
+		if a.interrupted(ctx, "status", id) {
+			return exitFailed
+		}
+		// The run's end is reported below, from a fresh description.
+		if info, code = a.describeDrain(ctx, tc, "status", namespace, id); code >= 0 {
+			return code
+		}
+		if err != nil && isOpen(info.Status) {
+			a.errorf("status", "watching drain %s: %v", id, err)
+			return exitFailed
+		}
+	}
+
+	rep := statusReport{
+		WorkflowId: id,
+		RunId:      info.WorkflowExecution.RunID,
+		Status:     statusNames[info.Status],
+		Started:    info.WorkflowStartTime,
+		URL:        connect.WorkflowURL(connect.UIAddress(), namespace, id, info.WorkflowExecution.RunID),
+	}
+	if rep.Status == "" {
+		rep.Status = strings.ToLower(strings.TrimPrefix(info.Status.String(), "WORKFLOW_EXECUTION_STATUS_"))
+	}
+	code = exitOK
+	if isOpen(info.Status) {
+		p, err := a.queryProgress(ctx, tc, id)
+		if err != nil {
+			rep.ProgressError = queryErrorText(err)
+		} else {
+			rep.Progress = &p
+		}
+	} else {
+		if info.WorkflowCloseTime != nil {
+			rep.Closed = *info.WorkflowCloseTime
+		}
+		var res workflows.DrainResult
+		if err := tc.GetWorkflow(ctx, id, rep.RunId).Get(ctx, &res); err != nil {
+			f := explain(err)
+			rep.Failure = &f
+			code = exitFailed
+		} else {
+			rep.Result = &res
+			if res.Cancelled {
+				code = exitFailed
+			}
+		}
+	}
+	if c.json {
+		if jsonCode := a.printJSON("status", rep); jsonCode != exitOK {
+			return jsonCode
+		}
+		return code
+	}
+	a.printStatus(a.stdout, rep, time.Now())
+	return code
+}
+
+// printStatus writes a status report as text.
+func (a *app) printStatus(w io.Writer, rep statusReport, now time.Time) {
+	const timeFormat = "2006-01-02 15:04:05 MST"
+	fmt.Fprintf(w, "drain %s\n", rep.WorkflowId)
+	if rep.Closed.IsZero() {
+		fmt.Fprintf(w, "  status:   %s since %s (%s)\n", rep.Status, rep.Started.Local().Format(timeFormat), formatDuration(now.Sub(rep.Started)))
+	} else {
+		fmt.Fprintf(w, "  status:   %s at %s, after %s\n", rep.Status, rep.Closed.Local().Format(timeFormat), formatDuration(rep.Closed.Sub(rep.Started)))
+	}
+	fmt.Fprintf(w, "  run ID:   %s\n  UI:       %s\n", rep.RunId, rep.URL)
+	switch {
+	case rep.Progress != nil:
+		fmt.Fprintf(w, "  progress: %s\n", progressLine(*rep.Progress, rep.Started, now, false, 0))
+		fmt.Fprintf(w, "  watch it: %s\n  cancel it: %s\n", a.command("status", "--wait", rep.WorkflowId), a.command("cancel", rep.WorkflowId))
+	case rep.ProgressError != "":
+		fmt.Fprintf(w, "  progress: unknown: %s\n", rep.ProgressError)
+	case rep.Result != nil:
+		_, text := outcome(rep.WorkflowId, *rep.Result, nil, false)
+		fmt.Fprintln(w, text)
+	case rep.Failure != nil:
+		fmt.Fprintf(w, "  failure:  %s\n", rep.Failure.Message)
+		if rep.Failure.Type != "" {
+			fmt.Fprintf(w, "  error type: %s\n", rep.Failure.Type)
+		}
+		if rep.Failure.Activity != "" {
+			fmt.Fprintf(w, "  in activity: %s\n", rep.Failure.Activity)
+		}
+	}
+}
+
+func (a *app) cancel(ctx context.Context, args []string) int {
+	var c watchCmd
+	fs := c.flagSet(a.prog, "cancel")
+	code, positional := a.parse(fs, "cancel", args, "WORKFLOW_ID")
+	if code >= 0 {
+		return code
+	}
+	id := positional[0]
+	tc, namespace, ok := a.connect(ctx, "cancel")
+	if !ok {
+		return exitFailed
+	}
+	defer tc.Close()
+	info, code := a.describeDrain(ctx, tc, "cancel", namespace, id)
+	if code >= 0 {
+		return code
+	}
+	if !isOpen(info.Status) {
+		a.errorf("cancel", "drain %s is not running (%s); nothing to cancel.\n  see it: %s",
+			id, statusNames[info.Status], a.command("status", id))
+		return exitFailed
+	}
+	if err := tc.CancelWorkflow(ctx, id, ""); err != nil {
+		a.errorf("cancel", "cancelling workflow %s: %v", id, err)
+		return exitFailed
+	}
+	out := a.stdout
+	if c.json {
+		out = a.stderr
+	}
+	fmt.Fprintf(out, "cancellation requested for drain %s.\n"+
+		"The chunk in flight finishes (or is abandoned cleanly), targets drained to weight 0 but\n"+
+		"not yet deregistered get their original weights back, and the drain reports what it did.\n", id)
+	if !c.wait {
+		fmt.Fprintf(out, "  watch it: %s\n", a.command("status", "--wait", id))
+		if c.json {
+			return a.printJSON("cancel", map[string]any{"WorkflowId": id, "CancelRequested": true})
+		}
+		return exitOK
+	}
+	res, err := a.watch(ctx, tc, tc.GetWorkflow(ctx, id, ""), out, info.WorkflowStartTime)
+	if a.interrupted(ctx, "cancel", id) {
+		return exitFailed
+	}
+	return a.report("cancel", id, res, err, true, c.json)
+}
