@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+// composeFile is the part of docker-compose.yaml the structure test reads.
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image       string                       `yaml:"image"`
+	Build       any                          `yaml:"build"`
+	Profiles    []string                     `yaml:"profiles"`
+	Ports       []string                     `yaml:"ports"`
+	Environment map[string]string            `yaml:"environment"`
+	DependsOn   map[string]map[string]string `yaml:"depends_on"`
+	Healthcheck *struct {
+		Test []string `yaml:"test"`
+	} `yaml:"healthcheck"`
+	Entrypoint []string `yaml:"entrypoint"`
+	Command    any      `yaml:"command"`
+}
+
+// The compose file cannot run here (no container registry), so its structure
+// is checked: the services, their images, ports, health checks and the
+// worker's environment.
+func TestDockerComposeStructure(t *testing.T) {
+	raw, err := os.ReadFile("../docker-compose.yaml")
+	require.NoError(t, err)
+	var c composeFile
+	require.NoError(t, yaml.Unmarshal(raw, &c))
+
+	for name, image := range map[string]string{
+		"postgresql":                "postgres:",
+		"temporal-admin-tools":      "temporalio/admin-tools:",
+		"temporal":                  "temporalio/server:",
+		"temporal-create-namespace": "temporalio/admin-tools:",
+		"temporal-ui":               "temporalio/ui:",
+	} {
+		require.Contains(t, c.Services, name)
+		assert.True(t, strings.HasPrefix(c.Services[name].Image, image), "%s runs %s", name, image)
+		assert.Empty(t, c.Services[name].Profiles, "%s runs by default", name)
+	}
+	for name, want := range map[string]string{"temporal": "7233:7233", "temporal-ui": "8080:8080", "worker": "9090:9090"} {
+		assert.Contains(t, c.Services[name].Ports, want, name)
+	}
+	for _, name := range []string{"postgresql", "temporal", "worker", "worker-demo", "clbsim"} {
+		require.NotNil(t, c.Services[name].Healthcheck, "%s has a health check", name)
+		assert.NotEmpty(t, c.Services[name].Healthcheck.Test)
+	}
+
+	// Start order: schema before server, namespace before workers.
+	assert.Equal(t, "service_healthy", c.Services["temporal-admin-tools"].DependsOn["postgresql"]["condition"])
+	assert.Equal(t, "service_completed_successfully", c.Services["temporal"].DependsOn["temporal-admin-tools"]["condition"])
+	assert.Equal(t, "service_completed_successfully", c.Services["worker"].DependsOn["temporal-create-namespace"]["condition"])
+	assert.Equal(t, "service_healthy", c.Services["demo-drain"].DependsOn["worker-demo"]["condition"])
+
+	// The worker is built here and configured by environment only; credentials are
+	// passed through from the caller, never written in the file.
+	w := c.Services["worker"]
+	assert.NotNil(t, w.Build)
+	assert.Equal(t, "temporal:7233", w.Environment["TEMPORAL_ADDRESS"])
+	assert.Equal(t, "clb-drain", w.Environment["CLBDRAIN_TASK_QUEUE"])
+	assert.Equal(t, ":9090", w.Environment["CLBDRAIN_METRICS_ADDR"])
+	for _, k := range []string{"TENCENTCLOUD_REGION", "TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "CLB_ENDPOINT"} {
+		assert.Equal(t, "${"+k+":-}", w.Environment[k], "%s comes from the caller's environment", k)
+	}
+	assert.Contains(t, w.Healthcheck.Test, "http://127.0.0.1:9090/healthz")
+
+	// The demo profile: clbsim with the fixture, a worker on its own task queue
+	// pointed at it, and a one-shot drain of that queue.
+	for _, name := range []string{"clbsim", "worker-demo", "demo-drain"} {
+		assert.Equal(t, []string{"demo"}, c.Services[name].Profiles, name)
+	}
+	assert.Equal(t, "http://clbsim:9000", c.Services["worker-demo"].Environment["CLB_ENDPOINT"])
+	assert.Equal(t, "clb-drain-demo", c.Services["worker-demo"].Environment["CLBDRAIN_TASK_QUEUE"])
+	cmd, _ := c.Services["demo-drain"].Command.([]any)
+	joined := strings.Join(toStrings(cmd), " ")
+	assert.Contains(t, joined, "--task-queue clb-drain-demo")
+	assert.Contains(t, joined, "--targets /demo/l4-targets.txt")
+	assert.Contains(t, joined, "--wait")
+	assert.Contains(t, c.Services["clbsim"].Command, "/demo/fleet.json")
+
+	// The files the images and the demo use exist.
+	for _, f := range []string{"../Dockerfile", "../demo/fleet.json", "../demo/l4-targets.txt", "../demo/l7-targets.json"} {
+		_, err := os.Stat(f)
+		assert.NoError(t, err, f)
+	}
+}
+
+func toStrings(in []any) []string {
+	out := make([]string, 0, len(in))
+	for _, v := range in {
+		s, _ := v.(string)
+		out = append(out, s)
+	}
+	return out
+}
