@@ -19,6 +19,10 @@ import (
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
+// scheduledWorkflowIDPrefix starts the IDs of the ScheduledDrain workflows a
+// schedule starts (Temporal appends the start time).
+const scheduledWorkflowIDPrefix = "clb-drain-schedule/"
+
 // scheduleCmd holds the flags of the schedule subcommand.
 type scheduleCmd struct {
 	drainFlags
@@ -94,15 +98,19 @@ func (a *app) schedule(ctx context.Context, args []string) int {
 	handle, err := tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:   c.id,
 		Spec: spec,
+		// The schedule starts ScheduledDrain, which runs the drain under
+		// workflowID: a schedule's own workflow IDs carry the start time, so
+		// only the child's fixed ID keeps a scheduled drain from running
+		// beside a drain of the same listener started by hand.
 		Action: &client.ScheduleWorkflowAction{
-			ID:                       workflowID,
-			Workflow:                 workflows.WorkflowName,
-			Args:                     []any{in},
+			ID:                       scheduledWorkflowIDPrefix + c.id,
+			Workflow:                 workflows.ScheduledWorkflowName,
+			Args:                     []any{workflows.ScheduledDrainInput{Drain: in, DrainWorkflowID: workflowID}},
 			TaskQueue:                c.taskQueue,
 			WorkflowExecutionTimeout: c.timeout,
 		},
-		// Never two drains of one listener at once: a time that comes while
-		// the previous drain still runs is skipped.
+		// A time that comes while the previous scheduled drain still runs
+		// is skipped.
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		Paused:  c.pause,
 		Note:    note,
@@ -124,7 +132,8 @@ func (a *app) schedule(ctx context.Context, args []string) int {
 	if c.every > 0 {
 		fmt.Fprintf(a.stdout, "  every:         %s\n", c.every)
 	}
-	fmt.Fprintf(a.stdout, "  workflow IDs:  %s-<start time>\n", workflowID)
+	fmt.Fprintf(a.stdout, "  each run:      %s%s-<start time>, which runs the drain as %s\n", scheduledWorkflowIDPrefix, c.id, workflowID)
+	fmt.Fprintf(a.stdout, "                 (skipped while a drain of that listener is running)\n")
 	if c.pause {
 		fmt.Fprintf(a.stdout, "  paused:        no drain runs until it is unpaused\n")
 	} else if desc, err := handle.Describe(ctx); err != nil {

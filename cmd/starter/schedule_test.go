@@ -33,15 +33,18 @@ func TestSchedule(t *testing.T) {
 		Intervals: []client.ScheduleIntervalSpec{{Every: 36 * time.Hour}}}, opts.Spec)
 	assert.Equal(t, "clbdrain: drain of lb-abc12345/lbl-abc12345: weekly patching", opts.Note)
 	assert.Equal(t, &client.ScheduleWorkflowAction{
-		ID:       testID,
-		Workflow: workflows.WorkflowName,
-		Args: []any{workflows.DrainInput{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345",
-			Targets: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}}, DrainDelay: time.Minute, Reason: "weekly patching"}},
+		ID:       "clb-drain-schedule/nightly-web",
+		Workflow: workflows.ScheduledWorkflowName,
+		Args: []any{workflows.ScheduledDrainInput{
+			Drain: workflows.DrainInput{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345",
+				Targets: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}}, DrainDelay: time.Minute, Reason: "weekly patching"},
+			DrainWorkflowID: testID,
+		}},
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowExecutionTimeout: time.Hour,
-	}, opts.Action)
+	}, opts.Action, "the schedule runs the drain as a child under the conventional ID")
 	assert.Contains(t, res.stdout, "created schedule nightly-web: drain of lb-abc12345/lbl-abc12345, 1 targets\n")
-	assert.Contains(t, res.stdout, "  workflow IDs:  "+testID+"-<start time>\n")
+	assert.Contains(t, res.stdout, "  each run:      clb-drain-schedule/nightly-web-<start time>, which runs the drain as "+testID+"\n")
 	assert.Equal(t, 3, strings.Count(res.stdout, "\n  next drain:    "), "the next three times")
 	assert.Contains(t, res.stdout, "  UI:            http://ui/namespaces/ops/schedules/nightly-web\n")
 	assert.Contains(t, res.stdout, "  delete it:     starter unschedule nightly-web\n")

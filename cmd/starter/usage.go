@@ -73,9 +73,11 @@ deregistered stay deregistered.`,
 --cron or --every (both may be given: the drain runs at each time either
 names), for recurring maintenance. The input is checked first, as for drain.
 A time that comes while the previous scheduled drain still runs is skipped
-(overlap policy SKIP), so the schedule never drains one listener twice at
-once. Temporal names each drain it starts after the workflow ID followed
-by the start time; the targets file is read now and kept in the schedule.`,
+(overlap policy SKIP). Each run is a ScheduledDrain workflow that runs the
+drain as a child under the drain's workflow ID, so a scheduled drain is also
+skipped (failing with DrainAlreadyRunning) while a drain of the same listener
+started by hand runs: one listener is never drained twice at once. The
+targets file is read now and kept in the schedule.`,
 			flags: func() *flag.FlagSet { return (&scheduleCmd{}).flagSet(a.prog) }},
 		{name: "unschedule", synopsis: "unschedule SCHEDULE_ID",
 			about: `Deletes a schedule made by "schedule". Drains it already started keep
