@@ -74,7 +74,7 @@ wait_for 20 "clbsim" grep -q "listening on" "$STATE/clbsim.log"
 
 echo "demo: starting the worker (logs in $STATE/worker.log)"
 TENCENTCLOUD_REGION=ap-guangzhou TENCENTCLOUD_SECRET_ID=clbsim-demo-id TENCENTCLOUD_SECRET_KEY=clbsim-demo-key \
-	CLB_ENDPOINT=http://127.0.0.1:$CLBSIM_PORT bin/worker >"$STATE/worker.log" 2>&1 &
+	CLB_ENDPOINT=http://127.0.0.1:$CLBSIM_PORT bin/worker --stop-timeout 5s >"$STATE/worker.log" 2>&1 &
 pids+=($!)
 wait_for 30 "the worker" grep -q "worker started" "$STATE/worker.log"
 
