@@ -56,16 +56,19 @@ var a *activities.Activities
 // continues as new with the remaining targets and a ResumeState; the last
 // run's result covers the whole drain.
 //
+// A drain that fails (rather than being cancelled) leaves the targets it
+// drained at weight 0: they were on their way out, and the error says what
+// stopped it; run the drain again, or restore weights by hand.
+//
 // As a child workflow, a parent starts it with ChildOptions, which sets the
-// conventional workflow ID (so two drains of one listener never overlap)
-// and the clb-drain task queue:
+// conventional workflow ID (so two drains of one listener never overlap),
+// the clb-drain task queue, and a cancellation that restores weights rather
+// than a termination when the parent closes:
 //
 //	in := workflows.DrainInput{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345", Targets: targets}
-//	opts := workflows.ChildOptions(in)
-//	opts.WaitForCancellation = true // a cancelled parent learns what was restored
-//	opts.ParentClosePolicy = enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL // cancelled, and so restored, never terminated
 //	var res workflows.DrainResult
-//	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), workflows.WorkflowName, in).Get(ctx, &res)
+//	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflows.ChildOptions(in)),
+//		workflows.WorkflowName, in).Get(ctx, &res)
 func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error) {
 	d := newDrain(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
