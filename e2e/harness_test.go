@@ -17,11 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+	"github.com/clbdrain/clbdrain/workflows"
 )
 
 // The fleet every test draws from: each test takes load balancers of its own.
@@ -344,6 +346,16 @@ func writeTargets(t *testing.T, targets []clb.Target) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// waitForPhase waits until the progress query of a drain reports phase.
+func waitForPhase(ctx context.Context, t *testing.T, workflowID string, phase workflows.Phase) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		v, err := s.temporal.QueryWorkflow(ctx, workflowID, "", workflows.QueryProgress)
+		var p workflows.Progress
+		return err == nil && v.Get(&p) == nil && p.Phase == phase
+	}, time.Minute, 100*time.Millisecond, "drain %s never reached phase %s", workflowID, phase)
 }
 
 // lines returns the non-empty lines of s.

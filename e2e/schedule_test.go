@@ -55,11 +55,7 @@ func TestScheduledDrainIsSkippedWhileAManualDrainOfTheListenerRuns(t *testing.T)
 	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowIDFor(manual), TaskQueue: workflows.TaskQueue},
 		workflows.WorkflowName, manual)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		v, err := s.temporal.QueryWorkflow(ctx, run.GetID(), "", workflows.QueryProgress)
-		var p workflows.Progress
-		return err == nil && v.Get(&p) == nil && p.Phase == workflows.PhaseDrainWait
-	}, time.Minute, 100*time.Millisecond)
+	waitForPhase(ctx, t, run.GetID(), workflows.PhaseDrainWait)
 
 	// The schedule fires meanwhile: its drain is skipped, naming the running one.
 	_, err = triggerAndWait(ctx, t, h, 0)

@@ -88,11 +88,7 @@ func TestSecondDrainOfSameListenerIsRefusedThenCancelRestoresWeights(t *testing.
 	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowIDFor(in), TaskQueue: workflows.TaskQueue},
 		workflows.WorkflowName, in)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		v, err := s.temporal.QueryWorkflow(ctx, run.GetID(), "", workflows.QueryProgress)
-		var p workflows.Progress
-		return err == nil && v.Get(&p) == nil && p.Phase == workflows.PhaseDrainWait
-	}, time.Minute, 100*time.Millisecond)
+	waitForPhase(ctx, t, run.GetID(), workflows.PhaseDrainWait)
 
 	// A second drain of the same listener, through the starter.
 	file := writeTargets(t, want[:3])
