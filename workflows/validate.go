@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
 )
@@ -9,10 +10,10 @@ import (
 // Validate checks a DrainInput as DrainAndDeregister does before any API
 // call: the listener and rule names, every target (at most MaxTargets),
 // DrainDelay (0 to MaxDrainDelay), ChunkSize (0 to MaxChunkSize),
-// ChunksPerRun (0 or more) and the length of Reason. It returns nil, or a
-// *clb.ValidationError listing every problem at once. Exact duplicate
-// targets are not a problem: the workflow merges them. The starter calls it
-// before starting anything.
+// ChunksPerRun (0 or more) and Reason (UTF-8 text of at most MaxReasonLen
+// bytes). It returns nil, or a *clb.ValidationError listing every problem at
+// once. Exact duplicate targets are not a problem: the workflow merges them.
+// The starter calls it before starting anything.
 func Validate(in DrainInput) error {
 	problems := clb.ValidateSelector(in.Selector())
 	problems = append(problems, clb.ValidateTargets("Targets", in.Targets, MaxTargets)...)
@@ -28,9 +29,14 @@ func Validate(in DrainInput) error {
 		problems = append(problems, clb.Problem{Field: "ChunksPerRun", Value: strconv.Itoa(in.ChunksPerRun),
 			Reason: "must be 0 (the default, " + strconv.Itoa(DefaultChunksPerRun) + ") or more"})
 	}
-	if len(in.Reason) > MaxReasonLen {
+	switch {
+	case len(in.Reason) > MaxReasonLen:
 		problems = append(problems, clb.Problem{Field: "Reason", Value: strconv.Itoa(len(in.Reason)) + " bytes",
 			Reason: "must be at most " + strconv.Itoa(MaxReasonLen) + " bytes"})
+	case !utf8.ValidString(in.Reason):
+		// JSON would replace the bytes, and the workflow would record
+		// another reason, possibly over the bound.
+		problems = append(problems, clb.Problem{Field: "Reason", Value: in.Reason, Reason: "must be UTF-8 text"})
 	}
 	return clb.Err(problems)
 }

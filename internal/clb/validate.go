@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is one thing wrong with an input: the field (a path such as
@@ -94,10 +95,18 @@ func ValidateSelector(sel Selector) []Problem {
 	case sel.Url != "" && sel.Domain == "":
 		out = append(out, Problem{Field: "Domain", Value: "", Reason: "is required with Url " + strconv.Quote(sel.Url) + " (a rule is named by Domain and Url together)"})
 	}
-	if len(sel.Domain) > MaxDomainLen || strings.ContainsAny(sel.Domain, " \t\r\n/") {
+	// Text that is not UTF-8 would not reach the workflow as it was
+	// validated: JSON replaces its bytes.
+	switch {
+	case !utf8.ValidString(sel.Domain):
+		out = append(out, Problem{Field: "Domain", Value: sel.Domain, Reason: "must be UTF-8 text"})
+	case len(sel.Domain) > MaxDomainLen || strings.ContainsAny(sel.Domain, " \t\r\n/"):
 		out = append(out, Problem{Field: "Domain", Value: sel.Domain, Reason: "must be a host name of at most 255 characters, without spaces or slashes"})
 	}
-	if sel.Url != "" && (len(sel.Url) > MaxURLLen || !strings.HasPrefix(sel.Url, "/") || strings.ContainsAny(sel.Url, " \t\r\n")) {
+	switch {
+	case !utf8.ValidString(sel.Url):
+		out = append(out, Problem{Field: "Url", Value: sel.Url, Reason: "must be UTF-8 text"})
+	case sel.Url != "" && (len(sel.Url) > MaxURLLen || !strings.HasPrefix(sel.Url, "/") || strings.ContainsAny(sel.Url, " \t\r\n")):
 		out = append(out, Problem{Field: "Url", Value: sel.Url, Reason: "must be a path starting with / of at most 255 characters, without spaces"})
 	}
 	return out
