@@ -96,17 +96,41 @@ func attempt(ctx context.Context) int {
 
 // apiError turns an error of calling action into the error that leaves the
 // activity: an ApplicationError typed with the Tencent code, non-retryable
-// once the code's policy is exhausted at this attempt, and retried after the
-// policy's delay otherwise.
+// once the code's policy is exhausted by the failures of its class so far,
+// and retried after the policy's delay for that many failures otherwise.
 func apiError(ctx context.Context, action string, err error) error {
 	ce := clb.Classify(action, err)
 	countAPIError(ctx, ce)
 	p := ce.Policy()
-	n := attempt(ctx)
+	n := countFailure(ctx, ce.Class)
 	if p.Exhausted(n) {
 		return newAPIError(ce, true, 0)
 	}
 	return newAPIError(ce, false, p.NextDelay(n))
+}
+
+// FailureCounts counts an activity's failed API calls by class over its
+// attempts. The error-code table bounds and spaces the retries of each class
+// by the failures of that class, not by the activity's attempts: a spell of
+// throttled answers (retried without end) must neither use up the few
+// retries of a transient fault nor stretch its backoff.
+type FailureCounts map[clb.Class]int
+
+// countFailure adds a failure of class to the counts of the earlier
+// attempts, which it reads from the heartbeat details, records the counts
+// there for the next attempt, and returns the count of class. It is called
+// once per attempt, as the attempt fails, so the heartbeat goes out at once.
+func countFailure(ctx context.Context, class clb.Class) int {
+	counts := FailureCounts{}
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &counts); err != nil {
+			activity.GetLogger(ctx).Warn("failure counts unreadable, counting afresh", "error", err)
+			counts = FailureCounts{}
+		}
+	}
+	counts[class]++
+	activity.RecordHeartbeat(ctx, counts)
+	return counts[class]
 }
 
 // newAPIError builds the ApplicationError of a classified API error. Its

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -485,6 +486,19 @@ func TestWaitForTaskErrors(t *testing.T) {
 		require.True(t, ae.NonRetryable(), "the class's bound is spent inside the activity")
 		require.Equal(t, policy.MaxAttempts, h.clb.count(clb.ActionDescribeTaskStatus))
 	})
+	t.Run("a throttled spell does not use up the transient bound", func(t *testing.T) {
+		h := newHarness(t)
+		transient := clb.PolicyOf(clb.ActionDescribeTaskStatus, "InternalError")
+		for range 2 * transient.MaxAttempts {
+			h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("RequestLimitExceeded", "slow down"))
+		}
+		h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("InternalError", "oops"))
+		id := h.clb.addTask(100 * time.Millisecond)
+		res, err := h.wait(h.env, id)
+		require.NoError(t, err)
+		require.Equal(t, 2*transient.MaxAttempts+2, res.Polls)
+		require.Less(t, h.clock.sleeps[len(h.clock.sleeps)-1], 2*time.Second, "the first transient fault waits the first delay")
+	})
 	t.Run("a caller error fails at once", func(t *testing.T) {
 		h := newHarness(t)
 		_, err := h.wait(h.env, "req-unknown")
@@ -526,4 +540,38 @@ func TestWaitForTaskStopsOnCancel(t *testing.T) {
 	require.Error(t, err)
 	require.ErrorContains(t, err, context.Canceled.Error())
 	require.Equal(t, 2, h.clb.count(clb.ActionDescribeTaskStatus), "no poll after the cancellation")
+}
+
+// Temporal retries a mutating activity attempt after attempt; the error-code
+// table bounds and spaces the retries of each class by that class's
+// failures, which travel from attempt to attempt in the heartbeat details:
+// a throttled spell longer than the transient bound, then one InternalError,
+// is retried.
+func TestRetriesCountFailuresOfEachClassAcrossAttempts(t *testing.T) {
+	h := newHarness(t)
+	transient := clb.PolicyOf(clb.ActionDeregisterTargets, "InternalError")
+	spell := transient.MaxAttempts + 2
+	for range spell {
+		h.clb.fail(clb.ActionDeregisterTargets, sdkErr("RequestLimitExceeded", "slow down"))
+	}
+	h.clb.fail(clb.ActionDeregisterTargets, sdkErr("InternalError", "oops"))
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(h.acts)
+	deregister := func(ctx workflow.Context) (activities.DeregisterResult, error) {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: int32(spell + 5)}})
+		var res activities.DeregisterResult
+		err := workflow.ExecuteActivity(ctx, h.acts.DeregisterTargets,
+			activities.DeregisterInput{Selector: tcpSel(), Targets: cvms(0, 1)}).Get(ctx, &res)
+		return res, err
+	}
+	env.RegisterWorkflow(deregister)
+	env.ExecuteWorkflow(deregister)
+	require.NoError(t, env.GetWorkflowError())
+	var res activities.DeregisterResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, spell+2, res.Attempt, "every throttled answer and the InternalError were retried")
+	require.Equal(t, spell+2, h.clb.count(clb.ActionDeregisterTargets))
 }

@@ -72,7 +72,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&apiRate, "api-rate", def("api-rate", "20"),
 		"requests/s per CLB action for this process (the account allows 20 per action: split it across workers) [$CLBDRAIN_API_RATE]")
 	fs.StringVar(&queueRate, "queue-rate", def("queue-rate", "20"),
-		"mutating activities/s on the mutations task queue, enforced by the Temporal server for the whole fleet [$CLBDRAIN_QUEUE_RATE]")
+		"mutating activities/s on the mutations task queue for the whole fleet (the account's budget), enforced by the Temporal server with a quarter of headroom for its per-partition dispatch [$CLBDRAIN_QUEUE_RATE]")
 	fs.StringVar(&reqTO, "request-timeout", def("request-timeout", "10s"),
 		"timeout of one CLB API request [$CLBDRAIN_REQUEST_TIMEOUT]")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", def("metrics-addr", ""),

@@ -101,7 +101,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	mut := worker.New(c, mutations, worker.Options{
 		WorkerStopTimeout:            cfg.StopTimeout,
-		TaskQueueActivitiesPerSecond: cfg.QueueRate,
+		TaskQueueActivitiesPerSecond: serverQueueRate(cfg.QueueRate),
 		DisableWorkflowWorker:        true,
 	})
 	mut.RegisterActivity(acts)
@@ -120,6 +120,24 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	<-ctx.Done()
 	log.Info("stopping: running activities get up to the stop timeout to finish", "stop_timeout", cfg.StopTimeout)
 	return nil
+}
+
+// queueRateHeadroom is how much more than --queue-rate the worker asks the
+// Temporal server to dispatch on the mutations task queue. The server splits
+// a task queue's rate evenly among the queue's partitions (four by default),
+// each with its own token bucket and a burst of its share; mutations land on
+// partitions at random, so at a rate near the ceiling some wait for their
+// partition's tokens, up to seconds, while the queue as a whole is under it.
+// The headroom keeps the ceiling out of the way of a fleet working within
+// its budget, whose calls each process's --api-rate buckets pace; a fleet
+// whose --api-rate add up to more than the budget is still held to a
+// quarter above it, and the API's throttled answers are retried.
+const queueRateHeadroom = 1.25
+
+// serverQueueRate is the TaskQueueActivitiesPerSecond that enforces the
+// fleet's ceiling of queueRate mutating activities per second.
+func serverQueueRate(queueRate float64) float64 {
+	return queueRate * queueRateHeadroom
 }
 
 func endpointOrDefault(cfg config) string {

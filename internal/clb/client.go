@@ -33,6 +33,14 @@ const (
 	DefaultBurst = 1
 )
 
+// arrivalSlack is how late a request may reach the API without crowding
+// the one-second window it was paced for. Each token bucket runs as if a
+// second lasted this much longer (5% under its rate), so that requests
+// delayed on their way, by scheduling or the network, never put one more
+// than the rate into a window the API counts, even when several processes
+// each pace at their exact share of the account's budget.
+const arrivalSlack = 50 * time.Millisecond
+
 // Environment variables of the default credential, read by NewClient when
 // Config.Credential is nil.
 const (
@@ -78,9 +86,10 @@ type Config struct {
 	// Zero: DefaultTimeout.
 	Timeout time.Duration
 	// RatePerAction is each action's token bucket rate, in requests per
-	// second, shared by every caller of the Client. Zero:
-	// DefaultRatePerAction. Workers that share an account split the
-	// account's budget between them.
+	// second, shared by every caller of the Client; the bucket runs 5%
+	// under it, so that requests that reach the API a little late still
+	// keep to it. Zero: DefaultRatePerAction. Workers that share an
+	// account split the account's budget between them.
 	RatePerAction float64
 	// Burst is how many requests of one action may go at once after a quiet
 	// spell. Zero: DefaultBurst (1), with which no 1-second window ever holds
@@ -189,7 +198,7 @@ func NewClient(cfg Config) (*Client, error) {
 	limiters := make(map[string]*rate.Limiter)
 	for _, action := range []string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
 		ActionModifyTargetWeight, ActionRegisterTargets} {
-		limiters[action] = rate.NewLimiter(rate.Limit(perSecond), burst)
+		limiters[action] = rate.NewLimiter(rate.Limit(perSecond*float64(time.Second)/float64(time.Second+arrivalSlack)), burst)
 	}
 	return &Client{
 		sdk:      sdk,
@@ -256,7 +265,7 @@ func (c *Client) DescribeTargets(ctx context.Context, loadBalancerID, listenerID
 	req.ListenerIds = []*string{common.StringPtr(listenerID)}
 	resp := v20180317.NewDescribeTargetsResponse()
 	var out Listener
-	err := c.do(ctx, ActionDescribeTargets, req, resp, func() error {
+	_, err := c.do(ctx, ActionDescribeTargets, req, resp, func() error {
 		if resp.Response == nil {
 			return malformed(ActionDescribeTargets, "", "the answer has no Response")
 		}
@@ -351,7 +360,7 @@ func (c *Client) DescribeTaskStatus(ctx context.Context, taskID string) (TaskSta
 	req.TaskId = common.StringPtr(taskID)
 	resp := &taskStatusResponse{BaseResponse: &tchttp.BaseResponse{}}
 	var out TaskStatus
-	err := c.do(ctx, ActionDescribeTaskStatus, req, resp, func() error {
+	waited, err := c.do(ctx, ActionDescribeTaskStatus, req, resp, func() error {
 		r := resp.Response
 		if r == nil {
 			return malformed(ActionDescribeTaskStatus, "", "the answer has no Response")
@@ -370,6 +379,7 @@ func (c *Client) DescribeTaskStatus(ctx context.Context, taskID string) (TaskSta
 	if err != nil {
 		return TaskStatus{}, err
 	}
+	out.Waited = waited
 	return out, nil
 }
 
@@ -377,7 +387,7 @@ func (c *Client) DescribeTaskStatus(ctx context.Context, taskID string) (TaskSta
 // its answer.
 func (c *Client) mutate(ctx context.Context, action string, req tchttp.Request, resp tchttp.Response, requestID func() *string) (string, error) {
 	var taskID string
-	err := c.do(ctx, action, req, resp, func() error {
+	_, err := c.do(ctx, action, req, resp, func() error {
 		taskID = value(requestID())
 		if taskID == "" {
 			return malformed(action, "", "the answer has no RequestId, the id of the task")
@@ -392,14 +402,12 @@ func (c *Client) mutate(ctx context.Context, action string, req tchttp.Request, 
 
 // do waits for the action's token, sends req through the SDK within the
 // per-request timeout, decodes the answer, reports the call to OnCall, and
-// returns any failure as a classified *Error.
-func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp tchttp.Response, decode func() error) error {
-	if err := c.limiters[action].Wait(ctx); err != nil {
-		if ctx.Err() == nil {
-			// The limiter refuses a wait that would outlast the deadline.
-			err = fmt.Errorf("%v: %w", err, context.DeadlineExceeded)
-		}
-		return Classify(action, err)
+// returns how long the request waited for the token, and any failure as a
+// classified *Error.
+func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp tchttp.Response, decode func() error) (time.Duration, error) {
+	waited, err := waitForToken(ctx, c.limiters[action])
+	if err != nil {
+		return 0, Classify(action, err)
 	}
 	start := time.Now()
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -420,9 +428,34 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 		c.onCall(action, code, time.Since(start))
 	}
 	if failure != nil {
-		return failure
+		return waited, failure
 	}
-	return nil
+	return waited, nil
+}
+
+// waitForToken takes a token from lim, waiting for it as long as it takes,
+// and returns how long that was: zero when a token was there. A wait that
+// would outlast ctx's deadline is refused at once with an error wrapping
+// context.DeadlineExceeded, and the token is given back.
+func waitForToken(ctx context.Context, lim *rate.Limiter) (time.Duration, error) {
+	r := lim.Reserve()
+	delay := r.Delay()
+	if delay == 0 {
+		return 0, nil
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
+		r.Cancel()
+		return 0, fmt.Errorf("the rate limiter's next token is %v away, past the deadline: %w", delay, context.DeadlineExceeded)
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return delay, nil
+	case <-ctx.Done():
+		r.Cancel()
+		return 0, ctx.Err()
+	}
 }
 
 // classifySend classifies an error of the SDK's Send. The SDK reports every

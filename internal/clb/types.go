@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Target is one real server: a CVM instance (InstanceId) or an IP bound
@@ -195,4 +196,7 @@ type TaskStatus struct {
 	LoadBalancerIds []string `json:"LoadBalancerIds,omitempty"`
 	// RequestId is the RequestId of the DescribeTaskStatus call.
 	RequestId string `json:"RequestId,omitempty"`
+	// Waited is how long the call waited for the rate limiter before it
+	// was sent: the status is as of that long after the call was made.
+	Waited time.Duration `json:"Waited,omitempty"`
 }

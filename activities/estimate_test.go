@@ -1,0 +1,130 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+)
+
+const ms = time.Millisecond
+
+func TestTaskEstimateWindow(t *testing.T) {
+	var e taskEstimate
+	s := PollSettings{}
+	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, step: 125 * ms}, e.window(s),
+		"before any measure: Expected, give or take a quarter")
+
+	e.outlived(1600 * ms)
+	assert.Equal(t, pollWindow{from: 1150 * ms, until: 2000 * ms, step: 200 * ms}, e.window(s),
+		"a task seen running longer than the guess moves it")
+	e.outlived(900 * ms)
+	assert.Equal(t, 1150*ms, e.window(s).from, "a shorter one does not")
+
+	e.observe(taskMeasure{d: 2000 * ms, spread: 120 * ms}, s)
+	assert.Equal(t, pollWindow{from: 1830 * ms, until: 2120 * ms, step: 100 * ms, measured: true}, e.window(s),
+		"the first measure sets the mean and, from its spread, the deviation")
+	e.outlived(5 * time.Second)
+	assert.Equal(t, 1830*ms, e.window(s).from, "once measured, running answers change nothing")
+
+	e.observe(taskMeasure{d: 2200 * ms, spread: 50 * ms}, s)
+	assert.Equal(t, 2100*ms, e.mean, "the second measure is averaged in")
+	assert.Equal(t, 160*ms, e.dev)
+	e.observe(taskMeasure{d: 2100 * ms, spread: 50 * ms}, s)
+	e.observe(taskMeasure{d: 2500 * ms, spread: 50 * ms}, s)
+	assert.Equal(t, 2200*ms, e.mean, "from the fourth on, smoothed by a quarter")
+
+	for range 20 {
+		e.observe(taskMeasure{d: 2200 * ms, spread: 10 * ms}, s)
+	}
+	assert.Equal(t, 50*ms, e.dev, "the deviation stays at half a poll interval or more")
+	assert.Equal(t, pollWindow{from: 2100 * ms, until: 2250 * ms, step: 100 * ms, measured: true}, e.window(s))
+}
+
+func TestTaskEstimateAtMost(t *testing.T) {
+	var e taskEstimate
+	s := PollSettings{}
+	e.observe(taskMeasure{d: 2 * time.Second, spread: 50 * ms}, s)
+	e.observe(taskMeasure{d: 3 * time.Second, spread: 750 * ms, atMost: true}, s)
+	assert.Equal(t, 2*time.Second, e.mean, "an end seen late bounds the duration from above only")
+	assert.Equal(t, 1, e.n)
+	e.observe(taskMeasure{d: 1800 * ms, spread: 450 * ms, atMost: true}, s)
+	assert.Equal(t, 1900*ms, e.mean, "an end seen early lowers the mean")
+}
+
+func TestTaskEnd(t *testing.T) {
+	start := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	assert.Equal(t, taskMeasure{d: 1900 * ms, spread: 100 * ms}, taskEnd(start, start.Add(1800*ms), start.Add(2000*ms)))
+	assert.Equal(t, taskMeasure{d: 2000 * ms, spread: 500 * ms, atMost: true}, taskEnd(start, time.Time{}, start.Add(2000*ms)))
+}
+
+func TestSeenAt(t *testing.T) {
+	asked := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	polled := asked.Add(400 * ms)
+	assert.Equal(t, asked.Add(300*ms), seenAt(asked, polled, clb.TaskStatus{Waited: 300 * ms}), "sent after its wait for the budget")
+	assert.Equal(t, asked, seenAt(asked, polled, clb.TaskStatus{}), "sent at once")
+	assert.Equal(t, polled, seenAt(asked, polled, clb.TaskStatus{Waited: time.Hour}), "never after the answer")
+}
+
+// stubClock is a clock that Sleep moves, with a hook run before each sleep.
+type stubClock struct {
+	now     time.Time
+	onSleep func()
+}
+
+func (c *stubClock) Now() time.Time { return c.now }
+
+func (c *stubClock) Sleep(ctx context.Context, d time.Duration) error {
+	if c.onSleep != nil {
+		c.onSleep()
+	}
+	c.now = c.now.Add(d)
+	return ctx.Err()
+}
+
+// stubTasks answers DescribeTaskStatus for one task that ends at end, and
+// records when it was asked.
+type stubTasks struct {
+	clb.API
+	clock *stubClock
+	end   time.Time
+	polls []time.Time
+}
+
+func (s *stubTasks) DescribeTaskStatus(context.Context, string) (clb.TaskStatus, error) {
+	s.polls = append(s.polls, s.clock.now)
+	if s.clock.now.Before(s.end) {
+		return clb.TaskStatus{Status: clb.TaskRunning}, nil
+	}
+	return clb.TaskStatus{Status: clb.TaskSucceeded}, nil
+}
+
+// TestWaitForTaskLearnsWhileAsleep: a wait that began before any task was
+// measured follows a measure that another wait of the process makes while
+// it sleeps, instead of polling on its guess.
+func TestWaitForTaskLearnsWhileAsleep(t *testing.T) {
+	clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	start := clock.now
+	tasks := &stubTasks{clock: clock, end: start.Add(3 * time.Second)}
+	a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+	clock.onSleep = func() {
+		if a.estimate.n == 0 {
+			a.estimate.observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
+		}
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskId: "task-1"})
+	require.NoError(t, err)
+	var res WaitResult
+	require.NoError(t, v.Get(&res))
+	assert.Equal(t, []time.Time{start.Add(2900 * ms), start.Add(3000 * ms)}, tasks.polls,
+		"no poll on the guess of 1 s; the first one a deviation and half an interval before 3 s")
+	assert.Equal(t, 2, res.Polls)
+}
