@@ -12,7 +12,7 @@ TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(BIN)/temporal)
 
 export CLBDRAIN_TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build test unit e2e lint fmt-check vet staticcheck workflowcheck tools demo bench fuzz clean
+.PHONY: all build test unit lint fmt-check vet staticcheck workflowcheck tools demo bench fuzz clean
 
 all: build
 
@@ -20,13 +20,16 @@ build:
 	$(GO) build ./...
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## test: every test, end-to-end on a real Temporal dev server included, after the linters.
+## test: every test, end-to-end and reliability on a real Temporal dev server included, after the
+## linters; the reliability campaign's table is printed at the end, pass or fail.
 test: lint $(TEMPORAL)
-	CLBDRAIN_E2E=1 $(GO) test -race -count=1 -timeout 20m ./...
+	@mkdir -p $(BIN) && rm -f $(BIN)/reliability.txt
+	CLBDRAIN_E2E=1 CLBDRAIN_REPORT=$(BIN)/reliability.txt $(GO) test -race -count=1 -timeout 20m ./...; \
+		status=$$?; cat $(BIN)/reliability.txt 2>/dev/null; exit $$status
 
-## unit: the tests that need no Temporal server.
+## unit: the tests that need no Temporal server (the end-to-end ones are skipped).
 unit:
-	$(GO) test -race -count=1 ./...
+	CLBDRAIN_E2E=0 $(GO) test -race -count=1 ./...
 
 lint: fmt-check vet staticcheck workflowcheck
 
@@ -58,6 +61,21 @@ $(BIN)/temporal:
 ## demo: a Temporal dev server, clbsim with a sample fleet, the worker, and two drains with a progress bar.
 demo: $(TEMPORAL)
 	TEMPORAL=$(TEMPORAL) bash scripts/demo.sh
+
+## bench: clbdrain against clbsim and a Temporal dev server (about 3 minutes): one table of ratios and counts; exits 1 if a target is missed.
+bench: $(TEMPORAL)
+	$(GO) build -o $(BIN)/ ./cmd/worker ./cmd/bench
+	$(BIN)/bench -temporal $(TEMPORAL) -worker $(BIN)/worker
+
+## fuzz: every fuzz target of the module (each func Fuzz* of a _test.go file), one after another, for FUZZTIME each.
+FUZZTIME ?= 1m
+fuzz:
+	@set -e; grep -rE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(' . | \
+		sed -E 's|^(.*)/[^/]+:func (Fuzz[A-Za-z0-9_]+)\(.*|\1 \2|' | sort | \
+		while read -r pkg target; do \
+			echo "fuzzing $$target ($$pkg) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done
 
 clean:
 	rm -rf $(BIN) .demo

@@ -1,19 +1,10 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/clbdrain/clbdrain/e2e/harness"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
 	"github.com/clbdrain/clbdrain/workflows"
@@ -29,19 +21,14 @@ import (
 // The fleet every test draws from: each test takes load balancers of its own.
 var fleetSpec = clbsim.GenerateSpec{LoadBalancers: 12, Listeners: 2, Layer7: 1, Rules: 2, Targets: 60, ENI: 0.1}
 
-// Region the worker and clbsim agree on.
-const region = "ap-guangzhou"
-
 // suite is what TestMain sets up once for the package.
 type suite struct {
-	cli      string // the temporal CLI
 	bin      string // directory of the built binaries
 	dev      *testsuite.DevServer
 	temporal client.Client
-	sim      *clbsim.Server
-	simURL   string
+	sim      *harness.Sim
 	fleet    clbsim.State
-	worker   *process
+	worker   *harness.Process
 	nextLB   int
 	workDir  string
 }
@@ -56,9 +43,9 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	cli, err := findCLI()
+	cli, err := harness.FindCLI()
 	if err != nil {
-		if os.Getenv("CLBDRAIN_E2E") == "1" {
+		if harness.Required() {
 			fmt.Fprintln(os.Stderr, "e2e:", err)
 			return 1
 		}
@@ -83,66 +70,33 @@ func need(t *testing.T) {
 	}
 }
 
-func findCLI() (string, error) {
-	if p := os.Getenv("CLBDRAIN_TEMPORAL_CLI"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		return "", fmt.Errorf("CLBDRAIN_TEMPORAL_CLI=%s does not exist", p)
-	}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p, nil
-	}
-	if p, err := filepath.Abs("../bin/temporal"); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("no temporal CLI (set CLBDRAIN_TEMPORAL_CLI, put temporal on PATH, or build ./bin/temporal)")
-}
-
 func (s *suite) setUp(cli string) error {
-	s.cli = cli
 	var err error
 	if s.workDir, err = os.MkdirTemp("", "clbdrain-e2e-"); err != nil {
 		return err
 	}
-	s.bin = filepath.Join(s.workDir, "bin")
-	build := exec.Command("go", "build", "-o", s.bin+"/", "./cmd/worker", "./cmd/starter", "./cmd/clbsim")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the binaries: %v\n%s", err, out)
+	if s.bin, err = harness.Build(filepath.Join(s.workDir, "bin")); err != nil {
+		return err
 	}
-
 	if s.fleet, err = clbsim.Generate(fleetSpec, 42); err != nil {
 		return err
 	}
-	if s.sim, err = clbsim.New(clbsim.Config{State: s.fleet, Region: region, TaskLatency: 150 * time.Millisecond, Seed: 42}); err != nil {
+	if s.sim, err = harness.StartSim(clbsim.Config{State: s.fleet, TaskLatency: 150 * time.Millisecond, Seed: 42}); err != nil {
 		return err
 	}
-	srv := httptest.NewServer(s.sim)
-	s.simURL = srv.URL
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s.dev, err = testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  cli,
-		LogLevel:      "error",
-		ClientOptions: &client.Options{Namespace: "default"},
-		Stdout:        io.Discard,
-		Stderr:        io.Discard,
-	})
-	if err != nil {
-		return fmt.Errorf("starting the Temporal dev server: %w", err)
+	if s.dev, err = harness.StartDevServer(ctx, harness.DevServerOptions{CLI: cli}); err != nil {
+		return err
 	}
 	s.temporal = s.dev.Client()
-	s.worker, err = s.startWorker()
+	s.worker, err = harness.StartWorker(s.bin, s.env())
 	return err
 }
 
 func (s *suite) tearDown() {
 	if s.worker != nil {
-		s.worker.stop()
+		s.worker.Stop()
 	}
 	if s.dev != nil {
 		_ = s.dev.Stop()
@@ -158,65 +112,7 @@ func (s *suite) tearDown() {
 // env is the environment of the clbdrain processes: Temporal, the
 // emulator's endpoint and its demo credentials, and nothing else of ours.
 func (s *suite) env(extra ...string) []string {
-	e := []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + s.workDir,
-		"TEMPORAL_ADDRESS=" + s.dev.FrontendHostPort(),
-		"TEMPORAL_NAMESPACE=default",
-		"TEMPORAL_CONFIG_FILE=" + filepath.Join(s.workDir, "absent.toml"),
-		"TENCENTCLOUD_REGION=" + region,
-		"TENCENTCLOUD_SECRET_ID=" + clbsim.DefaultSecretID,
-		"TENCENTCLOUD_SECRET_KEY=" + clbsim.DefaultSecretKey,
-		"CLB_ENDPOINT=" + s.simURL,
-	}
-	return append(e, extra...)
-}
-
-// process is a clbdrain binary running in the background.
-type process struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
-// startWorker runs the worker binary and waits until it polls.
-func (s *suite) startWorker(args ...string) (*process, error) {
-	p := &process{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(s.bin, "worker"), args...)
-	p.cmd.Env = s.env()
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(p.out.String(), "worker started") {
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("the worker exited:\n%s", p.out.String())
-		case <-deadline:
-			p.kill()
-			return nil, fmt.Errorf("the worker did not start in 30s:\n%s", p.out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return p, nil
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (p *process) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(40 * time.Second):
-		p.kill()
-	}
-}
-
-// kill is kill -9.
-func (p *process) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	return harness.Env{TemporalAddress: s.dev.FrontendHostPort(), CLBEndpoint: s.sim.URL, Home: s.workDir}.Vars(extra...)
 }
 
 // starter runs the starter binary to completion and returns its exit code
@@ -225,22 +121,11 @@ func (s *suite) starter(t *testing.T, stdin string, args ...string) (code int, s
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "starter"), args...)
-	cmd.Env = s.env("TEMPORAL_UI_ADDRESS=http://127.0.0.1:8233")
-	cmd.Stdin = strings.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		code = 0
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("running starter %v: %v", args, err)
+	res, err := harness.RunStarter(ctx, s.bin, s.env("TEMPORAL_UI_ADDRESS=http://127.0.0.1:8233"), stdin, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return code, o.String(), e.String()
+	return res.Code, res.Stdout, res.Stderr
 }
 
 // takeLB hands a test a load balancer of the fleet no other test uses.
@@ -257,92 +142,43 @@ func (s *suite) takeLB(t *testing.T) clbsim.LoadBalancer {
 // layer4 and layer7 return the first listener of each kind.
 func layer4(t *testing.T, lb clbsim.LoadBalancer) clb.Listener {
 	t.Helper()
-	for _, l := range lb.Listeners {
-		if !clb.IsLayer7(l.Protocol) {
-			return l
-		}
+	l, ok := harness.Listener(lb, false)
+	if !ok {
+		t.Fatalf("%s has no layer-4 listener", lb.LoadBalancerId)
 	}
-	t.Fatalf("%s has no layer-4 listener", lb.LoadBalancerId)
-	return clb.Listener{}
+	return l
 }
 
 func layer7(t *testing.T, lb clbsim.LoadBalancer) clb.Listener {
 	t.Helper()
-	for _, l := range lb.Listeners {
-		if clb.IsLayer7(l.Protocol) {
-			return l
-		}
+	l, ok := harness.Listener(lb, true)
+	if !ok {
+		t.Fatalf("%s has no layer-7 listener", lb.LoadBalancerId)
 	}
-	t.Fatalf("%s has no layer-7 listener", lb.LoadBalancerId)
-	return clb.Listener{}
+	return l
 }
 
 // targetsOf turns bound targets into request targets (ENI ones by address).
 func targetsOf(bound []clb.BoundTarget) []clb.Target {
-	out := make([]clb.Target, 0, len(bound))
-	for _, b := range bound {
-		if b.Type == clbsim.TypeENI {
-			out = append(out, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
-		} else {
-			out = append(out, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
-		}
-	}
-	return out
+	return harness.TargetsOf(bound)
 }
 
 // boundNow lists the keys bound now on a listener (layer 4) or rule.
 func boundNow(t *testing.T, lbID, listenerID, locationID string) map[string]clb.BoundTarget {
 	t.Helper()
-	out := map[string]clb.BoundTarget{}
-	for _, lb := range s.sim.State().LoadBalancers {
-		if lb.LoadBalancerId != lbID {
-			continue
-		}
-		for _, l := range lb.Listeners {
-			if l.ListenerId != listenerID {
-				continue
-			}
-			bound := l.Targets
-			for _, r := range l.Rules {
-				if r.LocationId == locationID {
-					bound = r.Targets
-				}
-			}
-			for _, b := range bound {
-				out[keyOf(b)] = b
-			}
-		}
-	}
-	return out
-}
-
-func keyOf(b clb.BoundTarget) string {
-	if b.Type == clbsim.TypeENI {
-		return clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}.Key()
-	}
-	return clb.Target{InstanceId: b.InstanceId, Port: b.Port}.Key()
+	return harness.Bound(s.sim.State(), lbID, listenerID, locationID)
 }
 
 // auditFor returns the audit entries of one load balancer.
 func auditFor(lbID string) []clbsim.Change {
-	var out []clbsim.Change
-	for _, c := range s.sim.Audit() {
-		if c.LoadBalancerId == lbID {
-			out = append(out, c)
-		}
-	}
-	return out
+	return harness.AuditFor(s.sim.Audit(), lbID)
 }
 
 // writeTargets writes targets one per line, as an operator would.
 func writeTargets(t *testing.T, targets []clb.Target) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "targets.txt")
-	var b strings.Builder
-	for _, tg := range targets {
-		b.WriteString(tg.String() + "\n")
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+	if err := harness.WriteTargets(path, targets); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -360,30 +196,5 @@ func waitForPhase(ctx context.Context, t *testing.T, workflowID string, phase wo
 
 // lines returns the non-empty lines of s.
 func lines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) != "" {
-			out = append(out, sc.Text())
-		}
-	}
-	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writes and a test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	return harness.Lines(s)
 }

@@ -1,0 +1,98 @@
+package harness
+
+import (
+	"bufio"
+	"os"
+	"strings"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+)
+
+// Listener returns the first listener of lb that is layer 7 (layer7 true)
+// or layer 4, and whether there is one.
+func Listener(lb clbsim.LoadBalancer, layer7 bool) (clb.Listener, bool) {
+	for _, l := range lb.Listeners {
+		if clb.IsLayer7(l.Protocol) == layer7 {
+			return l, true
+		}
+	}
+	return clb.Listener{}, false
+}
+
+// TargetsOf turns bound targets into request targets (ENI ones by address).
+func TargetsOf(bound []clb.BoundTarget) []clb.Target {
+	out := make([]clb.Target, 0, len(bound))
+	for _, b := range bound {
+		if b.Type == clbsim.TypeENI {
+			out = append(out, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
+		} else {
+			out = append(out, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
+		}
+	}
+	return out
+}
+
+// KeyOf is the key of a bound target, as clb.Target.Key spells the request
+// target that names it and as clbsim's audit records it.
+func KeyOf(b clb.BoundTarget) string {
+	return TargetsOf([]clb.BoundTarget{b})[0].Key()
+}
+
+// Bound lists what state binds to a listener (layer 4) or to one of its
+// rules (locationID), by target key.
+func Bound(state clbsim.State, lbID, listenerID, locationID string) map[string]clb.BoundTarget {
+	out := map[string]clb.BoundTarget{}
+	for _, lb := range state.LoadBalancers {
+		if lb.LoadBalancerId != lbID {
+			continue
+		}
+		for _, l := range lb.Listeners {
+			if l.ListenerId != listenerID {
+				continue
+			}
+			bound := l.Targets
+			for _, r := range l.Rules {
+				if r.LocationId == locationID {
+					bound = r.Targets
+				}
+			}
+			for _, b := range bound {
+				out[KeyOf(b)] = b
+			}
+		}
+	}
+	return out
+}
+
+// AuditFor returns the changes made on one load balancer.
+func AuditFor(changes []clbsim.Change, lbID string) []clbsim.Change {
+	var out []clbsim.Change
+	for _, c := range changes {
+		if c.LoadBalancerId == lbID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// WriteTargets writes targets to path one per line, as an operator would.
+func WriteTargets(path string, targets []clb.Target) error {
+	var b strings.Builder
+	for _, t := range targets {
+		b.WriteString(t.String() + "\n")
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// Lines returns the non-empty lines of s.
+func Lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) != "" {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}

@@ -1,0 +1,224 @@
+package reliability
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/clbdrain/clbdrain/e2e/harness"
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+)
+
+// row is one scenario's line of the campaign table. The counts come from
+// clbsim (audit, stats) and from the scenario's own doings (kills,
+// restarts), never from what the workflow reports.
+type row struct {
+	// Number orders the rows; Scenario names the scenario.
+	Number   int
+	Scenario string
+	// Injected says what was broken, and Outcome how the scenario ended.
+	Injected string
+	Outcome  string
+	// Requested counts the targets the scenario asked to remove (bindings:
+	// a target on a listener or rule).
+	Requested int
+	// RemovedOnce and RemovedTwice count requested bindings that clbsim's
+	// audit shows removed exactly once, and more than once.
+	RemovedOnce, RemovedTwice int
+	// OtherTouched counts bindings not requested that the audit shows
+	// changed in any way.
+	OtherTouched int
+	// APICalls counts every request clbsim received.
+	APICalls int
+	// Faults counts the faults clbsim injected: error answers of the
+	// scenario's injected codes, dropped answers and failed tasks.
+	Faults int
+	// Kills counts worker processes killed with SIGKILL; Restarts counts
+	// processes started again (workers or the Temporal server).
+	Kills, Restarts int
+	// Elapsed is the scenario's wall-clock time.
+	Elapsed time.Duration
+}
+
+// table collects the rows of the scenarios, which run in parallel.
+type table struct {
+	mu   sync.Mutex
+	rows []row
+}
+
+// report is the campaign's table.
+var report = &table{}
+
+func (tb *table) add(r row) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.rows = append(tb.rows, r)
+}
+
+// publish prints the table to w and writes it to the file at path (when
+// path is not empty). Without rows (the campaign was skipped) it does
+// nothing.
+func (tb *table) publish(w io.Writer, path string) error {
+	tb.mu.Lock()
+	rows := slices.Clone(tb.rows)
+	tb.mu.Unlock()
+	if len(rows) == 0 {
+		return nil
+	}
+	slices.SortFunc(rows, func(a, b row) int { return a.Number - b.Number })
+	var buf bytes.Buffer
+	render(&buf, rows)
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	if path == "" {
+		return nil
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// render writes the rows as an aligned text table, then a legend.
+func render(w io.Writer, rows []row) {
+	fmt.Fprintln(w, "clbdrain reliability campaign: counts measured in clbsim (audit, stats)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tscenario\trequested\tremoved once\tremoved twice\tother touched\tAPI calls\tfaults\tkills\trestarts\ttime\toutcome\tinjected")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n",
+			r.Number, r.Scenario, r.Requested, r.RemovedOnce, r.RemovedTwice, r.OtherTouched, r.APICalls, r.Faults,
+			r.Kills, r.Restarts, r.Elapsed.Round(100*time.Millisecond), r.Outcome, r.Injected)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "requested: target bindings asked to be removed; removed once/twice: requested bindings clbsim's audit shows removed")
+	fmt.Fprintln(w, "exactly once / more than once; other touched: bindings not requested that the audit shows changed;")
+	fmt.Fprintln(w, "faults: injected error answers, dropped answers and failed tasks; restarts: workers or Temporal started again.")
+}
+
+// binding names a target where it is bound: load balancer, listener, rule
+// (empty on layer 4) and target key, as clbsim's audit records it.
+type binding struct {
+	LB, Listener, Location, Target string
+}
+
+// bindingsOf names targets on the listener or rule of sel, whose rule must
+// be given by LocationId.
+func bindingsOf(sel clb.Selector, targets []clb.Target) []binding {
+	out := make([]binding, len(targets))
+	for i, t := range targets {
+		out[i] = binding{sel.LoadBalancerId, sel.ListenerId, sel.LocationId, t.Key()}
+	}
+	return out
+}
+
+// tally is what clbsim's audit shows of a scenario's requested bindings.
+type tally struct {
+	Requested, RemovedOnce, RemovedTwice, NeverRemoved, OtherTouched int
+}
+
+// tallyAudit counts, from an emulator's whole audit, how many times each
+// requested binding was removed, and how many bindings not requested were
+// changed in any way.
+func tallyAudit(audit []clbsim.Change, requested []binding) tally {
+	want := make(map[binding]bool, len(requested))
+	for _, b := range requested {
+		want[b] = true
+	}
+	removed := map[binding]int{}
+	other := map[binding]bool{}
+	for _, c := range audit {
+		b := binding{c.LoadBalancerId, c.ListenerId, c.LocationId, c.Target}
+		switch {
+		case !want[b]:
+			other[b] = true
+		case c.Action == clb.ActionDeregisterTargets:
+			removed[b]++
+		}
+	}
+	out := tally{Requested: len(want), OtherTouched: len(other)}
+	for b := range want {
+		switch n := removed[b]; {
+		case n == 0:
+			out.NeverRemoved++
+		case n == 1:
+			out.RemovedOnce++
+		default:
+			out.RemovedTwice++
+		}
+	}
+	return out
+}
+
+// stateDiff lists how final differs from initial other than by the removal
+// of the requested bindings: a requested binding still bound, a binding not
+// requested that is gone or has another weight, or one that appeared.
+func stateDiff(initial, final clbsim.State, requested []binding) []string {
+	want := make(map[binding]bool, len(requested))
+	for _, b := range requested {
+		want[b] = true
+	}
+	before, after := weights(initial), weights(final)
+	var diff []string
+	for b, w := range before {
+		now, bound := after[b]
+		switch {
+		case want[b] && bound:
+			diff = append(diff, fmt.Sprintf("%v: requested, still bound", b))
+		case !want[b] && !bound:
+			diff = append(diff, fmt.Sprintf("%v: not requested, gone", b))
+		case !want[b] && now != w:
+			diff = append(diff, fmt.Sprintf("%v: not requested, weight %d became %d", b, w, now))
+		}
+	}
+	for b := range after {
+		if _, ok := before[b]; !ok {
+			diff = append(diff, fmt.Sprintf("%v: bound, was not", b))
+		}
+	}
+	slices.Sort(diff)
+	return diff
+}
+
+// weights maps every binding of a state to its weight.
+func weights(s clbsim.State) map[binding]int64 {
+	out := map[binding]int64{}
+	for _, lb := range s.LoadBalancers {
+		for _, l := range lb.Listeners {
+			for _, t := range l.Targets {
+				out[binding{lb.LoadBalancerId, l.ListenerId, "", harness.KeyOf(t)}] = t.Weight
+			}
+			for _, r := range l.Rules {
+				for _, t := range r.Targets {
+					out[binding{lb.LoadBalancerId, l.ListenerId, r.LocationId, harness.KeyOf(t)}] = t.Weight
+				}
+			}
+		}
+	}
+	return out
+}
+
+// apiCalls counts every request an emulator received.
+func apiCalls(st clbsim.Stats) int {
+	n := 0
+	for _, a := range st.Actions {
+		n += a.Requests
+	}
+	return n
+}
+
+// injected counts the faults an emulator injected: error answers with one
+// of codes, dropped answers, and failed tasks.
+func injected(st clbsim.Stats, codes ...string) int {
+	n := st.TasksFailed
+	for _, a := range st.Actions {
+		n += a.Dropped
+		for _, c := range codes {
+			n += a.Errors[c]
+		}
+	}
+	return n
+}
