@@ -17,6 +17,9 @@ func TestWorkflowID(t *testing.T) {
 	assert.Equal(t, "clb-drain/lb-abc12345/lbl-abc12345/app.example.com/api",
 		workflows.WorkflowIDFor(workflows.DrainInput{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345",
 			Domain: "app.example.com", Url: "/api/"}))
+	assert.Equal(t, "clb-drain/lb-abc12345/lbl-abc12345/app.example.com/API",
+		workflows.WorkflowIDFor(workflows.DrainInput{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345",
+			Domain: "App.Example.COM", Url: "/API"}), "the domain ignores case, the path does not")
 }
 
 func TestChildOptionsLetTheDrainFinishCleanly(t *testing.T) {

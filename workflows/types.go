@@ -233,11 +233,12 @@ func WorkflowID(loadBalancerID, listenerID, rule string) string {
 }
 
 // WorkflowIDFor is WorkflowID for an input: the rule part is the
-// LocationId, else Domain+Url.
+// LocationId, else Domain+Url with the domain in lower case (host names
+// ignore case, so one rule gets one ID however its domain is written).
 func WorkflowIDFor(in DrainInput) string {
 	rule := in.LocationId
 	if rule == "" && (in.Domain != "" || in.Url != "") {
-		rule = strings.TrimSuffix(in.Domain+in.Url, "/")
+		rule = strings.TrimSuffix(strings.ToLower(in.Domain)+in.Url, "/")
 	}
 	return WorkflowID(in.LoadBalancerId, in.ListenerId, rule)
 }
