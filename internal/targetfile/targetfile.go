@@ -37,7 +37,8 @@ const maxValueLen = 120
 // Parse reads targets from r, in either format. A file whose first
 // character (after spaces and a UTF-8 byte order mark) is "{", or "[" followed
 // by "{" or "]", is JSON; anything else is one target a line, where blank
-// lines and text after "#" are ignored. Every bad line is reported at once,
+// lines and text after "#" are ignored (when a line cannot be read, the other
+// lines' own problems are reported with it). Every bad line is reported at once,
 // as a *clb.ValidationError whose problems name the line
 // ("targets file line 3") and quote its text.
 func Parse(r io.Reader) ([]clb.Target, error) {
@@ -88,6 +89,7 @@ func parseLines(text string) ([]clb.Target, error) {
 	var (
 		targets  []clb.Target
 		problems []clb.Problem
+		syntax   bool
 	)
 	for i, line := range strings.Split(text, "\n") {
 		if c := strings.IndexByte(line, '#'); c >= 0 {
@@ -100,12 +102,17 @@ func parseLines(text string) ([]clb.Target, error) {
 		t, reason := parseLine(line)
 		if reason != "" {
 			problems = append(problems, clb.Problem{Field: lineField(i + 1), Value: quoteValue(line), Reason: reason})
+			syntax = true
 			continue
 		}
 		targets = append(targets, t)
+		problems = append(problems, clb.ValidateTarget(lineField(i+1), t)...)
 	}
-	if err := clb.Err(problems); err != nil {
-		return nil, err
+	if syntax {
+		// The caller gets no targets to validate, so the other lines'
+		// problems (an ID's format, a port's range) are reported here, by
+		// line, and every problem of the file shows at once.
+		return nil, clb.Err(problems)
 	}
 	return targets, nil
 }

@@ -83,6 +83,13 @@ var parseCases = []struct {
 			{"targets file line 5", "10.0.0.5:x", `port "x" is not a number`},
 			{"targets file line 6", "ins-def67890:81@", `weight "" after @`},
 		}},
+	{name: "with a bad line, the other lines' own problems too", input: "ins-BAD:80\nnot-a-target\n10.0.0.999:8080\nins-abc12345:70000\nins-abc12345:81\n",
+		problems: []problem{
+			{"targets file line 1.InstanceId", "ins-BAD", "must be ins- followed by 8 lowercase letters or digits"},
+			{"targets file line 2", "not-a-target", "has no port"},
+			{"targets file line 3.EniIp", "10.0.0.999", "must be an IPv4 or IPv6 address"},
+			{"targets file line 4.Port", "70000", "must be 1-65535"},
+		}},
 	{name: "a long line is cut in the error", input: strings.Repeat("x", 500),
 		problems: []problem{{"targets file line 1", strings.Repeat("x", maxValueLen) + "...", "has no port"}}},
 
