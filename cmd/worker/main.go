@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	defer mut.Stop()
 
 	log.Info("worker started", "task_queue", cfg.TaskQueue, "mutations_task_queue", mutations,
-		"region", cfg.Region, "clb_endpoint", endpointOrDefault(cfg), "api_rate", cfg.APIRate, "queue_rate", cfg.QueueRate)
+		"region", cfg.Region, "clb_endpoint", api.Endpoint(), "api_rate", cfg.APIRate, "queue_rate", cfg.QueueRate)
 	<-ctx.Done()
 	log.Info("stopping: running activities get up to the stop timeout to finish", "stop_timeout", cfg.StopTimeout)
 	return nil
@@ -138,11 +138,4 @@ const queueRateHeadroom = 1.25
 // fleet's ceiling of queueRate mutating activities per second.
 func serverQueueRate(queueRate float64) float64 {
 	return queueRate * queueRateHeadroom
-}
-
-func endpointOrDefault(cfg config) string {
-	if cfg.CLBEndpoint != "" {
-		return cfg.CLBEndpoint
-	}
-	return clb.ResolveEndpoint(cfg.Region)
 }
