@@ -12,7 +12,7 @@ TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(BIN)/temporal)
 
 export CLBDRAIN_TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build test unit lint fmt-check vet staticcheck workflowcheck tools demo bench fuzz clean
+.PHONY: all build test unit lint fmt-check tidy-check vet staticcheck workflowcheck tools demo bench fuzz clean
 
 all: build
 
@@ -31,7 +31,11 @@ test: lint $(TEMPORAL)
 unit:
 	CLBDRAIN_E2E=0 $(GO) test -race -count=1 ./...
 
-lint: fmt-check vet staticcheck workflowcheck
+lint: fmt-check tidy-check vet staticcheck workflowcheck
+
+## tidy-check: go.mod and go.sum are what `go mod tidy` makes of them.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

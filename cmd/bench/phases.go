@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
-	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 

@@ -1,4 +1,4 @@
-// Command clbsim serves the CLB API emulator (internal/clb/clbsim) over
+// Command clbsim serves the CLB API emulator (internal/clbsim) over
 // HTTP, for the demo, compose and benchmarks. Point clbdrain at it with an
 // endpoint override (for the worker, its endpoint flag set to the URL it
 // prints) and the credentials it accepts.
@@ -34,7 +34,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 // Environment variables that set the accepted credential.

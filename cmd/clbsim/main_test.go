@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
-	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 )
 
@@ -124,7 +124,7 @@ func TestCredentialsFromEnvironmentAndFlags(t *testing.T) {
 }
 
 func TestServesAStateFile(t *testing.T) {
-	url := serve(t, "--state", "../../internal/clb/clbsim/testdata/fleet.json", "--region", "ap-guangzhou")
+	url := serve(t, "--state", "../../internal/clbsim/testdata/fleet.json", "--region", "ap-guangzhou")
 	got, err := client(t, url, clbsim.DefaultSecretID, clbsim.DefaultSecretKey).DescribeTargets(context.Background(), "lb-test0001", "lbl-http0001")
 	if err != nil || len(got.Rules) != 2 {
 		t.Fatalf("DescribeTargets: %+v, %v", got, err)

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
-	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 // Listener returns the first listener of lb that is layer 7 (layer7 true)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/clbdrain/clbdrain/e2e/harness"
 	"github.com/clbdrain/clbdrain/internal/clb"
-	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 // row is one scenario's line of the campaign table. The counts come from

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clbdrain/clbdrain/e2e/harness"
-	"github.com/clbdrain/clbdrain/internal/clb/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
