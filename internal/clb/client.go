@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -482,7 +483,7 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 	req.SetContext(context.WithValue(callCtx, exchangeKey{}, ex))
 	var failure *Error
 	if err := c.sdk.Send(req, resp); err != nil {
-		failure = classifySend(callCtx, action, err, ex)
+		failure = classifySend(callCtx, action, redactError(err, c.secrets(ex)), ex)
 	} else if err := decode(); err != nil {
 		failure = Classify(action, err)
 	}
@@ -536,6 +537,8 @@ func classifySend(ctx context.Context, action string, err error, ex *exchange) *
 	case ex.status != 0 && ex.status != http.StatusOK:
 		return Classify(action, tcerr.NewTencentCloudSDKError(CodeHTTPStatus,
 			"the API answered HTTP "+ex.statusLine+": "+abbreviate(sdkErr.Message, 200), ""))
+	case sdkErr.Code == CodeParseJSONError:
+		return Classify(action, tcerr.NewTencentCloudSDKError(CodeParseJSONError, abbreviate(sdkErr.Message, 300), ""))
 	}
 	return Classify(action, err)
 }
@@ -550,6 +553,82 @@ type roundTripError struct {
 func (e *roundTripError) Error() string { return e.message }
 func (e *roundTripError) Unwrap() error { return e.cause }
 
+// redacted stands for a secret removed from an error.
+const redacted = "[redacted]"
+
+// secrets are the values an answer may echo that must never reach an
+// error: the credential's, and the Authorization (with its SecretId and
+// Signature) and X-TC-Token (the session token) headers as sent.
+func (c *Client) secrets(ex *exchange) []string {
+	out := slices.Clone(ex.secrets)
+	if cred, ok := c.cred.(*common.Credential); ok {
+		out = append(out, cred.SecretId, cred.SecretKey, cred.Token)
+	}
+	return out
+}
+
+// requestSecrets are the credential-bearing header values of h, whatever
+// the case of their names.
+func requestSecrets(h http.Header) []string {
+	var out []string
+	for name, values := range h {
+		switch strings.ToLower(name) {
+		case "authorization":
+			for _, v := range values {
+				out = append(out, v)
+				for field := range strings.SplitSeq(v, ",") {
+					field = strings.TrimSpace(field)
+					if id, ok := strings.CutPrefix(field, "TC3-HMAC-SHA256 Credential="); ok {
+						id, _, _ = strings.Cut(id, "/")
+						out = append(out, id)
+					} else if sig, ok := strings.CutPrefix(field, "Signature="); ok {
+						out = append(out, sig)
+					}
+				}
+			}
+		case "x-tc-token":
+			out = append(out, values...)
+		}
+	}
+	return out
+}
+
+// redact replaces every secret in s, as it is and URL-escaped, longest
+// first, so that a header's value goes whole before its parts.
+func redact(s string, secrets []string) string {
+	var forms []string
+	for _, secret := range secrets {
+		if secret != "" {
+			forms = append(forms, secret, url.QueryEscape(secret), url.PathEscape(secret))
+		}
+	}
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	for _, f := range forms {
+		s = strings.ReplaceAll(s, f, redacted)
+	}
+	return s
+}
+
+// redactError is err with every secret removed from its text and from the
+// text of what it wraps, before anything quotes or cuts it. An SDK error
+// stays an SDK error with the same code; an error whose text holds no
+// secret is kept as it is, so that errors.Is still finds a context's
+// error in it.
+func redactError(err error, secrets []string) error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *tcerr.TencentCloudSDKError:
+		return tcerr.NewTencentCloudSDKError(e.Code, redact(e.Message, secrets), e.RequestId)
+	case *roundTripError:
+		return &roundTripError{message: redact(e.message, secrets), cause: redactError(e.cause, secrets)}
+	}
+	if text := redact(fmt.Sprintf("%+v", err), secrets); text != fmt.Sprintf("%+v", err) {
+		return errors.New(text)
+	}
+	return err
+}
+
 // exchangeKey carries a call's *exchange in its request context.
 type exchangeKey struct{}
 
@@ -558,6 +637,8 @@ type exchange struct {
 	status     int
 	statusLine string
 	err        error
+	// secrets are the request's credential-bearing header values.
+	secrets []string
 }
 
 // observingTransport records each round trip's status or error in the
@@ -567,6 +648,7 @@ type observingTransport struct{ next http.RoundTripper }
 func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	if ex, ok := req.Context().Value(exchangeKey{}).(*exchange); ok {
+		ex.secrets = requestSecrets(req.Header)
 		ex.err = err
 		if resp != nil {
 			ex.status, ex.statusLine = resp.StatusCode, resp.Status

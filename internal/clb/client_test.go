@@ -5,10 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -758,18 +758,82 @@ func TestNewClientDefaultCredential(t *testing.T) {
 	})
 }
 
-// TestClientErrorsNeverHoldTheSecretKey has the server echo every request
-// it gets, headers included, into its error page: the error the Client
-// returns quotes that page, and still holds no key.
-func TestClientErrorsNeverHoldTheSecretKey(t *testing.T) {
-	api := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request, got received) {
-		raw, _ := json.Marshal(got.Header)
-		reply(http.StatusBadRequest, "echo: "+string(raw)+string(got.Body))(w, r, got)
-	})
-	_, err := newTestClient(t, api.URL).DeregisterTargets(context.Background(), testSelector, testTargets)
-	e := requireError(t, err, clb.ActionDeregisterTargets, clb.CodeHTTPStatus, clb.ClassTransient)
-	assert.Contains(t, e.Message, "echo: ")
-	assert.NotContains(t, fmt.Sprintf("%+v", errors.Unwrap(err)), testSecretKey)
+// echoRequest is the whole request as the server got it: the request
+// line, every header with its value, and the body.
+func echoRequest(r *http.Request, got received) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s\n", r.Method, r.URL, r.Proto)
+	_ = got.Header.Write(&b)
+	b.Write(got.Body)
+	return b.String()
+}
+
+// TestClientErrorsNeverHoldASecret has the server echo the whole request,
+// Authorization (with the SecretId) and X-TC-Token (the session token)
+// included, into its answer: an error page, a non-JSON answer, and an API
+// error whose Message quotes the request. The errors the Client returns
+// quote the answer, with no secret in their text, in any error they wrap,
+// in what OnCall observes or in what the client logs; a secret cut by the
+// abbreviation of a long page is removed whole first.
+func TestClientErrorsNeverHoldASecret(t *testing.T) {
+	const token = "clbdrainTestSessionToken0001"
+	secrets := []string{testSecretID, testSecretKey, token}
+	answers := map[string]func(w http.ResponseWriter, r *http.Request, got received){
+		"HTTP 502 page": func(w http.ResponseWriter, r *http.Request, got received) {
+			reply(http.StatusBadGateway, "echo: "+echoRequest(r, got))(w, r, got)
+		},
+		"HTTP 200 not JSON": func(w http.ResponseWriter, r *http.Request, got received) {
+			reply(http.StatusOK, "echo: "+echoRequest(r, got))(w, r, got)
+		},
+		"API error quoting the request": func(w http.ResponseWriter, r *http.Request, got received) {
+			reply(http.StatusOK, apiError("InvalidParameterValue", "echo: "+echoRequest(r, got), "req-1"))(w, r, got)
+		},
+		"HTTP 500 API error quoting the request": func(w http.ResponseWriter, r *http.Request, got received) {
+			reply(http.StatusInternalServerError, apiError("InternalError", "echo: "+echoRequest(r, got), "req-1"))(w, r, got)
+		},
+	}
+	// Pages that put the SecretId and the token across the point where a
+	// long page is cut.
+	for pad := 100; pad < 300; pad += 7 {
+		answers[fmt.Sprint("HTTP 502 page, secrets after ", pad, " bytes")] = func(w http.ResponseWriter, r *http.Request, got received) {
+			auth := rawHeader(got.Header, "Authorization")
+			reply(http.StatusBadGateway, strings.Repeat("x", pad)+auth+" "+token+strings.Repeat("y", 300))(w, r, got)
+		}
+	}
+	var logged strings.Builder
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	for name, answer := range answers {
+		t.Run(name, func(t *testing.T) {
+			var observed []string
+			api := newFakeAPI(t, answer)
+			c := newTestClient(t, api.URL, func(cfg *clb.Config) {
+				cfg.Credential = common.NewTokenCredential(testSecretID, testSecretKey, token)
+				cfg.OnCall = func(action, code string, _ time.Duration) { observed = append(observed, action+" "+code) }
+			})
+			_, err := c.DeregisterTargets(context.Background(), testSelector, testTargets)
+			require.Error(t, err)
+			require.Equal(t, token, rawHeader(api.requests()[0].Header, "X-TC-Token"), "the request carried the token")
+			texts := []string{err.Error(), fmt.Sprintf("%+v", err), strings.Join(observed, "\n"), logged.String()}
+			for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+				texts = append(texts, e.Error(), fmt.Sprintf("%+v", e))
+			}
+			var ce *clb.Error
+			require.ErrorAs(t, err, &ce)
+			texts = append(texts, ce.Message)
+			if strings.HasPrefix(name, "HTTP 502 page,") {
+				assert.Contains(t, ce.Message, "xxx", "the page is quoted")
+			} else {
+				assert.Contains(t, ce.Message, "echo: POST", "the answer is quoted")
+			}
+			for _, text := range texts {
+				for _, secret := range secrets {
+					require.NotContains(t, text, secret)
+					require.NotContains(t, text, secret[:12], "a cut secret")
+				}
+			}
+		})
+	}
 }
 
 // TestClientReportsTheWaitForAToken: DescribeTaskStatus says how long the
