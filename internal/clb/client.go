@@ -94,8 +94,8 @@ type Config struct {
 	RatePerAction float64
 	// Burst is how many requests of one action may go at once after a quiet
 	// spell. Zero: DefaultBurst (1), with which no 1-second window ever holds
-	// more than RatePerAction requests; a burst of b lets b-1 more into some
-	// windows, which the API answers with RequestLimitExceeded.
+	// more than the whole part of RatePerAction; a burst of b lets b-1 more
+	// into some windows, which the API answers with RequestLimitExceeded.
 	Burst int
 	// Transport carries the requests; nil: a clone of
 	// http.DefaultTransport. Tests use it to stand in for the network.
@@ -483,7 +483,9 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 	req.SetContext(context.WithValue(callCtx, exchangeKey{}, ex))
 	var failure *Error
 	if err := c.sdk.Send(req, resp); err != nil {
-		failure = classifySend(callCtx, action, redactError(err, c.secrets(ex)), ex)
+		secrets := c.secrets(ex)
+		ex.err = redactError(ex.err, secrets)
+		failure = classifySend(callCtx, action, redactError(err, secrets), ex)
 	} else if err := decode(); err != nil {
 		failure = Classify(action, err)
 	}
@@ -623,8 +625,9 @@ func redactError(err error, secrets []string) error {
 	case *roundTripError:
 		return &roundTripError{message: redact(e.message, secrets), cause: redactError(e.cause, secrets)}
 	}
-	if text := redact(fmt.Sprintf("%+v", err), secrets); text != fmt.Sprintf("%+v", err) {
-		return errors.New(text)
+	text := fmt.Sprintf("%+v", err)
+	if clean := redact(text, secrets); clean != text {
+		return errors.New(clean)
 	}
 	return err
 }

@@ -826,13 +826,38 @@ func TestClientErrorsNeverHoldASecret(t *testing.T) {
 			} else {
 				assert.Contains(t, ce.Message, "echo: POST", "the answer is quoted")
 			}
-			for _, text := range texts {
-				for _, secret := range secrets {
-					require.NotContains(t, text, secret)
-					require.NotContains(t, text, secret[:12], "a cut secret")
-				}
-			}
+			requireNoSecret(t, texts, secrets)
 		})
+	}
+
+	t.Run("transport error quoting the request", func(t *testing.T) {
+		c := newTestClient(t, "http://127.0.0.1:9", func(cfg *clb.Config) {
+			cfg.Credential = common.NewTokenCredential(testSecretID, testSecretKey, token)
+			cfg.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				return nil, fmt.Errorf("proxy refused the request with Authorization %s and X-TC-Token %s",
+					rawHeader(r.Header, "Authorization"), rawHeader(r.Header, "X-TC-Token"))
+			})
+		})
+		_, err := c.DeregisterTargets(context.Background(), testSelector, testTargets)
+		requireError(t, err, clb.ActionDeregisterTargets, clb.CodeNetworkError, clb.ClassTransient)
+		texts := []string{err.Error(), fmt.Sprintf("%+v", err), logged.String()}
+		for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+			texts = append(texts, e.Error(), fmt.Sprintf("%+v", e))
+		}
+		assert.Contains(t, err.Error(), "proxy refused the request with Authorization [redacted]")
+		requireNoSecret(t, texts, secrets)
+	})
+}
+
+// requireNoSecret fails when any text holds a secret, whole or its first
+// 12 bytes.
+func requireNoSecret(t *testing.T, texts, secrets []string) {
+	t.Helper()
+	for _, text := range texts {
+		for _, secret := range secrets {
+			require.NotContains(t, text, secret)
+			require.NotContains(t, text, secret[:12], "a cut secret")
+		}
 	}
 }
 
