@@ -107,13 +107,11 @@ type Config struct {
 	OnCall func(action, code string, elapsed time.Duration)
 }
 
-// Client implements API (and RegisterTargets) on the official
-// tencentcloud-sdk-go CLB client: the SDK builds, signs (TC3-HMAC-SHA256)
-// and sends every request; the Client adds one token bucket per action, a
-// per-request timeout, and turns every failure into a classified *Error.
-// The SDK's own retries stay off: retrying is Temporal's job. Make one
-// Client per process, so every activity shares its rate limits. A Client
-// is safe for concurrent use.
+// Client implements API (and RegisterTargets) on the official CLB SDK,
+// which builds, signs and sends every request with its own retries off. It
+// adds a token bucket per action, a per-request timeout and a classified
+// *Error for every failure. Make one per process so that every activity
+// shares its buckets; it is safe for concurrent use.
 type Client struct {
 	sdk      *v20180317.Client
 	cred     common.CredentialIface
@@ -254,14 +252,10 @@ func newLimiters(perSecond float64, burst int) map[string]*rate.Limiter {
 	return limiters
 }
 
-// bucketLimit is the rate of a bucket for perSecond requests per second.
-// With a burst of 1 it never lets more than ⌊perSecond⌋ requests (one,
-// below one per second) into any pacingWindow, so a fleet whose rates add
-// up to at most the account's budget never puts more than the budget into
-// any second at the API, whatever the phases of its processes: the sum of
-// the whole parts is at most the whole part of the sum. The fraction of a
-// rate is given up: a bucket at 20/3 sends 6 a second, not 6.67, because
-// three in-phase buckets sending 7 in one second would make 21.
+// bucketLimit is the rate of a bucket for perSecond requests per second:
+// with a burst of 1, at most ⌊perSecond⌋ (one, below 1/s) in any
+// pacingWindow. Rates that add up to the budget then keep the fleet within
+// it in every second, whatever its phases (README, "Running a fleet").
 func bucketLimit(perSecond float64) rate.Limit {
 	whole := math.Floor(perSecond)
 	if whole < 1 {
