@@ -79,14 +79,22 @@ func TestWorkerKilledMidDrain(t *testing.T) {
 	kill(fmt.Sprintf("drain timer, %s before its end", time.Until(p.DrainUntil).Round(time.Millisecond)))
 
 	// 3. Inside a DeregisterTargets call: clbsim holds the next call for
-	// 2 s, the worker dies meanwhile, and then clbsim applies the change
+	// 4 s, the worker dies meanwhile, and then clbsim applies the change
 	// with nobody to answer. The next attempt (after the activity's
 	// start-to-close timeout) must find the chunk gone, not remove it again.
 	awaitChunk(ctx, sc, id, callChunk)
-	sc.holdNextCall(clb.ActionDeregisterTargets, 2*time.Second)
+	sc.holdNextCall(clb.ActionDeregisterTargets, 4*time.Second)
 	time.Sleep(callDelay)
 	kill(fmt.Sprintf("DeregisterTargets call of chunk %d/%d (+%s)", callChunk+1, chunks, callDelay))
+	// The kill landed inside the call: the worker has exited (Kill waits
+	// for it) while clbsim still held the call it had received, so that
+	// call's answer was never delivered.
+	require.Equal(t, 1, unansweredMutations(sc.sim.Stats()),
+		"one mutating call, the held DeregisterTargets, still unanswered when the worker died")
 	sc.sim.SetFaults(nil)
+	sc.await(20*time.Second, "clbsim to handle the held call with nobody to answer", func() bool {
+		return unansweredMutations(sc.sim.Stats()) == 0
+	})
 
 	// 4. While WaitForTask waits on a DeregisterTargets task, inside a
 	// held poll as in 1.
@@ -112,4 +120,19 @@ func awaitChunk(ctx context.Context, sc *scenario, id string, n int) {
 		p, ok := sc.progress(ctx, id)
 		return ok && p.Phase == workflows.PhaseDeregistering && p.ChunksDone >= n
 	})
+}
+
+// unansweredMutations is how many mutating calls clbsim has received and
+// not yet answered: each call it handles either starts a task or is
+// answered with an error, and the answer is written after either.
+func unansweredMutations(st clbsim.Stats) int {
+	n := -st.TasksCreated
+	for _, action := range []string{clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionRegisterTargets} {
+		a := st.Actions[action]
+		n += a.Requests
+		for _, count := range a.Errors {
+			n -= count
+		}
+	}
+	return n
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"math"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,12 +35,9 @@ const (
 	DefaultBurst = 1
 )
 
-// arrivalSlack is how late a request may reach the API without crowding
-// the one-second window it was paced for. Each token bucket runs as if a
-// second lasted this much longer (5% under its rate), so that requests
-// delayed on their way, by scheduling or the network, never put one more
-// than the rate into a window the API counts, even when several processes
-// each pace at their exact share of the account's budget.
+// arrivalSlack is how late a request may reach the API after its token:
+// buckets spread a second's requests over a second and this much more
+// (pacingWindow), so that late arrivals never crowd a second at the API.
 const arrivalSlack = 50 * time.Millisecond
 
 // Environment variables of the default credential, read by NewClient when
@@ -86,15 +85,17 @@ type Config struct {
 	// Zero: DefaultTimeout.
 	Timeout time.Duration
 	// RatePerAction is each action's token bucket rate, in requests per
-	// second, shared by every caller of the Client; the bucket runs 5%
-	// under it, so that requests that reach the API a little late still
-	// keep to it. Zero: DefaultRatePerAction. Workers that share an
-	// account split the account's budget between them.
+	// second, shared by every caller of the Client. Zero:
+	// DefaultRatePerAction. With the default burst, no second at the API
+	// (late arrivals included) holds more than its whole part (one, below
+	// 1/s): 6.67 lets 6 into any second, as 6 would. Workers
+	// that share an account split the budget between them; rates that add
+	// up to at most the budget keep the fleet within it.
 	RatePerAction float64
 	// Burst is how many requests of one action may go at once after a quiet
 	// spell. Zero: DefaultBurst (1), with which no 1-second window ever holds
-	// more than RatePerAction requests; a burst of b lets b-1 more into some
-	// windows, which the API answers with RequestLimitExceeded.
+	// more than the whole part of RatePerAction; a burst of b lets b-1 more
+	// into some windows, which the API answers with RequestLimitExceeded.
 	Burst int
 	// Transport carries the requests; nil: a clone of
 	// http.DefaultTransport. Tests use it to stand in for the network.
@@ -106,15 +107,14 @@ type Config struct {
 	OnCall func(action, code string, elapsed time.Duration)
 }
 
-// Client implements API (and RegisterTargets) on the official
-// tencentcloud-sdk-go CLB client: the SDK builds, signs (TC3-HMAC-SHA256)
-// and sends every request; the Client adds one token bucket per action, a
-// per-request timeout, and turns every failure into a classified *Error.
-// The SDK's own retries stay off: retrying is Temporal's job. Make one
-// Client per process, so every activity shares its rate limits. A Client
-// is safe for concurrent use.
+// Client implements API (and RegisterTargets) on the official CLB SDK,
+// which builds, signs and sends every request with its own retries off. It
+// adds a token bucket per action, a per-request timeout and a classified
+// *Error for every failure. Make one per process so that every activity
+// shares its buckets; it is safe for concurrent use.
 type Client struct {
 	sdk      *v20180317.Client
+	cred     common.CredentialIface
 	endpoint string
 	timeout  time.Duration
 	limiters map[string]*rate.Limiter
@@ -126,40 +126,76 @@ var _ API = (*Client)(nil)
 // NewClient checks cfg, finds the credential, and builds a Client. Its
 // errors name what is wrong and never hold a secret.
 func NewClient(cfg Config) (*Client, error) {
+	set, err := settingsOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := credentialOf(cfg.Credential)
+	if err != nil {
+		return nil, err
+	}
+	sdk, err := newSDK(cred, cfg.Region, set.scheme, set.host, cfg.Transport)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		sdk:      sdk,
+		cred:     cred,
+		endpoint: set.scheme + "://" + set.host,
+		timeout:  set.timeout,
+		limiters: newLimiters(set.perSecond, set.burst),
+		onCall:   cfg.OnCall,
+	}, nil
+}
+
+// settings are the checked values of a Config, defaults filled in.
+type settings struct {
+	scheme, host string
+	timeout      time.Duration
+	perSecond    float64
+	burst        int
+}
+
+// settingsOf checks cfg's region, endpoint, timeout, rate and burst.
+func settingsOf(cfg Config) (settings, error) {
+	var set settings
 	if cfg.Region == "" {
-		return nil, errors.New("clb: Config.Region is required, such as ap-guangzhou")
+		return set, errors.New("clb: Config.Region is required, such as ap-guangzhou")
 	}
 	endpoint := cfg.Endpoint
 	if endpoint == "" {
 		endpoint = ResolveEndpoint(cfg.Region)
 	}
-	scheme, host, err := parseEndpoint(endpoint)
-	if err != nil {
-		return nil, err
+	var err error
+	if set.scheme, set.host, err = parseEndpoint(endpoint); err != nil {
+		return set, err
 	}
-	timeout := cfg.Timeout
-	switch {
-	case timeout < 0:
-		return nil, fmt.Errorf("clb: Config.Timeout %v must not be negative", timeout)
-	case timeout == 0:
-		timeout = DefaultTimeout
+	switch set.timeout = cfg.Timeout; {
+	case set.timeout < 0:
+		return set, fmt.Errorf("clb: Config.Timeout %v must not be negative", set.timeout)
+	case set.timeout == 0:
+		set.timeout = DefaultTimeout
 	}
-	perSecond := cfg.RatePerAction
-	switch {
-	case math.IsNaN(perSecond) || math.IsInf(perSecond, 0) || perSecond < 0:
-		return nil, fmt.Errorf("clb: Config.RatePerAction %v must be a positive number of requests per second", perSecond)
-	case perSecond == 0:
-		perSecond = DefaultRatePerAction
+	switch set.perSecond = cfg.RatePerAction; {
+	case math.IsNaN(set.perSecond) || math.IsInf(set.perSecond, 0) || set.perSecond < 0:
+		return set, fmt.Errorf("clb: Config.RatePerAction %v must be a positive number of requests per second", set.perSecond)
+	case set.perSecond == 0:
+		set.perSecond = DefaultRatePerAction
 	}
-	burst := cfg.Burst
-	switch {
-	case burst < 0:
-		return nil, fmt.Errorf("clb: Config.Burst %d must not be negative", burst)
-	case burst == 0:
-		burst = DefaultBurst
+	switch set.burst = cfg.Burst; {
+	case set.burst < 0:
+		return set, fmt.Errorf("clb: Config.Burst %d must not be negative", set.burst)
+	case set.burst == 0:
+		set.burst = DefaultBurst
 	}
-	cred := cfg.Credential
+	return set, nil
+}
+
+// credentialOf is cred, or the default credential when cred is nil,
+// checked to have both its halves.
+func credentialOf(cred common.CredentialIface) (common.CredentialIface, error) {
 	if cred == nil {
+		var err error
 		if cred, err = defaultCredential(); err != nil {
 			return nil, fmt.Errorf("clb: no usable Tencent Cloud credential: set %s and %s, a profile file, or a CVM role: %w",
 				EnvSecretID, EnvSecretKey, err)
@@ -168,7 +204,13 @@ func NewClient(cfg Config) (*Client, error) {
 	if c, ok := cred.(*common.Credential); ok && (c.SecretId == "" || c.SecretKey == "") {
 		return nil, errors.New("clb: the credential needs both a SecretId and a SecretKey")
 	}
+	return cred, nil
+}
 
+// newSDK builds the SDK client for one host, with its own retries, region
+// breaker and debug dumps off, over transport (nil: a clone of
+// http.DefaultTransport) observed for classifySend.
+func newSDK(cred common.CredentialIface, region, scheme, host string, transport http.RoundTripper) (*v20180317.Client, error) {
 	cpf := profile.NewClientProfile()
 	cpf.HttpProfile.Endpoint = host
 	cpf.HttpProfile.Scheme = strings.ToUpper(scheme)
@@ -181,33 +223,52 @@ func NewClient(cfg Config) (*Client, error) {
 	cpf.RateLimitExceededMaxRetries = 0
 	// Error messages end up in operators' logs and workflow histories.
 	cpf.Language = "en-US"
-	sdk, err := v20180317.NewClient(cred, cfg.Region, cpf)
+	// The debug dump logs every request with its Authorization header.
+	cpf.Debug = false
+	sdk, err := v20180317.NewClient(cred, region, cpf)
 	if err != nil {
 		return nil, fmt.Errorf("clb: building the SDK client: %w", err)
 	}
-	transport := cfg.Transport
 	if transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		// Keep a connection per concurrent caller instead of redialling.
 		t.MaxIdleConnsPerHost = 32
 		transport = t
 	}
+	// What little the SDK logs goes where the program's own log goes.
+	sdk.WithLogger(log.Default())
 	sdk.WithHttpTransport(observingTransport{next: transport})
 	sdk.WithRequestClient("clbdrain")
+	return sdk, nil
+}
 
+// newLimiters builds the token bucket of each action the Client calls.
+func newLimiters(perSecond float64, burst int) map[string]*rate.Limiter {
 	limiters := make(map[string]*rate.Limiter)
 	for _, action := range []string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
 		ActionModifyTargetWeight, ActionRegisterTargets} {
-		limiters[action] = rate.NewLimiter(rate.Limit(perSecond*float64(time.Second)/float64(time.Second+arrivalSlack)), burst)
+		limiters[action] = rate.NewLimiter(bucketLimit(perSecond), burst)
 	}
-	return &Client{
-		sdk:      sdk,
-		endpoint: scheme + "://" + host,
-		timeout:  timeout,
-		limiters: limiters,
-		onCall:   cfg.OnCall,
-	}, nil
+	return limiters
 }
+
+// bucketLimit is the rate of a bucket for perSecond requests per second:
+// with a burst of 1, at most ⌊perSecond⌋ (one, below 1/s) in any
+// pacingWindow. Rates that add up to the budget then keep the fleet within
+// it in every second, whatever its phases (README, "Running a fleet").
+func bucketLimit(perSecond float64) rate.Limit {
+	whole := math.Floor(perSecond)
+	if whole < 1 {
+		whole = perSecond
+	}
+	return rate.Limit(whole / pacingWindow.Seconds())
+}
+
+// pacingWindow is the span over which a bucket spreads one second's
+// requests: the second, arrivalSlack for requests that reach the API late,
+// and a millisecond that keeps the limiter's float arithmetic from ever
+// fitting one more request into the span.
+const pacingWindow = time.Second + arrivalSlack + time.Millisecond
 
 // Endpoint is where the Client sends its requests, such as
 // "https://clb.tencentcloudapi.com".
@@ -416,7 +477,9 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 	req.SetContext(context.WithValue(callCtx, exchangeKey{}, ex))
 	var failure *Error
 	if err := c.sdk.Send(req, resp); err != nil {
-		failure = classifySend(callCtx, action, err, ex)
+		secrets := c.secrets(ex)
+		ex.err = redactError(ex.err, secrets)
+		failure = classifySend(callCtx, action, redactError(err, secrets), ex)
 	} else if err := decode(); err != nil {
 		failure = Classify(action, err)
 	}
@@ -433,29 +496,22 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 	return waited, nil
 }
 
-// waitForToken takes a token from lim, waiting for it as long as it takes,
-// and returns how long that was: zero when a token was there. A wait that
-// would outlast ctx's deadline is refused at once with an error wrapping
-// context.DeadlineExceeded, and the token is given back.
+// waitForToken takes a token from lim, waiting for it as long as it takes
+// (lim.Wait), and returns how long that was: zero when a token was there.
+// A wait that would outlast ctx's deadline is refused at once with an
+// error wrapping context.DeadlineExceeded, and takes no token.
 func waitForToken(ctx context.Context, lim *rate.Limiter) (time.Duration, error) {
-	r := lim.Reserve()
-	delay := r.Delay()
-	if delay == 0 {
+	if lim.Allow() {
 		return 0, nil
 	}
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
-		r.Cancel()
-		return 0, fmt.Errorf("the rate limiter's next token is %v away, past the deadline: %w", delay, context.DeadlineExceeded)
+	start := time.Now()
+	if err := lim.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("the rate limiter's next token is past the deadline (%v): %w", err, context.DeadlineExceeded)
 	}
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return delay, nil
-	case <-ctx.Done():
-		r.Cancel()
-		return 0, ctx.Err()
-	}
+	return time.Since(start), nil
 }
 
 // classifySend classifies an error of the SDK's Send. The SDK reports every
@@ -477,6 +533,8 @@ func classifySend(ctx context.Context, action string, err error, ex *exchange) *
 	case ex.status != 0 && ex.status != http.StatusOK:
 		return Classify(action, tcerr.NewTencentCloudSDKError(CodeHTTPStatus,
 			"the API answered HTTP "+ex.statusLine+": "+abbreviate(sdkErr.Message, 200), ""))
+	case sdkErr.Code == CodeParseJSONError:
+		return Classify(action, tcerr.NewTencentCloudSDKError(CodeParseJSONError, abbreviate(sdkErr.Message, 300), ""))
 	}
 	return Classify(action, err)
 }
@@ -491,6 +549,83 @@ type roundTripError struct {
 func (e *roundTripError) Error() string { return e.message }
 func (e *roundTripError) Unwrap() error { return e.cause }
 
+// redacted stands for a secret removed from an error.
+const redacted = "[redacted]"
+
+// secrets are the values an answer may echo that must never reach an
+// error: the credential's, and the Authorization (with its SecretId and
+// Signature) and X-TC-Token (the session token) headers as sent.
+func (c *Client) secrets(ex *exchange) []string {
+	out := slices.Clone(ex.secrets)
+	if cred, ok := c.cred.(*common.Credential); ok {
+		out = append(out, cred.SecretId, cred.SecretKey, cred.Token)
+	}
+	return out
+}
+
+// requestSecrets are the credential-bearing header values of h, whatever
+// the case of their names.
+func requestSecrets(h http.Header) []string {
+	var out []string
+	for name, values := range h {
+		switch strings.ToLower(name) {
+		case "authorization":
+			for _, v := range values {
+				out = append(out, v)
+				for field := range strings.SplitSeq(v, ",") {
+					field = strings.TrimSpace(field)
+					if id, ok := strings.CutPrefix(field, "TC3-HMAC-SHA256 Credential="); ok {
+						id, _, _ = strings.Cut(id, "/")
+						out = append(out, id)
+					} else if sig, ok := strings.CutPrefix(field, "Signature="); ok {
+						out = append(out, sig)
+					}
+				}
+			}
+		case "x-tc-token":
+			out = append(out, values...)
+		}
+	}
+	return out
+}
+
+// redact replaces every secret in s, as it is and URL-escaped, longest
+// first, so that a header's value goes whole before its parts.
+func redact(s string, secrets []string) string {
+	var forms []string
+	for _, secret := range secrets {
+		if secret != "" {
+			forms = append(forms, secret, url.QueryEscape(secret), url.PathEscape(secret))
+		}
+	}
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	for _, f := range forms {
+		s = strings.ReplaceAll(s, f, redacted)
+	}
+	return s
+}
+
+// redactError is err with every secret removed from its text and from the
+// text of what it wraps, before anything quotes or cuts it. An SDK error
+// stays an SDK error with the same code; an error whose text holds no
+// secret is kept as it is, so that errors.Is still finds a context's
+// error in it.
+func redactError(err error, secrets []string) error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *tcerr.TencentCloudSDKError:
+		return tcerr.NewTencentCloudSDKError(e.Code, redact(e.Message, secrets), e.RequestId)
+	case *roundTripError:
+		return &roundTripError{message: redact(e.message, secrets), cause: redactError(e.cause, secrets)}
+	}
+	text := fmt.Sprintf("%+v", err)
+	if clean := redact(text, secrets); clean != text {
+		return errors.New(clean)
+	}
+	return err
+}
+
 // exchangeKey carries a call's *exchange in its request context.
 type exchangeKey struct{}
 
@@ -499,6 +634,8 @@ type exchange struct {
 	status     int
 	statusLine string
 	err        error
+	// secrets are the request's credential-bearing header values.
+	secrets []string
 }
 
 // observingTransport records each round trip's status or error in the
@@ -508,6 +645,7 @@ type observingTransport struct{ next http.RoundTripper }
 func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	if ex, ok := req.Context().Value(exchangeKey{}).(*exchange); ok {
+		ex.secrets = requestSecrets(req.Header)
 		ex.err = err
 		if resp != nil {
 			ex.status, ex.statusLine = resp.StatusCode, resp.Status

@@ -5,15 +5,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -539,108 +538,6 @@ func TestClientOnCall(t *testing.T) {
 	}
 }
 
-// TestClientRateLimit drives two actions from many goroutines at once and
-// measures at the server when each request arrives.
-func TestClientRateLimit(t *testing.T) {
-	const (
-		perSecond = 20
-		perAction = 31 // 30 token intervals: 1.5 s
-		interval  = time.Second / perSecond
-		// Scheduling delays each arrival by a few milliseconds; a shorter
-		// window absorbs that and still catches one request too many per
-		// second (21 requests at 21/s span 952 ms).
-		jitter = 40 * time.Millisecond
-		// A gap this long between two arrivals means the machine stalled:
-		// the requests queued behind the stall then arrive together, which
-		// says nothing of the limiter, so the run is measured again.
-		stall = 5 * interval
-	)
-	for run := 1; ; run++ {
-		byAction, all := measureRateLimit(t, perSecond, perAction)
-		if gap := longestGap(byAction); gap >= stall {
-			if run < 3 {
-				t.Logf("run %d: the machine stalled (%v between two requests); measuring again", run, gap)
-				continue
-			}
-			t.Skipf("the machine stalled in %d runs (last gap %v): the arrival times cannot measure the limiter", run, gap)
-		}
-		for _, action := range []string{clb.ActionDescribeTaskStatus, clb.ActionDeregisterTargets} {
-			times := byAction[action]
-			require.Len(t, times, perAction, action)
-			for i, start := range times {
-				n := 0
-				for _, at := range times[i:] {
-					if at.Sub(start) < time.Second-jitter {
-						n++
-					}
-				}
-				require.LessOrEqual(t, n, perSecond, "%s: %d requests within a second from request %d", action, n, i)
-			}
-			span := times[len(times)-1].Sub(times[0])
-			assert.GreaterOrEqual(t, span, (perAction-1)*interval-jitter, "%s: %d requests in %v", action, perAction, span)
-		}
-		// Each action has its own bucket: both ran at full rate side by side.
-		first := 0
-		for _, at := range all {
-			if at.Sub(all[0]) < time.Second {
-				first++
-			}
-		}
-		assert.Greater(t, first, perSecond+perSecond/2, "requests of two actions in the first second")
-		return
-	}
-}
-
-// measureRateLimit sends perAction calls of two actions at once through a
-// client limited to perSecond per action, and returns when each arrived, by
-// action and all together, in order.
-func measureRateLimit(t *testing.T, perSecond, perAction int) (map[string][]time.Time, []time.Time) {
-	t.Helper()
-	api := newFakeAPI(t, nil)
-	c := newTestClient(t, api.URL, func(cfg *clb.Config) { cfg.RatePerAction, cfg.Burst = float64(perSecond), 0 })
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*perAction)
-	for range perAction {
-		wg.Go(func() {
-			_, err := c.DescribeTaskStatus(ctx, "task-1")
-			errs <- err
-		})
-		wg.Go(func() {
-			_, err := c.DeregisterTargets(ctx, testSelector, testTargets[:1])
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	byAction := map[string][]time.Time{}
-	var all []time.Time
-	for _, r := range api.requests() {
-		byAction[r.Action] = append(byAction[r.Action], r.At)
-		all = append(all, r.At)
-	}
-	for _, times := range byAction {
-		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Before(all[j]) })
-	return byAction, all
-}
-
-// longestGap is the longest time between two consecutive arrivals of one
-// action.
-func longestGap(byAction map[string][]time.Time) time.Duration {
-	var longest time.Duration
-	for _, times := range byAction {
-		for i := 1; i < len(times); i++ {
-			longest = max(longest, times[i].Sub(times[i-1]))
-		}
-	}
-	return longest
-}
-
 func TestResolveEndpoint(t *testing.T) {
 	tests := map[string]string{
 		"ap-shanghai-fsi":  "clb.ap-shanghai-fsi.tencentcloudapi.com",
@@ -861,16 +758,135 @@ func TestNewClientDefaultCredential(t *testing.T) {
 	})
 }
 
-// TestClientErrorsNeverHoldTheSecretKey has the server echo every request
-// it gets, headers included, into its error page: the error the Client
-// returns quotes that page, and still holds no key.
-func TestClientErrorsNeverHoldTheSecretKey(t *testing.T) {
-	api := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request, got received) {
-		raw, _ := json.Marshal(got.Header)
-		reply(http.StatusBadRequest, "echo: "+string(raw)+string(got.Body))(w, r, got)
+// echoRequest is the whole request as the server got it: the request
+// line, every header with its value, and the body.
+func echoRequest(r *http.Request, got received) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s\n", r.Method, r.URL, r.Proto)
+	_ = got.Header.Write(&b)
+	b.Write(got.Body)
+	return b.String()
+}
+
+// TestClientErrorsNeverHoldASecret has the server echo the whole request,
+// Authorization (with the SecretId) and X-TC-Token (the session token)
+// included, into its answer: an error page, a non-JSON answer, and an API
+// error whose Message quotes the request. The errors the Client returns
+// quote the answer, with no secret in their text, in any error they wrap,
+// in what OnCall observes or in what the client logs; a secret cut by the
+// abbreviation of a long page is removed whole first.
+func TestClientErrorsNeverHoldASecret(t *testing.T) {
+	const token = "clbdrainTestSessionToken0001"
+	secrets := []string{testSecretID, testSecretKey, token}
+	answers := map[string]func(w http.ResponseWriter, r *http.Request, got received){
+		"HTTP 502 page": func(w http.ResponseWriter, r *http.Request, got received) {
+			reply(http.StatusBadGateway, "echo: "+echoRequest(r, got))(w, r, got)
+		},
+		"HTTP 200 not JSON": func(w http.ResponseWriter, r *http.Request, got received) {
+			reply(http.StatusOK, "echo: "+echoRequest(r, got))(w, r, got)
+		},
+		"API error quoting the request": func(w http.ResponseWriter, r *http.Request, got received) {
+			reply(http.StatusOK, apiError("InvalidParameterValue", "echo: "+echoRequest(r, got), "req-1"))(w, r, got)
+		},
+		"HTTP 500 API error quoting the request": func(w http.ResponseWriter, r *http.Request, got received) {
+			reply(http.StatusInternalServerError, apiError("InternalError", "echo: "+echoRequest(r, got), "req-1"))(w, r, got)
+		},
+	}
+	// Pages that put the SecretId and the token across the point where a
+	// long page is cut.
+	for pad := 100; pad < 300; pad += 7 {
+		answers[fmt.Sprint("HTTP 502 page, secrets after ", pad, " bytes")] = func(w http.ResponseWriter, r *http.Request, got received) {
+			auth := rawHeader(got.Header, "Authorization")
+			reply(http.StatusBadGateway, strings.Repeat("x", pad)+auth+" "+token+strings.Repeat("y", 300))(w, r, got)
+		}
+	}
+	var logged strings.Builder
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	for name, answer := range answers {
+		t.Run(name, func(t *testing.T) {
+			var observed []string
+			api := newFakeAPI(t, answer)
+			c := newTestClient(t, api.URL, func(cfg *clb.Config) {
+				cfg.Credential = common.NewTokenCredential(testSecretID, testSecretKey, token)
+				cfg.OnCall = func(action, code string, _ time.Duration) { observed = append(observed, action+" "+code) }
+			})
+			_, err := c.DeregisterTargets(context.Background(), testSelector, testTargets)
+			require.Error(t, err)
+			require.Equal(t, token, rawHeader(api.requests()[0].Header, "X-TC-Token"), "the request carried the token")
+			texts := []string{err.Error(), fmt.Sprintf("%+v", err), strings.Join(observed, "\n"), logged.String()}
+			for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+				texts = append(texts, e.Error(), fmt.Sprintf("%+v", e))
+			}
+			var ce *clb.Error
+			require.ErrorAs(t, err, &ce)
+			texts = append(texts, ce.Message)
+			if strings.HasPrefix(name, "HTTP 502 page,") {
+				assert.Contains(t, ce.Message, "xxx", "the page is quoted")
+			} else {
+				assert.Contains(t, ce.Message, "echo: POST", "the answer is quoted")
+			}
+			requireNoSecret(t, texts, secrets)
+		})
+	}
+
+	t.Run("transport error quoting the request", func(t *testing.T) {
+		c := newTestClient(t, "http://127.0.0.1:9", func(cfg *clb.Config) {
+			cfg.Credential = common.NewTokenCredential(testSecretID, testSecretKey, token)
+			cfg.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				return nil, fmt.Errorf("proxy refused the request with Authorization %s and X-TC-Token %s",
+					rawHeader(r.Header, "Authorization"), rawHeader(r.Header, "X-TC-Token"))
+			})
+		})
+		_, err := c.DeregisterTargets(context.Background(), testSelector, testTargets)
+		requireError(t, err, clb.ActionDeregisterTargets, clb.CodeNetworkError, clb.ClassTransient)
+		texts := []string{err.Error(), fmt.Sprintf("%+v", err), logged.String()}
+		for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+			texts = append(texts, e.Error(), fmt.Sprintf("%+v", e))
+		}
+		assert.Contains(t, err.Error(), "proxy refused the request with Authorization [redacted]")
+		requireNoSecret(t, texts, secrets)
 	})
-	_, err := newTestClient(t, api.URL).DeregisterTargets(context.Background(), testSelector, testTargets)
-	e := requireError(t, err, clb.ActionDeregisterTargets, clb.CodeHTTPStatus, clb.ClassTransient)
-	assert.Contains(t, e.Message, "echo: ")
-	assert.NotContains(t, fmt.Sprintf("%+v", errors.Unwrap(err)), testSecretKey)
+}
+
+// requireNoSecret fails when any text holds a secret, whole or its first
+// 12 bytes.
+func requireNoSecret(t *testing.T, texts, secrets []string) {
+	t.Helper()
+	for _, text := range texts {
+		for _, secret := range secrets {
+			require.NotContains(t, text, secret)
+			require.NotContains(t, text, secret[:12], "a cut secret")
+		}
+	}
+}
+
+// TestClientReportsTheWaitForAToken: DescribeTaskStatus says how long the
+// call waited for its token, so that a caller knows when the status held.
+// The bounds are orderings of the monotonic clock, not tolerances: the
+// second call cannot get its token before one interval after the first
+// call started, nor report a wait longer than the call itself took. (A
+// stall of the machine longer than the interval between the two calls
+// would leave no wait to report.)
+func TestClientReportsTheWaitForAToken(t *testing.T) {
+	// At 2/s, a bucket spreads a second's two requests over 1.051 s.
+	const interval = 525 * time.Millisecond
+	api := newFakeAPI(t, nil)
+	c := newTestClient(t, api.URL, func(cfg *clb.Config) { cfg.RatePerAction, cfg.Burst = 2, 1 })
+	ctx := context.Background()
+
+	before := time.Now()
+	first, err := c.DescribeTaskStatus(ctx, "task-1")
+	require.NoError(t, err)
+	assert.Zero(t, first.Waited, "a token was there")
+	between := time.Now()
+	second, err := c.DescribeTaskStatus(ctx, "task-1")
+	require.NoError(t, err)
+	after := time.Now()
+	assert.GreaterOrEqual(t, second.Waited, interval-between.Sub(before), "the wait for the second token")
+	assert.LessOrEqual(t, second.Waited, after.Sub(between), "no longer than the call")
+
+	reqs := api.requests()
+	require.Len(t, reqs, 2)
+	assert.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), interval-between.Sub(before))
 }
