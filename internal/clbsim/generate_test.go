@@ -2,6 +2,7 @@ package clbsim
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -16,6 +17,7 @@ func TestParseGenerateSpec(t *testing.T) {
 		{"", DefaultGenerateSpec},
 		{"targets=100, eni=0.25", GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 100, ENI: 0.25}},
 		{"listeners=0", GenerateSpec{LoadBalancers: 1, Rules: 2, Targets: 20}},
+		{"rst=0.5,idle=300", GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 20, RST: 0.5, IdleConnectTimeout: 300}},
 	} {
 		got, err := ParseGenerateSpec(tc.spec)
 		if err != nil || got != tc.want {
@@ -25,7 +27,7 @@ func TestParseGenerateSpec(t *testing.T) {
 			t.Errorf("round trip of %q: %+v, %v", got.String(), again, err)
 		}
 	}
-	for _, bad := range []string{"lbs", "lbs=two", "pools=1", "listeners=1,l7=2", "eni=2", "targets=-1", "lbs=1001", "targets=10000,lbs=1000", "listeners=1000,l7=1000,rules=1000"} {
+	for _, bad := range []string{"lbs", "lbs=two", "pools=1", "listeners=1,l7=2", "eni=2", "targets=-1", "lbs=1001", "targets=10000,lbs=1000", "listeners=1000,l7=1000,rules=1000", "rst=1.5", "rst=x", "idle=299", "idle=1981"} {
 		if _, err := ParseGenerateSpec(bad); err == nil {
 			t.Errorf("ParseGenerateSpec(%q) accepted", bad)
 		}
@@ -76,5 +78,62 @@ func TestGenerate(t *testing.T) {
 	}
 	if _, err := Generate(GenerateSpec{Listeners: 1, Layer7: 2}, 1); err == nil {
 		t.Error("generated more layer-7 listeners than listeners")
+	}
+}
+
+func TestGenerateListenerAttributes(t *testing.T) {
+	attrs := func(spec GenerateSpec) (names []string, rst []bool, idle []int64) {
+		t.Helper()
+		s, err := Generate(spec, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, lb := range s.LoadBalancers {
+			for _, l := range lb.Listeners {
+				a, ok := lb.ListenerAttributes[l.ListenerId]
+				if !ok {
+					t.Fatalf("listener %s has no attributes", l.ListenerId)
+				}
+				names = append(names, a.ListenerName)
+				switch {
+				case l.Protocol == clb.ProtocolTCP:
+					rst, idle = append(rst, *a.DeregisterTargetRst), append(idle, *a.IdleConnectTimeout)
+				case a.DeregisterTargetRst != nil || a.IdleConnectTimeout != nil:
+					t.Errorf("%s listener with TCP attributes: %+v", l.Protocol, a)
+				}
+				if (a.SessionExpireTime != nil) == clb.IsLayer7(l.Protocol) {
+					t.Errorf("%s listener SessionExpireTime %v", l.Protocol, a.SessionExpireTime)
+				}
+			}
+		}
+		return names, rst, idle
+	}
+	base := GenerateSpec{LoadBalancers: 20, Listeners: 4, Layer7: 2, Rules: 1, Targets: 2}
+	names, rst, idle := attrs(base)
+	if names[0] != "tcp-7000" || names[1] != "udp-7001" || names[2] != "http-80" || names[3] != "https-443" {
+		t.Errorf("names %v", names[:4])
+	}
+	if len(rst) != 20 || slices.Contains(rst, true) || slices.ContainsFunc(idle, func(v int64) bool { return v != DefaultIdleConnectTimeout }) {
+		t.Errorf("defaults: RST %v, idle %v", rst, idle)
+	}
+	// A share of 0 draws nothing: the fleet is the one made before rst existed.
+	plain, _ := Generate(base, 5)
+	withZero, _ := Generate(GenerateSpec{LoadBalancers: 20, Listeners: 4, Layer7: 2, Rules: 1, Targets: 2, RST: 0}, 5)
+	if !reflect.DeepEqual(plain, withZero) {
+		t.Error("rst=0 changed the fleet")
+	}
+	all := base
+	all.RST, all.IdleConnectTimeout = 1, 1200
+	if _, rst, idle = attrs(all); slices.Contains(rst, false) || slices.ContainsFunc(idle, func(v int64) bool { return v != 1200 }) {
+		t.Errorf("rst=1,idle=1200: RST %v, idle %v", rst, idle)
+	}
+	half := base
+	half.RST = 0.5
+	_, rst, _ = attrs(half)
+	if on := len(slices.DeleteFunc(slices.Clone(rst), func(b bool) bool { return !b })); on < 4 || on > 16 {
+		t.Errorf("rst=0.5 turned on %d of 20", on)
+	}
+	if _, again, _ := attrs(half); !slices.Equal(rst, again) {
+		t.Error("rst=0.5 is not reproducible from the seed")
 	}
 }
