@@ -60,7 +60,9 @@ func TestDescribeListenersAnswersAttributes(t *testing.T) {
 	}{
 		{"every listener of a load balancer", func(*v20180317.DescribeListenersRequest) {}, []listenerView{tcp, http0}},
 		{"defaults where the fixture gives none", func(r *v20180317.DescribeListenersRequest) { r.LoadBalancerId = common.StringPtr("lb-test0002") }, []listenerView{udp}},
-		{"by ListenerIds", func(r *v20180317.DescribeListenersRequest) { r.ListenerIds = common.StringPtrs([]string{"lbl-http0001"}) }, []listenerView{http0}},
+		{"by ListenerIds", func(r *v20180317.DescribeListenersRequest) {
+			r.ListenerIds = common.StringPtrs([]string{"lbl-http0001"})
+		}, []listenerView{http0}},
 		{"an unknown ListenerId is left out", func(r *v20180317.DescribeListenersRequest) {
 			r.ListenerIds = common.StringPtrs([]string{"lbl-nothere1", "lbl-tcp00001"})
 		}, []listenerView{tcp}},
