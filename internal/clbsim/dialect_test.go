@@ -410,6 +410,11 @@ func TestParseDialect(t *testing.T) {
 			t.Errorf("JSON %s does not read back: %+v", b, decoded)
 		}
 	}
+	// The help states what "all" is.
+	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	if !strings.Contains(squeeze(clbsim.DialectHelp), squeeze(clbsim.DialectAll.String())) {
+		t.Errorf("DialectHelp does not say that all is %s", clbsim.DialectAll)
+	}
 	for _, bad := range []string{"nonsense", "lingering-lock", "lingering-lock=-1s", "lingering-lock=soon", "lock-code=Busy",
 		"task-expiry=1s:Gone", "task-expiry=x", "throttle-code=Slow", "omit-empty-listeners=maybe", "all=1"} {
 		_, err := clbsim.ParseDialect("lowercase-type," + bad)
