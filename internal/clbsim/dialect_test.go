@@ -33,7 +33,7 @@ func TestDialectLingeringLock(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startWith(t, clbsim.Config{Dialect: tc.dialect, Faults: tc.faults})
 			ctx := t.Context()
-			task, err := e.client.DeregisterTargets(ctx, tcpListener, []clb.Target{cvm("ins-aaaa0001", 8080)})
+			task, err := e.client.DeregisterTargets(ctx, tcpSel, []clb.Target{ins("ins-aaaa0001", 8080)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,23 +41,23 @@ func TestDialectLingeringLock(t *testing.T) {
 			if st, err := e.client.DescribeTaskStatus(ctx, task); err != nil || st.Status == clb.TaskRunning {
 				t.Fatalf("the task has not ended: %+v, %v", st, err)
 			}
-			next := []clb.Target{cvm("ins-aaaa0002", 8080)}
+			next := []clb.Target{ins("ins-aaaa0002", 8080)}
 			if tc.lingers > 0 {
-				_, err = e.client.DeregisterTargets(ctx, tcpListener, next)
-				wantAPICode(t, err, "FailedOperation.ResourceInOperating")
+				_, err = e.client.DeregisterTargets(ctx, tcpSel, next)
+				wantCode(t, err, "FailedOperation.ResourceInOperating")
 				if !strings.Contains(err.Error(), "settling after task "+task) {
 					t.Errorf("the lock error does not name the task that left it: %v", err)
 				}
 				// Another load balancer is not locked.
-				if _, err := e.client.DeregisterTargets(ctx, udpListener, []clb.Target{cvm("ins-bbbb0001", 53)}); err != nil {
+				if _, err := e.client.DeregisterTargets(ctx, udpSel, []clb.Target{ins("ins-bbbb0001", 53)}); err != nil {
 					t.Fatalf("another load balancer: %v", err)
 				}
 				e.clock.Advance(tc.lingers - time.Millisecond)
-				_, err = e.client.DeregisterTargets(ctx, tcpListener, next)
-				wantAPICode(t, err, "FailedOperation.ResourceInOperating")
+				_, err = e.client.DeregisterTargets(ctx, tcpSel, next)
+				wantCode(t, err, "FailedOperation.ResourceInOperating")
 				e.clock.Advance(time.Millisecond)
 			}
-			if _, err := e.client.DeregisterTargets(ctx, tcpListener, next); err != nil {
+			if _, err := e.client.DeregisterTargets(ctx, tcpSel, next); err != nil {
 				t.Fatalf("%s after the task ended: %v", tc.lingers, err)
 			}
 		})
@@ -73,24 +73,24 @@ func TestDialectLockCode(t *testing.T) {
 		t.Run("lock-code="+code, func(t *testing.T) {
 			e := startWith(t, clbsim.Config{Dialect: clbsim.Dialect{LockCode: code}})
 			ctx := t.Context()
-			if _, err := e.client.DeregisterTargets(ctx, tcpListener, []clb.Target{cvm("ins-aaaa0001", 8080)}); err != nil {
+			if _, err := e.client.DeregisterTargets(ctx, tcpSel, []clb.Target{ins("ins-aaaa0001", 8080)}); err != nil {
 				t.Fatal(err)
 			}
 			// A task holds the lock: every mutating action is refused.
-			_, err := e.client.DeregisterTargets(ctx, tcpListener, []clb.Target{cvm("ins-aaaa0002", 8080)})
-			wantAPICode(t, err, want)
+			_, err := e.client.DeregisterTargets(ctx, tcpSel, []clb.Target{ins("ins-aaaa0002", 8080)})
+			wantCode(t, err, want)
 			req := v20180317.NewModifyTargetWeightRequest()
 			req.LoadBalancerId, req.ListenerId = common.StringPtr("lb-test0001"), common.StringPtr("lbl-tcp00001")
 			req.Targets = []*v20180317.Target{{InstanceId: common.StringPtr("ins-aaaa0002"), Port: common.Int64Ptr(8080)}}
 			req.Weight = common.Int64Ptr(0)
 			_, err = e.sdk.ModifyTargetWeight(req)
-			wantAPICode(t, err, want)
+			wantCode(t, err, want)
 			// A competing writer holds the lock.
 			if _, err := e.sim.HoldLock("lb-test0002", 5*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			_, err = e.client.DeregisterTargets(ctx, udpListener, []clb.Target{cvm("ins-bbbb0001", 53)})
-			wantAPICode(t, err, want)
+			_, err = e.client.DeregisterTargets(ctx, udpSel, []clb.Target{ins("ins-bbbb0001", 53)})
+			wantCode(t, err, want)
 			e.clock.Advance(5 * time.Second)
 			if st := e.sim.Stats(); st.TasksCreated != 1 || len(e.sim.Audit()) != 1 {
 				t.Errorf("a refused call made a task or a change: %d tasks, audit %+v", st.TasksCreated, e.sim.Audit())
@@ -121,8 +121,8 @@ func TestDialectTaskExpiry(t *testing.T) {
 			e := startWith(t, clbsim.Config{Dialect: d, TaskLatency: 10 * time.Second})
 			ctx := t.Context()
 			_, err = e.client.DescribeTaskStatus(ctx, unknown)
-			wantAPICode(t, err, tc.code)
-			task, err := e.client.DeregisterTargets(ctx, tcpListener, []clb.Target{cvm("ins-aaaa0001", 8080)})
+			wantCode(t, err, tc.code)
+			task, err := e.client.DeregisterTargets(ctx, tcpSel, []clb.Target{ins("ins-aaaa0001", 8080)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestDialectTaskExpiry(t *testing.T) {
 			}
 			e.clock.Advance(time.Millisecond)
 			_, err = e.client.DescribeTaskStatus(ctx, task)
-			wantAPICode(t, err, tc.code)
+			wantCode(t, err, tc.code)
 			if st, ok := e.sim.Task(task); !ok || st.Status != clb.TaskSucceeded {
 				t.Errorf("Server.Task of an expired task = %+v, %v", st, ok)
 			}
@@ -197,7 +197,7 @@ func TestDialectOmitEmptyListeners(t *testing.T) {
 				t.Errorf("asked for an empty listener: listed %q, want %q", got, tc.askNone)
 			}
 			sel := clb.Selector{LoadBalancerId: "lb-sparse01", ListenerId: "lbl-tcp00001"}
-			if _, err := e.client.DeregisterTargets(t.Context(), sel, []clb.Target{cvm("ins-aaaa0001", 80)}); err != nil {
+			if _, err := e.client.DeregisterTargets(t.Context(), sel, []clb.Target{ins("ins-aaaa0001", 80)}); err != nil {
 				t.Fatal(err)
 			}
 			if got := ids(e.describeTargets(t, "lb-sparse01")); got != tc.before {
@@ -290,7 +290,7 @@ func TestDialectThrottleCode(t *testing.T) {
 			var got []string
 			for range 5 {
 				_, err := e.sdk.DescribeTargets(req)
-				got = append(got, apiCode(err))
+				got = append(got, codeOf(err))
 			}
 			want := append([]string{"", ""}, tc.want...)
 			if strings.Join(got, ",") != strings.Join(want, ",") {
@@ -315,11 +315,11 @@ func TestDialectPlainNotFound(t *testing.T) {
 			return err
 		}, "InvalidParameter.LBIdNotFound", "InvalidParameter", "LoadBalancer not exist"},
 		{"DeregisterTargets on an unknown load balancer", func(e *emulator) error {
-			_, err := e.client.DeregisterTargets(context.Background(), clb.Selector{LoadBalancerId: "lb-nothere1", ListenerId: "lbl-tcp00001"}, []clb.Target{cvm("ins-aaaa0001", 8080)})
+			_, err := e.client.DeregisterTargets(context.Background(), clb.Selector{LoadBalancerId: "lb-nothere1", ListenerId: "lbl-tcp00001"}, []clb.Target{ins("ins-aaaa0001", 8080)})
 			return err
 		}, "InvalidParameter.LBIdNotFound", "InvalidParameter", "LoadBalancer not exist"},
 		{"DeregisterTargets on an unknown listener", func(e *emulator) error {
-			_, err := e.client.DeregisterTargets(context.Background(), clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-nothere1"}, []clb.Target{cvm("ins-aaaa0001", 8080)})
+			_, err := e.client.DeregisterTargets(context.Background(), clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-nothere1"}, []clb.Target{ins("ins-aaaa0001", 8080)})
 			return err
 		}, "InvalidParameter.ListenerIdNotFound", "InvalidParameter", "Listener not exist"},
 		{"DescribeListeners of an unknown load balancer", func(e *emulator) error {
@@ -329,16 +329,16 @@ func TestDialectPlainNotFound(t *testing.T) {
 			return err
 		}, "InvalidParameter.LBIdNotFound", "InvalidParameter", "LoadBalancer not exist"},
 		{"an unknown rule keeps its code", func(e *emulator) error {
-			_, err := e.client.DeregisterTargets(context.Background(), clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-http0001", LocationId: "loc-nothere1"}, []clb.Target{cvm("ins-aaaa0001", 9000)})
+			_, err := e.client.DeregisterTargets(context.Background(), clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-http0001", LocationId: "loc-nothere1"}, []clb.Target{ins("ins-aaaa0001", 9000)})
 			return err
 		}, "InvalidParameter.LocationNotFound", "InvalidParameter.LocationNotFound", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call(startWith(t, clbsim.Config{}))
-			wantAPICode(t, err, tc.code)
+			wantCode(t, err, tc.code)
 			err = tc.call(startWith(t, clbsim.Config{Dialect: clbsim.Dialect{PlainNotFound: true}}))
-			wantAPICode(t, err, tc.plain)
+			wantCode(t, err, tc.plain)
 			if !strings.Contains(err.Error(), tc.plainMessage) {
 				t.Errorf("message of %v does not say %q", err, tc.plainMessage)
 			}
@@ -356,20 +356,20 @@ func TestDialectAll(t *testing.T) {
 	}
 	e := startWith(t, clbsim.Config{Dialect: d, Rate: 1})
 	ctx := t.Context()
-	task, err := e.client.DeregisterTargets(ctx, tcpListener, []clb.Target{cvm("ins-aaaa0001", 8080)})
+	task, err := e.client.DeregisterTargets(ctx, tcpSel, []clb.Target{ins("ins-aaaa0001", 8080)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.client.DeregisterTargets(ctx, tcpListener, []clb.Target{cvm("ins-aaaa0002", 8080)})
-	wantAPICode(t, err, "RequestLimitExceeded.UinLimitExceeded")
+	_, err = e.client.DeregisterTargets(ctx, tcpSel, []clb.Target{ins("ins-aaaa0002", 8080)})
+	wantCode(t, err, "RequestLimitExceeded.UinLimitExceeded")
 	e.clock.Advance(time.Second)
-	_, err = e.client.DeregisterTargets(ctx, tcpListener, []clb.Target{cvm("ins-aaaa0002", 8080)})
-	wantAPICode(t, err, "InternalError")
+	_, err = e.client.DeregisterTargets(ctx, tcpSel, []clb.Target{ins("ins-aaaa0002", 8080)})
+	wantCode(t, err, "InternalError")
 	e.clock.Advance(d.TaskExpiry + time.Millisecond)
 	_, err = e.client.DescribeTaskStatus(ctx, task)
-	wantAPICode(t, err, "ResourceNotFound")
-	_, err = e.client.DeregisterTargets(ctx, clb.Selector{LoadBalancerId: "lb-nothere1", ListenerId: "lbl-tcp00001"}, []clb.Target{cvm("ins-aaaa0002", 8080)})
-	wantAPICode(t, err, "InvalidParameter")
+	wantCode(t, err, "ResourceNotFound")
+	_, err = e.client.DeregisterTargets(ctx, clb.Selector{LoadBalancerId: "lb-nothere1", ListenerId: "lbl-tcp00001"}, []clb.Target{ins("ins-aaaa0002", 8080)})
+	wantCode(t, err, "InvalidParameter")
 	if typ := *e.describeTargets(t, "lb-test0001")[0].Targets[0].Type; typ != "cvm" {
 		t.Errorf("type %q", typ)
 	}
@@ -459,30 +459,30 @@ func TestDialectJSON(t *testing.T) {
 
 func TestDialectRoute(t *testing.T) {
 	e := startWith(t, clbsim.Config{})
-	code, body := e.admin(t, http.MethodGet, "dialect", "")
+	code, body := adminDo(t, http.MethodGet, e.client.Endpoint()+"/_sim/dialect", "")
 	var got clbsim.Dialect
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &got) != nil || got != (clbsim.Dialect{}) {
 		t.Fatalf("GET dialect: %d %s", code, body)
 	}
-	if code, body = e.admin(t, http.MethodPut, "dialect", `"all"`); code != http.StatusOK {
+	if code, body = adminDo(t, http.MethodPut, e.client.Endpoint()+"/_sim/dialect", `"all"`); code != http.StatusOK {
 		t.Fatalf("PUT all: %d %s", code, body)
 	}
 	if e.sim.Dialect() != clbsim.DialectAll {
 		t.Fatalf("after PUT all: %+v", e.sim.Dialect())
 	}
-	code, body = e.admin(t, http.MethodPut, "dialect", `{"PlainNotFound": true, "TaskExpiry": "1m"}`)
+	code, body = adminDo(t, http.MethodPut, e.client.Endpoint()+"/_sim/dialect", `{"PlainNotFound": true, "TaskExpiry": "1m"}`)
 	want := clbsim.Dialect{PlainNotFound: true, TaskExpiry: time.Minute, TaskExpiryCode: "InvalidParameter"}
 	if code != http.StatusOK || e.sim.Dialect() != want {
 		t.Fatalf("PUT object: %d %s, dialect %+v", code, body, e.sim.Dialect())
 	}
 	_, err := e.client.DescribeTargets(t.Context(), "lb-nothere1", "lbl-tcp00001")
-	wantAPICode(t, err, "InvalidParameter")
-	_, body = e.admin(t, http.MethodGet, "dialect", "")
+	wantCode(t, err, "InvalidParameter")
+	_, body = adminDo(t, http.MethodGet, e.client.Endpoint()+"/_sim/dialect", "")
 	if !strings.Contains(body, `"TaskExpiry": "1m0s"`) || !strings.Contains(body, `"PlainNotFound": true`) {
 		t.Errorf("GET dialect: %s", body)
 	}
 	for _, bad := range []string{`{"LockCode": "Busy"}`, `"lock-code=Busy"`, `lock-code=InternalError`, ``} {
-		if code, body = e.admin(t, http.MethodPut, "dialect", bad); code != http.StatusBadRequest {
+		if code, body = adminDo(t, http.MethodPut, e.client.Endpoint()+"/_sim/dialect", bad); code != http.StatusBadRequest {
 			t.Errorf("PUT %s: %d %s", bad, code, body)
 		}
 	}
@@ -493,7 +493,7 @@ func TestDialectRoute(t *testing.T) {
 	if e.sim.Dialect() != want {
 		t.Errorf("Reset changed the dialect: %+v", e.sim.Dialect())
 	}
-	if code, _ = e.admin(t, http.MethodDelete, "dialect", ""); code != http.StatusMethodNotAllowed {
+	if code, _ = adminDo(t, http.MethodDelete, e.client.Endpoint()+"/_sim/dialect", ""); code != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE dialect: %d", code)
 	}
 }

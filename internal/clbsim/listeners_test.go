@@ -126,7 +126,7 @@ func TestDescribeListenersRefuses(t *testing.T) {
 			req.LoadBalancerId = common.StringPtr("lb-test0001")
 			tc.edit(req)
 			_, err := e.sdk.DescribeListeners(req)
-			wantAPICode(t, err, tc.code)
+			wantCode(t, err, tc.code)
 			if !strings.Contains(err.Error(), tc.field) {
 				t.Errorf("the error does not name %s: %v", tc.field, err)
 			}
@@ -136,7 +136,7 @@ func TestDescribeListenersRefuses(t *testing.T) {
 
 func TestStateRouteShowsListenerAttributes(t *testing.T) {
 	e := startWith(t, clbsim.Config{})
-	code, body := e.admin(t, http.MethodGet, "state", "")
+	code, body := adminDo(t, http.MethodGet, e.client.Endpoint()+"/_sim/state", "")
 	if code != http.StatusOK {
 		t.Fatalf("GET state: %d", code)
 	}

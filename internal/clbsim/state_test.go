@@ -1,4 +1,4 @@
-package clbsim
+package clbsim_test
 
 import (
 	"encoding/json"
@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 func TestLoadStateFile(t *testing.T) {
 	s := fixture(t)
-	if got, want := s.Count(), (Counts{LoadBalancers: 2, Listeners: 3, Rules: 2, Targets: 8}); got != want {
+	if got, want := s.Count(), (clbsim.Counts{LoadBalancers: 2, Listeners: 3, Rules: 2, Targets: 8}); got != want {
 		t.Errorf("counts = %+v, want %+v", got, want)
 	}
-	if _, err := LoadStateFile("testdata/nothere.json"); err == nil {
+	if _, err := clbsim.LoadStateFile("testdata/nothere.json"); err == nil {
 		t.Error("loaded a missing file")
 	}
 }
@@ -58,14 +59,14 @@ func TestReadStateRejects(t *testing.T) {
 		{"unknown attribute", attrs(`"lbl-tcp00001": {"Scheduler": "WRR"}`), "unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ReadState(strings.NewReader(tc.json))
+			_, err := clbsim.ReadState(strings.NewReader(tc.json))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("ReadState: %v, want an error about %q", err, tc.want)
 			}
 			if err == nil {
 				return
 			}
-			if _, err := New(Config{State: mustDecode(tc.json)}); err == nil && tc.name != "unknown field" && tc.name != "unknown attribute" {
+			if _, err := clbsim.New(clbsim.Config{State: mustDecode(tc.json)}); err == nil && tc.name != "unknown field" && tc.name != "unknown attribute" {
 				t.Errorf("New accepted it")
 			}
 		})
@@ -73,8 +74,8 @@ func TestReadStateRejects(t *testing.T) {
 }
 
 // mustDecode decodes a State without checking it.
-func mustDecode(s string) State {
-	var st State
+func mustDecode(s string) clbsim.State {
+	var st clbsim.State
 	_ = json.Unmarshal([]byte(s), &st)
 	return st
 }
@@ -85,7 +86,7 @@ func TestListenerAttributesInTheState(t *testing.T) {
 		*a.IdleConnectTimeout != 600 || *a.SessionExpireTime != 30 {
 		t.Fatalf("fixture attributes = %+v", a)
 	}
-	srv, err := New(Config{State: given})
+	srv, err := clbsim.New(clbsim.Config{State: given})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,24 +94,24 @@ func TestListenerAttributesInTheState(t *testing.T) {
 	state := srv.State()
 	// Set attributes are kept, defaults are filled in where the protocol
 	// has the attribute, and nothing is made up where it has none.
-	want := map[string]ListenerAttributes{
+	want := map[string]clbsim.ListenerAttributes{
 		"lbl-tcp00001": {ListenerName: "web-tcp", DeregisterTargetRst: ptr(true), IdleConnectTimeout: ptr[int64](600), SessionExpireTime: ptr[int64](30)},
 		"lbl-http0001": {ListenerName: "web-http"},
 	}
 	if got := state.LoadBalancers[0].ListenerAttributes; !reflect.DeepEqual(got, want) {
 		t.Errorf("lb-test0001 attributes = %s", mustJSON(got))
 	}
-	if got := state.LoadBalancers[1].ListenerAttributes; !reflect.DeepEqual(got, map[string]ListenerAttributes{"lbl-udp00001": {SessionExpireTime: ptr[int64](0)}}) {
+	if got := state.LoadBalancers[1].ListenerAttributes; !reflect.DeepEqual(got, map[string]clbsim.ListenerAttributes{"lbl-udp00001": {SessionExpireTime: ptr[int64](0)}}) {
 		t.Errorf("lb-test0002 attributes (all defaults) = %s", mustJSON(got))
 	}
-	bare := State{LoadBalancers: []LoadBalancer{{LoadBalancerId: "lb-test0003", Listeners: []clb.Listener{{ListenerId: "lbl-tcp00003", Protocol: clb.ProtocolTCP, Port: 80}}}}}
-	srv3, err := New(Config{State: bare})
+	bare := clbsim.State{LoadBalancers: []clbsim.LoadBalancer{{LoadBalancerId: "lb-test0003", Listeners: []clb.Listener{{ListenerId: "lbl-tcp00003", Protocol: clb.ProtocolTCP, Port: 80}}}}}
+	srv3, err := clbsim.New(clbsim.Config{State: bare})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv3.Close()
 	if got := srv3.State().LoadBalancers[0].ListenerAttributes["lbl-tcp00003"]; !reflect.DeepEqual(got,
-		ListenerAttributes{DeregisterTargetRst: ptr(false), IdleConnectTimeout: ptr[int64](DefaultIdleConnectTimeout), SessionExpireTime: ptr[int64](0)}) {
+		clbsim.ListenerAttributes{DeregisterTargetRst: ptr(false), IdleConnectTimeout: ptr[int64](clbsim.DefaultIdleConnectTimeout), SessionExpireTime: ptr[int64](0)}) {
 		t.Errorf("TCP defaults = %s", mustJSON(got))
 	}
 	// The state is a copy: changing it changes nothing in the emulator.
