@@ -15,6 +15,10 @@
 //	client, _ := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL,
 //		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
 //
+// or, with package clbsimtest, which also stops both when the test ends:
+//
+//	client, sim := clbsimtest.Start(t, clbsim.Config{State: fleet, TaskLatency: 20 * time.Millisecond})
+//
 // Actions: DeregisterTargets, RegisterTargets and ModifyTargetWeight are
 // async; DescribeTaskStatus, DescribeTargets, DescribeListeners and
 // DescribeLoadBalancers answer at once. Every call goes through, in order:
@@ -91,8 +95,8 @@
 //	GET  /_sim/faults  the fault spec in force (text)
 //	PUT  /_sim/faults  replace the fault spec (text body, see ParseFaults)
 //	GET  /_sim/dialect the dialect in force (Dialect's JSON object)
-//	PUT  /_sim/dialect replace the dialect: a JSON object, or a JSON string
-//	                   holding a spec: '"all"', '"lock-code=InternalError"', '""'
+//	PUT  /_sim/dialect replace the dialect, answering the new one: a JSON object,
+//	                   or a JSON string holding a spec: '"all"', '"lock-code=InternalError"', '""'
 //	POST /_sim/lock    hold a load balancer's lock: {"LoadBalancerId": "lb-...", "Duration": "5s"}
 //	POST /_sim/reset   back to the initial fleet, with no tasks, stats or audit
 //
