@@ -7,7 +7,13 @@
 //
 //	clbsim [--listen 127.0.0.1:9000] [--state FILE | --generate SPEC] [--seed N]
 //	       [--task-latency 1s] [--task-jitter 0s] [--rate 20] [--faults SPEC]
-//	       [--secret-id ID] [--secret-key KEY] [--region REGION] [--dump-state FILE]
+//	       [--dialect SPEC] [--secret-id ID] [--secret-key KEY] [--region REGION]
+//	       [--dump-state FILE]
+//
+// --dialect selects variants of API behaviour that no public document pins
+// down (clbsim.DialectHelp, printed by -h), such as
+// "lingering-lock=2s,lock-code=InternalError" or "all"; PUT /_sim/dialect
+// changes them while it runs.
 //
 // It prints one line to standard output, "clbsim listening on
 // http://HOST:PORT" (with the real port when --listen asks for port 0), logs
@@ -16,7 +22,7 @@
 // The default credentials, clbsim-demo-id and clbsim-demo-key, are for demos
 // and tests only; CLBSIM_SECRET_ID and CLBSIM_SECRET_KEY override them, and
 // the flags override both. The admin routes under /_sim/ (state, stats,
-// audit, faults, lock, reset) need no signature: serve clbsim on a loopback
+// audit, faults, dialect, lock, reset) need no signature: serve clbsim on a loopback
 // or private address only.
 package main
 
@@ -62,6 +68,7 @@ func main() {
 // options are the command line.
 type options struct {
 	listen, stateFile, generate, faults string
+	dialect                             string
 	secretID, secretKey, region, dumpTo string
 	seed                                uint64
 	taskLatency, taskJitter             time.Duration
@@ -80,12 +87,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:9000", "address to serve on; port 0 picks a free port")
 	fs.StringVar(&o.stateFile, "state", "", "JSON fleet to serve (the format of GET /_sim/state)")
-	fs.StringVar(&o.generate, "generate", "", "generate a fleet: lbs=N,listeners=N,l7=N,rules=N,targets=N[,eni=SHARE] (default "+clbsim.DefaultGenerateSpec.String()+" when --state is not given)")
+	fs.StringVar(&o.generate, "generate", "", "generate a fleet: lbs=N,listeners=N,l7=N,rules=N,targets=N[,eni=SHARE][,rst=SHARE][,idle=SECONDS]\n"+
+		"(default "+clbsim.DefaultGenerateSpec.String()+" when --state is not given); rst is the share of TCP listeners\n"+
+		"with DeregisterTargetRst on, idle their IdleConnectTimeout (default 900)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated fleet, the injected faults and the task jitter")
 	fs.DurationVar(&o.taskLatency, "task-latency", time.Second, "how long each async task runs")
 	fs.DurationVar(&o.taskJitter, "task-jitter", 0, "random extra task time, uniform in [0, jitter)")
 	fs.IntVar(&o.rate, "rate", clbsim.DefaultRate, "requests per second accepted per action; 0 for no limit")
 	fs.StringVar(&o.faults, "faults", "", "faults to inject, such as DeregisterTargets:InternalError:0.1,*:drop:0.05,*:taskfail:0.05,*:latency:200ms")
+	fs.StringVar(&o.dialect, "dialect", "", "API variants to play, such as all or lingering-lock=2s,lock-code=InternalError (see below)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of clbsim:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\n--dialect takes %s\nWhile clbsim runs, GET /_sim/dialect shows the dialect and PUT /_sim/dialect replaces it\n"+
+			"(a JSON object such as {\"LockCode\": \"InternalError\"}, or a JSON string holding a spec such as \"all\").\n", clbsim.DialectHelp)
+	}
 	fs.StringVar(&o.secretID, "secret-id", o.secretID, "SecretId accepted (env "+envSecretID+"; the default is a demo-only credential)")
 	fs.StringVar(&o.secretKey, "secret-key", o.secretKey, "SecretKey of --secret-id (env "+envSecretKey+"; the default is a demo-only credential)")
 	fs.StringVar(&o.region, "region", "", "the only X-TC-Region accepted; empty accepts any")
@@ -115,6 +131,9 @@ func (o options) config() (clbsim.Config, error) {
 	}
 	var err error
 	if cfg.Faults, err = clbsim.ParseFaults(o.faults); err != nil {
+		return cfg, err
+	}
+	if cfg.Dialect, err = clbsim.ParseDialect(o.dialect); err != nil {
 		return cfg, err
 	}
 	if o.stateFile != "" {
@@ -159,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	counts := cfg.State.Count()
 	log.Info("clbsim fleet", "load_balancers", counts.LoadBalancers, "listeners", counts.Listeners, "rules", counts.Rules,
 		"targets", counts.Targets, "secret_id", o.secretID, "task_latency", o.taskLatency, "task_jitter", o.taskJitter,
-		"rate", o.rate, "faults", cfg.Faults.String())
+		"rate", o.rate, "faults", cfg.Faults.String(), "dialect", cfg.Dialect.String())
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

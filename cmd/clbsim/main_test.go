@@ -3,7 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -136,6 +140,9 @@ func TestBadCommandLines(t *testing.T) {
 		{"--state", "a.json", "--generate", "lbs=1"},
 		{"--generate", "lbs=x"},
 		{"--faults", "Nothing:drop:1"},
+		{"--dialect", "nonsense"},
+		{"--dialect", "lock-code=Busy"},
+		{"--generate", "rst=2"},
 		{"--state", "nothere.json"},
 		{"--rate", "-1"},
 		{"--secret-id", ""},
@@ -146,6 +153,52 @@ func TestBadCommandLines(t *testing.T) {
 	} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("run %q: no error", args)
+		}
+	}
+}
+
+func TestDialectFlag(t *testing.T) {
+	url := serve(t, "--dialect", "plain-not-found,lock-code=FailedOperation.InvalidLBStatus", "--task-latency", "1h")
+	c := client(t, url, clbsim.DefaultSecretID, clbsim.DefaultSecretKey)
+	ctx := context.Background()
+	_, err := c.DescribeTargets(ctx, "lb-nothere1", "lbl-nothere1")
+	if ce := clb.Classify("", err); ce == nil || ce.Code != "InvalidParameter" {
+		t.Fatalf("plain-not-found: %v", err)
+	}
+	fleet, _ := clbsim.Generate(clbsim.DefaultGenerateSpec, 1)
+	lb, l := fleet.LoadBalancers[0], fleet.LoadBalancers[0].Listeners[0]
+	sel := clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}
+	if _, err := c.DeregisterTargets(ctx, sel, []clb.Target{{InstanceId: l.Targets[0].InstanceId, Port: l.Targets[0].Port}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.DeregisterTargets(ctx, sel, []clb.Target{{InstanceId: l.Targets[1].InstanceId, Port: l.Targets[1].Port}})
+	if ce := clb.Classify("", err); ce == nil || ce.Code != "FailedOperation.InvalidLBStatus" {
+		t.Fatalf("lock-code: %v", err)
+	}
+	resp, err := http.Get(url + "/_sim/dialect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d clbsim.Dialect
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || !d.PlainNotFound || d.LockCode != "FailedOperation.InvalidLBStatus" || d.LowerCaseTypes {
+		t.Errorf("GET /_sim/dialect = %+v, %v", d, err)
+	}
+}
+
+func TestHelpDocumentsTheDialects(t *testing.T) {
+	var help strings.Builder
+	if err := run(context.Background(), []string{"-h"}, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("run -h: %v", err)
+	}
+	for _, key := range clbsim.DialectKeys {
+		if !strings.Contains(help.String(), "  "+key) {
+			t.Errorf("-h does not document the dialect %s", key)
+		}
+	}
+	for _, want := range []string{"-dialect", "/_sim/dialect", "rst=SHARE", "idle=SECONDS", "-faults"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("-h does not mention %s", want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package clbsim
+package clbsim_test
 
 import (
 	"context"
@@ -6,14 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clbdrain/clbdrain/internal/clb"
 	v20180317 "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 )
 
 func TestDescribeTargets(t *testing.T) {
-	_, addr := start(t, Config{State: fixture(t)})
-	c := teamClient(t, addr)
+	c, _, _ := startClient(t, clbsim.Config{State: fixture(t)})
 	ctx := context.Background()
 
 	l4, err := c.DescribeTargets(ctx, "lb-test0001", "lbl-tcp00001")
@@ -23,10 +25,10 @@ func TestDescribeTargets(t *testing.T) {
 	if l4.Protocol != "TCP" || l4.Port != 80 || len(l4.Targets) != 4 || len(l4.Rules) != 0 {
 		t.Fatalf("layer-4 listener = %+v", l4)
 	}
-	if b := l4.Targets[1]; b.Type != TypeCVM || b.InstanceId != "ins-aaaa0002" || b.Weight != 20 || !slices.Equal(b.PrivateIpAddresses, []string{"10.0.0.2"}) {
+	if b := l4.Targets[1]; b.Type != clbsim.TypeCVM || b.InstanceId != "ins-aaaa0002" || b.Weight != 20 || !slices.Equal(b.PrivateIpAddresses, []string{"10.0.0.2"}) {
 		t.Errorf("CVM target = %+v", b)
 	}
-	if b := l4.Targets[3]; b.Type != TypeENI || b.InstanceId != "" || !b.Matches(clb.Target{EniIp: "fd00:0::5", Port: 8080}) {
+	if b := l4.Targets[3]; b.Type != clbsim.TypeENI || b.InstanceId != "" || !b.Matches(clb.Target{EniIp: "fd00:0::5", Port: 8080}) {
 		t.Errorf("ENI target = %+v", b)
 	}
 
@@ -50,8 +52,8 @@ func TestDescribeTargets(t *testing.T) {
 }
 
 func TestDescribeTargetsSelection(t *testing.T) {
-	_, addr := start(t, Config{State: fixture(t)})
-	sdk := sdkClient(t, addr, DefaultSecretID, DefaultSecretKey)
+	_, addr := start(t, clbsim.Config{State: fixture(t)})
+	sdk := sdkClient(t, addr, clbsimtest.SecretID, clbsimtest.SecretKey)
 	describe := func(edit func(*v20180317.DescribeTargetsRequest)) []*v20180317.ListenerBackend {
 		t.Helper()
 		req := v20180317.NewDescribeTargetsRequest()
@@ -108,9 +110,8 @@ func TestDescribeTargetsSelection(t *testing.T) {
 }
 
 func TestMutationsApplyWhenTheirTaskCompletes(t *testing.T) {
-	clock := NewManualClock(time.Now())
-	srv, addr := start(t, Config{State: fixture(t), Clock: clock, TaskLatency: time.Second})
-	c := teamClient(t, addr)
+	clock := clbsim.NewManualClock(time.Now())
+	c, srv, addr := startClient(t, clbsim.Config{State: fixture(t), Clock: clock, TaskLatency: time.Second})
 	ctx := context.Background()
 
 	task := deregister(t, c, tcpSel, ins("ins-aaaa0001", 8080), clb.Target{EniIp: "fd00::5", Port: 8080})
@@ -133,11 +134,19 @@ func TestMutationsApplyWhenTheirTaskCompletes(t *testing.T) {
 		t.Fatalf("bound after deregistering = %v", got)
 	}
 
-	// ModifyTargetWeight: a target's own Weight wins over the call's.
-	task, err = c.ModifyTargetWeight(ctx, ruleSel, []clb.Target{ins("ins-aaaa0001", 9000), weighted(ins("ins-aaaa0003", 9000), 7)}, 0)
+	// ModifyTargetWeight: a target's own Weight wins over the call's. Sent
+	// with the SDK, which spells every request field as the API does.
+	sdk := sdkClient(t, addr, clbsimtest.SecretID, clbsimtest.SecretKey)
+	own := func(t *v20180317.Target, w int64) *v20180317.Target { t.Weight = &w; return t }
+	mreq := v20180317.NewModifyTargetWeightRequest()
+	mreq.LoadBalancerId, mreq.ListenerId, mreq.LocationId = &ruleSel.LoadBalancerId, &ruleSel.ListenerId, &ruleSel.LocationId
+	mreq.Targets = []*v20180317.Target{sdkTarget("ins-aaaa0001", "", 9000), own(sdkTarget("ins-aaaa0003", "", 9000), 7)}
+	mreq.Weight = common.Int64Ptr(0)
+	mresp, err := sdk.ModifyTargetWeight(mreq)
 	if err != nil {
 		t.Fatal(err)
 	}
+	task = *mresp.Response.RequestId
 	clock.Advance(time.Second)
 	if st, ok := srv.Task(task); !ok || st.Status != clb.TaskSucceeded {
 		t.Fatalf("ModifyTargetWeight task = %+v, %v", st, ok)
@@ -148,7 +157,10 @@ func TestMutationsApplyWhenTheirTaskCompletes(t *testing.T) {
 
 	// RegisterTargets binds with the default weight 10, a CVM with the
 	// addresses the fleet knows it by.
-	if _, err = c.RegisterTargets(ctx, tcpSel, []clb.Target{ins("ins-aaaa0001", 8080), weighted(clb.Target{EniIp: "10.9.9.9", Port: 8080}, 60)}); err != nil {
+	rreq := v20180317.NewRegisterTargetsRequest()
+	rreq.LoadBalancerId, rreq.ListenerId = &tcpSel.LoadBalancerId, &tcpSel.ListenerId
+	rreq.Targets = []*v20180317.Target{sdkTarget("ins-aaaa0001", "", 8080), own(sdkTarget("", "10.9.9.9", 8080), 60)}
+	if _, err = sdk.RegisterTargets(rreq); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Second)
@@ -159,10 +171,10 @@ func TestMutationsApplyWhenTheirTaskCompletes(t *testing.T) {
 	if len(l.Targets) != 4 {
 		t.Fatalf("after registering: %+v", l.Targets)
 	}
-	if b := l.Targets[2]; b.InstanceId != "ins-aaaa0001" || b.Type != TypeCVM || b.Weight != 10 || !slices.Equal(b.PrivateIpAddresses, []string{"10.0.0.1"}) {
+	if b := l.Targets[2]; b.InstanceId != "ins-aaaa0001" || b.Type != clbsim.TypeCVM || b.Weight != 10 || !slices.Equal(b.PrivateIpAddresses, []string{"10.0.0.1"}) {
 		t.Errorf("registered CVM = %+v", b)
 	}
-	if b := l.Targets[3]; b.Type != TypeENI || b.Weight != 60 || !slices.Equal(b.PrivateIpAddresses, []string{"10.9.9.9"}) {
+	if b := l.Targets[3]; b.Type != clbsim.TypeENI || b.Weight != 60 || !slices.Equal(b.PrivateIpAddresses, []string{"10.9.9.9"}) {
 		t.Errorf("registered ENI = %+v", b)
 	}
 
@@ -211,8 +223,8 @@ func eqPtr(a, b *int64) bool {
 }
 
 func TestDescribeTaskStatusErrors(t *testing.T) {
-	_, addr := start(t, Config{State: fixture(t)})
-	sdk := sdkClient(t, addr, DefaultSecretID, DefaultSecretKey)
+	_, addr := start(t, clbsim.Config{State: fixture(t)})
+	sdk := sdkClient(t, addr, clbsimtest.SecretID, clbsimtest.SecretKey)
 	req := v20180317.NewDescribeTaskStatusRequest()
 	_, err := sdk.DescribeTaskStatus(req)
 	wantCode(t, err, "MissingParameter")
@@ -222,8 +234,8 @@ func TestDescribeTaskStatusErrors(t *testing.T) {
 }
 
 func TestDescribeListenersAndLoadBalancers(t *testing.T) {
-	_, addr := start(t, Config{State: fixture(t)})
-	sdk := sdkClient(t, addr, DefaultSecretID, DefaultSecretKey)
+	_, addr := start(t, clbsim.Config{State: fixture(t)})
+	sdk := sdkClient(t, addr, clbsimtest.SecretID, clbsimtest.SecretKey)
 
 	lreq := v20180317.NewDescribeListenersRequest()
 	lreq.LoadBalancerId = common.StringPtr("lb-test0001")

@@ -41,8 +41,9 @@ func (s *Server) Audit() []Change {
 	return slices.Clone(s.audit)
 }
 
-// Task reports an async task by id, as DescribeTaskStatus would, and
-// whether it exists.
+// Task reports an async task by id, and whether it exists, whatever the
+// dialect's task expiry (DescribeTaskStatus answers an error for an
+// expired task).
 func (s *Server) Task(id string) (clb.TaskStatus, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,6 +69,26 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults = slices.Clone(f)
 }
 
+// Dialect returns the dialect in force.
+func (s *Server) Dialect() Dialect {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dialect
+}
+
+// SetDialect replaces the dialect in force, from the next call on; the zero
+// Dialect plays the default of every variant. A lingering lock applies to
+// tasks that end after the change.
+func (s *Server) SetDialect(d Dialect) error {
+	if err := d.Check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dialect = d
+	return nil
+}
+
 // HoldLock makes a competing writer hold a load balancer's lock for d from
 // now (or longer, if it is held longer already): mutating calls on it answer
 // FailedOperation.ResourceInOperating until then. It returns the time the
@@ -89,7 +110,7 @@ func (s *Server) HoldLock(loadBalancerID string, d time.Duration) (time.Time, er
 }
 
 // Reset restores the initial fleet and forgets tasks, locks, stats and the
-// audit log; the fault spec stays.
+// audit log; the fault spec and the dialect stay.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -98,12 +119,13 @@ func (s *Server) Reset() {
 
 // adminMethods are the methods of each admin route.
 var adminMethods = map[string][]string{
-	"state":  {http.MethodGet},
-	"stats":  {http.MethodGet},
-	"audit":  {http.MethodGet},
-	"faults": {http.MethodGet, http.MethodPut},
-	"lock":   {http.MethodPost},
-	"reset":  {http.MethodPost},
+	"state":   {http.MethodGet},
+	"stats":   {http.MethodGet},
+	"audit":   {http.MethodGet},
+	"faults":  {http.MethodGet, http.MethodPut},
+	"dialect": {http.MethodGet, http.MethodPut},
+	"lock":    {http.MethodPost},
+	"reset":   {http.MethodPost},
 }
 
 // serveAdmin serves the /_sim/ routes (see the package documentation).
@@ -142,12 +164,31 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetFaults(f)
 		w.WriteHeader(http.StatusNoContent)
+	case route == "dialect" && r.Method == http.MethodGet:
+		writeJSON(w, s.Dialect())
+	case route == "dialect":
+		s.serveSetDialect(w, r)
 	case route == "lock":
 		s.serveLock(w, r)
 	case route == "reset":
 		s.Reset()
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// serveSetDialect replaces the dialect with the body of PUT /_sim/dialect:
+// a Dialect's JSON object, or a JSON string holding a spec such as "all".
+func (s *Server) serveSetDialect(w http.ResponseWriter, r *http.Request) {
+	var d Dialect
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(&d); err != nil {
+		http.Error(w, `want a JSON object such as {"LockCode": "InternalError", "TaskExpiry": "30s"} or a spec string such as "all": `+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := s.SetDialect(d); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, d)
 }
 
 // LockRequest is the body of POST /_sim/lock.

@@ -1,4 +1,4 @@
-package clbsim
+package clbsim_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 func adminDo(t *testing.T, method, url, body string) (int, string) {
@@ -39,16 +40,15 @@ func decodeJSON[T any](t *testing.T, body string) T {
 }
 
 func TestAdminRoutes(t *testing.T) {
-	clock := NewManualClock(time.Now())
-	srv, addr := start(t, Config{State: fixture(t), Clock: clock, TaskLatency: time.Second})
+	clock := clbsim.NewManualClock(time.Now())
+	c, srv, addr := startClient(t, clbsim.Config{State: fixture(t), Clock: clock, TaskLatency: time.Second})
 	base := "http://" + addr + "/_sim/"
-	c := teamClient(t, addr)
 	task := deregister(t, c, tcpSel, ins("ins-aaaa0001", 8080))
 	clock.Advance(time.Second)
 
 	code, body := adminDo(t, http.MethodGet, base+"state", "")
-	state := decodeJSON[State](t, body)
-	if code != http.StatusOK || state.Count() != (Counts{LoadBalancers: 2, Listeners: 3, Rules: 2, Targets: 7}) {
+	state := decodeJSON[clbsim.State](t, body)
+	if code != http.StatusOK || state.Count() != (clbsim.Counts{LoadBalancers: 2, Listeners: 3, Rules: 2, Targets: 7}) {
 		t.Errorf("state: %d %+v", code, state.Count())
 	}
 	if err := state.Check(); err != nil {
@@ -56,13 +56,13 @@ func TestAdminRoutes(t *testing.T) {
 	}
 
 	_, body = adminDo(t, http.MethodGet, base+"audit", "")
-	audit := decodeJSON[[]Change](t, body)
+	audit := decodeJSON[[]clbsim.Change](t, body)
 	if len(audit) != 1 || audit[0].TaskId != task || audit[0].Target != "ins-aaaa0001:8080" || !strings.Contains(body, `"NewWeight": null`) {
 		t.Errorf("audit: %s", body)
 	}
 
 	_, body = adminDo(t, http.MethodGet, base+"stats", "")
-	stats := decodeJSON[Stats](t, body)
+	stats := decodeJSON[clbsim.Stats](t, body)
 	if stats.TasksSucceeded != 1 || stats.Actions[clb.ActionDeregisterTargets].Requests != 1 || stats.Actions[clb.ActionDeregisterTargets].MaxPerSecond != 1 {
 		t.Errorf("stats: %s", body)
 	}
@@ -83,7 +83,7 @@ func TestAdminRoutes(t *testing.T) {
 	}
 
 	code, body = adminDo(t, http.MethodPost, base+"lock", `{"LoadBalancerId": "lb-test0002", "Duration": "2s"}`)
-	lock := decodeJSON[LockResponse](t, body)
+	lock := decodeJSON[clbsim.LockResponse](t, body)
 	if code != http.StatusOK || !lock.HeldUntil.Equal(clock.Now().Add(2*time.Second)) {
 		t.Errorf("lock: %d %s", code, body)
 	}

@@ -1,43 +1,30 @@
-package clbsim
+package clbsim_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 )
 
-// benchClient is the team's client without a rate of its own that matters.
-func benchClient(b *testing.B, addr string) *clb.Client {
-	c, err := clb.NewClient(clb.Config{Region: testRegion, Endpoint: "http://" + addr,
-		Credential: common.NewCredential(DefaultSecretID, DefaultSecretKey), RatePerAction: 1e6, Burst: 1000})
+// benchServer serves a generated fleet with no rate limit, behind the
+// team's client without a rate of its own that matters.
+func benchServer(b *testing.B, spec clbsim.GenerateSpec) (clbsim.State, *clb.Client) {
+	state, err := clbsim.Generate(spec, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return c
-}
-
-func benchServer(b *testing.B, spec GenerateSpec) (State, string) {
-	state, err := Generate(spec, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := New(Config{State: state, Rate: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(srv.Close)
-	ts := httptest.NewServer(srv)
-	b.Cleanup(ts.Close)
-	return state, ts.Listener.Addr().String()
+	c, _ := clbsimtest.Start(b, clbsim.Config{State: state, Rate: -1}, func(cfg *clb.Config) {
+		cfg.RatePerAction, cfg.Burst = 1e6, 1000
+	})
+	return state, c
 }
 
 // BenchmarkDescribeTargets reads a listener of 2000 targets.
 func BenchmarkDescribeTargets(b *testing.B) {
-	state, addr := benchServer(b, GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: 2000})
-	c := benchClient(b, addr)
+	state, c := benchServer(b, clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: 2000})
 	lb := state.LoadBalancers[0]
 	b.ResetTimer()
 	for b.Loop() {
@@ -50,8 +37,7 @@ func BenchmarkDescribeTargets(b *testing.B) {
 // BenchmarkDeregisterRegister unbinds and binds back 20 targets of a
 // listener of 5000, with tasks that complete at once.
 func BenchmarkDeregisterRegister(b *testing.B) {
-	state, addr := benchServer(b, GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: 5000})
-	c := benchClient(b, addr)
+	state, c := benchServer(b, clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: 5000})
 	lb := state.LoadBalancers[0]
 	sel := clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: lb.Listeners[0].ListenerId}
 	var chunk []clb.Target

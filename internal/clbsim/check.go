@@ -55,17 +55,20 @@ const (
 	prefixListener = "lbl-"
 	prefixLocation = "loc-"
 	prefixInstance = "ins-"
+	prefixENI      = "eni-"
 )
 
 // Bounds the API enforces.
 const (
 	maxTargetsPerCall = 20
 	maxListenerIDs    = 20
-	minPort           = 1
-	maxPort           = 65535
-	minWeight         = 0
-	maxWeight         = 100
-	defaultWeight     = 10
+	// DescribeListeners takes more ListenerIds than DescribeTargets.
+	maxListenerIDsToList = 100
+	minPort              = 1
+	maxPort              = 65535
+	minWeight            = 0
+	maxWeight            = 100
+	defaultWeight        = 10
 )
 
 // validID reports whether id is prefix followed by 8 lowercase letters or
@@ -120,10 +123,14 @@ type targetsRequest struct {
 	Weight         *int64        `json:"Weight"`
 }
 
-// checkedTarget is a request target after validation.
+// checkedTarget is a request target after validation: a CVM instance or
+// an ENI address (canonical form), its port, its own weight if given, and
+// its key (see boundKey).
 type checkedTarget struct {
-	clb.Target
-	key string
+	instanceID, eniIP string
+	port              int64
+	weight            *int64
+	key               string
 }
 
 // checkedTargets is a validated targetsRequest.
@@ -202,7 +209,7 @@ func checkTarget(field string, wt *wireTarget) (checkedTarget, *apiError) {
 	if wt == nil {
 		return checkedTarget{}, missing(field)
 	}
-	var t clb.Target
+	var t checkedTarget
 	ins, eni := str(wt.InstanceId), str(wt.EniIp)
 	switch {
 	case ins != "" && eni != "":
@@ -215,25 +222,32 @@ func checkTarget(field string, wt *wireTarget) (checkedTarget, *apiError) {
 		if err := checkID(field+".InstanceId", ins, prefixInstance); err != nil {
 			return checkedTarget{}, err
 		}
-		t.InstanceId = ins
+		t.instanceID = ins
 	default:
 		a, err := netip.ParseAddr(eni)
 		if err != nil || a.Zone() != "" {
 			return checkedTarget{}, fail(codeFormatError, "The format of parameter `%s.EniIp` is wrong: %q is not an IP address.", field, eni)
 		}
-		t.EniIp = a.String()
+		t.eniIP = a.String()
 	}
-	t.Port = *wt.Port
-	if t.Port < minPort || t.Port > maxPort {
-		return checkedTarget{}, fail(codeRange, "The value of parameter `%s.Port` is %d; it must be %d-%d.", field, t.Port, minPort, maxPort)
+	t.port = *wt.Port
+	if t.port < minPort || t.port > maxPort {
+		return checkedTarget{}, fail(codeRange, "The value of parameter `%s.Port` is %d; it must be %d-%d.", field, t.port, minPort, maxPort)
 	}
 	if wt.Weight != nil {
 		if err := checkWeight(field+".Weight", *wt.Weight); err != nil {
 			return checkedTarget{}, err
 		}
-		t.Weight = wt.Weight
+		t.weight = wt.Weight
 	}
-	return checkedTarget{Target: t, key: t.Key()}, nil
+	t.key = targetKey(t.instanceID, t.eniIP, t.port)
+	return t, nil
+}
+
+// targetKey is a target's key as clb.Target.Key spells it:
+// "ins-abc12345:80", "10.0.0.5:80" or "[fd00::5]:80".
+func targetKey(instanceID, eniIP string, port int64) string {
+	return clb.Target{InstanceId: instanceID, EniIp: eniIP, Port: port}.Key()
 }
 
 func checkWeight(field string, w int64) *apiError {

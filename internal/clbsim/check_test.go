@@ -1,14 +1,17 @@
-package clbsim
+package clbsim_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/clbdrain/clbdrain/internal/clb"
 	v20180317 "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 )
 
 // mutation is a mutating request as the SDK builds it.
@@ -113,8 +116,8 @@ func TestValidationAsTheAPI(t *testing.T) {
 		{"not bound to the rule", clb.ActionModifyTargetWeight, withWeight(rule(sdkTarget("ins-aaaa0002", "", 9000)), 0), "InvalidParameter", "lb-test0001/lbl-http0001/loc-rule0001: ins-aaaa0002:9000"},
 		{"already bound", clb.ActionRegisterTargets, tcp(sdkTarget("ins-aaaa0009", "", 8080), sdkTarget("ins-aaaa0002", "", 8080)), "InvalidParameter", "already bound to lb-test0001/lbl-tcp00001: ins-aaaa0002:8080"},
 	}
-	srv, addr := start(t, Config{State: fixture(t), Rate: -1})
-	sdk := sdkClient(t, addr, DefaultSecretID, DefaultSecretKey)
+	srv, addr := start(t, clbsim.Config{State: fixture(t), Rate: -1})
+	sdk := sdkClient(t, addr, clbsimtest.SecretID, clbsimtest.SecretKey)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.m.send(sdk, tc.action)
@@ -134,8 +137,8 @@ func TestValidationAsTheAPI(t *testing.T) {
 }
 
 func TestLocationIdWinsOverDomainAndUrl(t *testing.T) {
-	srv, addr := start(t, Config{State: fixture(t)})
-	sdk := sdkClient(t, addr, DefaultSecretID, DefaultSecretKey)
+	srv, addr := start(t, clbsim.Config{State: fixture(t)})
+	sdk := sdkClient(t, addr, clbsimtest.SecretID, clbsimtest.SecretKey)
 	m := mutation{lb: "lb-test0001", listener: "lbl-http0001", location: "loc-rule0002", domain: "nothere.example.com", url: "/nothere/",
 		targets: []*v20180317.Target{sdkTarget("ins-aaaa0002", "", 9000)}}
 	if err := m.send(sdk, clb.ActionDeregisterTargets); err != nil {

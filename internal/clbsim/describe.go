@@ -44,9 +44,64 @@ type describeTargetsRequest struct {
 	Filters        []*filter `json:"Filters"`
 }
 
+// backendOutput, ruleTargetsOutput and listenerBackendOutput are
+// DescribeTargets' Backend, RuleTargets and ListenerBackend.
+type backendOutput struct {
+	Type               string   `json:"Type,omitempty"`
+	InstanceId         string   `json:"InstanceId,omitempty"`
+	PrivateIpAddresses []string `json:"PrivateIpAddresses,omitempty"`
+	Port               int64    `json:"Port"`
+	Weight             int64    `json:"Weight"`
+	EniId              string   `json:"EniId,omitempty"`
+}
+
+type ruleTargetsOutput struct {
+	LocationId string          `json:"LocationId"`
+	Domain     string          `json:"Domain"`
+	Url        string          `json:"Url"`
+	Targets    []backendOutput `json:"Targets,omitempty"`
+}
+
+type listenerBackendOutput struct {
+	ListenerId string              `json:"ListenerId"`
+	Protocol   string              `json:"Protocol"`
+	Port       int64               `json:"Port"`
+	Targets    []backendOutput     `json:"Targets,omitempty"`
+	Rules      []ruleTargetsOutput `json:"Rules,omitempty"`
+}
+
 type describeTargetsResponse struct {
-	Listeners []clb.Listener `json:"Listeners"`
-	RequestId string         `json:"RequestId"`
+	Listeners []listenerBackendOutput `json:"Listeners"`
+	RequestId string                  `json:"RequestId"`
+}
+
+// backends are bound targets as the dialect answers them.
+func (d Dialect) backends(in []clb.BoundTarget) []backendOutput {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]backendOutput, len(in))
+	for i, b := range in {
+		out[i] = backendOutput{Type: d.backendType(b.Type), InstanceId: b.InstanceId, PrivateIpAddresses: b.PrivateIpAddresses,
+			Port: b.Port, Weight: b.Weight}
+		if d.LowerCaseTypes && b.Type == TypeENI && len(b.PrivateIpAddresses) > 0 {
+			out[i].EniId = eniID(b.PrivateIpAddresses[0])
+		}
+	}
+	return out
+}
+
+// listenerBackend is a listener snapshot as DescribeTargets answers it,
+// and whether the dialect lists it (OmitEmptyListeners leaves out one with
+// no targets).
+func (d Dialect) listenerBackend(l clb.Listener) (listenerBackendOutput, bool) {
+	out := listenerBackendOutput{ListenerId: l.ListenerId, Protocol: l.Protocol, Port: l.Port, Targets: d.backends(l.Targets)}
+	empty := len(l.Targets) == 0
+	for _, r := range l.Rules {
+		out.Rules = append(out.Rules, ruleTargetsOutput{LocationId: r.LocationId, Domain: r.Domain, Url: r.Url, Targets: d.backends(r.Targets)})
+		empty = empty && len(r.Targets) == 0
+	}
+	return out, !empty || !d.OmitEmptyListeners
 }
 
 // listenerQuery is the listener selection DescribeTargets and
@@ -58,7 +113,9 @@ type listenerQuery struct {
 	port        *int64
 }
 
-func checkListenerQuery(lbID *string, listenerIDs []*string, protocol *string, port *int64) (listenerQuery, *apiError) {
+// checkListenerQuery validates the listener selection of a request that
+// accepts at most maxIDs ListenerIds.
+func checkListenerQuery(lbID *string, listenerIDs []*string, protocol *string, port *int64, maxIDs int) (listenerQuery, *apiError) {
 	q := listenerQuery{lbID: str(lbID), protocol: strings.ToUpper(str(protocol)), port: port}
 	if q.lbID == "" {
 		return q, missing("LoadBalancerId")
@@ -66,8 +123,14 @@ func checkListenerQuery(lbID *string, listenerIDs []*string, protocol *string, p
 	if e := checkID("LoadBalancerId", q.lbID, prefixLB); e != nil {
 		return q, e
 	}
-	if len(listenerIDs) > maxListenerIDs {
-		return q, fail(codeLength, "The length of parameter `ListenerIds` is %d; at most %d are allowed.", len(listenerIDs), maxListenerIDs)
+	if q.protocol != "" && !knownProtocol(q.protocol) {
+		return q, fail(codeInvalidValue, "The value of parameter `Protocol` is %q; use TCP, UDP, TCP_SSL, QUIC, HTTP or HTTPS.", *protocol)
+	}
+	if port != nil && (*port < minPort || *port > maxPort) {
+		return q, fail(codeRange, "The value of parameter `Port` is %d; it must be %d-%d.", *port, minPort, maxPort)
+	}
+	if len(listenerIDs) > maxIDs {
+		return q, fail(codeLength, "The length of parameter `ListenerIds` is %d; at most %d are allowed.", len(listenerIDs), maxIDs)
 	}
 	if len(listenerIDs) > 0 {
 		q.listenerIDs = map[string]bool{}
@@ -86,7 +149,7 @@ func checkListenerQuery(lbID *string, listenerIDs []*string, protocol *string, p
 func (s *Server) listeners(q listenerQuery) ([]*listenerState, *apiError) {
 	lb := s.fleet.lbByID[q.lbID]
 	if lb == nil {
-		return nil, fail(codeLBNotFound, "LoadBalancer %s is not found.", q.lbID)
+		return nil, s.dialect.lbNotFound(q.lbID)
 	}
 	var out []*listenerState
 	for _, l := range lb.listeners {
@@ -105,7 +168,7 @@ func (s *Server) describeTargets(c *call, _ faultPlan) (any, *apiError) {
 	if e := decode(c, &req); e != nil {
 		return nil, e
 	}
-	q, e := checkListenerQuery(req.LoadBalancerId, req.ListenerIds, req.Protocol, req.Port)
+	q, e := checkListenerQuery(req.LoadBalancerId, req.ListenerIds, req.Protocol, req.Port, maxListenerIDs)
 	if e != nil {
 		return nil, e
 	}
@@ -120,7 +183,7 @@ func (s *Server) describeTargets(c *call, _ faultPlan) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	resp := describeTargetsResponse{Listeners: make([]clb.Listener, 0, len(ls)), RequestId: c.id}
+	resp := describeTargetsResponse{Listeners: make([]listenerBackendOutput, 0, len(ls)), RequestId: c.id}
 	for _, l := range ls {
 		snap := l.snapshot(keep)
 		if keep != nil {
@@ -129,7 +192,9 @@ func (s *Server) describeTargets(c *call, _ faultPlan) (any, *apiError) {
 				continue
 			}
 		}
-		resp.Listeners = append(resp.Listeners, snap)
+		if out, listed := s.dialect.listenerBackend(snap); listed {
+			resp.Listeners = append(resp.Listeners, out)
+		}
 	}
 	return resp, nil
 }
@@ -203,7 +268,7 @@ type describeTaskStatusResponse struct {
 }
 
 // describeTaskStatus reports a task: 2 while it runs, then 0, or 1 with a
-// Message.
+// Message; an unknown task, or one expired in the dialect, is an error.
 func (s *Server) describeTaskStatus(c *call, _ faultPlan) (any, *apiError) {
 	var req describeTaskStatusRequest
 	if e := decode(c, &req); e != nil {
@@ -216,11 +281,15 @@ func (s *Server) describeTaskStatus(c *call, _ faultPlan) (any, *apiError) {
 		}
 		return nil, missing("TaskId")
 	}
-	st, ok := s.Task(id)
-	if !ok {
-		return nil, fail(codeInvalidParameter, "TaskId %s is not found.", id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	s.advance(now)
+	t := s.tasks[id]
+	if t == nil || t.status != clb.TaskRunning && s.dialect.expired(t.due, now) {
+		return nil, s.dialect.taskGone(id)
 	}
-	return describeTaskStatusResponse{Status: int64(st.Status), Message: st.Message, LoadBalancerIds: st.LoadBalancerIds, RequestId: c.id}, nil
+	return describeTaskStatusResponse{Status: int64(t.status), Message: t.message, LoadBalancerIds: []string{t.lbID}, RequestId: c.id}, nil
 }
 
 type describeListenersRequest struct {
@@ -237,11 +306,17 @@ type ruleOutput struct {
 	ListenerId string `json:"ListenerId"`
 }
 
+// listenerOutput is DescribeListeners' Listener: the attributes the
+// listener has, nil ones left out as the API leaves out null fields.
 type listenerOutput struct {
-	ListenerId string       `json:"ListenerId"`
-	Protocol   string       `json:"Protocol"`
-	Port       int64        `json:"Port"`
-	Rules      []ruleOutput `json:"Rules,omitempty"`
+	ListenerId          string       `json:"ListenerId"`
+	ListenerName        string       `json:"ListenerName,omitempty"`
+	Protocol            string       `json:"Protocol"`
+	Port                int64        `json:"Port"`
+	DeregisterTargetRst *bool        `json:"DeregisterTargetRst,omitempty"`
+	IdleConnectTimeout  *int64       `json:"IdleConnectTimeout,omitempty"`
+	SessionExpireTime   *int64       `json:"SessionExpireTime,omitempty"`
+	Rules               []ruleOutput `json:"Rules,omitempty"`
 }
 
 type describeListenersResponse struct {
@@ -250,13 +325,15 @@ type describeListenersResponse struct {
 	RequestId  string           `json:"RequestId"`
 }
 
-// describeListeners lists a load balancer's listeners and their rules.
+// describeListeners lists a load balancer's listeners with their
+// attributes and rules, selected by ListenerIds (at most 100), Protocol and
+// Port.
 func (s *Server) describeListeners(c *call, _ faultPlan) (any, *apiError) {
 	var req describeListenersRequest
 	if e := decode(c, &req); e != nil {
 		return nil, e
 	}
-	q, e := checkListenerQuery(req.LoadBalancerId, req.ListenerIds, req.Protocol, req.Port)
+	q, e := checkListenerQuery(req.LoadBalancerId, req.ListenerIds, req.Protocol, req.Port, maxListenerIDsToList)
 	if e != nil {
 		return nil, e
 	}
@@ -268,7 +345,9 @@ func (s *Server) describeListeners(c *call, _ faultPlan) (any, *apiError) {
 	}
 	resp := describeListenersResponse{Listeners: make([]listenerOutput, 0, len(ls)), TotalCount: len(ls), RequestId: c.id}
 	for _, l := range ls {
-		out := listenerOutput{ListenerId: l.id, Protocol: l.protocol, Port: l.port}
+		a := l.attrs.clone()
+		out := listenerOutput{ListenerId: l.id, ListenerName: a.ListenerName, Protocol: l.protocol, Port: l.port,
+			DeregisterTargetRst: a.DeregisterTargetRst, IdleConnectTimeout: a.IdleConnectTimeout, SessionExpireTime: a.SessionExpireTime}
 		for _, r := range l.rules {
 			out.Rules = append(out.Rules, ruleOutput{LocationId: r.id, Domain: r.domain, Url: r.url, ListenerId: l.id})
 		}

@@ -15,6 +15,10 @@
 //	client, _ := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL,
 //		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
 //
+// or, with package clbsimtest, which also stops both when the test ends:
+//
+//	client, sim := clbsimtest.Start(t, clbsim.Config{State: fleet, TaskLatency: 20 * time.Millisecond})
+//
 // Actions: DeregisterTargets, RegisterTargets and ModifyTargetWeight are
 // async; DescribeTaskStatus, DescribeTargets, DescribeListeners and
 // DescribeLoadBalancers answer at once. Every call goes through, in order:
@@ -40,7 +44,47 @@
 // Deregistering or reweighing a target that is not bound, or registering one
 // that is, fails the whole call with InvalidParameter naming the targets.
 // DescribeTargets treats ListenerIds, Protocol and Port as filters: a
-// listener that does not exist is left out, not an error.
+// listener that does not exist is left out, not an error. DescribeListeners
+// answers each listener's ListenerName and the attributes that change what
+// a drain means, where the listener has them: DeregisterTargetRst and
+// IdleConnectTimeout (TCP), SessionExpireTime (layer 4). They live in the
+// fixture (State's ListenerAttributes), with the API's defaults (false,
+// 900 and 0) for what it leaves out.
+//
+// # Dialects
+//
+// Where no public document pins down how the API behaves, the emulator
+// plays one guess by default and a Dialect (Config.Dialect, the --dialect
+// flag of cmd/clbsim, PUT /_sim/dialect) selects the others, so that a
+// client can be shown correct under each:
+//
+//   - lingering-lock=DUR: a load balancer stays locked DUR after each task
+//     ends. Callers report locks outliving their task after large batches;
+//     the task's Status 0 does not promise that the next call goes through.
+//   - lock-code=CODE: a locked load balancer answers
+//     FailedOperation.InvalidLBStatus, plain FailedOperation or InternalError
+//     instead of FailedOperation.ResourceInOperating. All three are met on
+//     these actions; one public peer treats InternalError as "busy".
+//   - task-expiry=AGE[:CODE]: DescribeTaskStatus of a task that ended more
+//     than AGE ago, or of an unknown task, answers InvalidParameter or
+//     ResourceNotFound. How long task ids stay queryable is not documented,
+//     and a poll may come late (after a worker restart, say).
+//   - omit-empty-listeners: DescribeTargets leaves out a listener with no
+//     targets left (a layer-4 one with none, a layer-7 one whose rules have
+//     none), as an API that lists bindings rather than listeners would.
+//   - lowercase-type: DescribeTargets spells backend types cvm and eni, and
+//     ENI backends carry an EniId (eni- and 8 characters derived from the
+//     address): both spellings are seen, and the SDK's Backend has EniId.
+//   - throttle-code=CODE|rotate: throttled answers carry
+//     RequestLimitExceeded.UinLimitExceeded, .GlobalRegionUinLimitExceeded
+//     or .IPLimitExceeded (or each in turn): the API limits by account,
+//     region and IP as well as by action, and says which by sub-code.
+//   - plain-not-found: an unknown load balancer or listener answers plain
+//     InvalidParameter ("LoadBalancer not exist"), as seen in the wild,
+//     instead of InvalidParameter.LBIdNotFound or .ListenerIdNotFound.
+//   - all: every variant at once (DialectAll).
+//
+// See ParseDialect for the spec syntax and Dialect for the JSON form.
 //
 // Admin routes that inspect and steer the emulator live under "/_sim/" and
 // need no signature:
@@ -50,6 +94,9 @@
 //	GET  /_sim/audit   every applied change, in order ([]Change)
 //	GET  /_sim/faults  the fault spec in force (text)
 //	PUT  /_sim/faults  replace the fault spec (text body, see ParseFaults)
+//	GET  /_sim/dialect the dialect in force (Dialect's JSON object)
+//	PUT  /_sim/dialect replace the dialect, answering the new one: a JSON object,
+//	                   or a JSON string holding a spec: '"all"', '"lock-code=InternalError"', '""'
 //	POST /_sim/lock    hold a load balancer's lock: {"LoadBalancerId": "lb-...", "Duration": "5s"}
 //	POST /_sim/reset   back to the initial fleet, with no tasks, stats or audit
 //

@@ -1,4 +1,4 @@
-package clbsim
+package clbsim_test
 
 import (
 	"context"
@@ -8,30 +8,31 @@ import (
 	"time"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 func TestParseFaults(t *testing.T) {
 	spec := "DeregisterTargets:InternalError:0.1, DeregisterTargets:drop:0.05,*:taskfail:0.05,*:latency:200ms,DescribeTaskStatus:latency:1s:0.5,ModifyTargetWeight:FailedOperation.ResourceInOperating:1"
-	got, err := ParseFaults(spec)
+	got, err := clbsim.ParseFaults(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Faults{
-		{Action: "DeregisterTargets", Kind: FaultError, Code: "InternalError", Probability: 0.1},
-		{Action: "DeregisterTargets", Kind: FaultDrop, Probability: 0.05},
-		{Action: "*", Kind: FaultTaskFail, Probability: 0.05},
-		{Action: "*", Kind: FaultLatency, Probability: 1, Latency: 200 * time.Millisecond},
-		{Action: "DescribeTaskStatus", Kind: FaultLatency, Probability: 0.5, Latency: time.Second},
-		{Action: "ModifyTargetWeight", Kind: FaultError, Code: "FailedOperation.ResourceInOperating", Probability: 1},
+	want := clbsim.Faults{
+		{Action: "DeregisterTargets", Kind: clbsim.FaultError, Code: "InternalError", Probability: 0.1},
+		{Action: "DeregisterTargets", Kind: clbsim.FaultDrop, Probability: 0.05},
+		{Action: "*", Kind: clbsim.FaultTaskFail, Probability: 0.05},
+		{Action: "*", Kind: clbsim.FaultLatency, Probability: 1, Latency: 200 * time.Millisecond},
+		{Action: "DescribeTaskStatus", Kind: clbsim.FaultLatency, Probability: 0.5, Latency: time.Second},
+		{Action: "ModifyTargetWeight", Kind: clbsim.FaultError, Code: "FailedOperation.ResourceInOperating", Probability: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ParseFaults = %+v\nwant %+v", got, want)
 	}
-	again, err := ParseFaults(got.String())
+	again, err := clbsim.ParseFaults(got.String())
 	if err != nil || !reflect.DeepEqual(again, want) {
 		t.Errorf("round trip through %q: %+v, %v", got.String(), again, err)
 	}
-	if f, err := ParseFaults(" "); err != nil || f != nil {
+	if f, err := clbsim.ParseFaults(" "); err != nil || f != nil {
 		t.Errorf("empty spec: %v, %v", f, err)
 	}
 	for _, bad := range []string{
@@ -45,16 +46,15 @@ func TestParseFaults(t *testing.T) {
 		"*:drop:0.1:0.2",
 		"*:drop:x",
 	} {
-		if _, err := ParseFaults(bad); err == nil {
+		if _, err := clbsim.ParseFaults(bad); err == nil {
 			t.Errorf("ParseFaults(%q) accepted", bad)
 		}
 	}
 }
 
 func TestInjectedErrorChangesNothing(t *testing.T) {
-	f, _ := ParseFaults("DeregisterTargets:InternalError:1")
-	srv, addr := start(t, Config{State: fixture(t), Faults: f})
-	c := teamClient(t, addr)
+	f, _ := clbsim.ParseFaults("DeregisterTargets:InternalError:1")
+	c, srv, _ := startClient(t, clbsim.Config{State: fixture(t), Faults: f})
 	_, err := c.DeregisterTargets(context.Background(), tcpSel, []clb.Target{ins("ins-aaaa0001", 8080)})
 	wantCode(t, err, "InternalError")
 	if _, err := c.DescribeTargets(context.Background(), "lb-test0001", "lbl-tcp00001"); err != nil {
@@ -68,9 +68,8 @@ func TestInjectedErrorChangesNothing(t *testing.T) {
 }
 
 func TestDropAppliesTheCallButLosesTheAnswer(t *testing.T) {
-	f, _ := ParseFaults("DeregisterTargets:drop:1")
-	srv, addr := start(t, Config{State: fixture(t), Faults: f, TaskLatency: 10 * time.Millisecond})
-	c := teamClient(t, addr)
+	f, _ := clbsim.ParseFaults("DeregisterTargets:drop:1")
+	c, srv, _ := startClient(t, clbsim.Config{State: fixture(t), Faults: f, TaskLatency: 10 * time.Millisecond})
 	_, err := c.DeregisterTargets(context.Background(), tcpSel, []clb.Target{ins("ins-aaaa0001", 8080)})
 	wantCode(t, err, clb.CodeNetworkError)
 	deadline := time.Now().Add(5 * time.Second)
@@ -93,10 +92,9 @@ func TestDropAppliesTheCallButLosesTheAnswer(t *testing.T) {
 }
 
 func TestTaskFail(t *testing.T) {
-	clock := NewManualClock(time.Now())
-	f, _ := ParseFaults("*:taskfail:1")
-	srv, addr := start(t, Config{State: fixture(t), Faults: f, Clock: clock, TaskLatency: time.Second})
-	c := teamClient(t, addr)
+	clock := clbsim.NewManualClock(time.Now())
+	f, _ := clbsim.ParseFaults("*:taskfail:1")
+	c, srv, _ := startClient(t, clbsim.Config{State: fixture(t), Faults: f, Clock: clock, TaskLatency: time.Second})
 	ctx := context.Background()
 	task := deregister(t, c, tcpSel, ins("ins-aaaa0001", 8080))
 	if st, _ := c.DescribeTaskStatus(ctx, task); st.Status != clb.TaskRunning {
@@ -124,9 +122,8 @@ func TestTaskFail(t *testing.T) {
 }
 
 func TestLatencyFault(t *testing.T) {
-	f, _ := ParseFaults("DescribeTargets:latency:60ms")
-	_, addr := start(t, Config{State: fixture(t), Faults: f})
-	c := teamClient(t, addr)
+	f, _ := clbsim.ParseFaults("DescribeTargets:latency:60ms")
+	c, _, _ := startClient(t, clbsim.Config{State: fixture(t), Faults: f})
 	t0 := time.Now()
 	if _, err := c.DescribeTargets(context.Background(), "lb-test0001", "lbl-tcp00001"); err != nil {
 		t.Fatal(err)
@@ -146,10 +143,9 @@ func TestLatencyFault(t *testing.T) {
 // TestFaultsAreDeterministic replays the same calls against two servers with
 // the same seed and expects the same faults.
 func TestFaultsAreDeterministic(t *testing.T) {
-	f, _ := ParseFaults("DescribeTargets:InternalError:0.3,DescribeTargets:ResourceUnavailable:0.3")
+	f, _ := clbsim.ParseFaults("DescribeTargets:InternalError:0.3,DescribeTargets:ResourceUnavailable:0.3")
 	outcomes := func(seed uint64) string {
-		_, addr := start(t, Config{State: fixture(t), Faults: f, Seed: seed, Rate: -1})
-		c := teamClient(t, addr)
+		c, _, _ := startClient(t, clbsim.Config{State: fixture(t), Faults: f, Seed: seed, Rate: -1})
 		var b strings.Builder
 		for range 40 {
 			_, err := c.DescribeTargets(context.Background(), "lb-test0001", "lbl-tcp00001")

@@ -22,11 +22,24 @@ type lbState struct {
 	task *task
 	// heldUntil is when a competing writer's hold (POST /_sim/lock) ends.
 	heldUntil time.Time
+	// lingerUntil is when the lock left by the last task ends (a
+	// lingering-lock dialect), lingerTask that task.
+	lingerUntil time.Time
+	lingerTask  string
 }
 
-// lockedAt reports whether a mutating call on the load balancer is refused.
-func (lb *lbState) lockedAt(now time.Time) bool {
-	return lb.task != nil || now.Before(lb.heldUntil)
+// holder says what locks the load balancer at now, "" when nothing does
+// and mutating calls go through.
+func (lb *lbState) holder(now time.Time) string {
+	switch {
+	case lb.task != nil:
+		return "task " + lb.task.id
+	case now.Before(lb.heldUntil):
+		return "another writer"
+	case now.Before(lb.lingerUntil):
+		return "settling after task " + lb.lingerTask
+	}
+	return ""
 }
 
 type listenerState struct {
@@ -35,6 +48,8 @@ type listenerState struct {
 	// targets are a layer-4 listener's; a layer-7 listener's are in rules.
 	targets *targetSet
 	rules   []*ruleState
+	// attrs are the listener's attributes, defaults filled in.
+	attrs ListenerAttributes
 }
 
 func (l *listenerState) layer7() bool { return clb.IsLayer7(l.protocol) }
@@ -130,7 +145,8 @@ func newFleet(s State) *fleet {
 	for _, lb := range s.LoadBalancers {
 		ls := &lbState{id: lb.LoadBalancerId, name: lb.LoadBalancerName, listenerByID: map[string]*listenerState{}}
 		for _, l := range lb.Listeners {
-			st := &listenerState{id: l.ListenerId, protocol: l.Protocol, port: l.Port}
+			st := &listenerState{id: l.ListenerId, protocol: l.Protocol, port: l.Port,
+				attrs: lb.ListenerAttributes[l.ListenerId].clone().withDefaults(l.Protocol)}
 			if st.layer7() {
 				for _, r := range l.Rules {
 					st.rules = append(st.rules, &ruleState{id: r.LocationId, domain: r.Domain, url: r.Url, targets: newTargetSet(r.Targets)})
@@ -147,6 +163,20 @@ func newFleet(s State) *fleet {
 	return f
 }
 
+// clone copies the attributes, so that no pointer is shared.
+func (a ListenerAttributes) clone() ListenerAttributes {
+	if a.DeregisterTargetRst != nil {
+		a.DeregisterTargetRst = ptr(*a.DeregisterTargetRst)
+	}
+	if a.IdleConnectTimeout != nil {
+		a.IdleConnectTimeout = ptr(*a.IdleConnectTimeout)
+	}
+	if a.SessionExpireTime != nil {
+		a.SessionExpireTime = ptr(*a.SessionExpireTime)
+	}
+	return a
+}
+
 // state is a deep copy of the live state.
 func (f *fleet) state() State {
 	s := State{LoadBalancers: make([]LoadBalancer, 0, len(f.lbs))}
@@ -154,6 +184,12 @@ func (f *fleet) state() State {
 		out := LoadBalancer{LoadBalancerId: lb.id, LoadBalancerName: lb.name, Listeners: make([]clb.Listener, 0, len(lb.listeners))}
 		for _, l := range lb.listeners {
 			out.Listeners = append(out.Listeners, l.snapshot(nil))
+			if l.attrs != (ListenerAttributes{}) {
+				if out.ListenerAttributes == nil {
+					out.ListenerAttributes = map[string]ListenerAttributes{}
+				}
+				out.ListenerAttributes[l.id] = l.attrs.clone()
+			}
 		}
 		s.LoadBalancers = append(s.LoadBalancers, out)
 	}

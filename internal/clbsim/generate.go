@@ -29,6 +29,12 @@ type GenerateSpec struct {
 	// ENI is the share, 0-1, of servers bound by ENI address rather than as
 	// CVM instances (eni=).
 	ENI float64
+	// RST is the share, 0-1, of TCP listeners whose DeregisterTargetRst is
+	// on (rst=): 0 none, 1 all, in between drawn from the seed.
+	RST float64
+	// IdleConnectTimeout is the IdleConnectTimeout of every TCP listener,
+	// 300-1980 seconds (idle=); 0 means the API's default, 900.
+	IdleConnectTimeout int64
 }
 
 // DefaultGenerateSpec is the fleet of an emulator started without a state:
@@ -47,7 +53,7 @@ const (
 	maxPlaces        = maxPort - firstBackendPort
 )
 
-// ParseGenerateSpec reads "lbs=2,listeners=2,l7=1,rules=2,targets=60,eni=0.1".
+// ParseGenerateSpec reads "lbs=2,listeners=2,l7=1,rules=2,targets=60,eni=0.1,rst=0.5,idle=300".
 // Keys left out keep DefaultGenerateSpec's value (l7 at most listeners).
 func ParseGenerateSpec(spec string) (GenerateSpec, error) {
 	g := DefaultGenerateSpec
@@ -61,12 +67,16 @@ func ParseGenerateSpec(spec string) (GenerateSpec, error) {
 		if !ok {
 			return GenerateSpec{}, fmt.Errorf("clbsim: generate spec %q: want key=value", part)
 		}
-		if k == "eni" {
+		if k == "eni" || k == "rst" {
 			p, err := parseProbability(v)
 			if err != nil {
-				return GenerateSpec{}, fmt.Errorf("clbsim: generate spec eni: %w", err)
+				return GenerateSpec{}, fmt.Errorf("clbsim: generate spec %s: %w", k, err)
 			}
-			g.ENI = p
+			if k == "eni" {
+				g.ENI = p
+			} else {
+				g.RST = p
+			}
 			continue
 		}
 		n, err := strconv.Atoi(v)
@@ -84,8 +94,10 @@ func ParseGenerateSpec(spec string) (GenerateSpec, error) {
 			g.Rules = n
 		case "targets":
 			g.Targets = n
+		case "idle":
+			g.IdleConnectTimeout = int64(n)
 		default:
-			return GenerateSpec{}, fmt.Errorf("clbsim: generate spec: unknown key %q (want lbs, listeners, l7, rules, targets, eni)", k)
+			return GenerateSpec{}, fmt.Errorf("clbsim: generate spec: unknown key %q (want lbs, listeners, l7, rules, targets, eni, rst, idle)", k)
 		}
 	}
 	if !l7Given {
@@ -99,6 +111,12 @@ func (g GenerateSpec) String() string {
 	s := fmt.Sprintf("lbs=%d,listeners=%d,l7=%d,rules=%d,targets=%d", g.LoadBalancers, g.Listeners, g.Layer7, g.Rules, g.Targets)
 	if g.ENI > 0 {
 		s += ",eni=" + strconv.FormatFloat(g.ENI, 'g', -1, 64)
+	}
+	if g.RST > 0 {
+		s += ",rst=" + strconv.FormatFloat(g.RST, 'g', -1, 64)
+	}
+	if g.IdleConnectTimeout != 0 {
+		s += ",idle=" + strconv.FormatInt(g.IdleConnectTimeout, 10)
 	}
 	return s
 }
@@ -115,6 +133,10 @@ func (g GenerateSpec) check() error {
 		return fmt.Errorf("clbsim: generate spec %s: targets must be 0-%d", g, maxGeneratedTargets)
 	case g.ENI < 0 || g.ENI > 1:
 		return fmt.Errorf("clbsim: generate spec %s: eni must be 0-1", g)
+	case g.RST < 0 || g.RST > 1:
+		return fmt.Errorf("clbsim: generate spec %s: rst must be 0-1", g)
+	case g.IdleConnectTimeout != 0 && (g.IdleConnectTimeout < minIdleConnectTimeout || g.IdleConnectTimeout > maxIdleConnectTimeout):
+		return fmt.Errorf("clbsim: generate spec %s: idle must be %d-%d seconds", g, minIdleConnectTimeout, maxIdleConnectTimeout)
 	}
 	places := g.Listeners - g.Layer7 + g.Layer7*g.Rules
 	if places > maxPlaces {
@@ -131,7 +153,10 @@ func (g GenerateSpec) check() error {
 // or digits) are drawn from the seed; addresses are 10.0.0.1 onward; layer-4
 // listeners are TCP and UDP on 7000 onward, layer-7 ones HTTP:80, HTTPS:443,
 // then HTTP on 8000 onward; each listener and rule binds its targets on its
-// own backend port, 10000 onward.
+// own backend port, 10000 onward. Listeners are named after their protocol
+// and port ("tcp-7000"); TCP listeners have DeregisterTargetRst off (on for
+// a share RST of them) and IdleConnectTimeout 900 (or the spec's), layer-4
+// listeners SessionExpireTime 0.
 func Generate(g GenerateSpec, seed uint64) (State, error) {
 	if err := g.check(); err != nil {
 		return State{}, err
@@ -139,7 +164,8 @@ func Generate(g GenerateSpec, seed uint64) (State, error) {
 	gen := &generator{rng: rand.New(rand.NewPCG(seed, seed^0x67656e6572617465)), used: map[string]bool{}, nextIP: netip.MustParseAddr("10.0.0.1")}
 	s := State{LoadBalancers: make([]LoadBalancer, 0, g.LoadBalancers)}
 	for i := range g.LoadBalancers {
-		lb := LoadBalancer{LoadBalancerId: gen.id(prefixLB), LoadBalancerName: fmt.Sprintf("clbsim-%d", i+1)}
+		lb := LoadBalancer{LoadBalancerId: gen.id(prefixLB), LoadBalancerName: fmt.Sprintf("clbsim-%d", i+1),
+			ListenerAttributes: map[string]ListenerAttributes{}}
 		pool := gen.pool(g.Targets, g.ENI)
 		backendPort := int64(firstBackendPort)
 		for k := range g.Listeners {
@@ -167,10 +193,27 @@ func Generate(g GenerateSpec, seed uint64) (State, error) {
 				backendPort++
 			}
 			lb.Listeners = append(lb.Listeners, l)
+			lb.ListenerAttributes[l.ListenerId] = gen.attributes(g, l.Protocol, l.Port)
 		}
 		s.LoadBalancers = append(s.LoadBalancers, lb)
 	}
 	return s, nil
+}
+
+// attributes are a generated listener's: its name and, with the API's
+// defaults, the attributes its protocol has.
+func (gen *generator) attributes(g GenerateSpec, protocol string, port int64) ListenerAttributes {
+	a := ListenerAttributes{ListenerName: fmt.Sprintf("%s-%d", strings.ToLower(protocol), port)}
+	if protocol == clb.ProtocolTCP {
+		// Draw only for a share strictly between 0 and 1, so that the other
+		// specs give the fleets they gave before rst existed.
+		rst := g.RST >= 1 || g.RST > 0 && gen.rng.Float64() < g.RST
+		a.DeregisterTargetRst = &rst
+		if g.IdleConnectTimeout != 0 {
+			a.IdleConnectTimeout = ptr(g.IdleConnectTimeout)
+		}
+	}
+	return a.withDefaults(protocol)
 }
 
 type generator struct {

@@ -1,51 +1,60 @@
-package clbsim
+package clbsim_test
 
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/clbdrain/clbdrain/internal/clb"
 	v20180317 "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 )
 
-const testRegion = "ap-guangzhou"
+const testRegion = clbsimtest.Region
 
 // fixture is testdata/fleet.json.
-func fixture(t *testing.T) State {
+func fixture(t *testing.T) clbsim.State {
 	t.Helper()
-	s, err := LoadStateFile("testdata/fleet.json")
+	s, err := clbsim.LoadStateFile("testdata/fleet.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// start serves a Server over HTTP for the test and returns it with its
-// address (host:port).
-func start(t *testing.T, cfg Config) (*Server, string) {
+// start serves an emulator for the test with clbsimtest and returns it
+// with its address (host:port), for tests that call it by hand or with the
+// official SDK.
+func start(t *testing.T, cfg clbsim.Config) (*clbsim.Server, string) {
 	t.Helper()
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ts.Close()
-		srv.Close()
+	_, srv, addr := startClient(t, cfg)
+	return srv, addr
+}
+
+// startClient serves an emulator for the test with clbsimtest and returns
+// clbdrain's own client pointed at it, with a rate far above the
+// emulator's so that the emulator's limit is what is tested, the emulator
+// and its address (host:port).
+func startClient(t *testing.T, cfg clbsim.Config) (*clb.Client, *clbsim.Server, string) {
+	t.Helper()
+	c, srv := clbsimtest.Start(t, cfg, func(cc *clb.Config) {
+		cc.RatePerAction, cc.Burst, cc.Timeout = 10000, 100, 5*time.Second
 	})
-	return srv, ts.Listener.Addr().String()
+	return c, srv, strings.TrimPrefix(c.Endpoint(), "http://")
 }
 
 // sdkClient is the official SDK client pointed at the emulator.
@@ -56,18 +65,6 @@ func sdkClient(t *testing.T, addr, secretID, secretKey string) *v20180317.Client
 	cpf.HttpProfile.Scheme = "HTTP"
 	cpf.DisableRegionBreaker = true
 	c, err := v20180317.NewClient(common.NewCredential(secretID, secretKey), testRegion, cpf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// teamClient is clbdrain's own client pointed at the emulator, with a rate
-// far above the emulator's so that the emulator's limit is what is tested.
-func teamClient(t *testing.T, addr string) *clb.Client {
-	t.Helper()
-	c, err := clb.NewClient(clb.Config{Region: testRegion, Endpoint: "http://" + addr,
-		Credential: common.NewCredential(DefaultSecretID, DefaultSecretKey), RatePerAction: 10000, Burst: 100, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,14 +167,9 @@ func deregister(t *testing.T, c *clb.Client, sel clb.Selector, targets ...clb.Ta
 
 func ins(id string, port int64) clb.Target { return clb.Target{InstanceId: id, Port: port} }
 
-func weighted(t clb.Target, w int64) clb.Target {
-	t.Weight = &w
-	return t
-}
-
 // bound is the keys of what is bound to a listener or rule now, with
 // weights.
-func bound(s State, lbID, listenerID, locationID string) map[string]int64 {
+func bound(s clbsim.State, lbID, listenerID, locationID string) map[string]int64 {
 	out := map[string]int64{}
 	for _, lb := range s.LoadBalancers {
 		for _, l := range lb.Listeners {
@@ -191,7 +183,7 @@ func bound(s State, lbID, listenerID, locationID string) map[string]int64 {
 				}
 			}
 			for _, b := range targets {
-				out[boundKey(normalizeBound(b))] = b.Weight
+				out[clbsimtest.Targets([]clb.BoundTarget{b})[0].Key()] = b.Weight
 			}
 		}
 	}
@@ -203,3 +195,55 @@ var (
 	ruleSel = clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-http0001", LocationId: "loc-rule0001"}
 	udpSel  = clb.Selector{LoadBalancerId: "lb-test0002", ListenerId: "lbl-udp00001"}
 )
+
+func ptr[T any](v T) *T { return &v }
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func hmacSHA256(key []byte, msg string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}
+
+// emulator is the emulator of a test on a manual clock, with the production
+// client and the official SDK client pointed at it.
+type emulator struct {
+	client *clb.Client
+	sim    *clbsim.Server
+	clock  *clbsim.ManualClock
+	sdk    *v20180317.Client
+}
+
+// startWith serves cfg (the test fleet when cfg.State is empty, tasks of
+// 1s unless set) on a manual clock near the wall clock.
+func startWith(t *testing.T, cfg clbsim.Config) *emulator {
+	t.Helper()
+	if len(cfg.State.LoadBalancers) == 0 {
+		cfg.State = fixture(t)
+	}
+	if cfg.TaskLatency == 0 {
+		cfg.TaskLatency = time.Second
+	}
+	clock := clbsim.NewManualClock(time.Now())
+	cfg.Clock = clock
+	client, sim := clbsimtest.Start(t, cfg)
+	sdk := sdkClient(t, strings.TrimPrefix(client.Endpoint(), "http://"), clbsimtest.SecretID, clbsimtest.SecretKey)
+	return &emulator{client: client, sim: sim, clock: clock, sdk: sdk}
+}
+
+// describeTargets is DescribeTargets through the SDK, as on the wire.
+func (e *emulator) describeTargets(t *testing.T, lbID string, listenerIDs ...string) []*v20180317.ListenerBackend {
+	t.Helper()
+	req := v20180317.NewDescribeTargetsRequest()
+	req.LoadBalancerId = common.StringPtr(lbID)
+	req.ListenerIds = common.StringPtrs(listenerIDs)
+	resp, err := e.sdk.DescribeTargets(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Response.Listeners
+}

@@ -32,12 +32,8 @@ func (s *Server) mutate(c *call, plan faultPlan) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	if lb.lockedAt(now) {
-		holder := "another writer"
-		if lb.task != nil {
-			holder = "task " + lb.task.id
-		}
-		return nil, fail(codeResourceInOperating, "LoadBalancer %s is not in normal desState, maybe some tasks are being processed (%s); retry later.", lb.id, holder)
+	if holder := lb.holder(now); holder != "" {
+		return nil, s.dialect.lockError(lb.id, holder)
 	}
 	set := l.targets
 	where := lb.id + "/" + l.id
@@ -57,11 +53,11 @@ func (s *Server) mutate(c *call, plan faultPlan) (any, *apiError) {
 func (s *Server) resolve(c checkedTargets) (*lbState, *listenerState, *ruleState, *apiError) {
 	lb := s.fleet.lbByID[c.lbID]
 	if lb == nil {
-		return nil, nil, nil, fail(codeLBNotFound, "LoadBalancer %s is not found.", c.lbID)
+		return nil, nil, nil, s.dialect.lbNotFound(c.lbID)
 	}
 	l := lb.listenerByID[c.listenerID]
 	if l == nil {
-		return nil, nil, nil, fail(codeListenerNotFound, "Listener %s is not found in LoadBalancer %s.", c.listenerID, c.lbID)
+		return nil, nil, nil, s.dialect.listenerNotFound(c.lbID, c.listenerID)
 	}
 	named := c.locationID != "" || c.domain != ""
 	if !l.layer7() {

@@ -52,6 +52,10 @@ type Config struct {
 	Rate int
 	// Faults are injected from the start (see ParseFaults).
 	Faults Faults
+	// Dialect selects the variants of undocumented API behaviour played
+	// from the start (see Dialect and ParseDialect); the zero value plays
+	// the default of each.
+	Dialect Dialect
 	// Seed makes fault draws and task jitter reproducible.
 	Seed uint64
 	// Clock is the time source; nil means the wall clock.
@@ -82,7 +86,11 @@ type Server struct {
 	audit       []Change
 	counters    map[string]*actionCounter
 	faults      Faults
+	dialect     Dialect
 	rng         *rand.Rand
+	// throttled counts the emulator's own throttled answers, for
+	// ThrottleRotate.
+	throttled int
 
 	tasksCreated, tasksSucceeded, tasksFailed int
 }
@@ -95,9 +103,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TaskLatency < 0 || cfg.TaskJitter < 0 {
 		return nil, errors.New("clbsim: task latency and jitter must not be negative")
 	}
+	if err := cfg.Dialect.Check(); err != nil {
+		return nil, err
+	}
 	s := &Server{clock: cfg.Clock, credentials: map[string]string{}, region: cfg.Region, rate: cfg.Rate,
 		latency: cfg.TaskLatency, jitter: cfg.TaskJitter, seed: cfg.Seed,
-		initial: newFleet(cfg.State).state(), faults: append(Faults(nil), cfg.Faults...)}
+		initial: newFleet(cfg.State).state(), faults: append(Faults(nil), cfg.Faults...), dialect: cfg.Dialect}
 	for id, key := range cfg.Credentials {
 		s.credentials[id] = key
 	}
@@ -138,6 +149,7 @@ func (s *Server) resetLocked() {
 	s.audit = nil
 	s.counters = map[string]*actionCounter{}
 	s.tasksCreated, s.tasksSucceeded, s.tasksFailed = 0, 0, 0
+	s.throttled = 0
 	s.rng = rand.New(rand.NewPCG(s.seed, s.seed^0x636c6273696d))
 }
 
@@ -248,7 +260,8 @@ func (s *Server) accept(r *http.Request, c *call, readErr error) (*actionSpec, f
 		return nil, faultPlan{}, e
 	}
 	if !counter.admit(now, s.rate) {
-		return nil, faultPlan{}, fail(codeRequestLimit, "Your current request frequency of %s has reached the limit of %d per second; retry later.", c.action, s.rate)
+		s.throttled++
+		return nil, faultPlan{}, fail(s.dialect.throttleCode(s.throttled-1), "Your current request frequency of %s has reached the limit of %d per second; retry later.", c.action, s.rate)
 	}
 	plan := s.faults.plan(c.action, spec.mutating, s.rng)
 	if plan.code != "" {

@@ -1,4 +1,4 @@
-package clbsim
+package clbsim_test
 
 import (
 	"context"
@@ -9,13 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clbdrain/clbdrain/internal/clb"
 	v20180317 "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 )
 
 func TestSignatureFailures(t *testing.T) {
-	srv, addr := start(t, Config{State: fixture(t), Credentials: map[string]string{"AKIDtest": "secret-1", "AKIDother": "secret-2"}})
+	srv, addr := start(t, clbsim.Config{State: fixture(t), Credentials: map[string]string{"AKIDtest": "secret-1", "AKIDother": "secret-2"}})
 	describe := func(c *v20180317.Client) error {
 		req := v20180317.NewDescribeTargetsRequest()
 		req.LoadBalancerId = common.StringPtr("lb-test0001")
@@ -31,7 +34,7 @@ func TestSignatureFailures(t *testing.T) {
 	wantCode(t, describe(sdkClient(t, addr, "AKIDnobody", "secret-1")), "AuthFailure.SecretIdNotFound")
 	wantCode(t, describe(sdkClient(t, addr, "AKIDtest", "secret-2")), "AuthFailure.SignatureFailure")
 	// The default demo credentials are off when credentials are given.
-	wantCode(t, describe(sdkClient(t, addr, DefaultSecretID, DefaultSecretKey)), "AuthFailure.SecretIdNotFound")
+	wantCode(t, describe(sdkClient(t, addr, clbsim.DefaultSecretID, clbsim.DefaultSecretKey)), "AuthFailure.SecretIdNotFound")
 
 	body := []byte(`{"LoadBalancerId":"lb-test0001"}`)
 	now := time.Now()
@@ -56,7 +59,7 @@ func TestSignatureFailures(t *testing.T) {
 		{"no timestamp", now, func(r *http.Request) { r.Header.Del("X-TC-Timestamp") }, "MissingParameter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := signedRequest(t, addr, clb.ActionDescribeTargets, APIVersion, body, "AKIDtest", "secret-1", tc.ts)
+			req := signedRequest(t, addr, clb.ActionDescribeTargets, clbsim.APIVersion, body, "AKIDtest", "secret-1", tc.ts)
 			if tc.edit != nil {
 				tc.edit(req)
 			}
@@ -73,13 +76,12 @@ func TestSignatureFailures(t *testing.T) {
 }
 
 func TestSignatureExpiresOnTheServerClock(t *testing.T) {
-	clock := NewManualClock(time.Now())
-	_, addr := start(t, Config{State: fixture(t), Clock: clock})
-	c := teamClient(t, addr)
+	clock := clbsim.NewManualClock(time.Now())
+	c, _, _ := startClient(t, clbsim.Config{State: fixture(t), Clock: clock})
 	if _, err := c.DescribeTargets(context.Background(), "lb-test0001", "lbl-tcp00001"); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(MaxClockSkew + time.Minute)
+	clock.Advance(clbsim.MaxClockSkew + time.Minute)
 	_, err := c.DescribeTargets(context.Background(), "lb-test0001", "lbl-tcp00001")
 	wantCode(t, err, "AuthFailure.SignatureExpire")
 }
@@ -87,7 +89,7 @@ func TestSignatureExpiresOnTheServerClock(t *testing.T) {
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestProtocol(t *testing.T) {
-	_, addr := start(t, Config{State: fixture(t), Region: testRegion})
+	_, addr := start(t, clbsim.Config{State: fixture(t), Region: testRegion})
 	body := []byte(`{"LoadBalancerId":"lb-test0001"}`)
 	for _, tc := range []struct {
 		name    string
@@ -96,18 +98,18 @@ func TestProtocol(t *testing.T) {
 		edit    func(*http.Request)
 		code    string
 	}{
-		{"ok", clb.ActionDescribeTargets, APIVersion, nil, ""},
-		{"unknown action", "CreateLoadBalancer", APIVersion, nil, "InvalidAction"},
-		{"no action", "", APIVersion, nil, "MissingParameter"},
+		{"ok", clb.ActionDescribeTargets, clbsim.APIVersion, nil, ""},
+		{"unknown action", "CreateLoadBalancer", clbsim.APIVersion, nil, "InvalidAction"},
+		{"no action", "", clbsim.APIVersion, nil, "MissingParameter"},
 		{"old version", clb.ActionDescribeTargets, "2017-03-12", nil, "NoSuchVersion"},
 		{"no version", clb.ActionDescribeTargets, "", nil, "MissingParameter"},
-		{"no region", clb.ActionDescribeTargets, APIVersion, func(r *http.Request) { r.Header.Del("X-TC-Region") }, "MissingParameter"},
-		{"another region", clb.ActionDescribeTargets, APIVersion, func(r *http.Request) { r.Header.Set("X-TC-Region", "ap-shanghai") }, "InvalidParameter.RegionNotFound"},
-		{"form body", clb.ActionDescribeTargets, APIVersion, func(r *http.Request) { r.Header.Set("Content-Type", "application/x-www-form-urlencoded") }, "UnsupportedProtocol"},
-		{"GET", clb.ActionDescribeTargets, APIVersion, func(r *http.Request) { r.Method = http.MethodGet }, "UnsupportedProtocol"},
+		{"no region", clb.ActionDescribeTargets, clbsim.APIVersion, func(r *http.Request) { r.Header.Del("X-TC-Region") }, "MissingParameter"},
+		{"another region", clb.ActionDescribeTargets, clbsim.APIVersion, func(r *http.Request) { r.Header.Set("X-TC-Region", "ap-shanghai") }, "InvalidParameter.RegionNotFound"},
+		{"form body", clb.ActionDescribeTargets, clbsim.APIVersion, func(r *http.Request) { r.Header.Set("Content-Type", "application/x-www-form-urlencoded") }, "UnsupportedProtocol"},
+		{"GET", clb.ActionDescribeTargets, clbsim.APIVersion, func(r *http.Request) { r.Method = http.MethodGet }, "UnsupportedProtocol"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := signedRequest(t, addr, tc.action, tc.version, body, DefaultSecretID, DefaultSecretKey, time.Now())
+			req := signedRequest(t, addr, tc.action, tc.version, body, clbsimtest.SecretID, clbsimtest.SecretKey, time.Now())
 			if tc.edit != nil {
 				tc.edit(req)
 			}
@@ -124,7 +126,7 @@ func TestProtocol(t *testing.T) {
 		})
 	}
 
-	bad := signedRequest(t, addr, clb.ActionDescribeTargets, APIVersion, []byte(`{"LoadBalancerId":42}`), DefaultSecretID, DefaultSecretKey, time.Now())
+	bad := signedRequest(t, addr, clb.ActionDescribeTargets, clbsim.APIVersion, []byte(`{"LoadBalancerId":42}`), clbsimtest.SecretID, clbsimtest.SecretKey, time.Now())
 	if got := errCode(send(t, bad)); got != "InvalidParameter" {
 		t.Errorf("wrong JSON type: code %q", got)
 	}

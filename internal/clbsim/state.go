@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -32,6 +34,84 @@ type LoadBalancer struct {
 	LoadBalancerId   string         `json:"LoadBalancerId"`
 	LoadBalancerName string         `json:"LoadBalancerName,omitempty"`
 	Listeners        []clb.Listener `json:"Listeners"`
+	// ListenerAttributes are what DescribeListeners answers of each
+	// listener beside its id, protocol and port, by ListenerId. A listener
+	// left out, or a field left out, has the API's default.
+	ListenerAttributes map[string]ListenerAttributes `json:"ListenerAttributes,omitempty"`
+}
+
+// ListenerAttributes are a listener's attributes that change what a drain
+// means, with the API's names. A nil field takes the API's default where
+// the API has the attribute (see the fields); GET /_sim/state shows the
+// defaults filled in.
+type ListenerAttributes struct {
+	// ListenerName is the listener's name; empty answers none.
+	ListenerName string `json:"ListenerName,omitempty"`
+	// DeregisterTargetRst is whether unbinding a target sends RST to its
+	// clients, ending their connections at once. TCP listeners only;
+	// default false.
+	DeregisterTargetRst *bool `json:"DeregisterTargetRst,omitempty"`
+	// IdleConnectTimeout is how many seconds an idle connection is kept,
+	// 300-1980. TCP listeners only; default 900.
+	IdleConnectTimeout *int64 `json:"IdleConnectTimeout,omitempty"`
+	// SessionExpireTime is the session persistence time in seconds, 0
+	// (off) or 30-3600. Layer-4 listeners only (the API keeps a layer-7
+	// listener's per rule, which clbsim does not model); default 0.
+	SessionExpireTime *int64 `json:"SessionExpireTime,omitempty"`
+}
+
+// Listener attribute defaults and bounds, as the API documents them.
+const (
+	DefaultIdleConnectTimeout = 900
+	minIdleConnectTimeout     = 300
+	maxIdleConnectTimeout     = 1980
+	minSessionExpireTime      = 30
+	maxSessionExpireTime      = 3600
+)
+
+// withDefaults fills in the defaults of the attributes a listener of the
+// protocol has.
+func (a ListenerAttributes) withDefaults(protocol string) ListenerAttributes {
+	if protocol == clb.ProtocolTCP {
+		if a.DeregisterTargetRst == nil {
+			a.DeregisterTargetRst = ptr(false)
+		}
+		if a.IdleConnectTimeout == nil {
+			a.IdleConnectTimeout = ptr[int64](DefaultIdleConnectTimeout)
+		}
+	}
+	if !clb.IsLayer7(protocol) && a.SessionExpireTime == nil {
+		a.SessionExpireTime = ptr[int64](0)
+	}
+	return a
+}
+
+// checkAttributes reports the first listener attribute of lb that names
+// no listener of lb, does not apply to the listener's protocol or is out of
+// range.
+func checkAttributes(lb LoadBalancer) error {
+	protocols := map[string]string{}
+	for _, l := range lb.Listeners {
+		protocols[l.ListenerId] = l.Protocol
+	}
+	for _, id := range slices.Sorted(maps.Keys(lb.ListenerAttributes)) {
+		a, where := lb.ListenerAttributes[id], lb.LoadBalancerId+"/"+id
+		p, ok := protocols[id]
+		switch {
+		case !ok:
+			return fmt.Errorf("clbsim: state: ListenerAttributes names %s, which is not a listener of %s", id, lb.LoadBalancerId)
+		case p != clb.ProtocolTCP && (a.DeregisterTargetRst != nil || a.IdleConnectTimeout != nil):
+			return fmt.Errorf("clbsim: state: %s: DeregisterTargetRst and IdleConnectTimeout apply to TCP listeners only, not %s", where, p)
+		case a.IdleConnectTimeout != nil && (*a.IdleConnectTimeout < minIdleConnectTimeout || *a.IdleConnectTimeout > maxIdleConnectTimeout):
+			return fmt.Errorf("clbsim: state: %s: IdleConnectTimeout %d is not %d-%d seconds", where, *a.IdleConnectTimeout, minIdleConnectTimeout, maxIdleConnectTimeout)
+		case a.SessionExpireTime != nil && clb.IsLayer7(p):
+			return fmt.Errorf("clbsim: state: %s: SessionExpireTime applies to layer-4 listeners only, not %s", where, p)
+		case a.SessionExpireTime != nil && *a.SessionExpireTime != 0 &&
+			(*a.SessionExpireTime < minSessionExpireTime || *a.SessionExpireTime > maxSessionExpireTime):
+			return fmt.Errorf("clbsim: state: %s: SessionExpireTime %d is neither 0 nor %d-%d seconds", where, *a.SessionExpireTime, minSessionExpireTime, maxSessionExpireTime)
+		}
+	}
+	return nil
 }
 
 // Counts is the size of a State.
@@ -96,7 +176,8 @@ func LoadStateFile(path string) (State, error) {
 
 // Check reports the first inconsistency of a fleet: ID formats and
 // uniqueness, known protocols, targets on layer-4 listeners and rules on
-// layer-7 ones, well-formed targets bound at most once per listener or rule.
+// layer-7 ones, well-formed targets bound at most once per listener or
+// rule, listener attributes that apply to their listener and are in range.
 func (s State) Check() error {
 	ids := map[string]bool{}
 	unique := func(id string) error {
@@ -148,6 +229,9 @@ func (s State) Check() error {
 			if err := checkTargets(where, l.Targets); err != nil {
 				return err
 			}
+		}
+		if err := checkAttributes(lb); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -228,9 +312,9 @@ func normalizeBound(b clb.BoundTarget) clb.BoundTarget {
 // its InstanceId, an ENI by its address (see clb.Target.Key).
 func boundKey(b clb.BoundTarget) string {
 	if b.Type == TypeENI && len(b.PrivateIpAddresses) > 0 {
-		return clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}.Key()
+		return targetKey("", b.PrivateIpAddresses[0], b.Port)
 	}
-	return clb.Target{InstanceId: b.InstanceId, Port: b.Port}.Key()
+	return targetKey(b.InstanceId, "", b.Port)
 }
 
 func knownProtocol(p string) bool {

@@ -1,17 +1,21 @@
-package clbsim
+package clbsim_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 func TestLoadStateFile(t *testing.T) {
 	s := fixture(t)
-	if got, want := s.Count(), (Counts{LoadBalancers: 2, Listeners: 3, Rules: 2, Targets: 8}); got != want {
+	if got, want := s.Count(), (clbsim.Counts{LoadBalancers: 2, Listeners: 3, Rules: 2, Targets: 8}); got != want {
 		t.Errorf("counts = %+v, want %+v", got, want)
 	}
-	if _, err := LoadStateFile("testdata/nothere.json"); err == nil {
+	if _, err := clbsim.LoadStateFile("testdata/nothere.json"); err == nil {
 		t.Error("loaded a missing file")
 	}
 }
@@ -21,6 +25,13 @@ func TestReadStateRejects(t *testing.T) {
 		return `{"LoadBalancers": [{"LoadBalancerId": "lb-test0001", "Listeners": [` + listeners + `]}]}`
 	}
 	const target = `{"InstanceId": "ins-aaaa0001", "Port": 80, "Weight": 10}`
+	attrs := func(entries string) string {
+		return `{"LoadBalancers": [{"LoadBalancerId": "lb-test0001", "Listeners": [
+			{"ListenerId": "lbl-tcp00001", "Protocol": "TCP", "Port": 80},
+			{"ListenerId": "lbl-udp00001", "Protocol": "UDP", "Port": 53},
+			{"ListenerId": "lbl-http0001", "Protocol": "HTTP", "Port": 80}],
+			"ListenerAttributes": {` + entries + `}}]}`
+	}
 	for _, tc := range []struct{ name, json, want string }{
 		{"bad lb id", `{"LoadBalancers": [{"LoadBalancerId": "lb-1"}]}`, "load balancer id"},
 		{"unknown field", `{"LoadBalancers": [], "Extra": 1}`, "unknown field"},
@@ -38,16 +49,24 @@ func TestReadStateRejects(t *testing.T) {
 		{"ENI without address", lb(`{"ListenerId": "lbl-aaaa0001", "Protocol": "TCP", "Port": 80, "Targets": [{"Type": "ENI", "Port": 80}]}`), "ENI"},
 		{"bad address", lb(`{"ListenerId": "lbl-aaaa0001", "Protocol": "TCP", "Port": 80, "Targets": [{"PrivateIpAddresses": ["10.0.0"], "Port": 80}]}`), "private IP"},
 		{"bad weight", lb(`{"ListenerId": "lbl-aaaa0001", "Protocol": "TCP", "Port": 80, "Targets": [{"InstanceId": "ins-aaaa0001", "Port": 80, "Weight": 101}]}`), "weight"},
+		{"attributes of no listener", attrs(`"lbl-nothere1": {"ListenerName": "x"}`), "not a listener of lb-test0001"},
+		{"RST on UDP", attrs(`"lbl-udp00001": {"DeregisterTargetRst": false}`), "TCP listeners only, not UDP"},
+		{"idle timeout on HTTP", attrs(`"lbl-http0001": {"IdleConnectTimeout": 900}`), "TCP listeners only, not HTTP"},
+		{"idle timeout too short", attrs(`"lbl-tcp00001": {"IdleConnectTimeout": 299}`), "IdleConnectTimeout 299 is not 300-1980"},
+		{"idle timeout too long", attrs(`"lbl-tcp00001": {"IdleConnectTimeout": 1981}`), "IdleConnectTimeout 1981"},
+		{"session time on HTTP", attrs(`"lbl-http0001": {"SessionExpireTime": 30}`), "layer-4 listeners only, not HTTP"},
+		{"session time out of range", attrs(`"lbl-udp00001": {"SessionExpireTime": 29}`), "SessionExpireTime 29 is neither 0 nor 30-3600"},
+		{"unknown attribute", attrs(`"lbl-tcp00001": {"Scheduler": "WRR"}`), "unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ReadState(strings.NewReader(tc.json))
+			_, err := clbsim.ReadState(strings.NewReader(tc.json))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("ReadState: %v, want an error about %q", err, tc.want)
 			}
 			if err == nil {
 				return
 			}
-			if _, err := New(Config{State: mustDecode(tc.json)}); err == nil && tc.name != "unknown field" {
+			if _, err := clbsim.New(clbsim.Config{State: mustDecode(tc.json)}); err == nil && tc.name != "unknown field" && tc.name != "unknown attribute" {
 				t.Errorf("New accepted it")
 			}
 		})
@@ -55,8 +74,58 @@ func TestReadStateRejects(t *testing.T) {
 }
 
 // mustDecode decodes a State without checking it.
-func mustDecode(s string) State {
-	var st State
+func mustDecode(s string) clbsim.State {
+	var st clbsim.State
 	_ = json.Unmarshal([]byte(s), &st)
 	return st
+}
+
+func TestListenerAttributesInTheState(t *testing.T) {
+	given := fixture(t)
+	if a := given.LoadBalancers[0].ListenerAttributes["lbl-tcp00001"]; a.ListenerName != "web-tcp" || a.DeregisterTargetRst == nil || !*a.DeregisterTargetRst ||
+		*a.IdleConnectTimeout != 600 || *a.SessionExpireTime != 30 {
+		t.Fatalf("fixture attributes = %+v", a)
+	}
+	srv, err := clbsim.New(clbsim.Config{State: given})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	state := srv.State()
+	// Set attributes are kept, defaults are filled in where the protocol
+	// has the attribute, and nothing is made up where it has none.
+	want := map[string]clbsim.ListenerAttributes{
+		"lbl-tcp00001": {ListenerName: "web-tcp", DeregisterTargetRst: ptr(true), IdleConnectTimeout: ptr[int64](600), SessionExpireTime: ptr[int64](30)},
+		"lbl-http0001": {ListenerName: "web-http"},
+	}
+	if got := state.LoadBalancers[0].ListenerAttributes; !reflect.DeepEqual(got, want) {
+		t.Errorf("lb-test0001 attributes = %s", mustJSON(got))
+	}
+	if got := state.LoadBalancers[1].ListenerAttributes; !reflect.DeepEqual(got, map[string]clbsim.ListenerAttributes{"lbl-udp00001": {SessionExpireTime: ptr[int64](0)}}) {
+		t.Errorf("lb-test0002 attributes (all defaults) = %s", mustJSON(got))
+	}
+	bare := clbsim.State{LoadBalancers: []clbsim.LoadBalancer{{LoadBalancerId: "lb-test0003", Listeners: []clb.Listener{{ListenerId: "lbl-tcp00003", Protocol: clb.ProtocolTCP, Port: 80}}}}}
+	srv3, err := clbsim.New(clbsim.Config{State: bare})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv3.Close()
+	if got := srv3.State().LoadBalancers[0].ListenerAttributes["lbl-tcp00003"]; !reflect.DeepEqual(got,
+		clbsim.ListenerAttributes{DeregisterTargetRst: ptr(false), IdleConnectTimeout: ptr[int64](clbsim.DefaultIdleConnectTimeout), SessionExpireTime: ptr[int64](0)}) {
+		t.Errorf("TCP defaults = %s", mustJSON(got))
+	}
+	// The state is a copy: changing it changes nothing in the emulator.
+	*state.LoadBalancers[0].ListenerAttributes["lbl-tcp00001"].DeregisterTargetRst = false
+	*given.LoadBalancers[0].ListenerAttributes["lbl-tcp00001"].IdleConnectTimeout = 300
+	if a := srv.State().LoadBalancers[0].ListenerAttributes["lbl-tcp00001"]; !*a.DeregisterTargetRst || *a.IdleConnectTimeout != 600 {
+		t.Errorf("the emulator shares the attributes of its input or output: %s", mustJSON(a))
+	}
+	if err := state.Check(); err != nil {
+		t.Errorf("the state is not a valid fixture: %v", err)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

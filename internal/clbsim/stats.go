@@ -2,6 +2,7 @@ package clbsim
 
 import (
 	"maps"
+	"strings"
 	"time"
 )
 
@@ -11,7 +12,8 @@ type ActionStats struct {
 	Requests int `json:"Requests"`
 	// Errors counts error answers by code, throttled ones included.
 	Errors map[string]int `json:"Errors,omitempty"`
-	// Throttled counts RequestLimitExceeded answers.
+	// Throttled counts RequestLimitExceeded answers, sub-codes such as
+	// RequestLimitExceeded.UinLimitExceeded included.
 	Throttled int `json:"Throttled"`
 	// Dropped counts calls whose answer a drop fault withheld.
 	Dropped int `json:"Dropped"`
@@ -63,7 +65,7 @@ func (c *actionCounter) countError(code string) {
 		c.stats.Errors = map[string]int{}
 	}
 	c.stats.Errors[code]++
-	if code == codeRequestLimit {
+	if code == codeRequestLimit || strings.HasPrefix(code, codeRequestLimit+".") {
 		c.stats.Throttled++
 	}
 }

@@ -1,4 +1,4 @@
-package clbsim
+package clbsim_test
 
 import (
 	"context"
@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 func TestRateLimit(t *testing.T) {
-	clock := NewManualClock(time.Now())
-	srv, addr := start(t, Config{State: fixture(t), Clock: clock, Rate: 3})
-	c := teamClient(t, addr)
+	clock := clbsim.NewManualClock(time.Now())
+	c, srv, _ := startClient(t, clbsim.Config{State: fixture(t), Clock: clock, Rate: 3})
 	ctx := context.Background()
 	describe := func() error {
 		_, err := c.DescribeTargets(ctx, "lb-test0001", "lbl-tcp00001")
@@ -45,9 +45,8 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestMaxPerSecondWithoutLimit(t *testing.T) {
-	clock := NewManualClock(time.Now())
-	srv, addr := start(t, Config{State: fixture(t), Clock: clock, Rate: -1})
-	c := teamClient(t, addr)
+	clock := clbsim.NewManualClock(time.Now())
+	c, srv, _ := startClient(t, clbsim.Config{State: fixture(t), Clock: clock, Rate: -1})
 	for i := range 30 {
 		if _, err := c.DescribeTargets(context.Background(), "lb-test0001", "lbl-tcp00001"); err != nil {
 			t.Fatal(err)

@@ -119,6 +119,11 @@ func (s *Server) complete(t *task) {
 		s.tasksSucceeded++
 	}
 	t.lb.task = nil
+	if linger := s.dialect.LingeringLock; linger > 0 {
+		if until := t.due.Add(linger); until.After(t.lb.lingerUntil) {
+			t.lb.lingerUntil, t.lb.lingerTask = until, t.id
+		}
+	}
 	t.lb, t.listener, t.rule, t.targets, t.weight = nil, nil, nil, nil, nil
 }
 
@@ -173,21 +178,21 @@ func (s *Server) apply(t *task) {
 // addresses come from wherever the initial fleet bound the instance (none
 // for an instance it never saw).
 func (s *Server) newBinding(ct checkedTarget) clb.BoundTarget {
-	b := clb.BoundTarget{Port: ct.Port, Weight: weightOf(ct, nil)}
-	if ct.InstanceId != "" {
-		b.Type, b.InstanceId = TypeCVM, ct.InstanceId
-		b.PrivateIpAddresses = append([]string(nil), s.instanceIPs[ct.InstanceId]...)
+	b := clb.BoundTarget{Port: ct.port, Weight: weightOf(ct, nil)}
+	if ct.instanceID != "" {
+		b.Type, b.InstanceId = TypeCVM, ct.instanceID
+		b.PrivateIpAddresses = append([]string(nil), s.instanceIPs[ct.instanceID]...)
 		return b
 	}
-	b.Type, b.PrivateIpAddresses = TypeENI, []string{ct.EniIp}
+	b.Type, b.PrivateIpAddresses = TypeENI, []string{ct.eniIP}
 	return b
 }
 
 // weightOf is a target's own weight, else the call's, else the API default.
 func weightOf(ct checkedTarget, callWeight *int64) int64 {
 	switch {
-	case ct.Weight != nil:
-		return *ct.Weight
+	case ct.weight != nil:
+		return *ct.weight
 	case callWeight != nil:
 		return *callWeight
 	}

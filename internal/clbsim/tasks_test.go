@@ -1,4 +1,4 @@
-package clbsim
+package clbsim_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 func TestLoadBalancerLock(t *testing.T) {
-	clock := NewManualClock(time.Now())
-	srv, addr := start(t, Config{State: fixture(t), Clock: clock, TaskLatency: 2 * time.Second})
-	c := teamClient(t, addr)
+	clock := clbsim.NewManualClock(time.Now())
+	c, srv, _ := startClient(t, clbsim.Config{State: fixture(t), Clock: clock, TaskLatency: 2 * time.Second})
 	ctx := context.Background()
 
 	first := deregister(t, c, tcpSel, ins("ins-aaaa0001", 8080))
@@ -40,9 +40,8 @@ func TestLoadBalancerLock(t *testing.T) {
 }
 
 func TestCompetingWriterHoldsTheLock(t *testing.T) {
-	clock := NewManualClock(time.Now())
-	srv, addr := start(t, Config{State: fixture(t), Clock: clock})
-	c := teamClient(t, addr)
+	clock := clbsim.NewManualClock(time.Now())
+	c, srv, _ := startClient(t, clbsim.Config{State: fixture(t), Clock: clock})
 	until, err := srv.HoldLock("lb-test0001", 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -67,46 +66,9 @@ func TestCompetingWriterHoldsTheLock(t *testing.T) {
 	}
 }
 
-func TestTaskCompletesWithoutPolling(t *testing.T) {
-	t.Run("manual clock", func(t *testing.T) {
-		clock := NewManualClock(time.Now())
-		srv, addr := start(t, Config{State: fixture(t), Clock: clock, TaskLatency: time.Second, TaskJitter: time.Second})
-		deregister(t, teamClient(t, addr), tcpSel, ins("ins-aaaa0001", 8080))
-		clock.Advance(2 * time.Second)
-		// Read the log directly: Audit would complete due tasks itself.
-		srv.mu.Lock()
-		n, locked := len(srv.audit), srv.fleet.lbByID["lb-test0001"].task != nil
-		srv.mu.Unlock()
-		if n != 1 || locked {
-			t.Fatalf("after the timer: %d changes, locked %v", n, locked)
-		}
-	})
-	t.Run("wall clock", func(t *testing.T) {
-		srv, addr := start(t, Config{State: fixture(t), TaskLatency: 20 * time.Millisecond})
-		start := time.Now()
-		deregister(t, teamClient(t, addr), tcpSel, ins("ins-aaaa0001", 8080))
-		for {
-			srv.mu.Lock()
-			audit := append([]Change(nil), srv.audit...)
-			srv.mu.Unlock()
-			if len(audit) == 1 {
-				if d := audit[0].Time.Sub(start); d < 20*time.Millisecond {
-					t.Errorf("applied %v after the call, before the task's latency", d)
-				}
-				return
-			}
-			if time.Since(start) > 5*time.Second {
-				t.Fatal("the change never landed")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
-}
-
 func TestTaskLatencyAndJitter(t *testing.T) {
-	clock := NewManualClock(time.Now())
-	srv, addr := start(t, Config{State: fixture(t), Clock: clock, TaskLatency: time.Second, TaskJitter: 500 * time.Millisecond, Seed: 3})
-	c := teamClient(t, addr)
+	clock := clbsim.NewManualClock(time.Now())
+	c, srv, _ := startClient(t, clbsim.Config{State: fixture(t), Clock: clock, TaskLatency: time.Second, TaskJitter: 500 * time.Millisecond, Seed: 3})
 	t0 := clock.Now()
 	task := deregister(t, c, tcpSel, ins("ins-aaaa0001", 8080))
 	clock.Advance(999 * time.Millisecond)
@@ -126,13 +88,12 @@ func TestTaskLatencyAndJitter(t *testing.T) {
 // per listener, in chunks of 20, while others read, and checks that every
 // target was removed exactly once.
 func TestConcurrentDrains(t *testing.T) {
-	spec := GenerateSpec{LoadBalancers: 4, Listeners: 2, Layer7: 1, Rules: 2, Targets: 60, ENI: 0.2}
-	state, err := Generate(spec, 11)
+	spec := clbsim.GenerateSpec{LoadBalancers: 4, Listeners: 2, Layer7: 1, Rules: 2, Targets: 60, ENI: 0.2}
+	state, err := clbsim.Generate(spec, 11)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, addr := start(t, Config{State: state, TaskLatency: 2 * time.Millisecond, TaskJitter: 3 * time.Millisecond, Rate: -1})
-	c := teamClient(t, addr)
+	c, srv, _ := startClient(t, clbsim.Config{State: state, TaskLatency: 2 * time.Millisecond, TaskJitter: 3 * time.Millisecond, Rate: -1})
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for _, lb := range state.LoadBalancers {
@@ -187,7 +148,7 @@ func chunks(in []clb.BoundTarget, n int) func(func([]clb.Target) bool) {
 			var chunk []clb.Target
 			for _, b := range in[i:min(i+n, len(in))] {
 				t := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-				if b.Type == TypeENI {
+				if b.Type == clbsim.TypeENI {
 					t = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
 				}
 				chunk = append(chunk, t)
