@@ -29,33 +29,24 @@ func exit(code int) error {
 	return exitError{code}
 }
 
-// usageError is a bad command line, printed with the command's synopsis.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-
 // main runs one command line (args without the program name) and returns
-// its exit code.
+// its exit code. Any error but a subcommand's exit code is cobra's, about
+// the command line: exit 2.
 func (a *app) main(ctx context.Context, args []string) int {
 	root := a.rootCommand()
+	// The subcommand's flags tell which -flag takes a value.
 	target, _, _ := root.Find(args)
 	root.SetArgs(cliflag.NormalizeArgs(target.Flags(), args))
 	cmd, err := root.ExecuteContextC(ctx)
-	var (
-		code  exitError
-		usage usageError
-	)
+	var code exitError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &code):
 		return code.code
-	case errors.As(err, &usage):
-		a.usageFailed(cmd, usage.err)
-		return exitUsage
 	}
-	a.errorf(cmd.Name(), "%v", err)
-	return exitFailed
+	a.usageFailed(cmd, err)
+	return exitUsage
 }
 
 // rootCommand is the starter with every subcommand; without one it prints
@@ -79,7 +70,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{cliflag.ParseError(err)} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cliflag.ParseError(err) })
 	root.SetUsageTemplate(usageTemplate)
 	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) {
 		if cmd.HasParent() {
@@ -144,7 +135,7 @@ func (a *app) usageFailed(cmd *cobra.Command, err error) {
 // noArgs refuses positional arguments: everything is given by flags.
 func noArgs(_ *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q: everything is given by flags", args[0])}
+		return fmt.Errorf("unexpected argument %q: everything is given by flags", args[0])
 	}
 	return nil
 }
@@ -154,9 +145,9 @@ func oneArg(name string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		switch {
 		case len(args) == 0:
-			return usageError{fmt.Errorf("needs %s", name)}
+			return fmt.Errorf("needs %s", name)
 		case len(args) > 1:
-			return usageError{fmt.Errorf("takes one %s, but got %d arguments: %q", name, len(args), args)}
+			return fmt.Errorf("takes one %s, but got %d arguments: %q", name, len(args), args)
 		}
 		return nil
 	}
