@@ -38,6 +38,7 @@ type flagSpec struct {
 	name, env, def, usage string
 }
 
+// flagSpecs are the worker's flags: the README's "Worker flags" table.
 var flagSpecs = []flagSpec{
 	{"task-queue", "CLBDRAIN_TASK_QUEUE", workflows.TaskQueue,
 		"task queue of the workflow; the mutating activities use it with the suffix " + workflows.MutationsQueueSuffix},
@@ -56,12 +57,14 @@ var flagSpecs = []flagSpec{
 	{"stop-timeout", "CLBDRAIN_STOP_TIMEOUT", "30s", "on SIGINT/SIGTERM, how long running activities get to finish"},
 }
 
+// about heads the usage text.
 const about = `Runs the clbdrain Temporal worker. Temporal is reached as Temporal's tools do:
 TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
 TEMPORAL_CONFIG_FILE and TEMPORAL_PROFILE. Tencent Cloud credentials come only from the SDK's chain:
 TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY (and TENCENTCLOUD_SESSION_TOKEN), the profile file,
 or the CVM role.`
 
+// usageTemplate is the usage text, in cobra's template language.
 const usageTemplate = `Usage: {{.UseLine}}
 
 {{.Long}}
