@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -34,19 +35,19 @@ type drainFlags struct {
 	timeout                             time.Duration
 }
 
-func (f *drainFlags) register(fs *flag.FlagSet) {
+func (f *drainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.lb, "lb", "", "the load balancer `ID`, such as lb-abc12345 (required)")
 	fs.StringVar(&f.listener, "listener", "", "the listener `ID`, such as lbl-abc12345 (required)")
 	fs.StringVar(&f.location, "location", "", "the layer-7 rule's `ID`, such as loc-abc12345 (or --domain and --url)")
 	fs.StringVar(&f.domain, "domain", "", "the layer-7 rule's `HOST` name, with --url")
 	fs.StringVar(&f.url, "url", "", "the layer-7 rule's `PATH`, such as /api, with --domain")
-	fs.StringVar(&f.targets, "targets", "", "the `FILE` listing the targets to remove, one a line or as a JSON array;\n- reads standard input (required)")
-	fs.DurationVar(&f.drainDelay, "drain-delay", 0, "set the targets' weight to 0 first and wait this `DURATION` (such as 30s or 5m, at most\n24h) before deregistering them; 0 deregisters at once")
+	fs.StringVar(&f.targets, "targets", "", "the `FILE` listing the targets to remove, one a line or as a JSON array; - reads standard input (required)")
+	fs.DurationVar(&f.drainDelay, "drain-delay", 0, "set the targets' weight to 0 first and wait this `DURATION` (such as 30s or 5m, at most 24h) before deregistering them; 0 deregisters at once")
 	fs.IntVar(&f.chunkSize, "chunk-size", 0, "at most `N` targets per DeregisterTargets call, 1-20 (0: 20)")
 	fs.StringVar(&f.reason, "reason", "", "why, as `TEXT` recorded in the result for audit: a ticket, a release")
-	fs.StringVar(&f.workflowID, "workflow-id", "", "the workflow `ID` (default clb-drain/<lb>/<listener>[/<rule>], which keeps two drains\nof one listener from running at once)")
+	fs.StringVar(&f.workflowID, "workflow-id", "", "the workflow `ID` (default clb-drain/<lb>/<listener>[/<rule>], which keeps two drains of one listener from running at once)")
 	fs.StringVar(&f.taskQueue, "task-queue", workflows.TaskQueue, "the clbdrain worker's task `QUEUE`")
-	fs.DurationVar(&f.timeout, "timeout", 0, "end the drain as failed if it has not finished after this `DURATION` (the workflow\nexecution timeout; it stops at once, without restoring drained weights, so prefer\ncancel); 0: none")
+	fs.DurationVar(&f.timeout, "timeout", 0, "end the drain as failed if it has not finished after this `DURATION` (the workflow execution timeout; it stops at once, without restoring drained weights, so prefer cancel); 0: none")
 }
 
 // flagHints names the flag behind each field of a DrainInput, for problems.
@@ -147,18 +148,53 @@ func (a *app) printProblems(cmd string, problems []clb.Problem) {
 	fmt.Fprintf(a.stderr, "Run '%s help %s' for the flags and the targets file format.\n", a.prog, cmd)
 }
 
+// workflowIDOf is --workflow-id, or else the drain's own workflow ID.
+func (f *drainFlags) workflowIDOf(in workflows.DrainInput) string {
+	if f.workflowID != "" {
+		return f.workflowID
+	}
+	return workflows.WorkflowIDFor(in)
+}
+
 // drainCmd holds the flags of the drain subcommand.
 type drainCmd struct {
 	drainFlags
 	wait, json bool
 }
 
-func (c *drainCmd) flagSet(prog string) *flag.FlagSet {
-	fs := newFlagSet(prog, "drain")
+const drainAbout = `Starts a drain on the clbdrain worker: the targets listed in FILE are taken
+out of the listener (or layer-7 rule), first drained when --drain-delay is set
+(weight 0, then the delay), then deregistered in chunks of at most 20, each
+waited for until the CLB reports it done. Targets not bound are reported,
+not an error, and nothing else is ever touched.
+
+The input is checked before Temporal is dialed: every problem is listed and
+nothing is started (exit 2). The workflow ID is clb-drain/<lb>/<listener>[/<rule>],
+so a second drain of one listener or rule is refused while the first runs
+(exit 3). Without --wait, the command exits once the drain is started.
+
+FILE (- for standard input) lists one target a line, as InstanceId:port or
+IP:port with an optional @weight; blank lines and # comments are ignored:
+    ins-abc12345:80
+    10.0.0.5:8080      # ENI IP
+    [fd00::5]:8080     # IPv6 in brackets
+or is a JSON array:
+    [{"InstanceId":"ins-abc12345","Port":80},{"EniIp":"10.0.0.5","Port":8080}]`
+
+// drainCommand is "starter drain".
+func (a *app) drainCommand() *cobra.Command {
+	var c drainCmd
+	cmd := &cobra.Command{
+		Use:  "drain --lb ID --listener ID [--location ID | --domain HOST --url PATH] --targets FILE [flags]",
+		Long: drainAbout,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return exit(a.drain(cmd.Context(), &c)) },
+	}
+	fs := cmd.Flags()
 	c.register(fs)
 	fs.BoolVar(&c.wait, "wait", false, "wait for the drain to end, showing its progress, and exit with its outcome")
-	fs.BoolVar(&c.json, "json", false, "print the start, or with --wait the DrainResult, as JSON on stdout;\nprogress and messages go to stderr")
-	return fs
+	fs.BoolVar(&c.json, "json", false, "print the start, or with --wait the DrainResult, as JSON on stdout; progress and messages go to stderr")
+	return cmd
 }
 
 // started is what drain prints once the workflow is started (as JSON with
@@ -170,49 +206,22 @@ type started struct {
 	URL        string `json:"URL"`
 }
 
-func (a *app) drain(ctx context.Context, args []string) int {
-	var c drainCmd
-	fs := c.flagSet(a.prog)
-	if code, _ := a.parse(fs, "drain", args, ""); code >= 0 {
-		return code
-	}
+func (a *app) drain(ctx context.Context, c *drainCmd) int {
 	in, problems := c.input(a.stdin)
 	if len(problems) > 0 {
 		a.printProblems("drain", problems)
 		return exitUsage
 	}
-	id := c.workflowID
-	if id == "" {
-		id = workflows.WorkflowIDFor(in)
-	}
-
+	id := c.workflowIDOf(in)
 	tc, namespace, ok := a.connect(ctx, "drain")
 	if !ok {
 		return exitFailed
 	}
 	defer tc.Close()
-	opts := client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                c.taskQueue,
-		WorkflowExecutionTimeout: c.timeout,
-		// A running drain of the same listener makes the start fail rather
-		// than return the running one; a finished one may be run again.
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	run, code := a.startDrain(ctx, tc, c, in, id, namespace)
+	if code >= 0 {
+		return code
 	}
-	run, err := tc.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, in)
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	switch {
-	case errors.As(err, &already):
-		fmt.Fprint(a.stderr, a.alreadyRunning(in.Selector(), id, already.RunId,
-			connect.WorkflowURL(connect.UIAddress(), namespace, id, already.RunId)))
-		return exitAlreadyRunning
-	case err != nil:
-		a.errorf("drain", "starting workflow %s: %v", id, err)
-		return exitCodeOfServiceError(err)
-	}
-
 	out := a.stdout
 	if c.json {
 		out = a.stderr
@@ -234,6 +243,33 @@ func (a *app) drain(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	return a.report("drain", id, res, err, false, c.json)
+}
+
+// startDrain starts the workflow under id unless a drain with that ID
+// runs. On failure it prints why and returns the exit code; else -1.
+func (a *app) startDrain(ctx context.Context, tc client.Client, c *drainCmd, in workflows.DrainInput, id, namespace string) (client.WorkflowRun, int) {
+	opts := client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                c.taskQueue,
+		WorkflowExecutionTimeout: c.timeout,
+		// A running drain of the same listener makes the start fail rather
+		// than return the running one; a finished one may be run again.
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}
+	run, err := tc.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, in)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &already):
+		fmt.Fprint(a.stderr, a.alreadyRunning(in.Selector(), id, already.RunId,
+			connect.WorkflowURL(connect.UIAddress(), namespace, id, already.RunId)))
+		return nil, exitAlreadyRunning
+	case err != nil:
+		a.errorf("drain", "starting workflow %s: %v", id, err)
+		return nil, exitCodeOfServiceError(err)
+	}
+	return run, -1
 }
 
 // alreadyRunning explains why nothing was started and how to watch or

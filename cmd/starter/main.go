@@ -1,34 +1,7 @@
-// Command starter is the operator's command line for clbdrain: it starts a
-// drain that takes real servers out of a Tencent Cloud CLB listener or
-// layer-7 rule, watches it, cancels it, and schedules recurring maintenance
-// drains. The drain itself runs on the clbdrain worker, as the Temporal
-// workflow DrainAndDeregister.
-//
-//	starter drain      --lb ID --listener ID [--location ID | --domain D --url U] --targets FILE [flags]
-//	starter status     [--json] [--wait] WORKFLOW_ID
-//	starter cancel     [--json] [--wait] WORKFLOW_ID
-//	starter schedule   --schedule-id ID (--cron EXPR | --every DURATION) [--pause] [drain flags]
-//	starter unschedule SCHEDULE_ID
-//	starter help       [COMMAND]
-//
-// Every input is validated before Temporal is dialed: a bad input starts
-// nothing. A drain gets the workflow ID clb-drain/<lb>/<listener>[/<rule>]
-// and is started only when no drain with that ID is running, so one
-// listener is never drained twice at once.
-//
-// Exit codes:
-//
-//	0  done: the drain completed (without --wait: it was started)
-//	1  the drain failed or was cancelled, or the command could not finish
-//	   (Temporal unreachable, no such workflow, watching interrupted)
-//	2  bad input or usage: nothing was started
-//	3  already running: a drain with this workflow ID, or a schedule with
-//	   this ID, exists
-//
-// The Temporal connection comes from a temporal.toml profile
-// (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE) overlaid by TEMPORAL_ADDRESS,
-// TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and TEMPORAL_TLS_*; links point at the
-// Temporal UI at TEMPORAL_UI_ADDRESS. No secret is ever printed.
+// Command starter is the operator's command line for clbdrain: it starts,
+// watches, cancels and schedules drains, which run on the clbdrain worker.
+// Every input is checked before Temporal is dialed. `starter help` prints
+// every subcommand, flag and exit code; the README has the rest.
 package main
 
 import (
@@ -47,7 +20,7 @@ import (
 	"github.com/clbdrain/clbdrain/internal/connect"
 )
 
-// Exit codes, as documented above and in the usage text.
+// Exit codes, as the usage text (exitCodes) documents them.
 const (
 	exitOK             = 0
 	exitFailed         = 1
@@ -96,29 +69,6 @@ type app struct {
 	// bounds one progress query, which waits for a worker to answer.
 	pollInterval time.Duration
 	queryTimeout time.Duration
-}
-
-func (a *app) main(ctx context.Context, args []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(a.stderr, a.overview())
-		return exitUsage
-	}
-	switch args[0] {
-	case "drain":
-		return a.drain(ctx, args[1:])
-	case "status":
-		return a.status(ctx, args[1:])
-	case "cancel":
-		return a.cancel(ctx, args[1:])
-	case "schedule":
-		return a.schedule(ctx, args[1:])
-	case "unschedule":
-		return a.unschedule(ctx, args[1:])
-	case "help", "-h", "-help", "--help":
-		return a.help(args[1:])
-	}
-	fmt.Fprintf(a.stderr, "%s: unknown command %q\n\n%s\n", a.prog, args[0], a.overview())
-	return exitUsage
 }
 
 // dialTemporal dials with connect.Dial, sending the SDK's own logs (warnings

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/clbdrain/clbdrain/workflows"
 )
 
 // closedTemporal points the Temporal connection at a port nothing listens
@@ -111,7 +113,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	for _, flag := range []string{"--lb ID", "--listener ID", "--location ID", "--domain HOST", "--url PATH", "--targets FILE",
 		"--drain-delay DURATION", "--chunk-size N", "--reason TEXT", "--workflow-id ID", "--task-queue QUEUE", "--wait",
 		"--json", "--timeout DURATION", "--schedule-id ID", "--cron EXPR", "--every DURATION", "--pause",
-		"(default clb-drain)"} {
+		`(default "clb-drain")`} {
 		assert.Contains(t, res.stdout, flag)
 	}
 	for _, code := range []string{"0  done", "1  the drain failed", "2  bad input or usage", "3  already running"} {
@@ -145,5 +147,53 @@ func TestShellQuote(t *testing.T) {
 		"":     "''",
 	} {
 		assert.Equal(t, want, shellQuote(in), in)
+	}
+}
+
+// TestSingleDashFlags: the Go flag package's -flag spellings still work; a
+// value that looks like a flag stays a value.
+func TestSingleDashFlags(t *testing.T) {
+	file := writeFile(t, "targets.txt", "ins-abc12345:80\n")
+	fc := &fakeClient{run: newRun("run-1", workflows.DrainResult{}, nil)}
+	res := runWith(t, fc, "", "drain", "-lb", "lb-abc12345", "-listener=lbl-abc12345", "-targets", file,
+		"-reason", "-wait", "-chunk-size", "5", "-json")
+	require.Equal(t, exitOK, res.code, res.stderr)
+	in := startedInput(t, fc)
+	assert.Equal(t, "lb-abc12345", in.LoadBalancerId)
+	assert.Equal(t, "lbl-abc12345", in.ListenerId)
+	assert.Equal(t, "-wait", in.Reason)
+	assert.Equal(t, 5, in.ChunkSize)
+	assert.Contains(t, res.stdout, `"WorkflowId"`, "-json was read as --json")
+}
+
+func TestHelpAtTheTopExits0(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"-help"}, {"help"}} {
+		res := runWith(t, nil, "", args...)
+		assert.Equal(t, exitOK, res.code, "%q", args)
+		assert.True(t, strings.HasPrefix(res.stdout, "starter starts, watches, cancels and schedules"), "%q", args)
+		assert.Equal(t, 5, strings.Count(res.stdout, "\nUsage: starter "), "%q: every subcommand's usage", args)
+		assert.Empty(t, res.stderr)
+	}
+}
+
+func TestBadFlagValuesAreUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"drain", "--chunk-size", "x"}, `starter drain: invalid value "x" for flag -chunk-size: parse error` + "\n"},
+		{[]string{"schedule", "--every", "daily"}, `starter schedule: invalid value "daily" for flag -every: parse error` + "\n"},
+		{[]string{"status", "--wait=maybe", "id"}, `starter status: invalid boolean value "maybe" for -wait: parse error` + "\n"},
+		{[]string{"drain", "--lb"}, "starter drain: flag needs an argument: -lb\n"},
+		{[]string{"--bogus"}, "starter: flag provided but not defined: -bogus\n\nstarter starts,"},
+	} {
+		res := runWith(t, nil, "", tc.args...)
+		assert.Equal(t, exitUsage, res.code, "%q", tc.args)
+		assert.True(t, strings.HasPrefix(res.stderr, tc.want), "%q: %s", tc.args, res.stderr)
+		if tc.args[0] != "--bogus" {
+			assert.Contains(t, res.stderr, "\nUsage: starter "+tc.args[0]+" ")
+			assert.Contains(t, res.stderr, "Run 'starter help "+tc.args[0]+"' for every flag.")
+		}
+		assert.Empty(t, res.stdout)
 	}
 }

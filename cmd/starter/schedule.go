@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -32,17 +31,33 @@ type scheduleCmd struct {
 	pause bool
 }
 
-func (c *scheduleCmd) flagSet(prog string) *flag.FlagSet {
-	fs := newFlagSet(prog, "schedule")
+const scheduleAbout = `Creates a Temporal Schedule that starts the same drain at every time given by
+--cron or --every (both may be given: the drain runs at each time either
+names), for recurring maintenance. The input is checked first, as for drain.
+A time that comes while the previous scheduled drain still runs is skipped
+(overlap policy SKIP). Each run is a ScheduledDrain workflow that runs the
+drain as a child under the drain's workflow ID, so a scheduled drain is also
+skipped (failing with DrainAlreadyRunning) while a drain of the same listener
+started by hand runs: one listener is never drained twice at once. The
+targets file is read now and kept in the schedule.`
+
+// scheduleCommand is "starter schedule".
+func (a *app) scheduleCommand() *cobra.Command {
+	var c scheduleCmd
+	cmd := &cobra.Command{
+		Use:  "schedule --schedule-id ID (--cron EXPR... | --every DURATION) [--pause] [drain flags]",
+		Long: scheduleAbout,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return exit(a.schedule(cmd.Context(), &c)) },
+	}
+	fs := cmd.Flags()
 	c.register(fs)
 	fs.StringVar(&c.id, "schedule-id", "", "the schedule's `ID` (required)")
-	fs.Func("cron", "a cron `EXPR`ession, such as \"0 3 * * SUN\" (UTC unless it starts with CRON_TZ=);\nrepeat the flag for more", func(s string) error {
-		c.crons = append(c.crons, s)
-		return nil
-	})
+	fs.StringArrayVar(&c.crons, "cron", nil,
+		"a cron `EXPR`ession, such as \"0 3 * * SUN\" (UTC unless it starts with CRON_TZ=); repeat the flag for more")
 	fs.DurationVar(&c.every, "every", 0, "run every `DURATION`, such as 24h")
 	fs.BoolVar(&c.pause, "pause", false, "create the schedule paused: no drain runs until it is unpaused")
-	return fs
+	return cmd
 }
 
 // problems checks the schedule's own flags.
@@ -65,43 +80,50 @@ func (c *scheduleCmd) problems() []clb.Problem {
 	return out
 }
 
-func (a *app) schedule(ctx context.Context, args []string) int {
-	var c scheduleCmd
-	fs := c.flagSet(a.prog)
-	if code, _ := a.parse(fs, "schedule", args, ""); code >= 0 {
-		return code
-	}
+func (a *app) schedule(ctx context.Context, c *scheduleCmd) int {
 	problems := c.problems()
 	in, inputProblems := c.input(a.stdin)
 	if problems = append(problems, inputProblems...); len(problems) > 0 {
 		a.printProblems("schedule", problems)
 		return exitUsage
 	}
-	workflowID := c.workflowID
-	if workflowID == "" {
-		workflowID = workflows.WorkflowIDFor(in)
-	}
-	spec := client.ScheduleSpec{CronExpressions: c.crons}
-	if c.every > 0 {
-		spec.Intervals = []client.ScheduleIntervalSpec{{Every: c.every}}
-	}
-
+	workflowID := c.workflowIDOf(in)
 	tc, namespace, ok := a.connect(ctx, "schedule")
 	if !ok {
 		return exitFailed
 	}
 	defer tc.Close()
+	handle, err := tc.ScheduleClient().Create(ctx, c.options(in, workflowID))
+	switch {
+	case errors.Is(err, temporal.ErrScheduleAlreadyRunning):
+		a.errorf("schedule", "a schedule with ID %q already exists; nothing was changed.\n  delete it first: %s",
+			c.id, a.command("unschedule", c.id))
+		return exitAlreadyRunning
+	case err != nil:
+		a.errorf("schedule", "creating schedule %s: %v", c.id, err)
+		return exitCodeOfServiceError(err)
+	}
+	a.printSchedule(ctx, c, handle, in, workflowID, namespace)
+	return exitOK
+}
+
+// options is the schedule to create: it starts ScheduledDrain, which runs
+// the drain as a child under workflowID.
+func (c *scheduleCmd) options(in workflows.DrainInput, workflowID string) client.ScheduleOptions {
+	spec := client.ScheduleSpec{CronExpressions: c.crons}
+	if c.every > 0 {
+		spec.Intervals = []client.ScheduleIntervalSpec{{Every: c.every}}
+	}
 	note := "clbdrain: drain of " + in.Selector().String()
 	if in.Reason != "" {
 		note += ": " + in.Reason
 	}
-	handle, err := tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
+	return client.ScheduleOptions{
 		ID:   c.id,
 		Spec: spec,
-		// The schedule starts ScheduledDrain, which runs the drain under
-		// workflowID: a schedule's own workflow IDs carry the start time, so
-		// only the child's fixed ID keeps a scheduled drain from running
-		// beside a drain of the same listener started by hand.
+		// A schedule's own workflow IDs carry the start time, so only the
+		// child's fixed ID keeps a scheduled drain from running beside a
+		// drain of the same listener started by hand.
 		Action: &client.ScheduleWorkflowAction{
 			ID:                       scheduledWorkflowIDPrefix + c.id,
 			Workflow:                 workflows.ScheduledWorkflowName,
@@ -114,17 +136,11 @@ func (a *app) schedule(ctx context.Context, args []string) int {
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		Paused:  c.pause,
 		Note:    note,
-	})
-	switch {
-	case errors.Is(err, temporal.ErrScheduleAlreadyRunning):
-		a.errorf("schedule", "a schedule with ID %q already exists; nothing was changed.\n  delete it first: %s",
-			c.id, a.command("unschedule", c.id))
-		return exitAlreadyRunning
-	case err != nil:
-		a.errorf("schedule", "creating schedule %s: %v", c.id, err)
-		return exitCodeOfServiceError(err)
 	}
+}
 
+// printSchedule describes a created schedule and its next drains.
+func (a *app) printSchedule(ctx context.Context, c *scheduleCmd, handle client.ScheduleHandle, in workflows.DrainInput, workflowID, namespace string) {
 	fmt.Fprintf(a.stdout, "created schedule %s: drain of %s, %d targets\n", c.id, in.Selector(), len(in.Targets))
 	for _, cron := range c.crons {
 		fmt.Fprintf(a.stdout, "  cron:          %s\n", cron)
@@ -148,38 +164,10 @@ func (a *app) schedule(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(a.stdout, "  UI:            %s\n  delete it:     %s\n",
 		scheduleURL(connect.UIAddress(), namespace, c.id), a.command("unschedule", c.id))
-	return exitOK
 }
 
 // scheduleURL is the Temporal UI page of a schedule.
 func scheduleURL(uiAddress, namespace, scheduleID string) string {
 	return strings.TrimRight(uiAddress, "/") + "/namespaces/" + url.PathEscape(namespace) +
 		"/schedules/" + url.PathEscape(scheduleID)
-}
-
-func (a *app) unschedule(ctx context.Context, args []string) int {
-	fs := newFlagSet(a.prog, "unschedule")
-	code, positional := a.parse(fs, "unschedule", args, "SCHEDULE_ID")
-	if code >= 0 {
-		return code
-	}
-	id := positional[0]
-	tc, namespace, ok := a.connect(ctx, "unschedule")
-	if !ok {
-		return exitFailed
-	}
-	defer tc.Close()
-	err := tc.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
-	var notFound *serviceerror.NotFound
-	switch {
-	case errors.As(err, &notFound):
-		a.errorf("unschedule", "no schedule with ID %q in namespace %s", id, namespace)
-		return exitFailed
-	case err != nil:
-		a.errorf("unschedule", "deleting schedule %s: %v", id, err)
-		return exitFailed
-	}
-	fmt.Fprintf(a.stdout, "deleted schedule %s; drains it already started keep running (stop one with %s)\n",
-		id, a.command("cancel", "WORKFLOW_ID"))
-	return exitOK
 }

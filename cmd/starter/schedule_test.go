@@ -99,3 +99,11 @@ func TestUnschedule(t *testing.T) {
 	assert.Equal(t, exitFailed, res.code)
 	assert.Contains(t, res.stderr, `no schedule with ID "nightly" in namespace ops`)
 }
+
+func TestScheduleKeepsACronWithCommasWhole(t *testing.T) {
+	sc := &fakeScheduleClient{}
+	res := runWith(t, &fakeClient{schedules: sc}, "ins-abc12345:80", "schedule", "--schedule-id", "s", "--cron", "0 3 * * MON,WED",
+		"--cron=CRON_TZ=Asia/Shanghai 0 4 1,15 * *", "--pause", "--lb", "lb-abc12345", "--listener", "lbl-abc12345", "--targets", "-")
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Equal(t, []string{"0 3 * * MON,WED", "CRON_TZ=Asia/Shanghai 0 4 1,15 * *"}, sc.created[0].Spec.CronExpressions)
+}

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -22,17 +22,21 @@ type watchCmd struct {
 	wait, json bool
 }
 
-func (c *watchCmd) flagSet(prog, name string) *flag.FlagSet {
-	fs := newFlagSet(prog, name)
-	waitUsage := "follow the drain until it ends, showing its progress, and exit with its outcome"
-	jsonUsage := "print the status as JSON on stdout; progress and messages go to stderr"
-	if name == "cancel" {
-		waitUsage = "wait for the drain to stop, showing its progress, and print its final result"
-		jsonUsage = "print the final DrainResult (with --wait) as JSON on stdout;\nprogress and messages go to stderr"
+// statusCommand is "starter status".
+func (a *app) statusCommand() *cobra.Command {
+	var c watchCmd
+	cmd := &cobra.Command{
+		Use: "status [--json] [--wait] WORKFLOW_ID",
+		Long: `Shows a drain: its workflow status (running, completed, failed, cancelled,
+terminated, timed out), its progress while it runs (the progress query,
+answered by a worker), and its result once it has ended. Exits 0 when the
+drain runs or completed, 1 when it failed or was cancelled.`,
+		Args: oneArg("WORKFLOW_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error { return exit(a.status(cmd.Context(), &c, args[0])) },
 	}
-	fs.BoolVar(&c.wait, "wait", false, waitUsage)
-	fs.BoolVar(&c.json, "json", false, jsonUsage)
-	return fs
+	cmd.Flags().BoolVar(&c.wait, "wait", false, "follow the drain until it ends, showing its progress, and exit with its outcome")
+	cmd.Flags().BoolVar(&c.json, "json", false, "print the status as JSON on stdout; progress and messages go to stderr")
+	return cmd
 }
 
 // statusReport is what status prints, as text or as JSON.
@@ -89,14 +93,7 @@ func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespac
 	return desc, -1
 }
 
-func (a *app) status(ctx context.Context, args []string) int {
-	var c watchCmd
-	fs := c.flagSet(a.prog, "status")
-	code, positional := a.parse(fs, "status", args, "WORKFLOW_ID")
-	if code >= 0 {
-		return code
-	}
-	id := positional[0]
+func (a *app) status(ctx context.Context, c *watchCmd, id string) int {
 	tc, namespace, ok := a.connect(ctx, "status")
 	if !ok {
 		return exitFailed
@@ -107,24 +104,47 @@ func (a *app) status(ctx context.Context, args []string) int {
 		return code
 	}
 	if c.wait && isOpen(info.Status) {
-		out := a.stdout
-		if c.json {
-			out = a.stderr
-		}
-		_, err := a.watch(ctx, tc, tc.GetWorkflow(ctx, id, ""), out, info.WorkflowStartTime)
-		if a.interrupted(ctx, "status", id) {
-			return exitFailed
-		}
-		// The run's end is reported below, from a fresh description.
-		if info, code = a.describeDrain(ctx, tc, "status", namespace, id); code >= 0 {
+		if info, code = a.waitForEnd(ctx, tc, c.json, namespace, id, info.WorkflowStartTime); code >= 0 {
 			return code
 		}
-		if err != nil && isOpen(info.Status) {
-			a.errorf("status", "watching drain %s: %v", id, err)
-			return exitFailed
-		}
 	}
+	rep, code := a.statusReport(ctx, tc, namespace, id, info)
+	if c.json {
+		if jsonCode := a.printJSON("status", rep); jsonCode != exitOK {
+			return jsonCode
+		}
+		return code
+	}
+	a.printStatus(a.stdout, rep, time.Now())
+	return code
+}
 
+// waitForEnd follows a running drain until it ends and describes it
+// again. On failure it prints why and returns the exit code; else -1.
+func (a *app) waitForEnd(ctx context.Context, tc client.Client, asJSON bool, namespace, id string, since time.Time) (*client.WorkflowExecutionDescription, int) {
+	out := a.stdout
+	if asJSON {
+		out = a.stderr
+	}
+	_, err := a.watch(ctx, tc, tc.GetWorkflow(ctx, id, ""), out, since)
+	if a.interrupted(ctx, "status", id) {
+		return nil, exitFailed
+	}
+	// The run's end is reported from a fresh description.
+	info, code := a.describeDrain(ctx, tc, "status", namespace, id)
+	if code >= 0 {
+		return nil, code
+	}
+	if err != nil && isOpen(info.Status) {
+		a.errorf("status", "watching drain %s: %v", id, err)
+		return nil, exitFailed
+	}
+	return info, -1
+}
+
+// statusReport is what status says of a drain described by info, and the
+// exit code that goes with it.
+func (a *app) statusReport(ctx context.Context, tc client.Client, namespace, id string, info *client.WorkflowExecutionDescription) (statusReport, int) {
 	rep := statusReport{
 		WorkflowId: id,
 		RunId:      info.WorkflowExecution.RunID,
@@ -135,7 +155,6 @@ func (a *app) status(ctx context.Context, args []string) int {
 	if rep.Status == "" {
 		rep.Status = strings.ToLower(strings.TrimPrefix(info.Status.String(), "WORKFLOW_EXECUTION_STATUS_"))
 	}
-	code = exitOK
 	if isOpen(info.Status) {
 		p, err := a.queryProgress(ctx, tc, id)
 		if err != nil {
@@ -143,30 +162,22 @@ func (a *app) status(ctx context.Context, args []string) int {
 		} else {
 			rep.Progress = &p
 		}
-	} else {
-		if info.WorkflowCloseTime != nil {
-			rep.Closed = *info.WorkflowCloseTime
-		}
-		var res workflows.DrainResult
-		if err := tc.GetWorkflow(ctx, id, rep.RunId).Get(ctx, &res); err != nil {
-			f := explain(err)
-			rep.Failure = &f
-			code = exitFailed
-		} else {
-			rep.Result = &res
-			if res.Cancelled {
-				code = exitFailed
-			}
-		}
+		return rep, exitOK
 	}
-	if c.json {
-		if jsonCode := a.printJSON("status", rep); jsonCode != exitOK {
-			return jsonCode
-		}
-		return code
+	if info.WorkflowCloseTime != nil {
+		rep.Closed = *info.WorkflowCloseTime
 	}
-	a.printStatus(a.stdout, rep, time.Now())
-	return code
+	var res workflows.DrainResult
+	if err := tc.GetWorkflow(ctx, id, rep.RunId).Get(ctx, &res); err != nil {
+		f := explain(err)
+		rep.Failure = &f
+		return rep, exitFailed
+	}
+	rep.Result = &res
+	if res.Cancelled {
+		return rep, exitFailed
+	}
+	return rep, exitOK
 }
 
 // printStatus writes a status report as text.
@@ -197,51 +208,4 @@ func (a *app) printStatus(w io.Writer, rep statusReport, now time.Time) {
 			fmt.Fprintf(w, "  in activity: %s\n", rep.Failure.Activity)
 		}
 	}
-}
-
-func (a *app) cancel(ctx context.Context, args []string) int {
-	var c watchCmd
-	fs := c.flagSet(a.prog, "cancel")
-	code, positional := a.parse(fs, "cancel", args, "WORKFLOW_ID")
-	if code >= 0 {
-		return code
-	}
-	id := positional[0]
-	tc, namespace, ok := a.connect(ctx, "cancel")
-	if !ok {
-		return exitFailed
-	}
-	defer tc.Close()
-	info, code := a.describeDrain(ctx, tc, "cancel", namespace, id)
-	if code >= 0 {
-		return code
-	}
-	if !isOpen(info.Status) {
-		a.errorf("cancel", "drain %s is not running (%s); nothing to cancel.\n  see it: %s",
-			id, statusNames[info.Status], a.command("status", id))
-		return exitFailed
-	}
-	if err := tc.CancelWorkflow(ctx, id, ""); err != nil {
-		a.errorf("cancel", "cancelling workflow %s: %v", id, err)
-		return exitFailed
-	}
-	out := a.stdout
-	if c.json {
-		out = a.stderr
-	}
-	fmt.Fprintf(out, "cancellation requested for drain %s.\n"+
-		"The chunk in flight finishes (or is abandoned cleanly), targets drained to weight 0 but\n"+
-		"not yet deregistered get their original weights back, and the drain reports what it did.\n", id)
-	if !c.wait {
-		fmt.Fprintf(out, "  watch it: %s\n", a.command("status", "--wait", id))
-		if c.json {
-			return a.printJSON("cancel", map[string]any{"WorkflowId": id, "CancelRequested": true})
-		}
-		return exitOK
-	}
-	res, err := a.watch(ctx, tc, tc.GetWorkflow(ctx, id, ""), out, info.WorkflowStartTime)
-	if a.interrupted(ctx, "cancel", id) {
-		return exitFailed
-	}
-	return a.report("cancel", id, res, err, true, c.json)
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +70,39 @@ func TestParseConfigReportsEveryProblem(t *testing.T) {
 func TestParseConfigRejectsBadEnvironmentValue(t *testing.T) {
 	_, err := parseConfig(nil, env(map[string]string{"TENCENTCLOUD_REGION": "ap-guangzhou", "CLBDRAIN_REQUEST_TIMEOUT": "ten"}), io.Discard)
 	require.ErrorContains(t, err, `--request-timeout "ten"`)
+}
+
+func TestParseConfigAcceptsSingleDashFlags(t *testing.T) {
+	c, err := parseConfig([]string{"-region", "ap-guangzhou", "-api-rate=5", "--stop-timeout", "5s"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "ap-guangzhou", c.Region)
+	assert.Equal(t, 5.0, c.APIRate)
+	assert.Equal(t, 5*time.Second, c.StopTimeout)
+}
+
+func TestRunHelpExits0(t *testing.T) {
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		var out bytes.Buffer
+		assert.Equal(t, 0, run(context.Background(), []string{arg}, env(nil), &out), arg)
+		assert.True(t, strings.HasPrefix(out.String(), "Usage: worker [flags]\n"), out.String())
+		for _, want := range []string{"--region string", "[$TENCENTCLOUD_REGION]", `(default "20")`, "TEMPORAL_ADDRESS"} {
+			assert.Contains(t, out.String(), want, arg)
+		}
+	}
+}
+
+func TestRunBadCommandLineExits2(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus"}, "worker: flag provided but not defined: -bogus\n"},
+		{[]string{"--region"}, "worker: flag needs an argument: -region\n"},
+		{[]string{"--region", "ap-guangzhou", "serve", "now"}, "worker: unexpected arguments: serve now\n"},
+		{[]string{"--log-level", "loud"}, `worker: --region is required (or TENCENTCLOUD_REGION); --log-level "loud": must be debug, info, warn or error` + "\n"},
+	} {
+		var out bytes.Buffer
+		assert.Equal(t, 2, run(context.Background(), tc.args, env(nil), &out), "%q", tc.args)
+		assert.True(t, strings.HasSuffix(out.String(), tc.want), "%q: %s", tc.args, out.String())
+	}
 }

@@ -1,18 +1,12 @@
-// Command worker runs the clbdrain Temporal worker: the DrainAndDeregister
-// workflow and the activities that call the Tencent Cloud CLB API.
-//
-// It polls two task queues: the workflow's (default clb-drain), for the
-// workflow and the read-only activities, and the same name with the
-// "-mutations" suffix for DeregisterTargets and SetWeight, which the Temporal
-// server rate-limits for the whole fleet (--queue-rate). Each process also
-// holds a token bucket per CLB action (--api-rate). Run `worker -h` for the
-// flags and their environment variables.
+// Command worker runs the clbdrain Temporal worker: the drain workflows and
+// the activities that call the Tencent Cloud CLB API, on the workflow's task
+// queue and on its "-mutations" queue, which the Temporal server rate-limits
+// for the whole fleet. `worker -h` lists the flags.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,7 +33,7 @@ func main() {
 // code: 0 after a clean stop, 2 for bad flags, 1 for any other failure.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, err := parseConfig(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, errHelp) {
 		return 0
 	}
 	if err != nil {
@@ -123,15 +117,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 }
 
 // queueRateHeadroom is how much more than --queue-rate the worker asks the
-// Temporal server to dispatch on the mutations task queue. The server splits
-// a task queue's rate evenly among the queue's partitions (four by default),
-// each with its own token bucket and a burst of its share; mutations land on
-// partitions at random, so at a rate near the ceiling some wait for their
-// partition's tokens, up to seconds, while the queue as a whole is under it.
-// The headroom keeps the ceiling out of the way of a fleet working within
-// its budget, whose calls each process's --api-rate buckets pace; a fleet
-// whose --api-rate add up to more than the budget is still held to a
-// quarter above it, and the API's throttled answers are retried.
+// Temporal server to dispatch on the mutations task queue: the server splits
+// the rate among the queue's partitions, so an exact ceiling would delay
+// mutations while the fleet is under it (README, "Running a fleet").
 const queueRateHeadroom = 1.25
 
 // serverQueueRate is the TaskQueueActivitiesPerSecond that enforces the

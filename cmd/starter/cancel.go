@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// cancelCommand is "starter cancel".
+func (a *app) cancelCommand() *cobra.Command {
+	var c watchCmd
+	cmd := &cobra.Command{
+		Use: "cancel [--json] [--wait] WORKFLOW_ID",
+		Long: `Asks a running drain to stop. The chunk in flight finishes (or is abandoned
+cleanly), the targets drained to weight 0 but not yet deregistered get their
+original weights back, and the drain reports what it did. Targets already
+deregistered stay deregistered.`,
+		Args: oneArg("WORKFLOW_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error { return exit(a.cancel(cmd.Context(), &c, args[0])) },
+	}
+	cmd.Flags().BoolVar(&c.wait, "wait", false, "wait for the drain to stop, showing its progress, and print its final result")
+	cmd.Flags().BoolVar(&c.json, "json", false, "print the final DrainResult (with --wait) as JSON on stdout; progress and messages go to stderr")
+	return cmd
+}
+
+func (a *app) cancel(ctx context.Context, c *watchCmd, id string) int {
+	tc, namespace, ok := a.connect(ctx, "cancel")
+	if !ok {
+		return exitFailed
+	}
+	defer tc.Close()
+	info, code := a.describeDrain(ctx, tc, "cancel", namespace, id)
+	if code >= 0 {
+		return code
+	}
+	if !isOpen(info.Status) {
+		a.errorf("cancel", "drain %s is not running (%s); nothing to cancel.\n  see it: %s",
+			id, statusNames[info.Status], a.command("status", id))
+		return exitFailed
+	}
+	if err := tc.CancelWorkflow(ctx, id, ""); err != nil {
+		a.errorf("cancel", "cancelling workflow %s: %v", id, err)
+		return exitFailed
+	}
+	out := a.stdout
+	if c.json {
+		out = a.stderr
+	}
+	fmt.Fprintf(out, "cancellation requested for drain %s.\n"+
+		"The chunk in flight finishes (or is abandoned cleanly), targets drained to weight 0 but\n"+
+		"not yet deregistered get their original weights back, and the drain reports what it did.\n", id)
+	if !c.wait {
+		fmt.Fprintf(out, "  watch it: %s\n", a.command("status", "--wait", id))
+		if c.json {
+			return a.printJSON("cancel", map[string]any{"WorkflowId": id, "CancelRequested": true})
+		}
+		return exitOK
+	}
+	res, err := a.watch(ctx, tc, tc.GetWorkflow(ctx, id, ""), out, info.WorkflowStartTime)
+	if a.interrupted(ctx, "cancel", id) {
+		return exitFailed
+	}
+	return a.report("cancel", id, res, err, true, c.json)
+}
