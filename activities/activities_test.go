@@ -476,27 +476,25 @@ func TestWaitForTaskErrors(t *testing.T) {
 	})
 	t.Run("transient past its bound fails", func(t *testing.T) {
 		h := newHarness(t)
-		policy := clb.PolicyOf(clb.ActionDescribeTaskStatus, "InternalError")
-		for range policy.MaxAttempts {
+		for range activities.TransientMaxAttempts {
 			h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("InternalError", "oops"))
 		}
 		_, err := h.wait(h.env, h.clb.addTask(time.Second))
 		ae := applicationError(t, err)
 		require.Equal(t, "InternalError", ae.Type())
 		require.True(t, ae.NonRetryable(), "the class's bound is spent inside the activity")
-		require.Equal(t, policy.MaxAttempts, h.clb.count(clb.ActionDescribeTaskStatus))
+		require.Equal(t, activities.TransientMaxAttempts, h.clb.count(clb.ActionDescribeTaskStatus))
 	})
 	t.Run("a throttled spell does not use up the transient bound", func(t *testing.T) {
 		h := newHarness(t)
-		transient := clb.PolicyOf(clb.ActionDescribeTaskStatus, "InternalError")
-		for range 2 * transient.MaxAttempts {
+		for range 2 * activities.TransientMaxAttempts {
 			h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("RequestLimitExceeded", "slow down"))
 		}
 		h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("InternalError", "oops"))
 		id := h.clb.addTask(100 * time.Millisecond)
 		res, err := h.wait(h.env, id)
 		require.NoError(t, err)
-		require.Equal(t, 2*transient.MaxAttempts+2, res.Polls)
+		require.Equal(t, 2*activities.TransientMaxAttempts+2, res.Polls)
 		require.Less(t, h.clock.sleeps[len(h.clock.sleeps)-1], 2*time.Second, "the first transient fault waits the first delay")
 	})
 	t.Run("a caller error fails at once", func(t *testing.T) {
@@ -542,15 +540,14 @@ func TestWaitForTaskStopsOnCancel(t *testing.T) {
 	require.Equal(t, 2, h.clb.count(clb.ActionDescribeTaskStatus), "no poll after the cancellation")
 }
 
-// Temporal retries a mutating activity attempt after attempt; the error-code
-// table bounds and spaces the retries of each class by that class's
+// Temporal retries a mutating activity attempt after attempt; the retry
+// policies bound and spaces the retries of each class by that class's
 // failures, which travel from attempt to attempt in the heartbeat details:
 // a throttled spell longer than the transient bound, then one InternalError,
 // is retried.
 func TestRetriesCountFailuresOfEachClassAcrossAttempts(t *testing.T) {
 	h := newHarness(t)
-	transient := clb.PolicyOf(clb.ActionDeregisterTargets, "InternalError")
-	spell := transient.MaxAttempts + 2
+	spell := activities.TransientMaxAttempts + 2
 	for range spell {
 		h.clb.fail(clb.ActionDeregisterTargets, sdkErr("RequestLimitExceeded", "slow down"))
 	}

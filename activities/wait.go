@@ -167,11 +167,10 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult,
 			countAPIError(ctx, ce)
 			errs[ce.Class]++
 			n := errs[ce.Class]
-			p := ce.Policy()
-			if p.Exhausted(n) {
+			stop, delay := retryDecision(ce, n)
+			if stop {
 				return WaitResult{Polls: prog.Polls}, newAPIError(ce, true, 0)
 			}
-			delay := p.NextDelay(n)
 			logger.Warn("DescribeTaskStatus failed, polling again", "taskId", in.TaskId, "code", ce.Code,
 				"requestId", ce.RequestId, "errors", n, "delay", delay)
 			next = polled.Add(delay)

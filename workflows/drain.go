@@ -282,7 +282,7 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 	for {
 		called := workflow.Now(ctx)
 		var dr activities.DeregisterResult
-		err := workflow.ExecuteActivity(withMutationOptions(ctx, deregisterNonRetryable), a.DeregisterTargets,
+		err := workflow.ExecuteActivity(withMutationOptions(ctx), a.DeregisterTargets,
 			activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}).Get(ctx, &dr)
 		cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
 		if err != nil {
@@ -350,7 +350,7 @@ func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) er
 func (d *drain) setWeights(ctx workflow.Context, targets []clb.Target, recheck bool) ([]clb.Target, error) {
 	for retry := 0; ; retry++ {
 		var res activities.SetWeightResult
-		err := workflow.ExecuteActivity(withMutationOptions(ctx, setWeightNonRetryable), a.SetWeight,
+		err := workflow.ExecuteActivity(withMutationOptions(ctx), a.SetWeight,
 			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}).Get(ctx, &res)
 		if err != nil {
 			return nil, d.activityFailed("setting weights on "+d.sel.String(), err)

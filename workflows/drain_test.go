@@ -418,9 +418,8 @@ func TestCallerErrorsFailFastWithTheCode(t *testing.T) {
 		t.Run(code, func(t *testing.T) {
 			f := newFleet(t)
 			msg := "DeregisterTargets: " + code + ": refused (RequestId req-1)"
-			// Even marked retryable, the retry policy lists the code as
-			// never retried.
-			f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(activities.DeregisterResult{}, appErr(msg, code, false))
+			// The activity marks the error non-retryable (activities/retry.go).
+			f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(activities.DeregisterResult{}, appErr(msg, code, true))
 			f.healthy(time.Second)
 			f.run(layer4(45))
 			ae := applicationError(t, f.env.GetWorkflowError())
