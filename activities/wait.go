@@ -57,8 +57,8 @@ func (s PollSettings) maxInterval() time.Duration {
 
 // WaitInput is the input of WaitForTask.
 type WaitInput struct {
-	// TaskId is the task to wait for: the RequestId of the mutating call.
-	TaskId string `json:"TaskId"`
+	// TaskID is the task to wait for: the RequestId of the mutating call.
+	TaskID string `json:"TaskId"`
 }
 
 // WaitResult is the result of WaitForTask.
@@ -83,8 +83,8 @@ type WaitProgress struct {
 
 // TaskFailure is the detail of an ErrTaskFailed error.
 type TaskFailure struct {
-	// TaskId is the task that ended with Status 1.
-	TaskId string `json:"TaskId"`
+	// TaskID is the task that ended with Status 1.
+	TaskID string `json:"TaskId"`
 	// Message is the task's Message, as DescribeTaskStatus gave it.
 	Message string `json:"Message"`
 	// Polls counts DescribeTaskStatus calls spent on the task.
@@ -114,7 +114,7 @@ type TaskFailure struct {
 // answer (a throttled spell does not use up the bound of transient faults),
 // then fail non-retryable; others fail at once.
 func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult, error) {
-	if in.TaskId == "" {
+	if in.TaskID == "" {
 		return WaitResult{}, invalidInput("WaitForTask: TaskId is required")
 	}
 	logger := activity.GetLogger(ctx)
@@ -125,7 +125,7 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult,
 	if activity.HasHeartbeatDetails(ctx) {
 		var prev WaitProgress
 		if err := activity.GetHeartbeatDetails(ctx, &prev); err != nil {
-			logger.Warn("heartbeat details unreadable, counting polls afresh", "taskId", in.TaskId, "error", err)
+			logger.Warn("heartbeat details unreadable, counting polls afresh", "taskId", in.TaskID, "error", err)
 		} else {
 			prog, resumed = prev, true
 		}
@@ -151,7 +151,7 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult,
 			continue
 		}
 		asked := a.now()
-		st, err := a.CLB.DescribeTaskStatus(ctx, in.TaskId)
+		st, err := a.CLB.DescribeTaskStatus(ctx, in.TaskID)
 		polled := a.now()
 		prog.Polls++
 		if prog.FirstPoll.IsZero() {
@@ -171,7 +171,7 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult,
 			if stop {
 				return WaitResult{Polls: prog.Polls}, newAPIError(ce, true, 0)
 			}
-			logger.Warn("DescribeTaskStatus failed, polling again", "taskId", in.TaskId, "code", ce.Code,
+			logger.Warn("DescribeTaskStatus failed, polling again", "taskId", in.TaskID, "code", ce.Code,
 				"requestId", ce.RequestId, "errors", n, "delay", delay)
 			next = polled.Add(delay)
 			continue
@@ -190,10 +190,10 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult,
 			return res, nil
 		case clb.TaskFailed:
 			metrics.WithTags(map[string]string{"outcome": "failed"}).Counter(MetricTasksWaited).Inc(1)
-			return WaitResult{Polls: prog.Polls}, taskFailed(in.TaskId, st.Message, prog.Polls)
+			return WaitResult{Polls: prog.Polls}, taskFailed(in.TaskID, st.Message, prog.Polls)
 		case clb.TaskRunning:
 		default:
-			logger.Warn("unknown task status, polling on", "taskId", in.TaskId, "status", st.Status.String())
+			logger.Warn("unknown task status, polling on", "taskId", in.TaskID, "status", st.Status.String())
 		}
 		lastRunning = seenAt(asked, polled, st)
 		elapsed := lastRunning.Sub(prog.Started)
@@ -223,7 +223,7 @@ func taskFailed(taskID, message string, polls int) error {
 	}
 	return temporal.NewApplicationErrorWithOptions(msg, ErrTaskFailed, temporal.ApplicationErrorOptions{
 		NonRetryable: true,
-		Details:      []any{TaskFailure{TaskId: taskID, Message: message, Polls: polls}},
+		Details:      []any{TaskFailure{TaskID: taskID, Message: message, Polls: polls}},
 	})
 }
 

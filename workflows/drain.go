@@ -87,7 +87,7 @@ type drain struct {
 	sel clb.Selector
 	// toGo are the targets still to deregister, in order, each with its
 	// weight before the drain.
-	toGo []clb.Target
+	toGo []clb.WeightedTarget
 	// drained holds the keys of targets whose weight this drain set to 0
 	// (or may have: a call is marked before it is sent).
 	drained map[string]bool
@@ -184,7 +184,7 @@ func (d *drain) validate() error {
 // weights; a resumed run takes the weights from before the drain.
 func (d *drain) snapshot(ctx workflow.Context) error {
 	d.progress.Phase = PhaseSnapshot
-	sel := d.in.Selector()
+	sel := d.in.Selector
 	var snap activities.SnapshotResult
 	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Snapshot,
 		activities.SnapshotInput{Selector: sel, Targets: d.targets}).Get(ctx, &snap)
@@ -199,13 +199,11 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 		original = d.in.Resume.OriginalWeights
 	}
 	for _, t := range snap.Bound {
-		w := *t.Weight
-		if ow, ok := original[t.Key()]; ok {
-			w = ow
+		if w, ok := original[t.Key()]; ok {
+			t.Weight = w
 		}
-		t.Weight = &w
 		d.toGo = append(d.toGo, t)
-		if d.drainDone && w > 0 {
+		if d.drainDone && t.Weight > 0 {
 			d.drained[t.Key()] = true
 		}
 	}
@@ -218,10 +216,10 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 // their connections end.
 func (d *drain) drain(ctx workflow.Context) error {
 	d.progress.Phase = PhaseDraining
-	var weighted []clb.Target
+	var weighted []clb.WeightedTarget
 	for _, t := range d.toGo {
-		if *t.Weight > 0 {
-			weighted = append(weighted, withWeight(t, 0))
+		if t.Weight > 0 {
+			weighted = append(weighted, clb.WeightedTarget{Target: t.Target})
 		}
 	}
 	for _, batch := range chunks(weighted, MaxChunkSize) {
@@ -259,7 +257,7 @@ func (d *drain) deregister(ctx workflow.Context) error {
 			return d.continueAsNew(ctx)
 		}
 		n := min(d.chunkSize, len(d.toGo))
-		if err := d.deregisterChunk(ctx, d.toGo[:n]); err != nil {
+		if err := d.deregisterChunk(ctx, clb.Unweighted(d.toGo[:n])); err != nil {
 			return err
 		}
 		d.toGo = d.toGo[n:]
@@ -271,9 +269,9 @@ func (d *drain) deregister(ctx workflow.Context) error {
 // deregisterChunk unbinds one chunk and waits for its task, sending what is
 // still bound again when the task fails.
 func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error {
-	cr := ChunkResult{Index: d.chunksDone, Targets: withoutWeights(chunk), Started: workflow.Now(ctx)}
+	cr := ChunkResult{Index: d.chunksDone, Targets: chunk, Started: workflow.Now(ctx)}
 	d.progress.CurrentChunk = cr.Index
-	defer func() { d.progress.CurrentChunk, d.progress.CurrentTaskId = -1, "" }()
+	defer func() { d.progress.CurrentChunk, d.progress.CurrentTaskID = -1, "" }()
 	pending := cr.Targets
 	// sent is true once a call of this chunk may have been applied: one
 	// was accepted, or an attempt was retried after an error that may have
@@ -290,14 +288,14 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 		}
 		cr.Attempts += dr.Attempt
 		cr.AlreadyGone = append(cr.AlreadyGone, dr.AlreadyGone...)
-		sent = sent || dr.TaskId != "" || dr.Attempt > 1
-		if dr.TaskId == "" {
+		sent = sent || dr.TaskID != "" || dr.Attempt > 1
+		if dr.TaskID == "" {
 			break
 		}
-		cr.RequestId = dr.TaskId
-		d.progress.CurrentTaskId = dr.TaskId
+		cr.RequestId = dr.TaskID
+		d.progress.CurrentTaskID = dr.TaskID
 		waited := workflow.Now(ctx)
-		wr, err := d.waitForTask(ctx, dr.TaskId)
+		wr, err := d.waitForTask(ctx, dr.TaskID)
 		cr.WaitDuration += workflow.Now(ctx).Sub(waited)
 		cr.Polls += wr.Polls
 		if err == nil {
@@ -307,7 +305,7 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 		cr.Polls += failure.Polls
 		switch {
 		case !isTaskFailure || ctx.Err() != nil:
-			return d.chunkFailed(ctx, &cr, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, dr.TaskId), err))
+			return d.chunkFailed(ctx, &cr, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, dr.TaskID), err))
 		case cr.TaskRetries >= MaxTaskRetries:
 			return d.chunkFailed(ctx, &cr, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("chunk %d of %s: %s (after %d task retries)", cr.Index, d.sel, msg, cr.TaskRetries),
@@ -315,7 +313,7 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 		}
 		cr.TaskRetries++
 		d.noteError(err)
-		d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", dr.TaskId,
+		d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", dr.TaskID,
 			"message", failure.Message, "taskRetry", cr.TaskRetries)
 		pending = dr.Sent
 	}
@@ -347,7 +345,7 @@ func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) er
 
 // setWeights sets each target's own weight and waits for the task, sending
 // the call again when the task fails. It returns the targets changed.
-func (d *drain) setWeights(ctx workflow.Context, targets []clb.Target, recheck bool) ([]clb.Target, error) {
+func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) ([]clb.WeightedTarget, error) {
 	for retry := 0; ; retry++ {
 		var res activities.SetWeightResult
 		err := workflow.ExecuteActivity(withMutationOptions(ctx), a.SetWeight,
@@ -355,21 +353,21 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.Target, recheck b
 		if err != nil {
 			return nil, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
-		if res.TaskId == "" {
+		if res.TaskID == "" {
 			return res.Sent, nil
 		}
-		d.progress.CurrentTaskId = res.TaskId
-		_, err = d.waitForTask(ctx, res.TaskId)
-		d.progress.CurrentTaskId = ""
+		d.progress.CurrentTaskID = res.TaskID
+		_, err = d.waitForTask(ctx, res.TaskID)
+		d.progress.CurrentTaskID = ""
 		if err == nil {
 			return res.Sent, nil
 		}
 		failure, _, isTaskFailure := taskFailure(err)
 		if !isTaskFailure || retry >= MaxTaskRetries || ctx.Err() != nil {
-			return nil, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskId, err)
+			return nil, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
 		}
 		d.noteError(err)
-		d.log.Warn("weight task failed, sending it again", "taskId", res.TaskId, "message", failure.Message)
+		d.log.Warn("weight task failed, sending it again", "taskId", res.TaskID, "message", failure.Message)
 	}
 }
 
@@ -380,7 +378,7 @@ func (d *drain) waitForTask(ctx workflow.Context, taskID string) (activities.Wai
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res activities.WaitResult
-	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskId: taskID}).Get(wctx, &res)
+	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskID: taskID}).Get(wctx, &res)
 	return res, err
 }
 
@@ -389,10 +387,10 @@ func (d *drain) waitForTask(ctx workflow.Context, taskID string) (activities.Wai
 func (d *drain) continueAsNew(ctx workflow.Context) error {
 	next := d.in
 	next.LocationId = d.sel.LocationId
-	next.Targets = withoutWeights(d.toGo)
+	next.Targets = clb.Unweighted(d.toGo)
 	weights := make(map[string]int64, len(d.toGo))
 	for _, t := range d.toGo {
-		weights[t.Key()] = *t.Weight
+		weights[t.Key()] = t.Weight
 	}
 	next.Resume = &ResumeState{Result: d.result, OriginalWeights: weights, Drained: d.drainDone}
 	d.log.Info("continuing as new", "selector", d.sel.String(), "remaining", len(d.toGo),
@@ -411,7 +409,7 @@ func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
 	}
 	d.noteError(err)
 	d.progress.Phase = PhaseFailed
-	d.log.Error("drain failed", "selector", d.in.Selector().String(), "error", err)
+	d.log.Error("drain failed", "selector", d.in.Selector.String(), "error", err)
 	return DrainResult{}, err
 }
 
@@ -420,7 +418,7 @@ func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
 // bound, so a target of an abandoned chunk that is gone is skipped.
 func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 	d.result.Cancelled = true
-	var restore []clb.Target
+	var restore []clb.WeightedTarget
 	for _, t := range d.toGo {
 		if d.drained[t.Key()] {
 			restore = append(restore, t)
@@ -499,27 +497,12 @@ func taskFailure(err error) (activities.TaskFailure, string, bool) {
 }
 
 // chunks splits targets into consecutive slices of at most size.
-func chunks(targets []clb.Target, size int) [][]clb.Target {
-	var out [][]clb.Target
+func chunks[T any](targets []T, size int) [][]T {
+	var out [][]T
 	for len(targets) > 0 {
 		n := min(size, len(targets))
 		out = append(out, targets[:n])
 		targets = targets[n:]
-	}
-	return out
-}
-
-// withWeight returns t with its own Weight set to w.
-func withWeight(t clb.Target, w int64) clb.Target {
-	t.Weight = &w
-	return t
-}
-
-// withoutWeights returns the targets with their Weight cleared.
-func withoutWeights(targets []clb.Target) []clb.Target {
-	out := make([]clb.Target, len(targets))
-	for i, t := range targets {
-		out[i] = t.WithoutWeight()
 	}
 	return out
 }

@@ -62,7 +62,7 @@ func startEmulator(t *testing.T, cfg clbsim.Config) *emulator {
 // input drains every target of the listener, and two that are not bound.
 func (e *emulator) input() workflows.DrainInput {
 	targets := append(slices.Clone(e.targets), clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
-	return workflows.DrainInput{LoadBalancerId: e.sel.LoadBalancerId, ListenerId: e.sel.ListenerId, Targets: targets}
+	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: e.sel.LoadBalancerId, ListenerId: e.sel.ListenerId}, Targets: targets}
 }
 
 // changes counts the applied changes of an action, per target key.

@@ -44,7 +44,7 @@ func ScheduledDrain(ctx workflow.Context, in ScheduledDrainInput) (DrainResult, 
 	err := workflow.ExecuteChildWorkflow(ctx, WorkflowName, in.Drain).Get(ctx, &res)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		msg := fmt.Sprintf("skipped: a drain of %s is already running as workflow %s; nothing was touched",
-			in.Drain.Selector(), opts.WorkflowID)
+			in.Drain.Selector, opts.WorkflowID)
 		workflow.GetLogger(ctx).Warn("scheduled drain skipped", "drain_workflow_id", opts.WorkflowID)
 		return DrainResult{}, temporal.NewNonRetryableApplicationError(msg, ErrAlreadyRunning, err)
 	}

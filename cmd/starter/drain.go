@@ -67,14 +67,10 @@ var flagHints = map[string]string{
 // targets file's syntax, and workflows.Validate's.
 func (f *drainFlags) input(stdin io.Reader) (workflows.DrainInput, []clb.Problem) {
 	in := workflows.DrainInput{
-		LoadBalancerId: f.lb,
-		ListenerId:     f.listener,
-		LocationId:     f.location,
-		Domain:         f.domain,
-		Url:            f.url,
-		DrainDelay:     f.drainDelay,
-		ChunkSize:      f.chunkSize,
-		Reason:         f.reason,
+		Selector:   clb.Selector{LoadBalancerId: f.lb, ListenerId: f.listener, LocationId: f.location, Domain: f.domain, Url: f.url},
+		DrainDelay: f.drainDelay,
+		ChunkSize:  f.chunkSize,
+		Reason:     f.reason,
 	}
 	var problems []clb.Problem
 	targets, targetProblems := readTargets(f.targets, stdin)
@@ -205,7 +201,7 @@ func (a *app) drain(ctx context.Context, args []string) int {
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
-		fmt.Fprint(a.stderr, a.alreadyRunning(in.Selector(), id, already.RunId,
+		fmt.Fprint(a.stderr, a.alreadyRunning(in.Selector, id, already.RunId,
 			connect.WorkflowURL(connect.UIAddress(), namespace, id, already.RunId)))
 		return exitAlreadyRunning
 	case err != nil:
@@ -220,7 +216,7 @@ func (a *app) drain(ctx context.Context, args []string) int {
 	info := started{WorkflowId: run.GetID(), RunId: run.GetRunID(), Namespace: namespace,
 		URL: connect.WorkflowURL(connect.UIAddress(), namespace, run.GetID(), run.GetRunID())}
 	fmt.Fprintf(out, "started drain of %s: %d targets\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
-		in.Selector(), len(in.Targets), info.WorkflowId, info.RunId, info.URL)
+		in.Selector, len(in.Targets), info.WorkflowId, info.RunId, info.URL)
 	if !c.wait {
 		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n",
 			a.command("status", "--wait", info.WorkflowId), a.command("cancel", info.WorkflowId))

@@ -91,7 +91,7 @@ func (a *app) schedule(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	defer tc.Close()
-	note := "clbdrain: drain of " + in.Selector().String()
+	note := "clbdrain: drain of " + in.Selector.String()
 	if in.Reason != "" {
 		note += ": " + in.Reason
 	}
@@ -125,7 +125,7 @@ func (a *app) schedule(ctx context.Context, args []string) int {
 		return exitCodeOfServiceError(err)
 	}
 
-	fmt.Fprintf(a.stdout, "created schedule %s: drain of %s, %d targets\n", c.id, in.Selector(), len(in.Targets))
+	fmt.Fprintf(a.stdout, "created schedule %s: drain of %s, %d targets\n", c.id, in.Selector, len(in.Targets))
 	for _, cron := range c.crons {
 		fmt.Fprintf(a.stdout, "  cron:          %s\n", cron)
 	}

@@ -49,7 +49,8 @@ so a second drain of one listener or rule is refused while the first runs
 (exit 3). Without --wait, the command exits once the drain is started.
 
 FILE (- for standard input) lists one target a line, as InstanceId:port or
-IP:port with an optional @weight; blank lines and # comments are ignored:
+IP:port (no @weight: targets keep theirs until they are removed); blank
+lines and # comments are ignored:
     ins-abc12345:80
     10.0.0.5:8080      # ENI IP
     [fd00::5]:8080     # IPv6 in brackets

@@ -133,8 +133,8 @@ func TestMutationsApplyWhenTheirTaskCompletes(t *testing.T) {
 		t.Fatalf("bound after deregistering = %v", got)
 	}
 
-	// ModifyTargetWeight: a target's own Weight wins over the call's.
-	task, err = c.ModifyTargetWeight(ctx, ruleSel, []clb.Target{ins("ins-aaaa0001", 9000), weighted(ins("ins-aaaa0003", 9000), 7)}, 0)
+	// ModifyTargetWeight: each target's own Weight.
+	task, err = c.ModifyTargetWeight(ctx, ruleSel, []clb.WeightedTarget{weighted(ins("ins-aaaa0001", 9000), 0), weighted(ins("ins-aaaa0003", 9000), 7)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,9 +146,9 @@ func TestMutationsApplyWhenTheirTaskCompletes(t *testing.T) {
 		t.Fatalf("weights = %v", got)
 	}
 
-	// RegisterTargets binds with the default weight 10, a CVM with the
+	// RegisterTargets binds with the weights given, a CVM with the
 	// addresses the fleet knows it by.
-	if _, err = c.RegisterTargets(ctx, tcpSel, []clb.Target{ins("ins-aaaa0001", 8080), weighted(clb.Target{EniIp: "10.9.9.9", Port: 8080}, 60)}); err != nil {
+	if _, err = c.RegisterTargets(ctx, tcpSel, []clb.WeightedTarget{weighted(ins("ins-aaaa0001", 8080), 10), weighted(clb.Target{EniIp: "10.9.9.9", Port: 8080}, 60)}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Second)

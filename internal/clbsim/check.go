@@ -124,6 +124,8 @@ type targetsRequest struct {
 type checkedTarget struct {
 	clb.Target
 	key string
+	// weight is the target's own weight, when the request gives one.
+	weight *int64
 }
 
 // checkedTargets is a validated targetsRequest.
@@ -231,9 +233,8 @@ func checkTarget(field string, wt *wireTarget) (checkedTarget, *apiError) {
 		if err := checkWeight(field+".Weight", *wt.Weight); err != nil {
 			return checkedTarget{}, err
 		}
-		t.Weight = wt.Weight
 	}
-	return checkedTarget{Target: t, key: t.Key()}, nil
+	return checkedTarget{Target: t, key: t.Key(), weight: wt.Weight}, nil
 }
 
 func checkWeight(field string, w int64) *apiError {

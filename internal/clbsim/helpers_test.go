@@ -170,9 +170,8 @@ func deregister(t *testing.T, c *clb.Client, sel clb.Selector, targets ...clb.Ta
 
 func ins(id string, port int64) clb.Target { return clb.Target{InstanceId: id, Port: port} }
 
-func weighted(t clb.Target, w int64) clb.Target {
-	t.Weight = &w
-	return t
+func weighted(t clb.Target, w int64) clb.WeightedTarget {
+	return clb.WeightedTarget{Target: t, Weight: w}
 }
 
 // bound is the keys of what is bound to a listener or rule now, with

@@ -186,8 +186,8 @@ func (s *Server) newBinding(ct checkedTarget) clb.BoundTarget {
 // weightOf is a target's own weight, else the call's, else the API default.
 func weightOf(ct checkedTarget, callWeight *int64) int64 {
 	switch {
-	case ct.Weight != nil:
-		return *ct.Weight
+	case ct.weight != nil:
+		return *ct.weight
 	case callWeight != nil:
 		return *callWeight
 	}
