@@ -92,16 +92,10 @@ type DeregisterResult struct {
 
 // DeregisterTargets unbinds a chunk of targets with one DeregisterTargets
 // call and returns its task id. It never unbinds anything twice and never
-// fails on a target that is already gone:
-//   - a retried attempt (or Recheck) first reads what is bound
-//     (DescribeTargets) and sends only the targets still bound, so an
-//     earlier attempt whose answer was lost after the change was applied
-//     is not repeated; while that attempt's task still holds the load
-//     balancer, sending again answers FailedOperation.ResourceInOperating,
-//     a busy code that is retried;
-//   - an InvalidParameter answer (a target not bound) is confirmed with
-//     DescribeTargets: when none of the chunk is bound, it is done; when
-//     some still are, they alone are sent, once.
+// fails on a target already gone: a retried attempt (or Recheck) sends only
+// what DescribeTargets still shows bound, and a not-bound answer
+// (InvalidParameter) is checked the same way: when none is bound the chunk
+// is done, else the ones still bound are sent once more.
 func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) (DeregisterResult, error) {
 	if err := checkBatch(len(in.Targets)); err != nil {
 		return DeregisterResult{}, err

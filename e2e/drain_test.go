@@ -62,7 +62,7 @@ func TestLayer4Drain(t *testing.T) {
 	for i, n := range []int{20, 20, 5} {
 		assert.Len(t, res.Chunks[i].Targets, n)
 		assert.Equal(t, workflows.OutcomeDeregistered, res.Chunks[i].Outcome)
-		assert.NotEmpty(t, res.Chunks[i].RequestId)
+		assert.NotEmpty(t, res.Chunks[i].RequestID)
 	}
 	assert.Equal(t, "e2e layer 4", res.Reason)
 	left := boundNow(t, lb.LoadBalancerId, l4.ListenerId, "")

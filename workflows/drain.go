@@ -17,58 +17,15 @@ import (
 // value, so no activity name is spelled as a string.
 var a *activities.Activities
 
-// DrainAndDeregister takes real servers out of a CLB listener or layer-7
-// rule safely. Register it with workflow.RegisterOptions{Name:
-// WorkflowName}. It runs these steps, and answers the QueryProgress query
-// with a Progress at any moment:
-//
-//  1. Validate the input (Validate); a rejected input fails with a
-//     non-retryable ApplicationError of type ErrInvalidInput whose details
-//     are the []clb.Problem, before any API call. Exact duplicate targets
-//     are merged and counted in DuplicatesMerged.
-//  2. Snapshot what is bound now: resolve a rule named by Domain+Url to its
-//     LocationId, record current weights, and set aside the targets already
-//     absent. A layer-7 listener without a rule, or an unknown rule, fails
-//     with ErrNoRule; a rule named on a layer-4 listener with
-//     ErrInvalidInput.
-//  3. Drain, when DrainDelay > 0: set weight 0 on the targets to go (at most
-//     MaxChunkSize per call, waiting for each task), then sleep DrainDelay on
-//     a durable timer (Progress.DrainUntil says until when).
-//  4. Deregister chunk by chunk (at most ChunkSize targets each), one at a
-//     time: DeregisterTargets, then WaitForTask until the task succeeds. A
-//     task that ends with Status 1 has its chunk sent again (what is still
-//     bound), up to MaxTaskRetries times, then the drain fails with
-//     ErrTaskFailed and the task's message.
-//  5. Report: the DrainResult.
-//
-// An error of the CLB API that is not retried (a caller error, denied
-// credentials, or a retried code past its bound) fails the drain with an
-// ApplicationError whose type is the Tencent error code and whose cause is
-// the activity's error.
-//
-// Cancellation is not a failure: the chunk in flight ends cleanly (a task
-// already started is waited for), the targets drained but not deregistered
-// get their snapshot weights back, and the workflow completes with a nil
-// error and a DrainResult with Cancelled set and Restored listing what was
-// restored. The result says what was done.
-//
-// After ChunksPerRun chunks, or sooner when Temporal suggests it, the run
-// continues as new with the remaining targets and a ResumeState; the last
-// run's result covers the whole drain.
-//
-// A drain that fails (rather than being cancelled) leaves the targets it
-// drained at weight 0: they were on their way out, and the error says what
-// stopped it; run the drain again, or restore weights by hand.
-//
-// As a child workflow, a parent starts it with ChildOptions, which sets the
-// conventional workflow ID (so two drains of one listener never overlap),
-// the clb-drain task queue, and a cancellation that restores weights rather
-// than a termination when the parent closes:
-//
-//	in := workflows.DrainInput{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345", Targets: targets}
-//	var res workflows.DrainResult
-//	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflows.ChildOptions(in)),
-//		workflows.WorkflowName, in).Get(ctx, &res)
+// DrainAndDeregister removes in.Targets from the listener or rule that
+// in.Selector names: it validates the input, snapshots what is bound, sets
+// weight 0 and waits DrainDelay when DrainDelay > 0, then deregisters chunk
+// by chunk, continuing as new every ChunksPerRun chunks. It answers
+// QueryProgress with a Progress. It fails with ErrInvalidInput (details: the
+// []clb.Problem), ErrNoRule, ErrTaskFailed, or the Tencent code of an API
+// error that is not retried, leaving drained targets at weight 0. Cancelled,
+// it restores the drained weights and completes with Cancelled set. Register
+// it as WorkflowName; the README tells the procedure in full.
 func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error) {
 	d := newDrain(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
@@ -278,43 +235,21 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 	// hidden an applied call (a lost answer).
 	sent := false
 	for {
-		called := workflow.Now(ctx)
-		var dr activities.DeregisterResult
-		err := workflow.ExecuteActivity(withMutationOptions(ctx), a.DeregisterTargets,
-			activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}).Get(ctx, &dr)
-		cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
+		dr, err := d.sendChunk(ctx, &cr, pending)
 		if err != nil {
-			return d.chunkFailed(ctx, &cr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err))
+			return d.chunkFailed(ctx, &cr, err)
 		}
-		cr.Attempts += dr.Attempt
-		cr.AlreadyGone = append(cr.AlreadyGone, dr.AlreadyGone...)
 		sent = sent || dr.TaskID != "" || dr.Attempt > 1
 		if dr.TaskID == "" {
 			break
 		}
-		cr.RequestId = dr.TaskID
-		d.progress.CurrentTaskID = dr.TaskID
-		waited := workflow.Now(ctx)
-		wr, err := d.waitForTask(ctx, dr.TaskID)
-		cr.WaitDuration += workflow.Now(ctx).Sub(waited)
-		cr.Polls += wr.Polls
-		if err == nil {
+		done, err := d.waitChunk(ctx, &cr, dr.TaskID)
+		if err != nil {
+			return d.chunkFailed(ctx, &cr, err)
+		}
+		if done {
 			break
 		}
-		failure, msg, isTaskFailure := taskFailure(err)
-		cr.Polls += failure.Polls
-		switch {
-		case !isTaskFailure || ctx.Err() != nil:
-			return d.chunkFailed(ctx, &cr, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, dr.TaskID), err))
-		case cr.TaskRetries >= MaxTaskRetries:
-			return d.chunkFailed(ctx, &cr, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("chunk %d of %s: %s (after %d task retries)", cr.Index, d.sel, msg, cr.TaskRetries),
-				ErrTaskFailed, err, failure))
-		}
-		cr.TaskRetries++
-		d.noteError(err)
-		d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", dr.TaskID,
-			"message", failure.Message, "taskRetry", cr.TaskRetries)
 		pending = dr.Sent
 	}
 	cr.Finished = workflow.Now(ctx)
@@ -325,9 +260,55 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 	d.result.Chunks = append(d.result.Chunks, cr)
 	d.result.Deregistered = append(d.result.Deregistered, cr.Targets...)
 	d.chunksDone++
-	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", len(cr.Targets), "taskId", cr.RequestId,
+	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", len(cr.Targets), "taskId", cr.RequestID,
 		"alreadyGone", len(cr.AlreadyGone), "polls", cr.Polls, "taskRetries", cr.TaskRetries)
 	return nil
+}
+
+// sendChunk runs DeregisterTargets on the targets of cr still pending, a
+// re-check first after a failed task, and records it in cr.
+func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target) (activities.DeregisterResult, error) {
+	called := workflow.Now(ctx)
+	var dr activities.DeregisterResult
+	err := workflow.ExecuteActivity(withMutationOptions(ctx), a.DeregisterTargets,
+		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}).Get(ctx, &dr)
+	cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
+	if err != nil {
+		return dr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err)
+	}
+	cr.Attempts += dr.Attempt
+	cr.AlreadyGone = append(cr.AlreadyGone, dr.AlreadyGone...)
+	return dr, nil
+}
+
+// waitChunk waits for the chunk's task and records it in cr. It reports
+// whether the chunk is done; false means its task failed and the chunk is
+// to be sent again (at most MaxTaskRetries times).
+func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string) (bool, error) {
+	cr.RequestID = taskID
+	d.progress.CurrentTaskID = taskID
+	waited := workflow.Now(ctx)
+	wr, err := d.waitForTask(ctx, taskID)
+	cr.WaitDuration += workflow.Now(ctx).Sub(waited)
+	cr.Polls += wr.Polls
+	if err == nil {
+		return true, nil
+	}
+	failure, msg, isTaskFailure := taskFailure(err)
+	cr.Polls += failure.Polls
+	switch {
+	case !isTaskFailure || ctx.Err() != nil:
+		return false, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, taskID), err)
+	case cr.TaskRetries >= MaxTaskRetries:
+		return false, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("chunk %d of %s: %s (after %d task retries)", cr.Index, d.sel, msg, cr.TaskRetries),
+			ErrTaskFailed, err, failure)
+	}
+	cr.TaskRetries++
+	d.noteError(err)
+	d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", taskID,
+		"message", failure.Message, "taskRetry", cr.TaskRetries)
+	return false, nil
 }
 
 // chunkFailed records a chunk that did not complete: abandoned when the

@@ -227,7 +227,7 @@ func TestChunksOf20InOrderOnTheirQueues(t *testing.T) {
 	for i, c := range res.Chunks {
 		require.Equal(t, i, c.Index)
 		require.Equal(t, workflows.OutcomeDeregistered, c.Outcome)
-		require.Equal(t, fmt.Sprintf("task-%d", i+1), c.RequestId)
+		require.Equal(t, fmt.Sprintf("task-%d", i+1), c.RequestID)
 		require.Equal(t, 1, c.Attempts)
 		require.Equal(t, 2, c.Polls)
 		require.Equal(t, 2*time.Second, c.WaitDuration)
@@ -465,7 +465,7 @@ func TestNotBoundCountsAsDone(t *testing.T) {
 	require.Equal(t, cvms(25), res.Deregistered)
 	require.Equal(t, workflows.OutcomeAlreadyAbsent, res.Chunks[0].Outcome)
 	require.Equal(t, cvms(20), res.Chunks[0].AlreadyGone)
-	require.Empty(t, res.Chunks[0].RequestId)
+	require.Empty(t, res.Chunks[0].RequestID)
 	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[1].Outcome)
 	require.Equal(t, []string{"task-1"}, f.waits, "no task to wait for when nothing was sent")
 	f.env.AssertExpectations(t)
@@ -492,7 +492,7 @@ func TestFailedTaskIsSentAgain(t *testing.T) {
 	require.True(t, f.deregs[1].Recheck, "the chunk is sent again re-checking what is still bound")
 	c := res.Chunks[0]
 	require.Equal(t, 1, c.TaskRetries)
-	require.Equal(t, "task-2", c.RequestId)
+	require.Equal(t, "task-2", c.RequestID)
 	require.Equal(t, cvms(10), c.AlreadyGone)
 	require.Equal(t, 3+2, c.Polls)
 	require.Equal(t, workflows.OutcomeDeregistered, c.Outcome)

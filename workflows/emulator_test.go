@@ -163,12 +163,12 @@ func TestDrainAgainstEmulator(t *testing.T) {
 	c0 := res.Chunks[0]
 	require.Equal(t, 2, c0.Attempts, "the retry after the lost answer")
 	require.Equal(t, em.targets[:20], c0.AlreadyGone, "and it found the change applied")
-	require.Empty(t, c0.RequestId)
+	require.Empty(t, c0.RequestID)
 	require.Equal(t, workflows.OutcomeDeregistered, c0.Outcome)
 
 	c1 := res.Chunks[1]
 	require.Equal(t, 1, c1.TaskRetries)
-	require.NotEmpty(t, c1.RequestId)
+	require.NotEmpty(t, c1.RequestID)
 	require.Empty(t, c1.AlreadyGone, "a failed task changes nothing")
 
 	// Exactly once: every target drained once and unbound once.

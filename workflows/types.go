@@ -111,9 +111,9 @@ type ChunkResult struct {
 	Index int `json:"Index"`
 	// Targets are the chunk's targets.
 	Targets []clb.Target `json:"Targets"`
-	// RequestId is the DeregisterTargets RequestId (the task id) of the
+	// RequestID is the DeregisterTargets RequestId (the task id) of the
 	// attempt that removed them; empty when nothing was left to send.
-	RequestId string `json:"RequestId,omitempty"`
+	RequestID string `json:"RequestId,omitempty"`
 	// Attempts counts DeregisterTargets activity attempts, retries included.
 	Attempts int `json:"Attempts"`
 	// TaskRetries counts re-deregistrations after a task ended with Status 1.
@@ -233,17 +233,11 @@ func WorkflowIDFor(in DrainInput) string {
 	return WorkflowID(in.LoadBalancerId, in.ListenerId, rule)
 }
 
-// ChildOptions are the options for starting a drain as a child workflow:
-// the conventional ID, the clb-drain task queue, and a cancellation that
-// lets the drain finish cleanly: if the parent closes early the drain is
-// asked to cancel (it finishes its chunk and restores drained weights)
-// rather than terminated, and a parent that cancels it waits for that.
-// Set more fields on the result as needed, then use
-// workflow.WithChildOptions:
-//
-//	ctx = workflow.WithChildOptions(ctx, workflows.ChildOptions(in))
-//	var res workflows.DrainResult
-//	err := workflow.ExecuteChildWorkflow(ctx, workflows.WorkflowName, in).Get(ctx, &res)
+// ChildOptions are the options for starting a drain as a child workflow
+// (pass them to workflow.WithChildOptions; the README shows a caller): the
+// conventional ID, the clb-drain task queue, and a parent close that asks
+// the drain to cancel (it finishes its chunk and restores drained weights)
+// rather than terminating it, which a cancelling parent waits for.
 func ChildOptions(in DrainInput) workflow.ChildWorkflowOptions {
 	return workflow.ChildWorkflowOptions{
 		WorkflowID:          WorkflowIDFor(in),
