@@ -53,10 +53,10 @@ func TestRecordedPayloadsKeepTheirShape(t *testing.T) {
 				case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 					attrs := e.GetActivityTaskScheduledEventAttributes()
 					types[e.GetEventId()] = attrs.GetActivityType().GetName()
-					activityInput(t, attrs.GetActivityType().GetName(), attrs.GetInput())
+					activityPayload(t, attrs.GetActivityType().GetName(), 0, attrs.GetInput())
 				case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 					attrs := e.GetActivityTaskCompletedEventAttributes()
-					activityResult(t, types[attrs.GetScheduledEventId()], attrs.GetResult())
+					activityPayload(t, types[attrs.GetScheduledEventId()], 1, attrs.GetResult())
 				default:
 					continue
 				}
@@ -67,34 +67,20 @@ func TestRecordedPayloadsKeepTheirShape(t *testing.T) {
 	}
 }
 
-func activityInput(t *testing.T, name string, p *commonpb.Payloads) {
-	t.Helper()
-	switch name {
-	case "Snapshot":
-		sameJSON[activities.SnapshotInput](t, name, p)
-	case "DeregisterTargets":
-		sameJSON[activities.DeregisterInput](t, name, p)
-	case "SetWeight":
-		sameJSON[activities.SetWeightInput](t, name, p)
-	case "WaitForTask":
-		sameJSON[activities.WaitInput](t, name, p)
-	default:
-		t.Fatalf("unknown activity %q", name)
-	}
+type payloadCheck func(t *testing.T, what string, p *commonpb.Payloads)
+
+// activityShapes are the input and result types of each activity.
+var activityShapes = map[string][2]payloadCheck{
+	"Snapshot":          {sameJSON[activities.SnapshotInput], sameJSON[activities.SnapshotResult]},
+	"DeregisterTargets": {sameJSON[activities.DeregisterInput], sameJSON[activities.DeregisterResult]},
+	"SetWeight":         {sameJSON[activities.SetWeightInput], sameJSON[activities.SetWeightResult]},
+	"WaitForTask":       {sameJSON[activities.WaitInput], sameJSON[activities.WaitResult]},
 }
 
-func activityResult(t *testing.T, name string, p *commonpb.Payloads) {
+// activityPayload checks an activity's input (which 0) or result (1).
+func activityPayload(t *testing.T, name string, which int, p *commonpb.Payloads) {
 	t.Helper()
-	switch name {
-	case "Snapshot":
-		sameJSON[activities.SnapshotResult](t, name, p)
-	case "DeregisterTargets":
-		sameJSON[activities.DeregisterResult](t, name, p)
-	case "SetWeight":
-		sameJSON[activities.SetWeightResult](t, name, p)
-	case "WaitForTask":
-		sameJSON[activities.WaitResult](t, name, p)
-	default:
-		t.Fatalf("unknown activity %q", name)
-	}
+	shapes, ok := activityShapes[name]
+	require.True(t, ok, "unknown activity %q", name)
+	shapes[which](t, name, p)
 }
