@@ -45,7 +45,7 @@ func drainAll(lb clbsim.LoadBalancer, reason string) workflows.DrainInput {
 	for i, b := range l.Targets {
 		targets[i] = clb.Target{InstanceId: b.InstanceId, Port: b.Port}
 	}
-	return workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId, Targets: targets, Reason: reason}
+	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, Targets: targets, Reason: reason}
 }
 
 // drain runs one drain on the task queue and returns its result and its
