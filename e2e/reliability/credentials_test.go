@@ -119,7 +119,7 @@ func TestCredentials(t *testing.T) {
 	sc.row.Injected = fmt.Sprintf("wrong SecretKey on one worker; InternalError 20%% beside it; both keys scanned for in %d history events of %d drains, 2 worker logs (debug), %d outputs and errors",
 		events, len(ids), len(texts)-2)
 	sc.row.Outcome = fmt.Sprintf("AuthFailure.SignatureFailure after 1 call in %s; no key anywhere", took.Round(10*time.Millisecond))
-	sc.account(bindingsOf(in.Selector, want), "InternalError", "AuthFailure.SignatureFailure")
+	sc.account(harness.BindingsOf(in.Selector, want), "InternalError", "AuthFailure.SignatureFailure")
 }
 
 // protoTexts returns every string and byte string of a protobuf message, its

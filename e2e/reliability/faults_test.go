@@ -61,7 +61,7 @@ func TestCloudFaults(t *testing.T) {
 		clbsim.Config{TaskLatency: 100 * time.Millisecond, TaskJitter: 100 * time.Millisecond, Faults: faults.base})
 
 	var ins []workflows.DrainInput
-	var requested []binding
+	var requested []harness.Binding
 	for i, lb := range sc.initial.LoadBalancers {
 		l, _ := harness.Listener(lb, i%2 == 1)
 		in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, Reason: "reliability: cloud faults"}
@@ -74,7 +74,7 @@ func TestCloudFaults(t *testing.T) {
 			in.DrainDelay = time.Second
 		}
 		ins = append(ins, in)
-		requested = append(requested, bindingsOf(in.Selector, in.Targets)...)
+		requested = append(requested, harness.BindingsOf(in.Selector, in.Targets)...)
 	}
 
 	sc.startWorker("CLBDRAIN_API_RATE=10")

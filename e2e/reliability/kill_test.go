@@ -110,7 +110,7 @@ func TestWorkerKilledMidDrain(t *testing.T) {
 	sc.row.Outcome = fmt.Sprintf("completed in %d runs", res.Runs)
 	assert.Len(t, res.Deregistered, len(want))
 	assert.Empty(t, res.AlreadyAbsent)
-	sc.account(bindingsOf(in.Selector, want))
+	sc.account(harness.BindingsOf(in.Selector, want))
 }
 
 // awaitChunk waits until a drain has deregistered at least n chunks.

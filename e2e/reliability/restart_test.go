@@ -94,7 +94,7 @@ func TestTemporalServerRestartedMidDrain(t *testing.T) {
 	assert.Equal(t, rule.LocationId, res.Selector.LocationId)
 	sel := in.Selector
 	sel.LocationId = rule.LocationId
-	sc.account(bindingsOf(sel, want))
+	sc.account(harness.BindingsOf(sel, want))
 }
 
 // startServer starts a dev server with o.
