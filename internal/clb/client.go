@@ -245,8 +245,8 @@ func newSDK(cred common.CredentialIface, region, scheme, host string, transport 
 // newLimiters builds the token bucket of each action the Client calls.
 func newLimiters(perSecond float64, burst int) map[string]*rate.Limiter {
 	limiters := make(map[string]*rate.Limiter)
-	for _, action := range []string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
-		ActionModifyTargetWeight, ActionRegisterTargets} {
+	for _, action := range append([]string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
+		ActionModifyTargetWeight, ActionRegisterTargets}, moreActions...) {
 		limiters[action] = rate.NewLimiter(bucketLimit(perSecond), burst)
 	}
 	return limiters
@@ -377,24 +377,6 @@ func (c *Client) ModifyTargetWeight(ctx context.Context, sel Selector, targets [
 	req.Weight = common.Int64Ptr(weight)
 	resp := v20180317.NewModifyTargetWeightResponse()
 	return c.mutate(ctx, ActionModifyTargetWeight, req, resp, func() *string {
-		if resp.Response == nil {
-			return nil
-		}
-		return resp.Response.RequestId
-	})
-}
-
-// RegisterTargets binds targets (with their Weight, when set) to the
-// listener or rule sel names, and returns the task id. It is not part of
-// API: clbdrain never binds targets; tests and the demo do.
-func (c *Client) RegisterTargets(ctx context.Context, sel Selector, targets []Target) (string, error) {
-	req := v20180317.NewRegisterTargetsRequest()
-	req.LoadBalancerId = common.StringPtr(sel.LoadBalancerId)
-	req.ListenerId = common.StringPtr(sel.ListenerId)
-	req.LocationId, req.Domain, req.Url = optional(sel.LocationId), optional(sel.Domain), optional(sel.Url)
-	req.Targets = sdkTargets(targets, true)
-	resp := v20180317.NewRegisterTargetsResponse()
-	return c.mutate(ctx, ActionRegisterTargets, req, resp, func() *string {
 		if resp.Response == nil {
 			return nil
 		}
