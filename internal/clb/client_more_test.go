@@ -192,7 +192,7 @@ func TestNewActionsClassifyErrors(t *testing.T) {
 	}
 	for action, call := range calls {
 		for code, class := range map[string]clb.Class{
-			"InvalidParameter":                    invalid[action],
+			"InvalidParameter":                     invalid[action],
 			"RequestLimitExceeded.IPLimitExceeded": clb.ClassThrottled,
 			"FailedOperation.ResourceInOperating":  clb.ClassBusy,
 			"InvalidParameterValue.Range":          clb.ClassCallerError,
