@@ -15,7 +15,9 @@ import (
 	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
-func weighted(t clb.Target, w int64) clb.WeightedTarget { return clb.WeightedTarget{Target: t, Weight: w} }
+func weighted(t clb.Target, w int64) clb.WeightedTarget {
+	return clb.WeightedTarget{Target: t, Weight: w}
+}
 
 // TestBatchModifyTargetWeight: one call sets weights on a layer-4 listener
 // and on two rules (by LocationId and by Domain+Url) in one task, which

@@ -128,7 +128,9 @@ func TestDescribeLoadBalancersValidation(t *testing.T) {
 		{"21 ids", func(r *v20180317.DescribeLoadBalancersRequest) {
 			r.LoadBalancerIds = common.StringPtrs(strings.Fields(strings.Repeat("lb-test0001 ", 21)))
 		}, "InvalidParameterValue.Length", "at most 20"},
-		{"bad id", func(r *v20180317.DescribeLoadBalancersRequest) { r.LoadBalancerIds = common.StringPtrs([]string{"lb-1"}) }, "InvalidParameter.FormatError", "`LoadBalancerIds.0`"},
+		{"bad id", func(r *v20180317.DescribeLoadBalancersRequest) {
+			r.LoadBalancerIds = common.StringPtrs([]string{"lb-1"})
+		}, "InvalidParameter.FormatError", "`LoadBalancerIds.0`"},
 		{"bad IP", func(r *v20180317.DescribeLoadBalancersRequest) {
 			r.BackendPrivateIps = common.StringPtrs([]string{"10.0.0.1", "ten"})
 		}, "InvalidParameter.FormatError", "`BackendPrivateIps.1`"},
