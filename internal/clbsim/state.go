@@ -1,6 +1,7 @@
 package clbsim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -198,10 +199,7 @@ func (s State) Check() error {
 		if !validID(lb.LoadBalancerId, prefixLB) {
 			return fmt.Errorf("clbsim: state: load balancer id %q is not lb- followed by 8 lowercase letters or digits", lb.LoadBalancerId)
 		}
-		if err := unique(lb.LoadBalancerId); err != nil {
-			return err
-		}
-		if err := checkLBInfo(lb); err != nil {
+		if err := cmp.Or(unique(lb.LoadBalancerId), checkLBInfo(lb)); err != nil {
 			return err
 		}
 		ports := map[string]bool{}
