@@ -346,3 +346,35 @@ func TestAllLoadBalancersRefusesAnInexactListing(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestNewReadsAgainstTheEmulator: the listener attributes of the fixture,
+// and the health of a layer-4 listener's targets with no rule named, as
+// the production client reads them from the emulator.
+func TestNewReadsAgainstTheEmulator(t *testing.T) {
+	fleet, err := clbsim.LoadStateFile("../clbsim/testdata/fleet.json")
+	require.NoError(t, err)
+	c, sim := clbsimtest.Start(t, clbsim.Config{State: fleet})
+	ctx := context.Background()
+
+	ls, err := c.DescribeListeners(ctx, "lb-test0001")
+	require.NoError(t, err)
+	assert.Equal(t, []clb.ListenerAttributes{
+		{ListenerId: "lbl-tcp00001", ListenerName: "web-tcp", Protocol: "TCP", Port: 80, DeregisterTargetRst: ptr(true),
+			IdleConnectTimeout: ptr[int64](600), SessionExpireTime: ptr[int64](30)},
+		{ListenerId: "lbl-http0001", ListenerName: "web-http", Protocol: "HTTP", Port: 80},
+	}, ls)
+	_, err = c.DescribeListeners(ctx, "lb-test0001", "lbl-tcp00001", "lbl-nothere1")
+	requireError(t, err, clb.ActionDescribeListeners, "InvalidParameter.ListenerIdNotFound", clb.ClassCallerError)
+
+	_, err = sim.SetTargetHealth(clbsim.HealthSetting{Target: "10.0.1.5:8080", Healthy: false})
+	require.NoError(t, err)
+	hs, err := c.DescribeTargetHealth(ctx, "lb-test0001")
+	require.NoError(t, err)
+	require.Len(t, hs, 7)
+	for _, h := range hs[:4] {
+		assert.Equal(t, clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-tcp00001"}, h.Selector())
+		assert.Equal(t, !h.Matches(clb.Target{EniIp: "10.0.1.5", Port: 8080}), h.Healthy, "%+v", h)
+	}
+	assert.Equal(t, "loc-rule0002", hs[6].LocationId)
+	assert.True(t, hs[6].Matches(clb.Target{InstanceId: "ins-aaaa0002", Port: 9000}))
+}
