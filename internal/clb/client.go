@@ -107,8 +107,9 @@ type Config struct {
 	OnCall func(action, code string, elapsed time.Duration)
 }
 
-// Client implements API (and RegisterTargets) on the official CLB SDK,
-// which builds, signs and sends every request with its own retries off. It
+// Client implements API, and TargetRegistrar, BatchWeighter,
+// ListenerReader, HealthReader and LoadBalancerReader, on the official CLB
+// SDK, which builds, signs and sends every request with its own retries off. It
 // adds a token bucket per action, a per-request timeout and a classified
 // *Error for every failure. Make one per process so that every activity
 // shares its buckets; it is safe for concurrent use.

@@ -132,7 +132,7 @@ func (s *Server) healthOf(lbID, listenerID, locationID string, e boundEntry, now
 		return HealthAlive
 	case e.health != nil:
 		return HealthDead
-	case slices.Contains(s.unhealthyKeys, e.key) || s.drawnUnhealthy(lbID, listenerID, locationID, e.key):
+	case s.unhealthyKeys[e.key] || s.drawnUnhealthy(lbID, listenerID, locationID, e.key):
 		return HealthDead
 	case now.Before(e.healthyAt):
 		return HealthUnknown
@@ -178,10 +178,10 @@ func (s *Server) SetHealthModel(m HealthModel) error {
 func (s *Server) setHealthLocked(m HealthModel) {
 	m.Unhealthy = slices.Clone(m.Unhealthy)
 	s.health = m
-	s.unhealthyKeys = make([]string, 0, len(m.Unhealthy))
+	s.unhealthyKeys = make(map[string]bool, len(m.Unhealthy))
 	for _, k := range m.Unhealthy {
 		key, _ := ParseTargetKey(k)
-		s.unhealthyKeys = append(s.unhealthyKeys, key)
+		s.unhealthyKeys[key] = true
 	}
 }
 

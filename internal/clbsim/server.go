@@ -93,7 +93,7 @@ type Server struct {
 	dialect     Dialect
 	health      HealthModel
 	// unhealthyKeys are health.Unhealthy in clb.Target.Key's spelling.
-	unhealthyKeys []string
+	unhealthyKeys map[string]bool
 	rng           *rand.Rand
 	// throttled counts the emulator's own throttled answers, for
 	// ThrottleRotate.
