@@ -20,13 +20,14 @@ type retryPolicy struct {
 // classPolicies is the retry behaviour of each class of the error-code
 // table (clb.ClassOf).
 var classPolicies = map[clb.Class]retryPolicy{
-	clb.ClassCallerError: {},
-	clb.ClassNotBound:    {},
-	clb.ClassDenied:      {},
-	clb.ClassThrottled:   {retryable: true, initial: time.Second, max: time.Second, jitter: 500 * time.Millisecond},
-	clb.ClassBusy:        {retryable: true, initial: time.Second, max: 30 * time.Second, jitter: 250 * time.Millisecond},
-	clb.ClassTransient:   {retryable: true, initial: time.Second, max: 20 * time.Second, jitter: 250 * time.Millisecond, maxAttempts: 8},
-	clb.ClassUnknown:     {retryable: true, initial: 2 * time.Second, max: 10 * time.Second, jitter: 250 * time.Millisecond, maxAttempts: 3},
+	clb.ClassCallerError:  {},
+	clb.ClassNotBound:     {},
+	clb.ClassAlreadyBound: {},
+	clb.ClassDenied:       {},
+	clb.ClassThrottled:    {retryable: true, initial: time.Second, max: time.Second, jitter: 500 * time.Millisecond},
+	clb.ClassBusy:         {retryable: true, initial: time.Second, max: 30 * time.Second, jitter: 250 * time.Millisecond},
+	clb.ClassTransient:    {retryable: true, initial: time.Second, max: 20 * time.Second, jitter: 250 * time.Millisecond, maxAttempts: 8},
+	clb.ClassUnknown:      {retryable: true, initial: 2 * time.Second, max: 10 * time.Second, jitter: 250 * time.Millisecond, maxAttempts: 3},
 }
 
 // codePolicies overrides the class's policy for single codes, on every

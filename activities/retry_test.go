@@ -12,13 +12,14 @@ import (
 
 func TestEveryClassHasAPolicy(t *testing.T) {
 	retryable := map[clb.Class]bool{
-		clb.ClassCallerError: false,
-		clb.ClassNotBound:    false,
-		clb.ClassDenied:      false,
-		clb.ClassThrottled:   true,
-		clb.ClassBusy:        true,
-		clb.ClassTransient:   true,
-		clb.ClassUnknown:     true,
+		clb.ClassCallerError:  false,
+		clb.ClassNotBound:     false,
+		clb.ClassAlreadyBound: false,
+		clb.ClassDenied:       false,
+		clb.ClassThrottled:    true,
+		clb.ClassBusy:         true,
+		clb.ClassTransient:    true,
+		clb.ClassUnknown:      true,
 	}
 	require.Len(t, classPolicies, len(retryable), "every class has a policy")
 	for class, want := range retryable {

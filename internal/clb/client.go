@@ -107,8 +107,9 @@ type Config struct {
 	OnCall func(action, code string, elapsed time.Duration)
 }
 
-// Client implements API (and RegisterTargets) on the official CLB SDK,
-// which builds, signs and sends every request with its own retries off. It
+// Client implements API, and TargetRegistrar, BatchWeighter,
+// ListenerReader, HealthReader and LoadBalancerReader, on the official CLB
+// SDK, which builds, signs and sends every request with its own retries off. It
 // adds a token bucket per action, a per-request timeout and a classified
 // *Error for every failure. Make one per process so that every activity
 // shares its buckets; it is safe for concurrent use.
@@ -245,8 +246,8 @@ func newSDK(cred common.CredentialIface, region, scheme, host string, transport 
 // newLimiters builds the token bucket of each action the Client calls.
 func newLimiters(perSecond float64, burst int) map[string]*rate.Limiter {
 	limiters := make(map[string]*rate.Limiter)
-	for _, action := range []string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
-		ActionModifyTargetWeight, ActionRegisterTargets} {
+	for _, action := range append([]string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
+		ActionModifyTargetWeight, ActionRegisterTargets}, moreActions...) {
 		limiters[action] = rate.NewLimiter(bucketLimit(perSecond), burst)
 	}
 	return limiters
@@ -378,24 +379,6 @@ func (c *Client) ModifyTargetWeight(ctx context.Context, sel Selector, targets [
 	}
 	resp := v20180317.NewModifyTargetWeightResponse()
 	return c.mutate(ctx, ActionModifyTargetWeight, req, resp, func() *string {
-		if resp.Response == nil {
-			return nil
-		}
-		return resp.Response.RequestId
-	})
-}
-
-// RegisterTargets binds targets with their weights to the listener or rule
-// sel names, and returns the task id. It is not part of API: clbdrain never
-// binds targets; tests and the demo do.
-func (c *Client) RegisterTargets(ctx context.Context, sel Selector, targets []WeightedTarget) (string, error) {
-	req := v20180317.NewRegisterTargetsRequest()
-	req.LoadBalancerId = common.StringPtr(sel.LoadBalancerId)
-	req.ListenerId = common.StringPtr(sel.ListenerId)
-	req.LocationId, req.Domain, req.Url = optional(sel.LocationId), optional(sel.Domain), optional(sel.Url)
-	req.Targets = sdkWeightedTargets(targets)
-	resp := v20180317.NewRegisterTargetsResponse()
-	return c.mutate(ctx, ActionRegisterTargets, req, resp, func() *string {
 		if resp.Response == nil {
 			return nil
 		}

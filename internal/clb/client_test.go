@@ -214,15 +214,6 @@ func TestClientSendsSignedRequests(t *testing.T) {
 				{"EniIp":"fd00::5","Port":8080,"Weight":0}]}`,
 		},
 		{
-			action: clb.ActionRegisterTargets,
-			call: func(c *clb.Client) error {
-				_, err := c.RegisterTargets(ctx, clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345"}, testWeighted[:2])
-				return err
-			},
-			wantBody: `{"LoadBalancerId":"lb-abc12345","ListenerId":"lbl-abc12345","Targets":[
-				{"InstanceId":"ins-abc12345","Port":80,"Weight":30},{"EniIp":"10.0.0.5","Port":8080,"Weight":10}]}`,
-		},
-		{
 			action: clb.ActionDescribeTargets,
 			call: func(c *clb.Client) error {
 				_, err := c.DescribeTargets(ctx, "lb-abc12345", "lbl-abc12345")
@@ -348,9 +339,6 @@ func TestClientDecodesAnswers(t *testing.T) {
 		},
 		clb.ActionModifyTargetWeight: func(c *clb.Client) (string, error) {
 			return c.ModifyTargetWeight(ctx, testSelector, testWeighted)
-		},
-		clb.ActionRegisterTargets: func(c *clb.Client) (string, error) {
-			return c.RegisterTargets(ctx, testSelector, testWeighted)
 		},
 	}
 	for action, call := range mutations {

@@ -20,6 +20,10 @@ const (
 	// ClassNotBound: DeregisterTargets named a target that is not bound.
 	// The caller confirms with DescribeTargets; gone means done.
 	ClassNotBound Class = "not-bound"
+	// ClassAlreadyBound: RegisterTargets named a target that is bound
+	// already. The caller confirms with DescribeTargets; bound means done,
+	// and the binding's weight is left as it is.
+	ClassAlreadyBound Class = "already-bound"
 	// ClassDenied: the credentials are wrong or lack permission.
 	ClassDenied Class = "denied"
 	// ClassThrottled: over the API's request rate; always retried.
@@ -77,6 +81,11 @@ var codeTable = []codeRule{
 	// Not bound: deregistering a target that is not bound answers
 	// InvalidParameter; the caller confirms with DescribeTargets.
 	{Code: "InvalidParameter", Action: ActionDeregisterTargets, Class: ClassNotBound},
+	// Likewise a batch weight change naming a target that is gone.
+	{Code: "InvalidParameter", Action: ActionBatchModifyTargetWeight, Class: ClassNotBound},
+	// Already bound: registering a bound target answers InvalidParameter;
+	// the caller confirms with DescribeTargets.
+	{Code: "InvalidParameter", Action: ActionRegisterTargets, Class: ClassAlreadyBound},
 
 	// Denied: the credentials are wrong (the activities retry an expired
 	// signature once: the clock may be off).

@@ -247,8 +247,3 @@ func (e *emulator) describeTargets(t *testing.T, lbID string, listenerIDs ...str
 	}
 	return resp.Response.Listeners
 }
-
-// weighted is t with its own weight w.
-func weighted(t clb.Target, w int64) clb.WeightedTarget {
-	return clb.WeightedTarget{Target: t, Weight: w}
-}
