@@ -177,8 +177,9 @@ func TestSnapshotLayer4(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, clb.ProtocolTCP, res.Protocol)
 	require.Equal(t, tcpSel(), res.Selector)
-	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 10), weighted(eni("10.0.0.7"), 30), weighted(eni("fd00:0::5"), 40), weighted(cvm(4), 14)}, res.Bound,
-		"bound targets in input order with their current weights; an ENI IP matches in any spelling")
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 10), weighted(eni("10.0.0.7"), 30), weighted(eni("fd00::5"), 40), weighted(cvm(4), 14)}, res.Bound,
+		"bound targets in input order with their current weights; an ENI IP matches in any spelling and is named as bound")
+	require.Equal(t, []clb.Renamed{{Requested: eni("fd00:0::5"), Bound: eni("fd00::5")}}, res.Renamed)
 	require.Equal(t, []clb.Target{cvm(9), {InstanceId: cvm(1).InstanceId, Port: 81}}, res.Absent)
 }
 

@@ -28,15 +28,23 @@ type SnapshotResult struct {
 	// listener: its LocationId, Domain and Url as the listener has them.
 	Selector clb.Selector `json:"Selector"`
 	// Bound are the targets asked for that are bound now, in input order,
-	// each with its current weight.
+	// each with its current weight, named as they are bound (see
+	// clb.BoundTarget.Identity): the spelling every mutating call sends.
 	Bound []clb.WeightedTarget `json:"Bound"`
 	// Absent are the targets asked for that are not bound, in input order.
 	Absent []clb.Target `json:"Absent,omitempty"`
+	// Renamed pairs each target asked for in another spelling than its
+	// binding's (an EniIp naming a CVM binding, an address written another
+	// way) with the target in Bound.
+	Renamed []clb.Renamed `json:"Renamed,omitempty"`
+	// Merged counts targets asked for that name a binding an earlier one
+	// already named (two spellings of one binding); they are left out.
+	Merged int `json:"Merged,omitempty"`
 }
 
 // Snapshot reads what is bound to the listener or rule now
 // (DescribeTargets) and splits the targets asked for into bound ones, with
-// their current weights, and absent ones. It resolves a rule named by
+// their current weights and named as bound, and absent ones. It resolves a rule named by
 // Domain+Url to its LocationId. A layer-7 listener without a rule, or a rule
 // the listener does not have, fails with ErrNoRule; a rule named on a
 // layer-4 listener fails with ErrInvalidInput; neither is retried.
@@ -51,12 +59,23 @@ func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotRe
 	}
 	res := SnapshotResult{Protocol: l.Protocol, Selector: sel}
 	idx := indexBound(bound)
+	seen := make(map[string]bool, len(in.Targets))
 	for _, t := range in.Targets {
-		if b, ok := idx.find(t); ok {
-			res.Bound = append(res.Bound, clb.WeightedTarget{Target: t, Weight: b.Weight})
-		} else {
+		b, ok := idx.find(t)
+		if !ok {
 			res.Absent = append(res.Absent, t)
+			continue
 		}
+		id := b.Identity(t)
+		if seen[id.Key()] {
+			res.Merged++
+			continue
+		}
+		seen[id.Key()] = true
+		if id != t {
+			res.Renamed = append(res.Renamed, clb.Renamed{Requested: t, Bound: id})
+		}
+		res.Bound = append(res.Bound, clb.WeightedTarget{Target: id, Weight: b.Weight})
 	}
 	return res, nil
 }

@@ -151,6 +151,8 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	d.sel = snap.Selector
 	d.result.Selector, d.result.Protocol = snap.Selector, snap.Protocol
 	d.result.AlreadyAbsent = append(d.result.AlreadyAbsent, snap.Absent...)
+	d.result.Renamed = append(d.result.Renamed, snap.Renamed...)
+	d.result.DuplicatesMerged += snap.Merged
 	var original map[string]int64
 	if d.in.Resume != nil {
 		original = d.in.Resume.OriginalWeights

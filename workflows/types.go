@@ -156,6 +156,12 @@ type DrainResult struct {
 	Deregistered []clb.Target `json:"Deregistered"`
 	// AlreadyAbsent are targets asked for that were not bound.
 	AlreadyAbsent []clb.Target `json:"AlreadyAbsent,omitempty"`
+	// Renamed pairs each target asked for in another spelling than its
+	// binding's (an EniIp naming a CVM binding's private IP, an address
+	// written another way) with the binding's own: every call sent, and
+	// every other list of the result, names the target as it is bound.
+	// Spellings of one binding beyond the first count in DuplicatesMerged.
+	Renamed []clb.Renamed `json:"Renamed,omitempty"`
 	// Drained are the targets whose weight was set to 0.
 	Drained int `json:"Drained,omitempty"`
 	// Restored are targets whose weights were put back after cancellation,

@@ -276,7 +276,7 @@ func TestClientDecodesAnswers(t *testing.T) {
 			Port:       80,
 			Targets: []clb.BoundTarget{
 				{Type: "CVM", InstanceId: "ins-abc12345", PrivateIpAddresses: []string{"10.0.0.4"}, Port: 8080, Weight: 10},
-				{Type: "ENI", PrivateIpAddresses: []string{"10.0.0.5", "fd00::5"}, Port: 8080, Weight: 0},
+				{Type: "ENI", PrivateIpAddresses: []string{"10.0.0.5", "fd00::5"}, Port: 8080, Weight: 0, EniId: "eni-abc12345"},
 			},
 		}, got)
 	})
