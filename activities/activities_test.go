@@ -402,6 +402,33 @@ func TestSetWeight(t *testing.T) {
 	require.Equal(t, []clb.WeightedTarget{weighted(cvm(9), 10)}, res.Skipped)
 }
 
+// A target removed by someone else is skipped, not a failure: the not-bound
+// answer is checked and the targets still bound are sent again.
+func TestSetWeightSkipsWhatWasRemoved(t *testing.T) {
+	h := newHarness(t)
+	h.clb.listeners[tcpID].Targets = h.clb.listeners[tcpID].Targets[1:] // cvm(0) removed meanwhile
+	res, err := h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(0), 0), weighted(cvm(1), 0)}})
+	require.NoError(t, err)
+	require.NotEmpty(t, res.TaskID)
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(1), 0)}, res.Sent)
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 0)}, res.Skipped)
+	require.EqualValues(t, 0, h.bound(tcpID)[0].Weight)
+	require.Equal(t, []string{clb.ActionModifyTargetWeight, clb.ActionDescribeTargets, clb.ActionModifyTargetWeight}, h.clb.calls)
+
+	// Every target gone: nothing to send, no task.
+	res, err = h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(0), 0)}})
+	require.NoError(t, err)
+	require.Empty(t, res.TaskID)
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 0)}, res.Skipped)
+
+	// Every target still bound: the answer is about something else.
+	h.clb.fail(clb.ActionModifyTargetWeight, sdkErr("InvalidParameter", "Weight is invalid"))
+	_, err = h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(1), 0)}})
+	ae := applicationError(t, err)
+	require.Equal(t, "InvalidParameter", ae.Type())
+	require.True(t, ae.NonRetryable())
+}
+
 func TestWaitForTask(t *testing.T) {
 	h := newHarness(t)
 	id := h.clb.addTask(2 * time.Second)

@@ -183,15 +183,21 @@ func (f *fakeCLB) ModifyTargetWeight(_ context.Context, sel clb.Selector, target
 		return "", err
 	}
 	bound := f.bindings(sel)
+	// As the API does: a target not bound fails the whole call.
 	for _, t := range targets {
 		found := false
-		for i := range *bound {
-			if (*bound)[i].Matches(t.Target) {
-				(*bound)[i].Weight, found = t.Weight, true
-			}
+		for _, b := range *bound {
+			found = found || b.Matches(t.Target)
 		}
 		if !found {
 			return "", clb.NewError(clb.ActionModifyTargetWeight, "InvalidParameter", t.Key()+" is not bound")
+		}
+	}
+	for _, t := range targets {
+		for i := range *bound {
+			if (*bound)[i].Matches(t.Target) {
+				(*bound)[i].Weight = t.Weight
+			}
 		}
 	}
 	f.sent[clb.ActionModifyTargetWeight] = append(f.sent[clb.ActionModifyTargetWeight], clb.Unweighted(targets))

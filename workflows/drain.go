@@ -40,7 +40,8 @@ type drain struct {
 	log log.Logger
 	// targets are the input's targets with duplicates merged.
 	targets []clb.Target
-	// sel is the selector with the rule resolved, once snapshotted.
+	// sel is the input's selector, with the rule resolved once
+	// snapshotted (a continued run's input has it resolved already).
 	sel clb.Selector
 	// toGo are the targets still to deregister, in order, each with its
 	// weight before the drain.
@@ -64,6 +65,7 @@ type drain struct {
 func newDrain(ctx workflow.Context, in DrainInput) *drain {
 	d := &drain{
 		in:           in,
+		sel:          in.Selector,
 		log:          workflow.GetLogger(ctx),
 		drained:      map[string]bool{},
 		chunkSize:    in.ChunkSize,
@@ -134,6 +136,7 @@ func (d *drain) validate() error {
 		d.result.Requested = len(targets)
 		d.result.DuplicatesMerged = merged
 	}
+	d.resumed()
 	return nil
 }
 
@@ -157,6 +160,8 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	if d.in.Resume != nil {
 		original = d.in.Resume.OriginalWeights
 	}
+	// The resume state's view gives way to what is bound now.
+	d.toGo, d.drained = nil, map[string]bool{}
 	for _, t := range snap.Bound {
 		if w, ok := original[t.Key()]; ok {
 			t.Weight = w
@@ -187,11 +192,12 @@ func (d *drain) drain(ctx workflow.Context) error {
 		for _, t := range batch {
 			d.drained[t.Key()] = true
 		}
-		sent, err := d.setWeights(ctx, batch, false)
+		sent, gone, err := d.setWeights(ctx, batch, false)
 		if err != nil {
 			return err
 		}
 		d.result.Drained += len(sent)
+		d.goneDuringDrain(gone)
 	}
 	until := workflow.Now(ctx).Add(d.in.DrainDelay)
 	d.progress.Phase, d.progress.DrainUntil = PhaseDrainWait, until
@@ -327,27 +333,29 @@ func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) er
 }
 
 // setWeights sets each target's own weight and waits for the task, sending
-// the call again when the task fails. It returns the targets changed.
-func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) ([]clb.WeightedTarget, error) {
+// the call again when the task fails. It returns the targets changed, and
+// those found unbound (skipped).
+func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) (sent, skipped []clb.WeightedTarget, err error) {
 	for retry := 0; ; retry++ {
 		var res activities.SetWeightResult
 		err := workflow.ExecuteActivity(withMutationOptions(ctx), a.SetWeight,
 			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}).Get(ctx, &res)
 		if err != nil {
-			return nil, d.activityFailed("setting weights on "+d.sel.String(), err)
+			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
+		skipped = append(skipped, res.Skipped...)
 		if res.TaskID == "" {
-			return res.Sent, nil
+			return res.Sent, skipped, nil
 		}
 		d.progress.CurrentTaskID = res.TaskID
 		_, err = d.waitForTask(ctx, res.TaskID)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
-			return res.Sent, nil
+			return res.Sent, skipped, nil
 		}
 		failure, _, isTaskFailure := taskFailure(err)
 		if !isTaskFailure || retry >= MaxTaskRetries || ctx.Err() != nil {
-			return nil, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
+			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
 		}
 		d.noteError(err)
 		d.log.Warn("weight task failed, sending it again", "taskId", res.TaskID, "message", failure.Message)
@@ -393,7 +401,7 @@ func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
 	d.noteError(err)
 	d.progress.Phase = PhaseFailed
 	d.log.Error("drain failed", "selector", d.in.Selector.String(), "error", err)
-	return DrainResult{}, err
+	return DrainResult{}, d.withLeftAtZero(err)
 }
 
 // cancel restores the weights of the targets drained but not deregistered,
@@ -413,7 +421,7 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 		rctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
 		for _, batch := range chunks(restore, MaxChunkSize) {
-			sent, err := d.setWeights(rctx, batch, true)
+			sent, _, err := d.setWeights(rctx, batch, true)
 			if err != nil {
 				d.noteError(err)
 				d.result.RestoreError = errorMessage(err)

@@ -164,6 +164,11 @@ type DrainResult struct {
 	Renamed []clb.Renamed `json:"Renamed,omitempty"`
 	// Drained are the targets whose weight was set to 0.
 	Drained int `json:"Drained,omitempty"`
+	// GoneDuringDrain are targets bound at the snapshot that were found
+	// unbound when their weight was to be set to 0: removed by someone else
+	// during the drain phase. This drain neither deregistered nor
+	// restored them.
+	GoneDuringDrain []clb.Target `json:"GoneDuringDrain,omitempty"`
 	// Restored are targets whose weights were put back after cancellation,
 	// with those weights.
 	Restored []clb.WeightedTarget `json:"Restored,omitempty"`

@@ -87,7 +87,7 @@ func TestClassOfEveryDocumentedCode(t *testing.T) {
 		t.Run(tt.code, func(t *testing.T) {
 			assert.Equal(t, tt.deregister, clb.ClassOf(clb.ActionDeregisterTargets, tt.code), "DeregisterTargets")
 			assert.Equal(t, tt.elsewhere, clb.ClassOf(clb.ActionDescribeTargets, tt.code), "DescribeTargets")
-			assert.Equal(t, tt.elsewhere, clb.ClassOf(clb.ActionModifyTargetWeight, tt.code), "ModifyTargetWeight")
+			assert.Equal(t, tt.deregister, clb.ClassOf(clb.ActionModifyTargetWeight, tt.code), "ModifyTargetWeight, which answers a target not bound alike")
 			assert.Equal(t, tt.elsewhere, clb.ClassOf(clb.ActionDescribeTaskStatus, tt.code), "DescribeTaskStatus")
 
 			e := clb.NewError(clb.ActionDeregisterTargets, tt.code, "message")
@@ -107,7 +107,8 @@ func TestClassifySDKErrors(t *testing.T) {
 
 	wrapped := fmt.Errorf("calling the API: %w", tcerr.NewTencentCloudSDKError("InvalidParameter", "not bound", "req-2"))
 	assert.Equal(t, clb.ClassNotBound, clb.Classify(clb.ActionDeregisterTargets, wrapped).Class)
-	assert.Equal(t, clb.ClassCallerError, clb.Classify(clb.ActionModifyTargetWeight, wrapped).Class)
+	assert.Equal(t, clb.ClassNotBound, clb.Classify(clb.ActionModifyTargetWeight, wrapped).Class)
+	assert.Equal(t, clb.ClassCallerError, clb.Classify(clb.ActionDescribeTargets, wrapped).Class)
 
 	network := clb.Classify(clb.ActionDescribeTargets, tcerr.NewTencentCloudSDKError(clb.CodeNetworkError, "Fail to get response", ""))
 	assert.Equal(t, "DescribeTargets: ClientError.NetworkError: Fail to get response", network.Error())

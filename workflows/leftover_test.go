@@ -1,0 +1,127 @@
+package workflows_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clbdrain/clbdrain/activities"
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/workflows"
+)
+
+// A target removed by someone else during the drain phase is skipped and
+// reported; the others are drained and deregistered.
+func TestTargetGoneDuringDrainIsSkipped(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
+			res, err := f.setWeight(ctx, in)
+			res.Sent, res.Skipped = nil, nil
+			for _, tg := range in.Targets {
+				if tg.Target == cvm(1) {
+					res.Skipped = append(res.Skipped, tg)
+				} else {
+					res.Sent = append(res.Sent, tg)
+				}
+			}
+			return res, err
+		})
+	f.healthy(time.Second)
+	in := layer4(3)
+	in.DrainDelay = time.Minute
+	f.run(in)
+	res := f.result()
+	require.Equal(t, []clb.Target{cvm(1)}, res.GoneDuringDrain)
+	require.Equal(t, 2, res.Drained)
+	require.Equal(t, []clb.Target{cvm(0), cvm(2)}, res.Deregistered)
+	require.Equal(t, [][]clb.Target{{cvm(0), cvm(2)}}, f.deregistered())
+}
+
+// A drain that fails after the drain phase names, in its error's details,
+// the targets it left at weight 0 with their weights from before.
+func TestFailedDrainNamesWhatItLeftAtZero(t *testing.T) {
+	f := newFleet(t)
+	first := true
+	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.DeregisterInput) (activities.DeregisterResult, error) {
+			if first {
+				first = false
+				return f.deregister(ctx, in)
+			}
+			return activities.DeregisterResult{}, appErr("DeregisterTargets: UnauthorizedOperation: no (RequestId r)", "UnauthorizedOperation", true)
+		})
+	f.healthy(time.Second)
+	in := layer4(25)
+	in.DrainDelay = time.Minute
+	f.run(in)
+	ae := applicationError(t, f.env.GetWorkflowError())
+	require.Equal(t, "UnauthorizedOperation", ae.Type(), "the failure keeps the code's type")
+	require.Contains(t, ae.Error(), "failed leaving 5 targets at weight 0")
+	require.Contains(t, ae.Error(), "UnauthorizedOperation: no")
+	var fd workflows.FailureDetails
+	require.NoError(t, ae.Details(&fd))
+	require.Equal(t, cvms(25)[20:], snapshotWeights(t, fd.LeftAtZero))
+	got, ok := workflows.LeftAtZeroOf(f.env.GetWorkflowError())
+	require.True(t, ok)
+	require.Equal(t, fd, got)
+	require.Equal(t, lbID+"/"+lisID, got.Selector.String())
+}
+
+// A failure before any weight was set carries no such details.
+func TestFailedDrainWithNothingAtZero(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
+		activities.DeregisterResult{}, appErr("DeregisterTargets: UnauthorizedOperation: no (RequestId r)", "UnauthorizedOperation", true))
+	f.healthy(time.Second)
+	f.run(layer4(5))
+	_, ok := workflows.LeftAtZeroOf(f.env.GetWorkflowError())
+	require.False(t, ok)
+}
+
+// resumedInput is the input of a drain's second run: 5 targets left, all
+// drained in the first run (their weights are at 0 now).
+func resumedInput() workflows.DrainInput {
+	in := layer4(45)
+	in.Targets = cvms(45)[40:]
+	in.DrainDelay = time.Minute
+	weights := map[string]int64{}
+	for _, tg := range in.Targets {
+		weights[tg.Key()] = weightOf(tg)
+	}
+	in.Resume = &workflows.ResumeState{Drained: true, OriginalWeights: weights,
+		Result: workflows.DrainResult{Requested: 45, Drained: 45, Deregistered: cvms(40), Runs: 1, Started: start}}
+	return in
+}
+
+// A cancel that lands while a continued run takes its snapshot restores
+// the weights the first run set to 0, from the resume state.
+func TestCancelDuringResumedSnapshotRestores(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).After(10 * time.Second).Return(f.snapshot)
+	f.healthy(time.Second)
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, time.Second)
+	f.run(resumedInput())
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Equal(t, 2, res.Runs)
+	require.Equal(t, cvms(45)[40:], restoredWeights(t, f.weights))
+	require.Equal(t, cvms(45)[40:], snapshotWeights(t, res.Restored))
+	f.env.AssertActivityNumberOfCalls(t, "DeregisterTargets", 0)
+}
+
+// A continued run whose snapshot fails names the targets the first run
+// left at weight 0.
+func TestResumedSnapshotFailureNamesWhatIsAtZero(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(
+		activities.SnapshotResult{}, appErr("DescribeTargets: UnauthorizedOperation: no (RequestId r)", "UnauthorizedOperation", true))
+	f.healthy(time.Second)
+	f.run(resumedInput())
+	fd, ok := workflows.LeftAtZeroOf(f.env.GetWorkflowError())
+	require.True(t, ok)
+	require.Equal(t, cvms(45)[40:], snapshotWeights(t, fd.LeftAtZero))
+}
