@@ -242,8 +242,18 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 	// was accepted, or an attempt was retried after an error that may have
 	// hidden an applied call (a lost answer).
 	sent := false
+	// finishing is true once a cancel cut the sending short (see
+	// finishOnCancel).
+	finishing := false
 	for {
-		dr, err := d.sendChunk(ctx, &cr, pending)
+		dr, err := d.sendChunk(ctx, &cr, pending, finishing || cr.TaskRetries > 0)
+		if err != nil && !finishing && ctx.Err() != nil {
+			var cancel workflow.CancelFunc
+			ctx, cancel = d.finishOnCancel(ctx, &cr)
+			defer cancel()
+			finishing, sent = true, true
+			continue
+		}
 		if err != nil {
 			return d.chunkFailed(ctx, &cr, err)
 		}
@@ -273,13 +283,24 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 	return nil
 }
 
+// finishOnCancel is how a chunk whose sending a cancel cut short ends: an
+// attempt may have been applied with its answer lost (the cancel landing in
+// the retry's backoff), so its outcome is unknown. The chunk in flight
+// finishes, as on any cancel: it is sent again on a context the cancel does
+// not reach, re-checking first, so that what is gone counts as deregistered,
+// only what is still bound is sent, and the task is waited for.
+func (d *drain) finishOnCancel(ctx workflow.Context, cr *ChunkResult) (workflow.Context, workflow.CancelFunc) {
+	d.log.Info("cancelled while sending a chunk: re-checking it and finishing it", "chunk", cr.Index)
+	return workflow.NewDisconnectedContext(ctx)
+}
+
 // sendChunk runs DeregisterTargets on the targets of cr still pending, a
-// re-check first after a failed task, and records it in cr.
-func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target) (activities.DeregisterResult, error) {
+// re-check first when recheck is set, and records it in cr.
+func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target, recheck bool) (activities.DeregisterResult, error) {
 	called := workflow.Now(ctx)
 	var dr activities.DeregisterResult
 	err := workflow.ExecuteActivity(withMutationOptions(ctx), a.DeregisterTargets,
-		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}).Get(ctx, &dr)
+		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: recheck}).Get(ctx, &dr)
 	cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
 	if err != nil {
 		return dr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err)

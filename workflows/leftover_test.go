@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -124,4 +125,62 @@ func TestResumedSnapshotFailureNamesWhatIsAtZero(t *testing.T) {
 	fd, ok := workflows.LeftAtZeroOf(f.env.GetWorkflowError())
 	require.True(t, ok)
 	require.Equal(t, cvms(45)[40:], snapshotWeights(t, fd.LeftAtZero))
+}
+
+// A cancel that lands in the retry backoff of a DeregisterTargets whose
+// answer was lost learns the chunk's outcome: the chunk is re-checked and
+// finished on a disconnected context, and what the lost call removed counts
+// as deregistered.
+func TestCancelInRetryBackoffLearnsTheChunksOutcome(t *testing.T) {
+	f := newFleet(t)
+	var calls []activities.DeregisterInput
+	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.DeregisterInput) (activities.DeregisterResult, error) {
+			calls = append(calls, in)
+			switch len(calls) {
+			case 1: // applied, but the answer is lost
+				return activities.DeregisterResult{}, temporal.NewApplicationErrorWithOptions(
+					"DeregisterTargets: ClientError.Timeout: no answer", "ClientError.Timeout",
+					temporal.ApplicationErrorOptions{NextRetryDelay: time.Minute})
+			case 2: // the re-check finds the whole chunk gone
+				return activities.DeregisterResult{AlreadyGone: in.Targets, Attempt: 1}, nil
+			}
+			return f.deregister(ctx, in)
+		})
+	f.healthy(time.Second)
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 10*time.Second)
+	f.run(layer4(25))
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Len(t, calls, 2, "the chunk is re-checked once; the next chunk is not started")
+	require.True(t, calls[1].Recheck)
+	require.Equal(t, cvms(20), res.Deregistered, "what the lost call removed is reported")
+	require.Len(t, res.Chunks, 1)
+	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
+	require.Equal(t, cvms(20), res.Chunks[0].AlreadyGone)
+}
+
+// When the re-check finds part of the chunk still bound, that part is sent
+// and its task waited for before the drain reports.
+func TestCancelInRetryBackoffFinishesTheChunk(t *testing.T) {
+	f := newFleet(t)
+	n := 0
+	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.DeregisterInput) (activities.DeregisterResult, error) {
+			n++
+			if n == 1 { // not applied, answer lost
+				return activities.DeregisterResult{}, temporal.NewApplicationErrorWithOptions(
+					"DeregisterTargets: ClientError.Timeout: no answer", "ClientError.Timeout",
+					temporal.ApplicationErrorOptions{NextRetryDelay: time.Minute})
+			}
+			return f.deregister(ctx, in)
+		})
+	f.healthy(time.Second)
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 10*time.Second)
+	f.run(layer4(25))
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Equal(t, cvms(20), res.Deregistered)
+	require.Equal(t, []string{"task-1"}, f.waits, "the finishing call's task is waited for")
+	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
 }
