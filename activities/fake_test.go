@@ -129,6 +129,27 @@ func (f *fakeCLB) DescribeTargets(_ context.Context, lb, listener string) (clb.L
 	return out, nil
 }
 
+func (f *fakeCLB) DescribeListeners(_ context.Context, lb string, ids ...string) ([]clb.ListenerAttributes, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(clb.ActionDescribeListeners); err != nil {
+		return nil, err
+	}
+	var out []clb.ListenerAttributes
+	for _, id := range ids {
+		l, ok := f.listeners[id]
+		if !ok || l.ListenerId != id {
+			return nil, clb.NewError(clb.ActionDescribeListeners, "InvalidParameter.ListenerIdNotFound", lb+" has no listener "+id)
+		}
+		info := clb.ListenerAttributes{ListenerId: l.ListenerId, Protocol: l.Protocol, Port: l.Port}
+		for _, r := range l.Rules {
+			info.Rules = append(info.Rules, clb.Rule{LocationId: r.LocationId, Domain: r.Domain, Url: r.Url})
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
 // bindings returns the targets bound where sel names (by LocationId on a
 // layer-7 listener, as the workflow sends it).
 func (f *fakeCLB) bindings(sel clb.Selector) *[]clb.BoundTarget {

@@ -111,3 +111,49 @@ func TestSnapshotMergesSpellingsOfOneBinding(t *testing.T) {
 	require.Equal(t, 2, snap.Merged)
 	require.Empty(t, snap.Absent)
 }
+
+// DescribeTargets may leave out a listener with no targets left: it has
+// nothing bound, a layer-7 one still resolves its rules, and a listener
+// that does not exist still fails clearly.
+func TestEmulatorListenerLeftOutWhenEmpty(t *testing.T) {
+	h, _ := startSim(t, clbsim.Dialect{OmitEmptyListeners: true, LowerCaseTypes: true})
+	asked := []clb.Target{{InstanceId: simCVM, Port: 80}}
+
+	snap, err := h.snapshot(activities.SnapshotInput{Selector: clb.Selector{LoadBalancerId: simLB, ListenerId: simEmpty}, Targets: asked})
+	require.NoError(t, err)
+	require.Equal(t, clb.ProtocolTCP, snap.Protocol)
+	require.Empty(t, snap.Bound)
+	require.Equal(t, asked, snap.Absent)
+
+	for _, sel := range []clb.Selector{
+		{LoadBalancerId: simLB, ListenerId: simEmpty7, LocationId: simRule7},
+		{LoadBalancerId: simLB, ListenerId: simEmpty7, Domain: "EMPTY.example.com", Url: "/"},
+	} {
+		snap, err = h.snapshot(activities.SnapshotInput{Selector: sel, Targets: asked})
+		require.NoError(t, err, sel.String())
+		require.Equal(t, simRule7, snap.Selector.LocationId)
+		require.Equal(t, asked, snap.Absent)
+	}
+	_, err = h.snapshot(activities.SnapshotInput{Selector: clb.Selector{LoadBalancerId: simLB, ListenerId: simEmpty7, LocationId: "loc-nothere1"}, Targets: asked})
+	require.Equal(t, activities.ErrNoRule, applicationError(t, err).Type())
+
+	_, err = h.snapshot(activities.SnapshotInput{Selector: clb.Selector{LoadBalancerId: simLB, ListenerId: simMissing}, Targets: asked})
+	ae := applicationError(t, err)
+	require.Equal(t, activities.ErrNoListener, ae.Type())
+	require.True(t, ae.NonRetryable())
+	require.Contains(t, ae.Error(), simMissing)
+
+	// The re-check after the drain emptied the listener finds it all gone.
+	all := []clb.Target{{InstanceId: simCVM, Port: 80}, {EniIp: simENIIP, Port: 80}}
+	dr, err := h.deregister(activities.DeregisterInput{Selector: tcpSim(), Targets: all})
+	require.NoError(t, err)
+	_, err = h.wait(h.env, dr.TaskID)
+	require.NoError(t, err)
+	dr, err = h.deregister(activities.DeregisterInput{Selector: tcpSim(), Targets: all, Recheck: true})
+	require.NoError(t, err)
+	require.Empty(t, dr.TaskID)
+	require.Equal(t, all, dr.AlreadyGone)
+	sw, err := h.setWeight(activities.SetWeightInput{Selector: tcpSim(), Targets: []clb.WeightedTarget{{Target: all[0], Weight: 10}}, Recheck: true})
+	require.NoError(t, err)
+	require.Len(t, sw.Skipped, 1)
+}

@@ -49,9 +49,9 @@ type SnapshotResult struct {
 // the listener does not have, fails with ErrNoRule; a rule named on a
 // layer-4 listener fails with ErrInvalidInput; neither is retried.
 func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotResult, error) {
-	l, err := a.CLB.DescribeTargets(ctx, in.Selector.LoadBalancerId, in.Selector.ListenerId)
+	l, err := a.listener(ctx, in.Selector)
 	if err != nil {
-		return SnapshotResult{}, apiError(ctx, clb.ActionDescribeTargets, err)
+		return SnapshotResult{}, err
 	}
 	sel, bound, err := bindings(l, in.Selector)
 	if err != nil {
@@ -79,6 +79,41 @@ func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotRe
 	}
 	return res, nil
 }
+
+// listener reads the listener sel names with what is bound to it now. An
+// answer of DescribeTargets without the listener (ListenerIdNotFound) is
+// checked with DescribeListeners: the API may leave out a listener with no
+// targets left, which then comes back with nothing bound (and, on layer 7,
+// DescribeListeners' rules); a listener DescribeListeners does not list
+// either fails with ErrNoListener.
+func (a *Activities) listener(ctx context.Context, sel clb.Selector) (clb.Listener, error) {
+	l, err := a.CLB.DescribeTargets(ctx, sel.LoadBalancerId, sel.ListenerId)
+	if err == nil {
+		return l, nil
+	}
+	if ce := clb.Classify(clb.ActionDescribeTargets, err); ce.Code != codeListenerNotFound {
+		return l, apiError(ctx, clb.ActionDescribeTargets, err)
+	}
+	ls, err := a.CLB.DescribeListeners(ctx, sel.LoadBalancerId, sel.ListenerId)
+	if ce := clb.Classify(clb.ActionDescribeListeners, err); ce != nil && ce.Code == codeListenerNotFound {
+		return l, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"listener %s of %s not found: neither DescribeTargets nor DescribeListeners lists it", sel.ListenerId, sel.LoadBalancerId),
+			ErrNoListener, err)
+	}
+	if err != nil {
+		return l, apiError(ctx, clb.ActionDescribeListeners, err)
+	}
+	for _, info := range ls {
+		if info.ListenerId == sel.ListenerId {
+			return clb.Listener{ListenerId: info.ListenerId, Protocol: info.Protocol, Port: info.Port, Rules: info.Rules}, nil
+		}
+	}
+	return l, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"listener %s of %s not found: DescribeListeners answered without it", sel.ListenerId, sel.LoadBalancerId), ErrNoListener, nil)
+}
+
+// codeListenerNotFound is the code of a listener missing from an answer.
+const codeListenerNotFound = "InvalidParameter.ListenerIdNotFound"
 
 // bindings returns what sel names on the listener l: the selector with the
 // rule resolved, and the targets bound to the rule (layer 7) or to the
@@ -169,9 +204,9 @@ func (idx boundIndex) find(t clb.Target) (clb.BoundTarget, bool) {
 // stillBound reads what is bound to sel now and reports, for each of
 // targets, whether it is still bound.
 func (a *Activities) stillBound(ctx context.Context, sel clb.Selector, targets []clb.Target) ([]bool, error) {
-	l, err := a.CLB.DescribeTargets(ctx, sel.LoadBalancerId, sel.ListenerId)
+	l, err := a.listener(ctx, sel)
 	if err != nil {
-		return nil, apiError(ctx, clb.ActionDescribeTargets, err)
+		return nil, err
 	}
 	_, now, err := bindings(l, sel)
 	if err != nil {
