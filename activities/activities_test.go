@@ -197,7 +197,7 @@ func TestSnapshotLayer7(t *testing.T) {
 		{"by Domain and Url, host in any case", clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, Domain: "API.Example.com", Url: "/v1"},
 			clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locAPI, Domain: "api.example.com", Url: "/v1"},
 			[]clb.WeightedTarget{weighted(cvm(0), 50), weighted(cvm(2), 52)}, cvms(3)},
-		{"LocationId wins over Domain and Url", clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "api.example.com", Url: "/v1"},
+		{"LocationId and Domain and Url of one rule", clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "WWW.example.com", Url: "/"},
 			clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "www.example.com", Url: "/"},
 			[]clb.WeightedTarget{weighted(cvm(3), 60)}, cvms(0, 2)},
 	} {
@@ -227,6 +227,9 @@ func TestSnapshotRefusesWhatItCannotName(t *testing.T) {
 			[]string{`has no rule "api.example.com/v2"`}},
 		{"rule on layer 4", activities.ErrInvalidInput, clb.Selector{LoadBalancerId: lbID, ListenerId: tcpID, LocationId: locAPI},
 			[]string{"listener lbl-tcp00001 of lb-abc12345 is TCP (layer 4)", "leave LocationId, Domain and Url empty"}},
+		{"LocationId and Domain and Url of two rules", activities.ErrInvalidInput,
+			clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "api.example.com", Url: "/v1"},
+			[]string{"LocationId loc-bbbbbbbb is the rule www.example.com/, not Domain+Url api.example.com/v1"}},
 		{"another listener answered", activities.ErrNoListener, clb.Selector{LoadBalancerId: lbID, ListenerId: ghostID},
 			[]string{"listener lbl-ghost001 of lb-abc12345 not found"}},
 	} {

@@ -47,7 +47,9 @@ type SnapshotResult struct {
 // their current weights and named as bound, and absent ones. It resolves a rule named by
 // Domain+Url to its LocationId. A layer-7 listener without a rule, or a rule
 // the listener does not have, fails with ErrNoRule; a rule named on a
-// layer-4 listener fails with ErrInvalidInput; neither is retried.
+// layer-4 listener, or a LocationId and a Domain+Url that name two rules,
+// fail with ErrInvalidInput (the API would ignore Domain+Url); none is
+// retried.
 func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotResult, error) {
 	l, err := a.listener(ctx, in.Selector)
 	if err != nil {
@@ -144,6 +146,11 @@ func bindings(l clb.Listener, sel clb.Selector) (clb.Selector, []clb.BoundTarget
 		// Host names are case-insensitive; paths are not.
 		if sel.LocationId == "" && (!strings.EqualFold(r.Domain, sel.Domain) || r.Url != sel.Url) {
 			continue
+		}
+		if sel.LocationId != "" && (sel.Domain != "" || sel.Url != "") && (!strings.EqualFold(r.Domain, sel.Domain) || r.Url != sel.Url) {
+			return sel, nil, invalidInput(fmt.Sprintf(
+				"%s: LocationId %s is the rule %s%s, not Domain+Url %s%s: name one rule, by LocationId or by Domain and Url",
+				where, sel.LocationId, r.Domain, r.Url, sel.Domain, sel.Url))
 		}
 		sel.LocationId, sel.Domain, sel.Url = r.LocationId, r.Domain, r.Url
 		return sel, r.Targets, nil

@@ -109,6 +109,9 @@ func (d *drain) run(ctx workflow.Context) (DrainResult, error) {
 	if err := d.snapshot(ctx); err != nil {
 		return d.stop(ctx, err)
 	}
+	if err := d.claim(ctx); err != nil {
+		return d.stop(ctx, err)
+	}
 	if d.in.DrainDelay > 0 && !d.drainDone {
 		if err := d.drain(ctx); err != nil {
 			return d.stop(ctx, err)

@@ -136,6 +136,7 @@ func emulatedEnv(t *testing.T, cfg clbsim.Config, faults map[int]clbsim.Faults) 
 	em := startEmulator(t, cfg)
 	env.RegisterActivity(&activities.Activities{CLB: &scriptedCLB{API: em.client, sim: em.sim, faults: faults}, Now: clock.Now, Sleep: clock.Sleep})
 	env.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	return env, em, clock
 }
 

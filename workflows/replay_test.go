@@ -127,6 +127,7 @@ func TestRecordHistories(t *testing.T) {
 	acts := &activities.Activities{CLB: scripted}
 	reads := worker.New(c, workflows.TaskQueue, worker.Options{})
 	reads.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	reads.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	reads.RegisterActivity(acts)
 	mutations := worker.New(c, workflows.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{TaskQueueActivitiesPerSecond: 20})
 	mutations.RegisterActivity(acts)
