@@ -21,11 +21,15 @@ var a *activities.Activities
 // in.Selector names: it validates the input, snapshots what is bound, sets
 // weight 0 and waits DrainDelay when DrainDelay > 0, then deregisters chunk
 // by chunk, continuing as new every ChunksPerRun chunks. It answers
-// QueryProgress with a Progress. It fails with ErrInvalidInput (details: the
-// []clb.Problem), ErrNoRule, ErrTaskFailed, or the Tencent code of an API
-// error that is not retried, leaving drained targets at weight 0. Cancelled,
-// it restores the drained weights and completes with Cancelled set. Register
-// it as WorkflowName; the README tells the procedure in full.
+// QueryProgress with a Progress. A layer-7 drain holds its rule's other
+// conventional ID with a DrainClaim child before changing anything. It fails
+// with ErrInvalidInput (details: the []clb.Problem), ErrNoRule,
+// ErrNoListener, ErrAlreadyRunning, ErrTaskFailed, or the Tencent code of an
+// API error that is not retried, leaving drained targets at weight 0 and
+// naming them in a FailureDetails first detail. Cancelled, it restores the
+// drained weights and completes with Cancelled set. Register it as
+// WorkflowName, and DrainClaim as ClaimWorkflowName; the README tells the
+// procedure in full.
 func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error) {
 	d := newDrain(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
