@@ -59,7 +59,7 @@ func newEmulated(t *testing.T, latency time.Duration) *emulated {
 		sel: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
 	for _, b := range l.Targets {
 		tg := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-		if b.Type == clbsim.TypeENI {
+		if !b.IsCVM() {
 			tg = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
 		}
 		e.targets = append(e.targets, tg)

@@ -50,7 +50,7 @@ func startEmulator(t *testing.T, cfg clbsim.Config) *emulator {
 	e := &emulator{sim: sim, client: client, sel: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
 	for _, b := range l.Targets {
 		tg := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-		if b.Type == clbsim.TypeENI {
+		if !b.IsCVM() {
 			tg = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
 		}
 		e.targets = append(e.targets, tg)

@@ -186,7 +186,7 @@ func TestRecordHistories(t *testing.T) {
 func (r *recorder) input(listenerID string, bound []clb.BoundTarget) workflows.DrainInput {
 	var targets []clb.Target
 	for _, b := range bound {
-		if b.Type == clbsim.TypeENI {
+		if !b.IsCVM() {
 			targets = append(targets, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
 		} else {
 			targets = append(targets, clb.Target{InstanceId: b.InstanceId, Port: b.Port})

@@ -79,7 +79,7 @@ func TestServesAGeneratedFleet(t *testing.T) {
 	ctx := context.Background()
 	b := l.Targets[0]
 	target := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-	if b.Type == clbsim.TypeENI {
+	if !b.IsCVM() {
 		target = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
 	}
 	task, err := c.DeregisterTargets(ctx, clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, []clb.Target{target})

@@ -24,7 +24,7 @@ func Listener(lb clbsim.LoadBalancer, layer7 bool) (clb.Listener, bool) {
 func TargetsOf(bound []clb.BoundTarget) []clb.Target {
 	out := make([]clb.Target, 0, len(bound))
 	for _, b := range bound {
-		if b.Type == clbsim.TypeENI {
+		if !b.IsCVM() {
 			out = append(out, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
 		} else {
 			out = append(out, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
