@@ -162,7 +162,9 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	d.result.Selector, d.result.Protocol = snap.Selector, snap.Protocol
 	d.result.AlreadyAbsent = append(d.result.AlreadyAbsent, snap.Absent...)
 	d.result.Renamed = append(d.result.Renamed, snap.Renamed...)
+	// Two spellings of one binding are one target asked for.
 	d.result.DuplicatesMerged += snap.Merged
+	d.result.Requested -= snap.Merged
 	var original map[string]int64
 	if d.in.Resume != nil {
 		original = d.in.Resume.OriginalWeights

@@ -184,3 +184,26 @@ func TestCancelInRetryBackoffFinishesTheChunk(t *testing.T) {
 	require.Equal(t, []string{"task-1"}, f.waits, "the finishing call's task is waited for")
 	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
 }
+
+// Targets asked for in another spelling than their binding's are drained
+// as bound, counted once, and reported with both spellings.
+func TestTargetsAreDrainedAsBound(t *testing.T) {
+	f := newFleet(t)
+	l := clb.Listener{ListenerId: lisID, Protocol: clb.ProtocolTCP, Port: 80, Targets: []clb.BoundTarget{
+		{Type: "cvm", InstanceId: cvm(0).InstanceId, PrivateIpAddresses: []string{"10.0.0.1"}, Port: 80, Weight: 10},
+		{Type: "eni", PrivateIpAddresses: []string{"10.0.0.2"}, Port: 80, Weight: 20, EniId: "eni-abc12345"},
+	}}
+	snap := &activities.Activities{CLB: oneListener{l: l}}
+	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(snap.Snapshot)
+	f.healthy(time.Second)
+	in := layer4(1)
+	in.Targets = []clb.Target{cvm(0), {EniIp: "10.0.0.1", Port: 80}, {EniIp: "::ffff:10.0.0.2", Port: 80}}
+	f.run(in)
+	res := f.result()
+	bound := []clb.Target{cvm(0), {EniIp: "10.0.0.2", Port: 80}}
+	require.Equal(t, [][]clb.Target{bound}, f.deregistered())
+	require.Equal(t, bound, res.Deregistered)
+	require.Equal(t, 2, res.Requested)
+	require.Equal(t, 1, res.DuplicatesMerged)
+	require.Equal(t, []clb.Renamed{{Requested: in.Targets[2], Bound: bound[1]}}, res.Renamed)
+}

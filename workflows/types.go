@@ -152,7 +152,8 @@ type DrainResult struct {
 	DuplicatesMerged int `json:"DuplicatesMerged,omitempty"`
 	// Chunks are the chunks in order.
 	Chunks []ChunkResult `json:"Chunks"`
-	// Deregistered are the targets this drain removed.
+	// Deregistered are the targets this drain removed, named as bound
+	// (see Renamed).
 	Deregistered []clb.Target `json:"Deregistered"`
 	// AlreadyAbsent are targets asked for that were not bound.
 	AlreadyAbsent []clb.Target `json:"AlreadyAbsent,omitempty"`

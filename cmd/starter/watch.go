@@ -350,8 +350,15 @@ func summary(res workflows.DrainResult) string {
 	if res.Drained > 0 {
 		fmt.Fprintf(&b, "  drained first:     %d targets set to weight 0\n", res.Drained)
 	}
+	if len(res.GoneDuringDrain) > 0 {
+		fmt.Fprintf(&b, "  gone meanwhile:    %d targets (unbound by someone else during the drain phase)\n", len(res.GoneDuringDrain))
+	}
+	if len(res.Renamed) > 0 {
+		fmt.Fprintf(&b, "  named as bound:    %d targets asked for in another spelling (Renamed)\n", len(res.Renamed))
+	}
 	if res.Cancelled {
-		fmt.Fprintf(&b, "  left bound:        %d targets\n", max(0, res.Requested-len(res.Deregistered)-len(res.AlreadyAbsent)))
+		fmt.Fprintf(&b, "  left bound:        %d targets\n",
+			max(0, res.Requested-len(res.Deregistered)-len(res.AlreadyAbsent)-len(res.GoneDuringDrain)))
 		fmt.Fprintf(&b, "  weights restored:  %d targets\n", len(res.Restored))
 	}
 	if res.DuplicatesMerged > 0 {

@@ -161,11 +161,15 @@ func TestSummary(t *testing.T) {
 
 	res = workflows.DrainResult{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345", LocationId: "loc-abc12345"},
 		Requested: 5, Cancelled: true, Deregistered: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}},
-		Restored: []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-def67890", Port: 80}, Weight: 10}}}
+		Restored:        []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-def67890", Port: 80}, Weight: 10}},
+		GoneDuringDrain: []clb.Target{{InstanceId: "ins-gone0001", Port: 80}},
+		Renamed:         []clb.Renamed{{Requested: clb.Target{EniIp: "10.0.0.5", Port: 80}, Bound: clb.Target{InstanceId: "ins-def67890", Port: 80}}}}
 	assert.Equal(t, "drain of lb-abc12345/lbl-abc12345/loc-abc12345 cancelled\n"+
 		"  deregistered:      1 targets in 0 chunks\n"+
 		"  already absent:    0 targets\n"+
-		"  left bound:        4 targets\n"+
+		"  gone meanwhile:    1 targets (unbound by someone else during the drain phase)\n"+
+		"  named as bound:    1 targets asked for in another spelling (Renamed)\n"+
+		"  left bound:        3 targets\n"+
 		"  weights restored:  1 targets", summary(res))
 }
 
