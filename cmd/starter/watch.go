@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/term"
 
+	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -234,14 +235,18 @@ type failure struct {
 	Cancelled  bool   `json:"Cancelled,omitempty"`
 	TimedOut   bool   `json:"TimedOut,omitempty"`
 	Terminated bool   `json:"Terminated,omitempty"`
+	// LeftAtZero are the targets the failed drain left at weight 0, with
+	// their weights from before it (workflows.FailureDetails).
+	LeftAtZero []clb.WeightedTarget `json:"LeftAtZero,omitempty"`
 }
 
 // workflowErrorTypes are the ApplicationError types the workflow itself
 // raises; they say more than the activity error they may wrap.
 var workflowErrorTypes = map[string]bool{
-	workflows.ErrInvalidInput: true,
-	workflows.ErrTaskFailed:   true,
-	workflows.ErrNoRule:       true,
+	workflows.ErrInvalidInput:   true,
+	workflows.ErrTaskFailed:     true,
+	workflows.ErrNoRule:         true,
+	workflows.ErrAlreadyRunning: true,
 }
 
 // explain walks a workflow's error chain (WorkflowExecutionError, then
@@ -256,10 +261,18 @@ func explain(err error) failure {
 		deepest                = err
 		underActivity          bool
 	)
+	fd, leftAtZero := workflows.LeftAtZeroOf(err)
+	if leftAtZero {
+		f.LeftAtZero = fd.LeftAtZero
+	}
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		deepest = e
 		switch v := e.(type) {
 		case *temporal.ApplicationError:
+			if leftAtZero && wrapsLeftAtZero(v) {
+				// The wrapper of what failed: what failed says more.
+				continue
+			}
 			if own == nil && workflowErrorTypes[v.Type()] {
 				own = v
 			}
@@ -305,6 +318,13 @@ func explain(err error) failure {
 	return f
 }
 
+// wrapsLeftAtZero reports whether e is the error a failed drain wraps its
+// failure in to name the targets it left at weight 0.
+func wrapsLeftAtZero(e *temporal.ApplicationError) bool {
+	var fd workflows.FailureDetails
+	return e.HasDetails() && e.Details(&fd) == nil && len(fd.LeftAtZero) > 0
+}
+
 // outcome is the exit code and the text for how a drain ended: its result,
 // or the error its run returned. cancelling is true for cancel --wait, where
 // a cancelled drain is the end asked for.
@@ -329,6 +349,9 @@ func outcome(workflowID string, res workflows.DrainResult, err error, cancelling
 	}
 	if f.Activity != "" {
 		text += "\n  in activity: " + f.Activity
+	}
+	if n := len(f.LeftAtZero); n > 0 {
+		text += fmt.Sprintf("\n  left at weight 0: %d targets (their weights from before: LeftAtZero in the error's details, or status --json)", n)
 	}
 	return exitFailed, text
 }
