@@ -39,6 +39,7 @@ func ScheduledDrain(ctx workflow.Context, in ScheduledDrainInput) (DrainResult, 
 	// The drain runs where the schedule's workflow runs.
 	opts.TaskQueue = workflow.GetInfo(ctx).TaskQueueName
 	ctx = workflow.WithChildOptions(ctx, opts)
+	audit := startAudit(ctx, scheduledAudit(in.Drain))
 
 	var res DrainResult
 	err := workflow.ExecuteChildWorkflow(ctx, WorkflowName, in.Drain).Get(ctx, &res)
@@ -46,7 +47,9 @@ func ScheduledDrain(ctx workflow.Context, in ScheduledDrainInput) (DrainResult, 
 		msg := fmt.Sprintf("skipped: a drain of %s is already running as workflow %s; nothing was touched",
 			in.Drain.Selector(), opts.WorkflowID)
 		workflow.GetLogger(ctx).Warn("scheduled drain skipped", "drain_workflow_id", opts.WorkflowID)
+		audit.setPhase(ctx, PhaseSkipped)
 		return DrainResult{}, temporal.NewNonRetryableApplicationError(msg, ErrAlreadyRunning, err)
 	}
+	audit.setPhase(ctx, scheduledOutcome(res, err))
 	return res, err
 }
