@@ -48,7 +48,7 @@ func TestDrainStartsFromATargetsFile(t *testing.T) {
 			{EniIp: "10.0.0.5", Port: 8080, Weight: w(50)},
 			{EniIp: "fd00::5", Port: 443},
 		},
-		DrainDelay: 30 * time.Second, ChunkSize: 10, Reason: "release 42",
+		DrainDelay: 30 * time.Second, ChunkSize: 10, Reason: "release 42", Requester: "tester",
 	}, startedInput(t, fc))
 	opts := fc.starts[0].opts
 	assert.Equal(t, testID, opts.ID)
