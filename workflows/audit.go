@@ -66,8 +66,10 @@ const (
 	// MaxRequesterLen bounds DrainInput.Requester.
 	MaxRequesterLen = 256
 	// MaxAuditServersBytes bounds SearchAttrServers as JSON: Temporal
-	// refuses a search attribute value over 2 KB by default, so a drain of
-	// more servers records the first ones only (about 100 instance IDs).
+	// refuses a search attribute value over 2 KB by default (and the
+	// refusal stalls the workflow), so a drain of more servers records the
+	// first ones only (about 100 instance IDs). Reason and requester are
+	// cut to it too.
 	MaxAuditServersBytes = 1500
 	// maxSummaryLen bounds the static summary (one line in the UI).
 	maxSummaryLen = 200
@@ -230,8 +232,8 @@ func drainAudit(in DrainInput) auditRecord {
 		loadBalancers: []string{in.LoadBalancerId},
 		listeners:     auditListeners(in.ListenerId, in.LocationId),
 		servers:       auditServers(in.Targets),
-		reason:        in.Reason,
-		requester:     in.Requester,
+		reason:        fitJSON(in.Reason, MaxAuditServersBytes),
+		requester:     fitJSON(in.Requester, MaxAuditServersBytes),
 		phase:         PhaseValidating,
 	}
 }
@@ -374,6 +376,27 @@ func Details(in DrainInput) string {
 	}
 	// Two trailing spaces make a Markdown line break.
 	return strings.Join(lines, "  \n") + "\n"
+}
+
+// fitJSON cuts s, on a rune boundary, so that it takes at most limit bytes
+// as a JSON string (as encoding/json writes it: quotes, escapes, HTML
+// characters as \u003c).
+func fitJSON(s string, limit int) string {
+	size := 2
+	for i, r := range s {
+		n := utf8.RuneLen(r)
+		switch {
+		case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
+			n = 2
+		case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029' || r == utf8.RuneError:
+			n = 6
+		}
+		if size+n > limit {
+			return s[:i]
+		}
+		size += n
+	}
+	return s
 }
 
 // truncate cuts s to at most n bytes, on a rune boundary, marking the cut.

@@ -226,6 +226,33 @@ func TestAuditServersAreCappedForTenThousandTargets(t *testing.T) {
 	assert.Equal(t, "ins-00000000", servers[0], "the first ones, in input order")
 }
 
+func TestAuditReasonAndRequesterFitTheValueLimit(t *testing.T) {
+	for _, reason := range []string{strings.Repeat("<", workflows.MaxReasonLen), strings.Repeat("\x01", workflows.MaxReasonLen),
+		strings.Repeat("é\"", workflows.MaxReasonLen/3), "short & sweet"} {
+		f := newFleet(t)
+		auditCheck(f.env, allAudit(), nil)
+		u := recordUpserts(f.env)
+		f.healthy(time.Second)
+		in := layer4(1)
+		in.Reason, in.Requester = reason, strings.Repeat("&", workflows.MaxRequesterLen)
+		f.run(in)
+		f.result()
+
+		got, _ := u.list[0].GetString(workflows.SearchAttrReason)
+		requester, _ := u.list[0].GetKeyword(workflows.SearchAttrRequester)
+		for _, v := range []string{got, requester} {
+			data, err := json.Marshal(v)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, len(data), workflows.MaxAuditServersBytes, "%.20q", reason)
+			assert.True(t, utf8.ValidString(v))
+		}
+		assert.True(t, strings.HasPrefix(reason, got), "a prefix of the reason")
+		if len(reason) < 100 {
+			assert.Equal(t, reason, got, "a short reason is kept whole")
+		}
+	}
+}
+
 func TestScheduledDrainUpsertsItsOwnAudit(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
