@@ -29,7 +29,7 @@ var (
 	// ("lbl-x/loc-y", once the rule is known by its LocationId).
 	SearchAttrListeners = temporal.NewSearchAttributeKeyKeywordList("ClbListeners")
 	// SearchAttrServers are the servers it takes out: instance IDs and ENI
-	// IPs, distinct, in input order, at most MaxAuditServersBytes of them.
+	// IPs, distinct, in input order, at most MaxAuditValueBytes of them.
 	SearchAttrServers = temporal.NewSearchAttributeKeyKeywordList("ClbServers")
 	// SearchAttrReason is the input's Reason (Text: searched by words).
 	SearchAttrReason = temporal.NewSearchAttributeKeyString("ClbReason")
@@ -65,12 +65,12 @@ const (
 const (
 	// MaxRequesterLen bounds DrainInput.Requester.
 	MaxRequesterLen = 256
-	// MaxAuditServersBytes bounds SearchAttrServers as JSON: Temporal
-	// refuses a search attribute value over 2 KB by default (and the
-	// refusal stalls the workflow), so a drain of more servers records the
-	// first ones only (about 100 instance IDs). Reason and requester are
-	// cut to it too.
-	MaxAuditServersBytes = 1500
+	// MaxAuditValueBytes bounds each audit attribute's value as JSON:
+	// Temporal refuses a search attribute value over 2 KB by default (and
+	// the refusal stalls the workflow), so a drain of more servers records
+	// the first ones only (about 100 instance IDs); lists, reason and
+	// requester are cut to it.
+	MaxAuditValueBytes = 1500
 	// maxSummaryLen bounds the static summary (one line in the UI).
 	maxSummaryLen = 200
 	// maxDetailsServers is how many servers the static details list.
@@ -183,7 +183,9 @@ func keyword(k temporal.SearchAttributeKeyKeyword, v string) auditUpdate {
 	return auditUpdate{name: k.GetName(), update: k.ValueSet(v), skip: v == ""}
 }
 
+// keywords sets a list, cut to MaxAuditValueBytes of JSON.
 func keywords(k temporal.SearchAttributeKeyKeywordList, v []string) auditUpdate {
+	v = fitList(v, MaxAuditValueBytes)
 	return auditUpdate{name: k.GetName(), update: k.ValueSet(v), skip: len(v) == 0}
 }
 
@@ -232,8 +234,8 @@ func drainAudit(in DrainInput) auditRecord {
 		loadBalancers: []string{in.LoadBalancerId},
 		listeners:     auditListeners(in.ListenerId, in.LocationId),
 		servers:       auditServers(in.Targets),
-		reason:        fitJSON(in.Reason, MaxAuditServersBytes),
-		requester:     fitJSON(in.Requester, MaxAuditServersBytes),
+		reason:        fitJSON(in.Reason, MaxAuditValueBytes),
+		requester:     fitJSON(in.Requester, MaxAuditValueBytes),
 		phase:         PhaseValidating,
 	}
 }
@@ -267,28 +269,21 @@ func auditListeners(listenerID, locationID string) []string {
 }
 
 // auditServers are the distinct hosts of targets (instance ID or ENI IP),
-// in order, as many as fit in MaxAuditServersBytes of JSON.
+// in order, as many as fit in MaxAuditValueBytes of JSON.
 func auditServers(targets []clb.Target) []string {
 	var out []string
 	seen := map[string]bool{}
-	size := len("[]")
 	for _, t := range targets {
 		host := t.InstanceId
 		if host == "" {
 			host = t.EniIp
 		}
-		if host == "" || seen[host] {
-			continue
+		if host != "" && !seen[host] {
+			seen[host] = true
+			out = append(out, host)
 		}
-		// Validated hosts are plain ASCII: JSON adds two quotes and a comma.
-		if size+len(host)+3 > MaxAuditServersBytes {
-			break
-		}
-		seen[host] = true
-		size += len(host) + 3
-		out = append(out, host)
 	}
-	return out
+	return fitList(out, MaxAuditValueBytes)
 }
 
 // noteAudit brings the drain's audit up to date: its phase, its rule once
@@ -384,19 +379,41 @@ func Details(in DrainInput) string {
 func fitJSON(s string, limit int) string {
 	size := 2
 	for i, r := range s {
-		n := utf8.RuneLen(r)
-		switch {
-		case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
-			n = 2
-		case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029' || r == utf8.RuneError:
-			n = 6
-		}
+		n := jsonRuneLen(r)
 		if size+n > limit {
 			return s[:i]
 		}
 		size += n
 	}
 	return s
+}
+
+// jsonRuneLen is how many bytes encoding/json writes for r in a string.
+func jsonRuneLen(r rune) int {
+	switch {
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
+		return 2
+	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029' || r == utf8.RuneError:
+		return 6
+	}
+	return utf8.RuneLen(r)
+}
+
+// fitList is the first values that take at most limit bytes as a JSON
+// array of strings.
+func fitList(values []string, limit int) []string {
+	size := 2
+	for i, v := range values {
+		n := 2 + 1 // quotes and a comma
+		for _, r := range v {
+			n += jsonRuneLen(r)
+		}
+		if size+n > limit {
+			return values[:i]
+		}
+		size += n
+	}
+	return values
 }
 
 // truncate cuts s to at most n bytes, on a rune boundary, marking the cut.

@@ -221,7 +221,7 @@ func TestAuditServersAreCappedForTenThousandTargets(t *testing.T) {
 	require.True(t, ok)
 	data, err := json.Marshal(servers)
 	require.NoError(t, err)
-	assert.LessOrEqual(t, len(data), workflows.MaxAuditServersBytes)
+	assert.LessOrEqual(t, len(data), workflows.MaxAuditValueBytes)
 	assert.Greater(t, len(servers), 90, "about a hundred instance IDs fit")
 	assert.Equal(t, "ins-00000000", servers[0], "the first ones, in input order")
 }
@@ -243,7 +243,7 @@ func TestAuditReasonAndRequesterFitTheValueLimit(t *testing.T) {
 		for _, v := range []string{got, requester} {
 			data, err := json.Marshal(v)
 			require.NoError(t, err)
-			assert.LessOrEqual(t, len(data), workflows.MaxAuditServersBytes, "%.20q", reason)
+			assert.LessOrEqual(t, len(data), workflows.MaxAuditValueBytes, "%.20q", reason)
 			assert.True(t, utf8.ValidString(v))
 		}
 		assert.True(t, strings.HasPrefix(reason, got), "a prefix of the reason")
