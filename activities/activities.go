@@ -101,16 +101,12 @@ func attempt(ctx context.Context) int {
 func apiError(ctx context.Context, action string, err error) error {
 	ce := clb.Classify(action, err)
 	countAPIError(ctx, ce)
-	p := ce.Policy()
-	n := countFailure(ctx, ce.Class)
-	if p.Exhausted(n) {
-		return newAPIError(ce, true, 0)
-	}
-	return newAPIError(ce, false, p.NextDelay(n))
+	stop, delay := retryDecision(ce, countFailure(ctx, ce.Class))
+	return newAPIError(ce, stop, delay)
 }
 
 // FailureCounts counts an activity's failed API calls by class over its
-// attempts. The error-code table bounds and spaces the retries of each class
+// attempts. The retry policies bound and space the retries of each class
 // by the failures of that class, not by the activity's attempts: a spell of
 // throttled answers (retried without end) must neither use up the few
 // retries of a transient fault nor stretch its backoff.

@@ -45,9 +45,8 @@ func cvms(ids ...int) []clb.Target {
 
 func eni(ip string) clb.Target { return clb.Target{EniIp: ip, Port: 8080} }
 
-func weighted(t clb.Target, w int64) clb.Target {
-	t.Weight = &w
-	return t
+func weighted(t clb.Target, w int64) clb.WeightedTarget {
+	return clb.WeightedTarget{Target: t, Weight: w}
 }
 
 func boundCVM(i int, w int64) clb.BoundTarget {
@@ -149,7 +148,7 @@ func (h *harness) setWeight(in activities.SetWeightInput) (activities.SetWeightR
 
 func (h *harness) wait(env *testsuite.TestActivityEnvironment, taskID string) (activities.WaitResult, error) {
 	var res activities.WaitResult
-	v, err := env.ExecuteActivity(h.acts.WaitForTask, activities.WaitInput{TaskId: taskID})
+	v, err := env.ExecuteActivity(h.acts.WaitForTask, activities.WaitInput{TaskID: taskID})
 	if err == nil {
 		require.NoError(h.t, v.Get(&res))
 	}
@@ -173,12 +172,12 @@ func applicationError(t *testing.T, err error) *temporal.ApplicationError {
 
 func TestSnapshotLayer4(t *testing.T) {
 	h := newHarness(t)
-	in := []clb.Target{cvm(0), cvm(9), eni("10.0.0.7"), eni("fd00:0::5"), {InstanceId: cvm(1).InstanceId, Port: 81}, weighted(cvm(4), 99)}
+	in := []clb.Target{cvm(0), cvm(9), eni("10.0.0.7"), eni("fd00:0::5"), {InstanceId: cvm(1).InstanceId, Port: 81}, cvm(4)}
 	res, err := h.snapshot(activities.SnapshotInput{Selector: tcpSel(), Targets: in})
 	require.NoError(t, err)
 	require.Equal(t, clb.ProtocolTCP, res.Protocol)
 	require.Equal(t, tcpSel(), res.Selector)
-	require.Equal(t, []clb.Target{weighted(cvm(0), 10), weighted(eni("10.0.0.7"), 30), weighted(eni("fd00:0::5"), 40), weighted(cvm(4), 14)}, res.Bound,
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 10), weighted(eni("10.0.0.7"), 30), weighted(eni("fd00:0::5"), 40), weighted(cvm(4), 14)}, res.Bound,
 		"bound targets in input order with their current weights; an ENI IP matches in any spelling")
 	require.Equal(t, []clb.Target{cvm(9), {InstanceId: cvm(1).InstanceId, Port: 81}}, res.Absent)
 }
@@ -188,18 +187,18 @@ func TestSnapshotLayer7(t *testing.T) {
 		name       string
 		sel        clb.Selector
 		want       clb.Selector
-		wantBound  []clb.Target
+		wantBound  []clb.WeightedTarget
 		wantAbsent []clb.Target
 	}{
 		{"by LocationId", httpSel(locAPI),
 			clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locAPI, Domain: "api.example.com", Url: "/v1"},
-			[]clb.Target{weighted(cvm(0), 50), weighted(cvm(2), 52)}, cvms(3)},
+			[]clb.WeightedTarget{weighted(cvm(0), 50), weighted(cvm(2), 52)}, cvms(3)},
 		{"by Domain and Url, host in any case", clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, Domain: "API.Example.com", Url: "/v1"},
 			clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locAPI, Domain: "api.example.com", Url: "/v1"},
-			[]clb.Target{weighted(cvm(0), 50), weighted(cvm(2), 52)}, cvms(3)},
+			[]clb.WeightedTarget{weighted(cvm(0), 50), weighted(cvm(2), 52)}, cvms(3)},
 		{"LocationId wins over Domain and Url", clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "api.example.com", Url: "/v1"},
 			clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "www.example.com", Url: "/"},
-			[]clb.Target{weighted(cvm(3), 60)}, cvms(0, 2)},
+			[]clb.WeightedTarget{weighted(cvm(3), 60)}, cvms(0, 2)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -280,10 +279,10 @@ func TestAPIErrorsAreTypedByCode(t *testing.T) {
 
 func TestDeregisterSendsTheChunk(t *testing.T) {
 	h := newHarness(t)
-	res, err := h.deregister(activities.DeregisterInput{Selector: tcpSel(), Targets: []clb.Target{weighted(cvm(0), 5), eni("10.0.0.7")}})
+	res, err := h.deregister(activities.DeregisterInput{Selector: tcpSel(), Targets: []clb.Target{cvm(0), eni("10.0.0.7")}})
 	require.NoError(t, err)
-	require.Equal(t, "req-0001", res.TaskId)
-	require.Equal(t, []clb.Target{cvm(0), eni("10.0.0.7")}, res.Sent, "weights are not sent")
+	require.Equal(t, "req-0001", res.TaskID)
+	require.Equal(t, []clb.Target{cvm(0), eni("10.0.0.7")}, res.Sent)
 	require.Empty(t, res.AlreadyGone)
 	require.Equal(t, 1, res.Attempt)
 	require.Equal(t, []string{clb.ActionDeregisterTargets}, h.clb.calls, "a first attempt does not re-check")
@@ -301,7 +300,7 @@ func TestDeregisterRecheckSendsOnlyWhatIsBound(t *testing.T) {
 
 	res, err = h.deregister(activities.DeregisterInput{Selector: tcpSel(), Targets: cvms(1, 2), Recheck: true})
 	require.NoError(t, err)
-	require.Empty(t, res.TaskId, "nothing left to send")
+	require.Empty(t, res.TaskID, "nothing left to send")
 	require.Empty(t, res.Sent)
 	require.Equal(t, cvms(1, 2), res.AlreadyGone)
 	require.Equal(t, 1, h.clb.count(clb.ActionDeregisterTargets))
@@ -320,7 +319,7 @@ func TestDeregisterNotBound(t *testing.T) {
 		h := newHarness(t)
 		res, err := h.deregister(activities.DeregisterInput{Selector: tcpSel(), Targets: cvms(7, 8)})
 		require.NoError(t, err)
-		require.Empty(t, res.TaskId)
+		require.Empty(t, res.TaskID)
 		require.Equal(t, cvms(7, 8), res.AlreadyGone)
 		require.Equal(t, []string{clb.ActionDeregisterTargets, clb.ActionDescribeTargets}, h.clb.calls)
 	})
@@ -330,7 +329,7 @@ func TestDeregisterNotBound(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, cvms(0, 1), res.Sent)
 		require.Equal(t, cvms(8), res.AlreadyGone)
-		require.NotEmpty(t, res.TaskId)
+		require.NotEmpty(t, res.TaskID)
 		require.Equal(t, []string{clb.ActionDeregisterTargets, clb.ActionDescribeTargets, clb.ActionDeregisterTargets}, h.clb.calls)
 		require.Equal(t, [][]clb.Target{cvms(0, 1)}, h.clb.sent[clb.ActionDeregisterTargets])
 	})
@@ -380,10 +379,6 @@ func TestBatchBounds(t *testing.T) {
 	require.Equal(t, activities.ErrInvalidInput, applicationError(t, err).Type())
 	_, err = h.setWeight(activities.SetWeightInput{Selector: tcpSel()})
 	require.Equal(t, activities.ErrInvalidInput, applicationError(t, err).Type())
-	_, err = h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: cvms(0)})
-	ae := applicationError(t, err)
-	require.Equal(t, activities.ErrInvalidInput, ae.Type())
-	require.Contains(t, ae.Error(), "Targets[0] (ins-00000000:80) has no Weight")
 	_, err = h.wait(h.env, "")
 	require.Equal(t, activities.ErrInvalidInput, applicationError(t, err).Type())
 	require.Empty(t, h.clb.calls)
@@ -391,19 +386,19 @@ func TestBatchBounds(t *testing.T) {
 
 func TestSetWeight(t *testing.T) {
 	h := newHarness(t)
-	res, err := h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.Target{weighted(cvm(0), 0), weighted(cvm(1), 77)}})
+	res, err := h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(0), 0), weighted(cvm(1), 77)}})
 	require.NoError(t, err)
-	require.NotEmpty(t, res.TaskId)
-	require.Equal(t, []clb.Target{weighted(cvm(0), 0), weighted(cvm(1), 77)}, res.Sent)
+	require.NotEmpty(t, res.TaskID)
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 0), weighted(cvm(1), 77)}, res.Sent)
 	b := h.bound(tcpID)
 	require.EqualValues(t, 0, b[0].Weight)
 	require.EqualValues(t, 77, b[1].Weight, "each target's own weight wins")
 	require.EqualValues(t, 2, h.metrics.counter(activities.MetricTargetsWeightSet))
 
-	res, err = h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.Target{weighted(cvm(9), 10), weighted(cvm(2), 20)}, Recheck: true})
+	res, err = h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(9), 10), weighted(cvm(2), 20)}, Recheck: true})
 	require.NoError(t, err)
-	require.Equal(t, []clb.Target{weighted(cvm(2), 20)}, res.Sent)
-	require.Equal(t, []clb.Target{weighted(cvm(9), 10)}, res.Skipped)
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(2), 20)}, res.Sent)
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(9), 10)}, res.Skipped)
 }
 
 func TestWaitForTask(t *testing.T) {
@@ -459,7 +454,7 @@ func TestWaitForTaskFailed(t *testing.T) {
 	require.Contains(t, ae.Error(), "CLB task "+id+" failed: real server health check failed")
 	var tf activities.TaskFailure
 	require.NoError(t, ae.Details(&tf))
-	require.Equal(t, activities.TaskFailure{TaskId: id, Message: "real server health check failed", Polls: h.clb.count(clb.ActionDescribeTaskStatus)}, tf)
+	require.Equal(t, activities.TaskFailure{TaskID: id, Message: "real server health check failed", Polls: h.clb.count(clb.ActionDescribeTaskStatus)}, tf)
 	require.EqualValues(t, 1, h.metrics.counter(activities.MetricTasksWaited, "outcome=failed"))
 }
 
@@ -476,27 +471,25 @@ func TestWaitForTaskErrors(t *testing.T) {
 	})
 	t.Run("transient past its bound fails", func(t *testing.T) {
 		h := newHarness(t)
-		policy := clb.PolicyOf(clb.ActionDescribeTaskStatus, "InternalError")
-		for range policy.MaxAttempts {
+		for range activities.TransientMaxAttempts {
 			h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("InternalError", "oops"))
 		}
 		_, err := h.wait(h.env, h.clb.addTask(time.Second))
 		ae := applicationError(t, err)
 		require.Equal(t, "InternalError", ae.Type())
 		require.True(t, ae.NonRetryable(), "the class's bound is spent inside the activity")
-		require.Equal(t, policy.MaxAttempts, h.clb.count(clb.ActionDescribeTaskStatus))
+		require.Equal(t, activities.TransientMaxAttempts, h.clb.count(clb.ActionDescribeTaskStatus))
 	})
 	t.Run("a throttled spell does not use up the transient bound", func(t *testing.T) {
 		h := newHarness(t)
-		transient := clb.PolicyOf(clb.ActionDescribeTaskStatus, "InternalError")
-		for range 2 * transient.MaxAttempts {
+		for range 2 * activities.TransientMaxAttempts {
 			h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("RequestLimitExceeded", "slow down"))
 		}
 		h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("InternalError", "oops"))
 		id := h.clb.addTask(100 * time.Millisecond)
 		res, err := h.wait(h.env, id)
 		require.NoError(t, err)
-		require.Equal(t, 2*transient.MaxAttempts+2, res.Polls)
+		require.Equal(t, 2*activities.TransientMaxAttempts+2, res.Polls)
 		require.Less(t, h.clock.sleeps[len(h.clock.sleeps)-1], 2*time.Second, "the first transient fault waits the first delay")
 	})
 	t.Run("a caller error fails at once", func(t *testing.T) {
@@ -542,15 +535,14 @@ func TestWaitForTaskStopsOnCancel(t *testing.T) {
 	require.Equal(t, 2, h.clb.count(clb.ActionDescribeTaskStatus), "no poll after the cancellation")
 }
 
-// Temporal retries a mutating activity attempt after attempt; the error-code
-// table bounds and spaces the retries of each class by that class's
+// Temporal retries a mutating activity attempt after attempt; the retry
+// policies bound and spaces the retries of each class by that class's
 // failures, which travel from attempt to attempt in the heartbeat details:
 // a throttled spell longer than the transient bound, then one InternalError,
 // is retried.
 func TestRetriesCountFailuresOfEachClassAcrossAttempts(t *testing.T) {
 	h := newHarness(t)
-	transient := clb.PolicyOf(clb.ActionDeregisterTargets, "InternalError")
-	spell := transient.MaxAttempts + 2
+	spell := activities.TransientMaxAttempts + 2
 	for range spell {
 		h.clb.fail(clb.ActionDeregisterTargets, sdkErr("RequestLimitExceeded", "slow down"))
 	}

@@ -86,16 +86,13 @@ func TestEmulatorSnapshotDeregisterWait(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, snap.Bound, 20)
 	require.Equal(t, []clb.Target{ghost}, snap.Absent)
-	for _, b := range snap.Bound {
-		require.NotNil(t, b.Weight)
-	}
 
-	dr, err := e.deregister(activities.DeregisterInput{Selector: snap.Selector, Targets: snap.Bound})
+	dr, err := e.deregister(activities.DeregisterInput{Selector: snap.Selector, Targets: clb.Unweighted(snap.Bound)})
 	require.NoError(t, err)
-	require.NotEmpty(t, dr.TaskId)
+	require.NotEmpty(t, dr.TaskID)
 	require.Len(t, dr.Sent, 20)
 
-	wr, err := e.wait(e.env, dr.TaskId)
+	wr, err := e.wait(e.env, dr.TaskID)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, wr.Elapsed, 2*time.Second)
 	require.LessOrEqual(t, wr.Polls, 8)
@@ -127,7 +124,7 @@ func TestEmulatorDroppedAnswerIsNeverSentTwice(t *testing.T) {
 		e.simClock.Advance(ae.NextRetryDelay())
 		res, err := e.deregister(activities.DeregisterInput{Selector: e.sel, Targets: chunk, Recheck: true})
 		require.NoError(t, err)
-		require.Empty(t, res.TaskId, "nothing left to send")
+		require.Empty(t, res.TaskID, "nothing left to send")
 		require.Equal(t, chunk, res.AlreadyGone)
 		require.Equal(t, 1, e.sim.Stats().Actions[clb.ActionDeregisterTargets].Requests)
 		for _, n := range e.changes(clb.ActionDeregisterTargets) {
@@ -152,7 +149,7 @@ func TestEmulatorDroppedAnswerIsNeverSentTwice(t *testing.T) {
 		e.simClock.Advance(5 * time.Second)
 		res, err := e.deregister(activities.DeregisterInput{Selector: e.sel, Targets: chunk, Recheck: true})
 		require.NoError(t, err)
-		require.Empty(t, res.TaskId)
+		require.Empty(t, res.TaskID)
 		require.Equal(t, chunk, res.AlreadyGone)
 		require.Len(t, e.changes(clb.ActionDeregisterTargets), 20)
 		require.Equal(t, 1, e.sim.Stats().TasksSucceeded)
@@ -163,7 +160,7 @@ func TestEmulatorNotBoundIsDone(t *testing.T) {
 	e := newEmulated(t, 100*time.Millisecond)
 	first, err := e.deregister(activities.DeregisterInput{Selector: e.sel, Targets: e.targets[:3]})
 	require.NoError(t, err)
-	_, err = e.wait(e.env, first.TaskId)
+	_, err = e.wait(e.env, first.TaskID)
 	require.NoError(t, err)
 
 	// Two of these are gone: the API refuses the call with InvalidParameter,
@@ -172,7 +169,7 @@ func TestEmulatorNotBoundIsDone(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, e.targets[3:4], res.Sent)
 	require.Equal(t, e.targets[1:3], res.AlreadyGone)
-	_, err = e.wait(e.env, res.TaskId)
+	_, err = e.wait(e.env, res.TaskID)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{e.targets[0].Key(): 1, e.targets[1].Key(): 1, e.targets[2].Key(): 1, e.targets[3].Key(): 1},
 		e.changes(clb.ActionDeregisterTargets))
@@ -184,13 +181,13 @@ func TestEmulatorTaskFailure(t *testing.T) {
 	e.sim.SetFaults(clbsim.Faults{{Action: clb.ActionDeregisterTargets, Kind: clbsim.FaultTaskFail, Probability: 1}})
 	dr, err := e.deregister(activities.DeregisterInput{Selector: e.sel, Targets: e.targets[:5]})
 	require.NoError(t, err)
-	_, err = e.wait(e.env, dr.TaskId)
+	_, err = e.wait(e.env, dr.TaskID)
 	ae := applicationError(t, err)
 	require.Equal(t, activities.ErrTaskFailed, ae.Type())
 	require.True(t, ae.NonRetryable())
 	var tf activities.TaskFailure
 	require.NoError(t, ae.Details(&tf))
-	require.Equal(t, dr.TaskId, tf.TaskId)
+	require.Equal(t, dr.TaskID, tf.TaskID)
 	require.NotEmpty(t, tf.Message)
 	require.Contains(t, ae.Error(), tf.Message)
 	require.Empty(t, e.changes(clb.ActionDeregisterTargets), "a failed task changes nothing")
@@ -200,30 +197,30 @@ func TestEmulatorSetWeightAndRestore(t *testing.T) {
 	e := newEmulated(t, 300*time.Millisecond)
 	snap, err := e.snapshot(activities.SnapshotInput{Selector: e.sel, Targets: e.targets[:4]})
 	require.NoError(t, err)
-	zero := make([]clb.Target, len(snap.Bound))
+	zero := make([]clb.WeightedTarget, len(snap.Bound))
 	for i, tg := range snap.Bound {
-		zero[i] = weighted(tg, 0)
+		zero[i] = weighted(tg.Target, 0)
 	}
 	sw, err := e.setWeight(activities.SetWeightInput{Selector: e.sel, Targets: zero})
 	require.NoError(t, err)
-	_, err = e.wait(e.env, sw.TaskId)
+	_, err = e.wait(e.env, sw.TaskID)
 	require.NoError(t, err)
 	drained, err := e.snapshot(activities.SnapshotInput{Selector: e.sel, Targets: e.targets[:4]})
 	require.NoError(t, err)
 	for _, tg := range drained.Bound {
-		require.EqualValues(t, 0, *tg.Weight)
+		require.EqualValues(t, 0, tg.Weight)
 	}
 
 	// One of them goes meanwhile; the restore skips it.
 	dr, err := e.deregister(activities.DeregisterInput{Selector: e.sel, Targets: e.targets[:1]})
 	require.NoError(t, err)
-	_, err = e.wait(e.env, dr.TaskId)
+	_, err = e.wait(e.env, dr.TaskID)
 	require.NoError(t, err)
 	sw, err = e.setWeight(activities.SetWeightInput{Selector: e.sel, Targets: snap.Bound, Recheck: true})
 	require.NoError(t, err)
 	require.Equal(t, snap.Bound[:1], sw.Skipped)
 	require.Equal(t, snap.Bound[1:], sw.Sent)
-	_, err = e.wait(e.env, sw.TaskId)
+	_, err = e.wait(e.env, sw.TaskID)
 	require.NoError(t, err)
 	restored, err := e.snapshot(activities.SnapshotInput{Selector: e.sel, Targets: e.targets[:4]})
 	require.NoError(t, err)
@@ -244,7 +241,7 @@ func TestEmulatorWaitResumesAfterCrash(t *testing.T) {
 			crash()
 		}
 	}
-	_, err = e.wait(first, dr.TaskId)
+	_, err = e.wait(first, dr.TaskID)
 	require.ErrorContains(t, err, context.Canceled.Error())
 	e.clock.onSleep = nil
 	require.NotEmpty(t, e.heartbeats)
@@ -256,7 +253,7 @@ func TestEmulatorWaitResumesAfterCrash(t *testing.T) {
 	e.simClock.Advance(5 * time.Second)
 	second := e.newEnv(context.Background())
 	second.SetHeartbeatDetails(last)
-	res, err := e.wait(second, dr.TaskId)
+	res, err := e.wait(second, dr.TaskID)
 	require.NoError(t, err)
 	require.Equal(t, e.sim.Stats().Actions[clb.ActionDescribeTaskStatus].Requests, res.Polls, "the count spans both workers")
 	require.Equal(t, e.simClock.Now().Sub(last.Started), res.Elapsed, "from the first worker's start")

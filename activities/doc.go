@@ -14,14 +14,12 @@
 //
 // Every error of the CLB API leaves an activity as a
 // temporal.ApplicationError whose Type is the Tencent error code, marked
-// non-retryable and given a NextRetryDelay by the code's class in the one
-// error-code table of internal/clb, so that retry policies can list codes
-// in NonRetryableErrorTypes. A class's bound and backoff count the failures
-// of that class only, over the activity's attempts (FailureCounts, carried
-// in the heartbeat details), so that a spell of throttling, which is retried
-// without end, neither spends nor stretches the retries of a transient
-// fault. The few errors of clbdrain's own have the types ErrInvalidInput,
-// ErrNoListener, ErrNoRule and ErrTaskFailed.
+// non-retryable or given a NextRetryDelay by the retry policy of its class
+// (retry.go; the code's class comes from the table of internal/clb). A
+// class's bound and backoff count the failures of that class only, over the
+// activity's attempts (FailureCounts, carried in the heartbeat details). The
+// few errors of clbdrain's own have the types ErrInvalidInput, ErrNoListener,
+// ErrNoRule and ErrTaskFailed, all non-retryable.
 //
 // The activities emit these metrics through the SDK's metrics handler:
 // MetricTargetsDeregistered, MetricTargetsWeightSet, MetricTasksWaited,

@@ -120,7 +120,7 @@ func TestWaitForTaskLearnsWhileAsleep(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
-	v, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskId: "task-1"})
+	v, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
 	require.NoError(t, err)
 	var res WaitResult
 	require.NoError(t, v.Get(&res))

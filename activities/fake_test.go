@@ -176,7 +176,7 @@ func (f *fakeCLB) DeregisterTargets(_ context.Context, sel clb.Selector, targets
 	return f.newTask(), nil
 }
 
-func (f *fakeCLB) ModifyTargetWeight(_ context.Context, sel clb.Selector, targets []clb.Target, weight int64) (string, error) {
+func (f *fakeCLB) ModifyTargetWeight(_ context.Context, sel clb.Selector, targets []clb.WeightedTarget) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call(clb.ActionModifyTargetWeight); err != nil {
@@ -184,21 +184,17 @@ func (f *fakeCLB) ModifyTargetWeight(_ context.Context, sel clb.Selector, target
 	}
 	bound := f.bindings(sel)
 	for _, t := range targets {
-		w := weight
-		if t.Weight != nil {
-			w = *t.Weight
-		}
 		found := false
 		for i := range *bound {
-			if (*bound)[i].Matches(t) {
-				(*bound)[i].Weight, found = w, true
+			if (*bound)[i].Matches(t.Target) {
+				(*bound)[i].Weight, found = t.Weight, true
 			}
 		}
 		if !found {
 			return "", clb.NewError(clb.ActionModifyTargetWeight, "InvalidParameter", t.Key()+" is not bound")
 		}
 	}
-	f.sent[clb.ActionModifyTargetWeight] = append(f.sent[clb.ActionModifyTargetWeight], targets)
+	f.sent[clb.ActionModifyTargetWeight] = append(f.sent[clb.ActionModifyTargetWeight], clb.Unweighted(targets))
 	return f.newTask(), nil
 }
 

@@ -14,9 +14,9 @@ type SetWeightInput struct {
 	// Selector names the listener or rule, with its LocationId resolved
 	// (SnapshotResult.Selector).
 	Selector clb.Selector `json:"Selector"`
-	// Targets are at most clb.MaxTargetsPerCall targets, each with its own
-	// Weight set: 0 to drain, the snapshot weight to restore.
-	Targets []clb.Target `json:"Targets"`
+	// Targets are at most clb.MaxTargetsPerCall targets, each with the
+	// weight to set: 0 to drain, the snapshot weight to restore.
+	Targets []clb.WeightedTarget `json:"Targets"`
 	// Recheck, when true, first reads what is bound and changes only the
 	// targets still bound: a restore skips targets that were removed
 	// meanwhile instead of failing on them.
@@ -25,47 +25,40 @@ type SetWeightInput struct {
 
 // SetWeightResult is the result of SetWeight.
 type SetWeightResult struct {
-	// TaskId is the ModifyTargetWeight task to wait for; empty when no
+	// TaskID is the ModifyTargetWeight task to wait for; empty when no
 	// target was left to change.
-	TaskId string `json:"TaskId,omitempty"`
+	TaskID string `json:"TaskId,omitempty"`
 	// Sent are the targets sent to ModifyTargetWeight, with their weights.
-	Sent []clb.Target `json:"Sent,omitempty"`
+	Sent []clb.WeightedTarget `json:"Sent,omitempty"`
 	// Skipped are the targets not bound any more when re-checked.
-	Skipped []clb.Target `json:"Skipped,omitempty"`
+	Skipped []clb.WeightedTarget `json:"Skipped,omitempty"`
 }
 
-// SetWeight sets each target's own Weight with one ModifyTargetWeight call
-// and returns its task id. Setting a weight twice is harmless, so a retried
+// SetWeight sets each target's weight with one ModifyTargetWeight call and
+// returns its task id. Setting a weight twice is harmless, so a retried
 // attempt simply sends the call again.
 func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (SetWeightResult, error) {
-	if err := checkBatch(in.Targets); err != nil {
+	if err := checkBatch(len(in.Targets)); err != nil {
 		return SetWeightResult{}, err
-	}
-	for i, t := range in.Targets {
-		if t.Weight == nil {
-			return SetWeightResult{}, invalidInput("SetWeight: Targets[" + strconv.Itoa(i) + "] (" + t.Key() + ") has no Weight")
-		}
 	}
 	var res SetWeightResult
 	send := in.Targets
 	if in.Recheck {
-		bound, gone, err := a.recheck(ctx, in.Selector, send)
+		bound, err := a.stillBound(ctx, in.Selector, clb.Unweighted(send))
 		if err != nil {
 			return res, err
 		}
-		send, res.Skipped = bound, gone
+		send, res.Skipped = split(send, bound)
 		if len(send) == 0 {
 			return res, nil
 		}
 	}
-	// Each target carries its own weight, which wins over the call's; the
-	// call's weight is required by the API, so it repeats the first one.
-	taskID, err := a.CLB.ModifyTargetWeight(ctx, in.Selector, send, *send[0].Weight)
+	taskID, err := a.CLB.ModifyTargetWeight(ctx, in.Selector, send)
 	if err != nil {
 		return res, apiError(ctx, clb.ActionModifyTargetWeight, err)
 	}
 	activity.GetMetricsHandler(ctx).Counter(MetricTargetsWeightSet).Inc(int64(len(send)))
-	res.TaskId, res.Sent = taskID, send
+	res.TaskID, res.Sent = taskID, send
 	return res, nil
 }
 
@@ -74,7 +67,7 @@ type DeregisterInput struct {
 	// Selector names the listener or rule, with its LocationId resolved
 	// (SnapshotResult.Selector).
 	Selector clb.Selector `json:"Selector"`
-	// Targets are at most clb.MaxTargetsPerCall targets; Weight is ignored.
+	// Targets are at most clb.MaxTargetsPerCall targets.
 	Targets []clb.Target `json:"Targets"`
 	// Recheck, when true, first reads what is bound and sends only the
 	// targets still bound, as every retried attempt does anyway. The
@@ -84,9 +77,9 @@ type DeregisterInput struct {
 
 // DeregisterResult is the result of DeregisterTargets.
 type DeregisterResult struct {
-	// TaskId is the DeregisterTargets task (its RequestId) to wait for;
+	// TaskID is the DeregisterTargets task (its RequestId) to wait for;
 	// empty when none of the targets was bound any more.
-	TaskId string `json:"TaskId,omitempty"`
+	TaskID string `json:"TaskId,omitempty"`
 	// Sent are the targets the accepted call unbinds.
 	Sent []clb.Target `json:"Sent,omitempty"`
 	// AlreadyGone are targets found unbound when re-checked: removed by an
@@ -99,25 +92,16 @@ type DeregisterResult struct {
 
 // DeregisterTargets unbinds a chunk of targets with one DeregisterTargets
 // call and returns its task id. It never unbinds anything twice and never
-// fails on a target that is already gone:
-//   - a retried attempt (or Recheck) first reads what is bound
-//     (DescribeTargets) and sends only the targets still bound, so an
-//     earlier attempt whose answer was lost after the change was applied
-//     is not repeated; while that attempt's task still holds the load
-//     balancer, sending again answers FailedOperation.ResourceInOperating,
-//     a busy code that is retried;
-//   - an InvalidParameter answer (a target not bound) is confirmed with
-//     DescribeTargets: when none of the chunk is bound, it is done; when
-//     some still are, they alone are sent, once.
+// fails on a target already gone: a retried attempt (or Recheck) sends only
+// what DescribeTargets still shows bound, and a not-bound answer
+// (InvalidParameter) is checked the same way: when none is bound the chunk
+// is done, else the ones still bound are sent once more.
 func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) (DeregisterResult, error) {
-	if err := checkBatch(in.Targets); err != nil {
+	if err := checkBatch(len(in.Targets)); err != nil {
 		return DeregisterResult{}, err
 	}
 	res := DeregisterResult{Attempt: attempt(ctx)}
-	send := make([]clb.Target, len(in.Targets))
-	for i, t := range in.Targets {
-		send[i] = t.WithoutWeight()
-	}
+	send := in.Targets
 	log := activity.GetLogger(ctx)
 	if res.Attempt > 1 || in.Recheck {
 		bound, gone, err := a.recheck(ctx, in.Selector, send)
@@ -159,15 +143,15 @@ func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) 
 		}
 	}
 	activity.GetMetricsHandler(ctx).Counter(MetricTargetsDeregistered).Inc(int64(len(send)))
-	res.TaskId, res.Sent = taskID, send
+	res.TaskID, res.Sent = taskID, send
 	return res, nil
 }
 
 // checkBatch refuses a batch the API would refuse for its size.
-func checkBatch(targets []clb.Target) error {
-	if len(targets) == 0 || len(targets) > clb.MaxTargetsPerCall {
+func checkBatch(n int) error {
+	if n == 0 || n > clb.MaxTargetsPerCall {
 		return invalidInput("a call takes 1 to " + strconv.Itoa(clb.MaxTargetsPerCall) +
-			" targets, got " + strconv.Itoa(len(targets)))
+			" targets, got " + strconv.Itoa(n))
 	}
 	return nil
 }

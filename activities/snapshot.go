@@ -16,7 +16,7 @@ type SnapshotInput struct {
 	// Selector names the listener and, on a layer-7 listener, the rule (by
 	// LocationId, or by Domain and Url).
 	Selector clb.Selector `json:"Selector"`
-	// Targets are the targets asked for; their Weight is ignored.
+	// Targets are the targets asked for.
 	Targets []clb.Target `json:"Targets"`
 }
 
@@ -28,10 +28,9 @@ type SnapshotResult struct {
 	// listener: its LocationId, Domain and Url as the listener has them.
 	Selector clb.Selector `json:"Selector"`
 	// Bound are the targets asked for that are bound now, in input order,
-	// each with Weight set to its current weight.
-	Bound []clb.Target `json:"Bound"`
-	// Absent are the targets asked for that are not bound, in input order,
-	// without Weight.
+	// each with its current weight.
+	Bound []clb.WeightedTarget `json:"Bound"`
+	// Absent are the targets asked for that are not bound, in input order.
 	Absent []clb.Target `json:"Absent,omitempty"`
 }
 
@@ -54,11 +53,9 @@ func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotRe
 	idx := indexBound(bound)
 	for _, t := range in.Targets {
 		if b, ok := idx.find(t); ok {
-			w := b.Weight
-			t.Weight = &w
-			res.Bound = append(res.Bound, t)
+			res.Bound = append(res.Bound, clb.WeightedTarget{Target: t, Weight: b.Weight})
 		} else {
-			res.Absent = append(res.Absent, t.WithoutWeight())
+			res.Absent = append(res.Absent, t)
 		}
 	}
 	return res, nil
@@ -150,24 +147,43 @@ func (idx boundIndex) find(t clb.Target) (clb.BoundTarget, bool) {
 	return b, ok && b.Matches(t)
 }
 
-// recheck reads what is bound to sel now and splits targets into those
-// still bound and those gone.
-func (a *Activities) recheck(ctx context.Context, sel clb.Selector, targets []clb.Target) (bound, gone []clb.Target, err error) {
+// stillBound reads what is bound to sel now and reports, for each of
+// targets, whether it is still bound.
+func (a *Activities) stillBound(ctx context.Context, sel clb.Selector, targets []clb.Target) ([]bool, error) {
 	l, err := a.CLB.DescribeTargets(ctx, sel.LoadBalancerId, sel.ListenerId)
 	if err != nil {
-		return nil, nil, apiError(ctx, clb.ActionDescribeTargets, err)
+		return nil, apiError(ctx, clb.ActionDescribeTargets, err)
 	}
 	_, now, err := bindings(l, sel)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	idx := indexBound(now)
-	for _, t := range targets {
-		if _, ok := idx.find(t); ok {
-			bound = append(bound, t)
+	bound := make([]bool, len(targets))
+	for i, t := range targets {
+		_, bound[i] = idx.find(t)
+	}
+	return bound, nil
+}
+
+// recheck splits targets into those still bound to sel and those gone.
+func (a *Activities) recheck(ctx context.Context, sel clb.Selector, targets []clb.Target) (bound, gone []clb.Target, err error) {
+	still, err := a.stillBound(ctx, sel, targets)
+	if err != nil {
+		return nil, nil, err
+	}
+	bound, gone = split(targets, still)
+	return bound, gone, nil
+}
+
+// split splits items by keep, in order: the kept ones, and the others.
+func split[T any](items []T, keep []bool) (kept, others []T) {
+	for i, it := range items {
+		if keep[i] {
+			kept = append(kept, it)
 		} else {
-			gone = append(gone, t)
+			others = append(others, it)
 		}
 	}
-	return bound, gone, nil
+	return kept, others
 }

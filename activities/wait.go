@@ -57,8 +57,8 @@ func (s PollSettings) maxInterval() time.Duration {
 
 // WaitInput is the input of WaitForTask.
 type WaitInput struct {
-	// TaskId is the task to wait for: the RequestId of the mutating call.
-	TaskId string `json:"TaskId"`
+	// TaskID is the task to wait for: the RequestId of the mutating call.
+	TaskID string `json:"TaskId"`
 }
 
 // WaitResult is the result of WaitForTask.
@@ -83,8 +83,8 @@ type WaitProgress struct {
 
 // TaskFailure is the detail of an ErrTaskFailed error.
 type TaskFailure struct {
-	// TaskId is the task that ended with Status 1.
-	TaskId string `json:"TaskId"`
+	// TaskID is the task that ended with Status 1.
+	TaskID string `json:"TaskId"`
 	// Message is the task's Message, as DescribeTaskStatus gave it.
 	Message string `json:"Message"`
 	// Polls counts DescribeTaskStatus calls spent on the task.
@@ -93,127 +93,161 @@ type TaskFailure struct {
 
 // WaitForTask polls DescribeTaskStatus until the task ends. It returns on
 // Status 0, and fails with a non-retryable ErrTaskFailed (details: a
-// TaskFailure) on Status 1.
-//
-// Polling adapts to how long tasks take: the Activities value keeps a
-// moving estimate (mean and deviation) of task durations, shared by every
-// wait of the process. A wait sleeps until just before the expected end,
-// polls every half deviation (MinInterval at least) until a deviation past
-// it, then ever less often, up to MaxInterval apart. The estimate is read
-// afresh after every sleep and every poll, so that waits that began
-// together before any task was measured (a fleet of drains starting) follow
-// the first measure, and the tasks they see still running move the guess
-// later. Durations are measured from when each poll was sent, after its
-// wait for the API budget, so queueing for the budget does not stretch the
-// estimate. Every poll heartbeats a WaitProgress, and a sleep longer
-// than half the heartbeat timeout is cut into heartbeated slices, so another
-// worker takes over within seconds after a crash, resuming the poll count.
-// Errors of DescribeTaskStatus go through the error-code table: retryable
-// ones are retried inside the activity after the class's delay until the
-// class's bound is spent, counting the failures of that class since the last
-// answer (a throttled spell does not use up the bound of transient faults),
-// then fail non-retryable; others fail at once.
+// TaskFailure) on Status 1. Every poll heartbeats a WaitProgress, and a
+// retried attempt resumes from it. A failed poll is retried inside the
+// activity as its class's retry policy says, counting the failures of that
+// class since the last answer; past the bound it fails non-retryable.
+// Polls follow the process's estimate of how long tasks take (taskEstimate).
 func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult, error) {
-	if in.TaskId == "" {
+	if in.TaskID == "" {
 		return WaitResult{}, invalidInput("WaitForTask: TaskId is required")
 	}
-	logger := activity.GetLogger(ctx)
-	metrics := activity.GetMetricsHandler(ctx)
-	start := a.now()
-	prog := WaitProgress{Started: start}
-	resumed := false
-	if activity.HasHeartbeatDetails(ctx) {
-		var prev WaitProgress
-		if err := activity.GetHeartbeatDetails(ctx, &prev); err != nil {
-			logger.Warn("heartbeat details unreadable, counting polls afresh", "taskId", in.TaskId, "error", err)
-		} else {
-			prog, resumed = prev, true
-		}
-	}
-	next := prog.Started.Add(a.estimate.window(a.Poll).from)
-	if resumed {
-		// The previous attempt may have seen the task near its end.
-		next = start
-	}
-	interval := a.Poll.minInterval()
-	var lastRunning time.Time
-	// errs counts the failed polls since the last answer, by class: each
-	// class's policy bounds and spaces its own failures.
-	errs := map[clb.Class]int{}
+	w := a.startWait(ctx, in.TaskID)
+	next := w.firstPoll()
 	for {
-		if err := a.sleepUntil(ctx, next, prog); err != nil {
-			return WaitResult{Polls: prog.Polls}, err
+		if err := a.sleepUntil(ctx, next, w.prog); err != nil {
+			return WaitResult{Polls: w.prog.Polls}, err
 		}
 		// Other waits may have moved the estimate later meanwhile, as when
 		// a fleet's first tasks start together.
-		if from := prog.Started.Add(a.estimate.window(a.Poll).from); !resumed && from.After(a.now()) {
+		if from := w.prog.Started.Add(a.estimate.window(a.Poll).from); !w.resumed && from.After(a.now()) {
 			next = from
 			continue
 		}
-		asked := a.now()
-		st, err := a.CLB.DescribeTaskStatus(ctx, in.TaskId)
-		polled := a.now()
-		prog.Polls++
-		if prog.FirstPoll.IsZero() {
-			prog.FirstPoll = polled
-		}
-		metrics.Counter(MetricTaskPolls).Inc(1)
-		activity.RecordHeartbeat(ctx, prog)
+		st, asked, polled, err := w.poll(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return WaitResult{Polls: prog.Polls}, ctx.Err()
+			if next, err = w.pollFailed(ctx, err, polled); err != nil {
+				return WaitResult{Polls: w.prog.Polls}, err
 			}
-			ce := clb.Classify(clb.ActionDescribeTaskStatus, err)
-			countAPIError(ctx, ce)
-			errs[ce.Class]++
-			n := errs[ce.Class]
-			p := ce.Policy()
-			if p.Exhausted(n) {
-				return WaitResult{Polls: prog.Polls}, newAPIError(ce, true, 0)
-			}
-			delay := p.NextDelay(n)
-			logger.Warn("DescribeTaskStatus failed, polling again", "taskId", in.TaskId, "code", ce.Code,
-				"requestId", ce.RequestId, "errors", n, "delay", delay)
-			next = polled.Add(delay)
 			continue
 		}
-		clear(errs)
-		switch st.Status {
-		case clb.TaskSucceeded:
-			res := WaitResult{Polls: prog.Polls, Elapsed: polled.Sub(prog.Started)}
-			if !resumed {
-				// A resumed wait saw only part of the task: it would skew
-				// the estimate.
-				a.estimate.observe(taskEnd(prog.Started, lastRunning, seenAt(asked, polled, st)), a.Poll)
-			}
-			metrics.WithTags(map[string]string{"outcome": "succeeded"}).Counter(MetricTasksWaited).Inc(1)
-			metrics.Timer(MetricTaskWaitDuration).Record(res.Elapsed)
-			return res, nil
-		case clb.TaskFailed:
-			metrics.WithTags(map[string]string{"outcome": "failed"}).Counter(MetricTasksWaited).Inc(1)
-			return WaitResult{Polls: prog.Polls}, taskFailed(in.TaskId, st.Message, prog.Polls)
-		case clb.TaskRunning:
-		default:
-			logger.Warn("unknown task status, polling on", "taskId", in.TaskId, "status", st.Status.String())
+		clear(w.errs)
+		if res, done, err := w.ended(ctx, st, asked, polled); done {
+			return res, err
 		}
-		lastRunning = seenAt(asked, polled, st)
-		elapsed := lastRunning.Sub(prog.Started)
-		if !resumed {
-			a.estimate.outlived(elapsed)
-		}
-		// Read afresh: other waits may have refined the estimate since
-		// this one began, as when a fleet's first tasks start together.
-		w := a.estimate.window(a.Poll)
-		switch {
-		case elapsed < w.from:
-			next = prog.Started.Add(w.from)
-		case w.measured && elapsed < w.until:
-			next = polled.Add(w.step)
-		default:
-			next = polled.Add(interval)
-			interval = min(interval*3/2, a.Poll.maxInterval())
+		next = w.nextPoll(seenAt(asked, polled, st), polled)
+	}
+}
+
+// taskWait is the state of one WaitForTask attempt.
+type taskWait struct {
+	a      *Activities
+	taskID string
+	prog   WaitProgress
+	// resumed is true when an earlier attempt's progress was read: this
+	// one saw only part of the task.
+	resumed bool
+	// interval spaces the polls past the expected end; it grows by half.
+	interval    time.Duration
+	lastRunning time.Time
+	// errs counts the failed polls since the last answer, by class: each
+	// class's policy bounds and spaces its own failures.
+	errs map[clb.Class]int
+}
+
+// startWait begins a wait, resuming the progress an earlier attempt
+// heartbeated.
+func (a *Activities) startWait(ctx context.Context, taskID string) *taskWait {
+	w := &taskWait{a: a, taskID: taskID, prog: WaitProgress{Started: a.now()},
+		interval: a.Poll.minInterval(), errs: map[clb.Class]int{}}
+	if activity.HasHeartbeatDetails(ctx) {
+		var prev WaitProgress
+		if err := activity.GetHeartbeatDetails(ctx, &prev); err != nil {
+			activity.GetLogger(ctx).Warn("heartbeat details unreadable, counting polls afresh", "taskId", taskID, "error", err)
+		} else {
+			w.prog, w.resumed = prev, true
 		}
 	}
+	return w
+}
+
+// firstPoll is when to poll first: at the start of the expected window, or
+// at once for a resumed wait (the previous attempt may have seen the task
+// near its end).
+func (w *taskWait) firstPoll() time.Time {
+	if w.resumed {
+		return w.a.now()
+	}
+	return w.prog.Started.Add(w.a.estimate.window(w.a.Poll).from)
+}
+
+// poll calls DescribeTaskStatus once, counts and heartbeats it, and returns
+// when it was asked and when it was answered.
+func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled time.Time, err error) {
+	asked = w.a.now()
+	st, err = w.a.CLB.DescribeTaskStatus(ctx, w.taskID)
+	polled = w.a.now()
+	w.prog.Polls++
+	if w.prog.FirstPoll.IsZero() {
+		w.prog.FirstPoll = polled
+	}
+	activity.GetMetricsHandler(ctx).Counter(MetricTaskPolls).Inc(1)
+	activity.RecordHeartbeat(ctx, w.prog)
+	return st, asked, polled, err
+}
+
+// pollFailed decides what follows a failed poll: when to poll again, or the
+// error that ends the wait.
+func (w *taskWait) pollFailed(ctx context.Context, err error, polled time.Time) (time.Time, error) {
+	if ctx.Err() != nil {
+		return time.Time{}, ctx.Err()
+	}
+	ce := clb.Classify(clb.ActionDescribeTaskStatus, err)
+	countAPIError(ctx, ce)
+	w.errs[ce.Class]++
+	n := w.errs[ce.Class]
+	stop, delay := retryDecision(ce, n)
+	if stop {
+		return time.Time{}, newAPIError(ce, true, 0)
+	}
+	activity.GetLogger(ctx).Warn("DescribeTaskStatus failed, polling again", "taskId", w.taskID, "code", ce.Code,
+		"requestId", ce.RequestId, "errors", n, "delay", delay)
+	return polled.Add(delay), nil
+}
+
+// ended reports whether the status ends the wait, and with what.
+func (w *taskWait) ended(ctx context.Context, st clb.TaskStatus, asked, polled time.Time) (WaitResult, bool, error) {
+	metrics := activity.GetMetricsHandler(ctx)
+	switch st.Status {
+	case clb.TaskSucceeded:
+		res := WaitResult{Polls: w.prog.Polls, Elapsed: polled.Sub(w.prog.Started)}
+		if !w.resumed {
+			// A resumed wait saw only part of the task: it would skew the
+			// estimate.
+			w.a.estimate.observe(taskEnd(w.prog.Started, w.lastRunning, seenAt(asked, polled, st)), w.a.Poll)
+		}
+		metrics.WithTags(map[string]string{"outcome": "succeeded"}).Counter(MetricTasksWaited).Inc(1)
+		metrics.Timer(MetricTaskWaitDuration).Record(res.Elapsed)
+		return res, true, nil
+	case clb.TaskFailed:
+		metrics.WithTags(map[string]string{"outcome": "failed"}).Counter(MetricTasksWaited).Inc(1)
+		return WaitResult{Polls: w.prog.Polls}, true, taskFailed(w.taskID, st.Message, w.prog.Polls)
+	case clb.TaskRunning:
+	default:
+		activity.GetLogger(ctx).Warn("unknown task status, polling on", "taskId", w.taskID, "status", st.Status.String())
+	}
+	return WaitResult{}, false, nil
+}
+
+// nextPoll records a task seen running at seen (answered at polled) and
+// returns when to poll next, by the estimate as it stands now: other waits
+// may have refined it since this one began.
+func (w *taskWait) nextPoll(seen, polled time.Time) time.Time {
+	w.lastRunning = seen
+	elapsed := seen.Sub(w.prog.Started)
+	if !w.resumed {
+		w.a.estimate.outlived(elapsed)
+	}
+	win := w.a.estimate.window(w.a.Poll)
+	switch {
+	case elapsed < win.from:
+		return w.prog.Started.Add(win.from)
+	case win.measured && elapsed < win.until:
+		return polled.Add(win.step)
+	}
+	next := polled.Add(w.interval)
+	w.interval = min(w.interval*3/2, w.a.Poll.maxInterval())
+	return next
 }
 
 // taskFailed is the error of a task that ended with Status 1.
@@ -224,7 +258,7 @@ func taskFailed(taskID, message string, polls int) error {
 	}
 	return temporal.NewApplicationErrorWithOptions(msg, ErrTaskFailed, temporal.ApplicationErrorOptions{
 		NonRetryable: true,
-		Details:      []any{TaskFailure{TaskId: taskID, Message: message, Polls: polls}},
+		Details:      []any{TaskFailure{TaskID: taskID, Message: message, Polls: polls}},
 	})
 }
 
@@ -283,7 +317,10 @@ func (a *Activities) sleepUntil(ctx context.Context, t time.Time, prog WaitProgr
 
 // taskEstimate is a moving estimate of how long tasks take, shared by the
 // process's WaitForTask calls: the mean and the mean deviation, smoothed as
-// TCP smooths round-trip times.
+// TCP smooths round-trip times. A wait sleeps until just before the expected
+// end, polls every half deviation until a deviation past it, then ever less
+// often, up to MaxInterval apart. Durations run from when each poll was sent,
+// after its wait for the API budget, so queueing does not stretch them.
 type taskEstimate struct {
 	mu   sync.Mutex
 	mean time.Duration

@@ -54,7 +54,7 @@ func TestLayer4Drain(t *testing.T) {
 	want := all[:45]
 
 	res := execute(t, workflows.DrainInput{
-		LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId, Targets: want, Reason: "e2e layer 4",
+		Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId}, Targets: want, Reason: "e2e layer 4",
 	})
 
 	assert.Len(t, res.Deregistered, 45)
@@ -62,7 +62,7 @@ func TestLayer4Drain(t *testing.T) {
 	for i, n := range []int{20, 20, 5} {
 		assert.Len(t, res.Chunks[i].Targets, n)
 		assert.Equal(t, workflows.OutcomeDeregistered, res.Chunks[i].Outcome)
-		assert.NotEmpty(t, res.Chunks[i].RequestId)
+		assert.NotEmpty(t, res.Chunks[i].RequestID)
 	}
 	assert.Equal(t, "e2e layer 4", res.Reason)
 	left := boundNow(t, lb.LoadBalancerId, l4.ListenerId, "")
@@ -82,8 +82,8 @@ func TestLayer7DrainByDomainAndURLWithDrainPhase(t *testing.T) {
 	otherBefore := boundNow(t, lb.LoadBalancerId, l7.ListenerId, other.LocationId)
 
 	res := execute(t, workflows.DrainInput{
-		LoadBalancerId: lb.LoadBalancerId, ListenerId: l7.ListenerId,
-		Domain: rule.Domain, Url: rule.Url, Targets: want, DrainDelay: time.Second,
+		Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l7.ListenerId, Domain: rule.Domain, Url: rule.Url},
+		Targets:  want, DrainDelay: time.Second,
 	})
 
 	assert.Equal(t, rule.LocationId, res.Selector.LocationId, "Domain+Url resolved to the rule")
@@ -136,7 +136,7 @@ func TestChildWorkflowFromParent(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId, Targets: want, Reason: "release 42"}
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId}, Targets: want, Reason: "release 42"}
 	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "release-42", TaskQueue: parentQueue}, parentDrains, in)
 	require.NoError(t, err)
 	var res workflows.DrainResult

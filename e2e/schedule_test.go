@@ -51,7 +51,7 @@ func TestScheduledDrainIsSkippedWhileAManualDrainOfTheListenerRuns(t *testing.T)
 	defer func() { _ = h.Delete(context.Background()) }()
 
 	// An operator drains the same listener by hand, with a long drain phase.
-	manual := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId, Targets: want, DrainDelay: time.Minute}
+	manual := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId}, Targets: want, DrainDelay: time.Minute}
 	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowIDFor(manual), TaskQueue: workflows.TaskQueue},
 		workflows.WorkflowName, manual)
 	require.NoError(t, err)

@@ -82,7 +82,7 @@ func TestSecondDrainOfSameListenerIsRefusedThenCancelRestoresWeights(t *testing.
 	before := boundNow(t, lb.LoadBalancerId, l4.ListenerId, "")
 
 	// The first drain sits in its drain phase for a minute.
-	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId, Targets: want, DrainDelay: time.Minute}
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId}, Targets: want, DrainDelay: time.Minute}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowIDFor(in), TaskQueue: workflows.TaskQueue},

@@ -333,7 +333,7 @@ func validateRequester(requester string) []clb.Problem {
 // Summary is the one-line static summary of a drain for the Temporal UI:
 // what, how many targets, who and why.
 func Summary(in DrainInput) string {
-	s := fmt.Sprintf("drain %d targets from %s", len(in.Targets), in.Selector())
+	s := fmt.Sprintf("drain %d targets from %s", len(in.Targets), in.Selector)
 	if in.Requester != "" {
 		s += " by " + in.Requester
 	}

@@ -295,7 +295,7 @@ func TestScheduledDrainUpsertsItsOwnAudit(t *testing.T) {
 }
 
 func TestSummaryAndDetails(t *testing.T) {
-	in := workflows.DrainInput{LoadBalancerId: lbID, ListenerId: lisID, LocationId: locID,
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lbID, ListenerId: lisID, LocationId: locID},
 		Targets: cvms(25), DrainDelay: 30 * time.Second, Requester: "alice", Reason: "CHG-42\nkernel upgrade"}
 
 	assert.Equal(t, "drain 25 targets from lb-abc12345/lbl-abc12345/loc-abc12345 by alice: CHG-42 kernel upgrade",

@@ -17,58 +17,15 @@ import (
 // value, so no activity name is spelled as a string.
 var a *activities.Activities
 
-// DrainAndDeregister takes real servers out of a CLB listener or layer-7
-// rule safely. Register it with workflow.RegisterOptions{Name:
-// WorkflowName}. It runs these steps, and answers the QueryProgress query
-// with a Progress at any moment:
-//
-//  1. Validate the input (Validate); a rejected input fails with a
-//     non-retryable ApplicationError of type ErrInvalidInput whose details
-//     are the []clb.Problem, before any API call. Exact duplicate targets
-//     are merged and counted in DuplicatesMerged.
-//  2. Snapshot what is bound now: resolve a rule named by Domain+Url to its
-//     LocationId, record current weights, and set aside the targets already
-//     absent. A layer-7 listener without a rule, or an unknown rule, fails
-//     with ErrNoRule; a rule named on a layer-4 listener with
-//     ErrInvalidInput.
-//  3. Drain, when DrainDelay > 0: set weight 0 on the targets to go (at most
-//     MaxChunkSize per call, waiting for each task), then sleep DrainDelay on
-//     a durable timer (Progress.DrainUntil says until when).
-//  4. Deregister chunk by chunk (at most ChunkSize targets each), one at a
-//     time: DeregisterTargets, then WaitForTask until the task succeeds. A
-//     task that ends with Status 1 has its chunk sent again (what is still
-//     bound), up to MaxTaskRetries times, then the drain fails with
-//     ErrTaskFailed and the task's message.
-//  5. Report: the DrainResult.
-//
-// An error of the CLB API that is not retried (a caller error, denied
-// credentials, or a retried code past its bound) fails the drain with an
-// ApplicationError whose type is the Tencent error code and whose cause is
-// the activity's error.
-//
-// Cancellation is not a failure: the chunk in flight ends cleanly (a task
-// already started is waited for), the targets drained but not deregistered
-// get their snapshot weights back, and the workflow completes with a nil
-// error and a DrainResult with Cancelled set and Restored listing what was
-// restored. The result says what was done.
-//
-// After ChunksPerRun chunks, or sooner when Temporal suggests it, the run
-// continues as new with the remaining targets and a ResumeState; the last
-// run's result covers the whole drain.
-//
-// A drain that fails (rather than being cancelled) leaves the targets it
-// drained at weight 0: they were on their way out, and the error says what
-// stopped it; run the drain again, or restore weights by hand.
-//
-// As a child workflow, a parent starts it with ChildOptions, which sets the
-// conventional workflow ID (so two drains of one listener never overlap),
-// the clb-drain task queue, and a cancellation that restores weights rather
-// than a termination when the parent closes:
-//
-//	in := workflows.DrainInput{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345", Targets: targets}
-//	var res workflows.DrainResult
-//	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflows.ChildOptions(in)),
-//		workflows.WorkflowName, in).Get(ctx, &res)
+// DrainAndDeregister removes in.Targets from the listener or rule that
+// in.Selector names: it validates the input, snapshots what is bound, sets
+// weight 0 and waits DrainDelay when DrainDelay > 0, then deregisters chunk
+// by chunk, continuing as new every ChunksPerRun chunks. It answers
+// QueryProgress with a Progress. It fails with ErrInvalidInput (details: the
+// []clb.Problem), ErrNoRule, ErrTaskFailed, or the Tencent code of an API
+// error that is not retried, leaving drained targets at weight 0. Cancelled,
+// it restores the drained weights and completes with Cancelled set. Register
+// it as WorkflowName; the README tells the procedure in full.
 func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error) {
 	d := newDrain(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
@@ -88,7 +45,7 @@ type drain struct {
 	sel clb.Selector
 	// toGo are the targets still to deregister, in order, each with its
 	// weight before the drain.
-	toGo []clb.Target
+	toGo []clb.WeightedTarget
 	// drained holds the keys of targets whose weight this drain set to 0
 	// (or may have: a call is marked before it is sent).
 	drained map[string]bool
@@ -188,7 +145,7 @@ func (d *drain) validate() error {
 func (d *drain) snapshot(ctx workflow.Context) error {
 	d.progress.Phase = PhaseSnapshot
 	d.noteAudit(ctx)
-	sel := d.in.Selector()
+	sel := d.in.Selector
 	var snap activities.SnapshotResult
 	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Snapshot,
 		activities.SnapshotInput{Selector: sel, Targets: d.targets}).Get(ctx, &snap)
@@ -203,13 +160,11 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 		original = d.in.Resume.OriginalWeights
 	}
 	for _, t := range snap.Bound {
-		w := *t.Weight
-		if ow, ok := original[t.Key()]; ok {
-			w = ow
+		if w, ok := original[t.Key()]; ok {
+			t.Weight = w
 		}
-		t.Weight = &w
 		d.toGo = append(d.toGo, t)
-		if d.drainDone && w > 0 {
+		if d.drainDone && t.Weight > 0 {
 			d.drained[t.Key()] = true
 		}
 	}
@@ -224,10 +179,10 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 func (d *drain) drain(ctx workflow.Context) error {
 	d.progress.Phase = PhaseDraining
 	d.noteAudit(ctx)
-	var weighted []clb.Target
+	var weighted []clb.WeightedTarget
 	for _, t := range d.toGo {
-		if *t.Weight > 0 {
-			weighted = append(weighted, withWeight(t, 0))
+		if t.Weight > 0 {
+			weighted = append(weighted, clb.WeightedTarget{Target: t.Target})
 		}
 	}
 	for _, batch := range chunks(weighted, MaxChunkSize) {
@@ -267,7 +222,7 @@ func (d *drain) deregister(ctx workflow.Context) error {
 			return d.continueAsNew(ctx)
 		}
 		n := min(d.chunkSize, len(d.toGo))
-		if err := d.deregisterChunk(ctx, d.toGo[:n]); err != nil {
+		if err := d.deregisterChunk(ctx, clb.Unweighted(d.toGo[:n])); err != nil {
 			return err
 		}
 		d.toGo = d.toGo[n:]
@@ -280,52 +235,30 @@ func (d *drain) deregister(ctx workflow.Context) error {
 // deregisterChunk unbinds one chunk and waits for its task, sending what is
 // still bound again when the task fails.
 func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error {
-	cr := ChunkResult{Index: d.chunksDone, Targets: withoutWeights(chunk), Started: workflow.Now(ctx)}
+	cr := ChunkResult{Index: d.chunksDone, Targets: chunk, Started: workflow.Now(ctx)}
 	d.progress.CurrentChunk = cr.Index
-	defer func() { d.progress.CurrentChunk, d.progress.CurrentTaskId = -1, "" }()
+	defer func() { d.progress.CurrentChunk, d.progress.CurrentTaskID = -1, "" }()
 	pending := cr.Targets
 	// sent is true once a call of this chunk may have been applied: one
 	// was accepted, or an attempt was retried after an error that may have
 	// hidden an applied call (a lost answer).
 	sent := false
 	for {
-		called := workflow.Now(ctx)
-		var dr activities.DeregisterResult
-		err := workflow.ExecuteActivity(withMutationOptions(ctx, deregisterNonRetryable), a.DeregisterTargets,
-			activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}).Get(ctx, &dr)
-		cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
+		dr, err := d.sendChunk(ctx, &cr, pending)
 		if err != nil {
-			return d.chunkFailed(ctx, &cr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err))
+			return d.chunkFailed(ctx, &cr, err)
 		}
-		cr.Attempts += dr.Attempt
-		cr.AlreadyGone = append(cr.AlreadyGone, dr.AlreadyGone...)
-		sent = sent || dr.TaskId != "" || dr.Attempt > 1
-		if dr.TaskId == "" {
+		sent = sent || dr.TaskID != "" || dr.Attempt > 1
+		if dr.TaskID == "" {
 			break
 		}
-		cr.RequestId = dr.TaskId
-		d.progress.CurrentTaskId = dr.TaskId
-		waited := workflow.Now(ctx)
-		wr, err := d.waitForTask(ctx, dr.TaskId)
-		cr.WaitDuration += workflow.Now(ctx).Sub(waited)
-		cr.Polls += wr.Polls
-		if err == nil {
+		done, err := d.waitChunk(ctx, &cr, dr.TaskID)
+		if err != nil {
+			return d.chunkFailed(ctx, &cr, err)
+		}
+		if done {
 			break
 		}
-		failure, msg, isTaskFailure := taskFailure(err)
-		cr.Polls += failure.Polls
-		switch {
-		case !isTaskFailure || ctx.Err() != nil:
-			return d.chunkFailed(ctx, &cr, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, dr.TaskId), err))
-		case cr.TaskRetries >= MaxTaskRetries:
-			return d.chunkFailed(ctx, &cr, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("chunk %d of %s: %s (after %d task retries)", cr.Index, d.sel, msg, cr.TaskRetries),
-				ErrTaskFailed, err, failure))
-		}
-		cr.TaskRetries++
-		d.noteError(err)
-		d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", dr.TaskId,
-			"message", failure.Message, "taskRetry", cr.TaskRetries)
 		pending = dr.Sent
 	}
 	cr.Finished = workflow.Now(ctx)
@@ -336,9 +269,55 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 	d.result.Chunks = append(d.result.Chunks, cr)
 	d.result.Deregistered = append(d.result.Deregistered, cr.Targets...)
 	d.chunksDone++
-	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", len(cr.Targets), "taskId", cr.RequestId,
+	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", len(cr.Targets), "taskId", cr.RequestID,
 		"alreadyGone", len(cr.AlreadyGone), "polls", cr.Polls, "taskRetries", cr.TaskRetries)
 	return nil
+}
+
+// sendChunk runs DeregisterTargets on the targets of cr still pending, a
+// re-check first after a failed task, and records it in cr.
+func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target) (activities.DeregisterResult, error) {
+	called := workflow.Now(ctx)
+	var dr activities.DeregisterResult
+	err := workflow.ExecuteActivity(withMutationOptions(ctx), a.DeregisterTargets,
+		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}).Get(ctx, &dr)
+	cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
+	if err != nil {
+		return dr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err)
+	}
+	cr.Attempts += dr.Attempt
+	cr.AlreadyGone = append(cr.AlreadyGone, dr.AlreadyGone...)
+	return dr, nil
+}
+
+// waitChunk waits for the chunk's task and records it in cr. It reports
+// whether the chunk is done; false means its task failed and the chunk is
+// to be sent again (at most MaxTaskRetries times).
+func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string) (bool, error) {
+	cr.RequestID = taskID
+	d.progress.CurrentTaskID = taskID
+	waited := workflow.Now(ctx)
+	wr, err := d.waitForTask(ctx, taskID)
+	cr.WaitDuration += workflow.Now(ctx).Sub(waited)
+	cr.Polls += wr.Polls
+	if err == nil {
+		return true, nil
+	}
+	failure, msg, isTaskFailure := taskFailure(err)
+	cr.Polls += failure.Polls
+	switch {
+	case !isTaskFailure || ctx.Err() != nil:
+		return false, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, taskID), err)
+	case cr.TaskRetries >= MaxTaskRetries:
+		return false, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("chunk %d of %s: %s (after %d task retries)", cr.Index, d.sel, msg, cr.TaskRetries),
+			ErrTaskFailed, err, failure)
+	}
+	cr.TaskRetries++
+	d.noteError(err)
+	d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", taskID,
+		"message", failure.Message, "taskRetry", cr.TaskRetries)
+	return false, nil
 }
 
 // chunkFailed records a chunk that did not complete: abandoned when the
@@ -356,29 +335,29 @@ func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) er
 
 // setWeights sets each target's own weight and waits for the task, sending
 // the call again when the task fails. It returns the targets changed.
-func (d *drain) setWeights(ctx workflow.Context, targets []clb.Target, recheck bool) ([]clb.Target, error) {
+func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) ([]clb.WeightedTarget, error) {
 	for retry := 0; ; retry++ {
 		var res activities.SetWeightResult
-		err := workflow.ExecuteActivity(withMutationOptions(ctx, setWeightNonRetryable), a.SetWeight,
+		err := workflow.ExecuteActivity(withMutationOptions(ctx), a.SetWeight,
 			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}).Get(ctx, &res)
 		if err != nil {
 			return nil, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
-		if res.TaskId == "" {
+		if res.TaskID == "" {
 			return res.Sent, nil
 		}
-		d.progress.CurrentTaskId = res.TaskId
-		_, err = d.waitForTask(ctx, res.TaskId)
-		d.progress.CurrentTaskId = ""
+		d.progress.CurrentTaskID = res.TaskID
+		_, err = d.waitForTask(ctx, res.TaskID)
+		d.progress.CurrentTaskID = ""
 		if err == nil {
 			return res.Sent, nil
 		}
 		failure, _, isTaskFailure := taskFailure(err)
 		if !isTaskFailure || retry >= MaxTaskRetries || ctx.Err() != nil {
-			return nil, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskId, err)
+			return nil, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
 		}
 		d.noteError(err)
-		d.log.Warn("weight task failed, sending it again", "taskId", res.TaskId, "message", failure.Message)
+		d.log.Warn("weight task failed, sending it again", "taskId", res.TaskID, "message", failure.Message)
 	}
 }
 
@@ -389,7 +368,7 @@ func (d *drain) waitForTask(ctx workflow.Context, taskID string) (activities.Wai
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res activities.WaitResult
-	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskId: taskID}).Get(wctx, &res)
+	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskID: taskID}).Get(wctx, &res)
 	return res, err
 }
 
@@ -398,10 +377,10 @@ func (d *drain) waitForTask(ctx workflow.Context, taskID string) (activities.Wai
 func (d *drain) continueAsNew(ctx workflow.Context) error {
 	next := d.in
 	next.LocationId = d.sel.LocationId
-	next.Targets = withoutWeights(d.toGo)
+	next.Targets = clb.Unweighted(d.toGo)
 	weights := make(map[string]int64, len(d.toGo))
 	for _, t := range d.toGo {
-		weights[t.Key()] = *t.Weight
+		weights[t.Key()] = t.Weight
 	}
 	next.Resume = &ResumeState{Result: d.result, OriginalWeights: weights, Drained: d.drainDone}
 	d.log.Info("continuing as new", "selector", d.sel.String(), "remaining", len(d.toGo),
@@ -421,7 +400,7 @@ func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
 	d.noteError(err)
 	d.progress.Phase = PhaseFailed
 	d.noteAudit(ctx)
-	d.log.Error("drain failed", "selector", d.in.Selector().String(), "error", err)
+	d.log.Error("drain failed", "selector", d.in.Selector.String(), "error", err)
 	return DrainResult{}, err
 }
 
@@ -430,7 +409,7 @@ func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
 // bound, so a target of an abandoned chunk that is gone is skipped.
 func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 	d.result.Cancelled = true
-	var restore []clb.Target
+	var restore []clb.WeightedTarget
 	for _, t := range d.toGo {
 		if d.drained[t.Key()] {
 			restore = append(restore, t)
@@ -511,27 +490,12 @@ func taskFailure(err error) (activities.TaskFailure, string, bool) {
 }
 
 // chunks splits targets into consecutive slices of at most size.
-func chunks(targets []clb.Target, size int) [][]clb.Target {
-	var out [][]clb.Target
+func chunks[T any](targets []T, size int) [][]T {
+	var out [][]T
 	for len(targets) > 0 {
 		n := min(size, len(targets))
 		out = append(out, targets[:n])
 		targets = targets[n:]
-	}
-	return out
-}
-
-// withWeight returns t with its own Weight set to w.
-func withWeight(t clb.Target, w int64) clb.Target {
-	t.Weight = &w
-	return t
-}
-
-// withoutWeights returns the targets with their Weight cleared.
-func withoutWeights(targets []clb.Target) []clb.Target {
-	out := make([]clb.Target, len(targets))
-	for i, t := range targets {
-		out[i] = t.WithoutWeight()
 	}
 	return out
 }

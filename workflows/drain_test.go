@@ -48,9 +48,8 @@ func cvms(n int) []clb.Target {
 	return out
 }
 
-func weighted(t clb.Target, w int64) clb.Target {
-	t.Weight = &w
-	return t
+func weighted(t clb.Target, w int64) clb.WeightedTarget {
+	return clb.WeightedTarget{Target: t, Weight: w}
 }
 
 // weightOf is each target's snapshot weight in these tests: distinct, so
@@ -64,7 +63,7 @@ func weightOf(t clb.Target) int64 {
 }
 
 func layer4(n int) workflows.DrainInput {
-	return workflows.DrainInput{LoadBalancerId: lbID, ListenerId: lisID, Targets: cvms(n), Reason: "test"}
+	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lbID, ListenerId: lisID}, Targets: cvms(n), Reason: "test"}
 }
 
 // fleet plays the activities: it records every call and answers as a
@@ -134,20 +133,20 @@ func (f *fleet) deregister(ctx context.Context, in activities.DeregisterInput) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.deregs = append(f.deregs, in)
-	return activities.DeregisterResult{TaskId: f.taskID(), Sent: in.Targets, Attempt: int(activity.GetInfo(ctx).Attempt)}, nil
+	return activities.DeregisterResult{TaskID: f.taskID(), Sent: in.Targets, Attempt: int(activity.GetInfo(ctx).Attempt)}, nil
 }
 
 func (f *fleet) setWeight(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.weights = append(f.weights, in)
-	return activities.SetWeightResult{TaskId: f.taskID(), Sent: in.Targets}, nil
+	return activities.SetWeightResult{TaskID: f.taskID(), Sent: in.Targets}, nil
 }
 
 func (f *fleet) wait(ctx context.Context, in activities.WaitInput) (activities.WaitResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.waits = append(f.waits, in.TaskId)
+	f.waits = append(f.waits, in.TaskID)
 	return activities.WaitResult{Polls: 2, Elapsed: 2 * time.Second}, nil
 }
 
@@ -199,7 +198,7 @@ func appErr(msg, typ string, nonRetryable bool) error {
 func taskFailed(taskID, message string) error {
 	return temporal.NewApplicationErrorWithOptions("CLB task "+taskID+" failed: "+message, workflows.ErrTaskFailed,
 		temporal.ApplicationErrorOptions{NonRetryable: true,
-			Details: []any{activities.TaskFailure{TaskId: taskID, Message: message, Polls: 3}}})
+			Details: []any{activities.TaskFailure{TaskID: taskID, Message: message, Polls: 3}}})
 }
 
 func applicationError(t *testing.T, err error) *temporal.ApplicationError {
@@ -228,7 +227,7 @@ func TestChunksOf20InOrderOnTheirQueues(t *testing.T) {
 	for i, c := range res.Chunks {
 		require.Equal(t, i, c.Index)
 		require.Equal(t, workflows.OutcomeDeregistered, c.Outcome)
-		require.Equal(t, fmt.Sprintf("task-%d", i+1), c.RequestId)
+		require.Equal(t, fmt.Sprintf("task-%d", i+1), c.RequestID)
 		require.Equal(t, 1, c.Attempts)
 		require.Equal(t, 2, c.Polls)
 		require.Equal(t, 2*time.Second, c.WaitDuration)
@@ -345,7 +344,7 @@ func TestDuplicatesMerged(t *testing.T) {
 	f := newFleet(t)
 	f.healthy(time.Second)
 	in := layer4(3)
-	in.Targets = append(in.Targets, cvm(0), cvm(2), weighted(cvm(1), 50))
+	in.Targets = append(in.Targets, cvm(0), cvm(2), cvm(1))
 	f.run(in)
 	res := f.result()
 	require.Equal(t, 3, res.Requested)
@@ -389,13 +388,11 @@ func TestInvalidInputCallsNoActivity(t *testing.T) {
 	f := newFleet(t)
 	f.healthy(time.Second)
 	in := workflows.DrainInput{
-		LoadBalancerId: "lb-1",
-		ListenerId:     lisID,
-		Domain:         "example.com",
-		Targets:        []clb.Target{{InstanceId: "ins-abc12345", Port: 0}, {EniIp: "10.0.0.1", InstanceId: "ins-abc12345", Port: 80}},
-		DrainDelay:     -time.Second,
-		ChunkSize:      21,
-		ChunksPerRun:   -1,
+		Selector:     clb.Selector{LoadBalancerId: "lb-1", ListenerId: lisID, Domain: "example.com"},
+		Targets:      []clb.Target{{InstanceId: "ins-abc12345", Port: 0}, {EniIp: "10.0.0.1", InstanceId: "ins-abc12345", Port: 80}},
+		DrainDelay:   -time.Second,
+		ChunkSize:    21,
+		ChunksPerRun: -1,
 	}
 	f.run(in)
 	ae := applicationError(t, f.env.GetWorkflowError())
@@ -418,9 +415,8 @@ func TestCallerErrorsFailFastWithTheCode(t *testing.T) {
 		t.Run(code, func(t *testing.T) {
 			f := newFleet(t)
 			msg := "DeregisterTargets: " + code + ": refused (RequestId req-1)"
-			// Even marked retryable, the retry policy lists the code as
-			// never retried.
-			f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(activities.DeregisterResult{}, appErr(msg, code, false))
+			// The activity marks the error non-retryable (activities/retry.go).
+			f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(activities.DeregisterResult{}, appErr(msg, code, true))
 			f.healthy(time.Second)
 			f.run(layer4(45))
 			ae := applicationError(t, f.env.GetWorkflowError())
@@ -469,7 +465,7 @@ func TestNotBoundCountsAsDone(t *testing.T) {
 	require.Equal(t, cvms(25), res.Deregistered)
 	require.Equal(t, workflows.OutcomeAlreadyAbsent, res.Chunks[0].Outcome)
 	require.Equal(t, cvms(20), res.Chunks[0].AlreadyGone)
-	require.Empty(t, res.Chunks[0].RequestId)
+	require.Empty(t, res.Chunks[0].RequestID)
 	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[1].Outcome)
 	require.Equal(t, []string{"task-1"}, f.waits, "no task to wait for when nothing was sent")
 	f.env.AssertExpectations(t)
@@ -496,7 +492,7 @@ func TestFailedTaskIsSentAgain(t *testing.T) {
 	require.True(t, f.deregs[1].Recheck, "the chunk is sent again re-checking what is still bound")
 	c := res.Chunks[0]
 	require.Equal(t, 1, c.TaskRetries)
-	require.Equal(t, "task-2", c.RequestId)
+	require.Equal(t, "task-2", c.RequestID)
 	require.Equal(t, cvms(10), c.AlreadyGone)
 	require.Equal(t, 3+2, c.Polls)
 	require.Equal(t, workflows.OutcomeDeregistered, c.Outcome)
@@ -509,7 +505,7 @@ func TestTaskFailingEveryTimeFailsTheDrain(t *testing.T) {
 	f := newFleet(t)
 	f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.WaitInput) (activities.WaitResult, error) {
-			return activities.WaitResult{}, taskFailed(in.TaskId, "rs not healthy")
+			return activities.WaitResult{}, taskFailed(in.TaskID, "rs not healthy")
 		})
 	f.healthy(time.Second)
 	f.run(layer4(30))
@@ -529,7 +525,6 @@ func TestDrainPhase(t *testing.T) {
 	f := newFleet(t)
 	f.healthy(time.Second)
 	in := layer4(45)
-	in.Targets[7] = weighted(in.Targets[7], 80) // the input's weights are ignored
 	in.DrainDelay = 10 * time.Minute
 	var during workflows.Progress
 	var deregsDuring int
@@ -553,8 +548,8 @@ func TestDrainPhase(t *testing.T) {
 		require.LessOrEqual(t, len(w.Targets), clb.MaxTargetsPerCall)
 		require.False(t, w.Recheck)
 		for _, tg := range w.Targets {
-			require.EqualValues(t, 0, *tg.Weight)
-			drained = append(drained, tg.WithoutWeight())
+			require.EqualValues(t, 0, tg.Weight)
+			drained = append(drained, tg.Target)
 		}
 	}
 	require.Equal(t, cvms(45), drained)
@@ -578,12 +573,11 @@ func restoredWeights(t *testing.T, calls []activities.SetWeightInput) []clb.Targ
 
 // snapshotWeights checks that each target carries its snapshot weight and
 // returns the targets without it.
-func snapshotWeights(t *testing.T, targets []clb.Target) []clb.Target {
+func snapshotWeights(t *testing.T, targets []clb.WeightedTarget) []clb.Target {
 	out := make([]clb.Target, len(targets))
 	for i, tg := range targets {
-		require.NotNil(t, tg.Weight, tg.Key())
-		require.Equal(t, weightOf(tg), *tg.Weight, tg.Key())
-		out[i] = tg.WithoutWeight()
+		require.Equal(t, weightOf(tg.Target), tg.Weight, tg.Key())
+		out[i] = tg.Target
 	}
 	return out
 }
@@ -603,7 +597,7 @@ func TestCancelMidRunRestoresWeights(t *testing.T) {
 
 	require.Equal(t, workflows.PhaseDeregistering, during.Phase)
 	require.Equal(t, 1, during.CurrentChunk)
-	require.Equal(t, "task-5", during.CurrentTaskId)
+	require.Equal(t, "task-5", during.CurrentTaskID)
 
 	require.True(t, res.Cancelled)
 	require.Len(t, res.Chunks, 2, "the chunk in flight ends cleanly; the next is not started")
@@ -788,7 +782,7 @@ func TestProgressQuery(t *testing.T) {
 	require.Equal(t, workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksTotal: 3, TargetsTotal: 44,
 		AlreadyAbsent: 1, CurrentChunk: 0, Run: 1}, seen[1500*time.Millisecond])
 	require.Equal(t, workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksTotal: 3, TargetsTotal: 44,
-		AlreadyAbsent: 1, CurrentChunk: 0, CurrentTaskId: "task-1", Run: 1}, seen[2500*time.Millisecond])
+		AlreadyAbsent: 1, CurrentChunk: 0, CurrentTaskID: "task-1", Run: 1}, seen[2500*time.Millisecond])
 	require.Equal(t, workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksDone: 1, ChunksTotal: 3,
 		TargetsDone: 20, TargetsTotal: 44, AlreadyAbsent: 1, CurrentChunk: 1, Run: 1}, seen[4500*time.Millisecond])
 	require.Equal(t, workflows.Progress{Phase: workflows.PhaseDone, ChunksDone: 3, ChunksTotal: 3,
@@ -862,7 +856,7 @@ func TestValidate(t *testing.T) {
 		{"reason too long", long, []string{"Reason"}},
 		{"too many targets", tooMany, []string{"Targets"}},
 		{"drain too long", slow, []string{"DrainDelay"}},
-		{"no targets", workflows.DrainInput{LoadBalancerId: lbID, ListenerId: lisID}, []string{"Targets"}},
+		{"no targets", workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lbID, ListenerId: lisID}}, []string{"Targets"}},
 		{"nothing", workflows.DrainInput{}, []string{"LoadBalancerId", "ListenerId", "Targets"}},
 		{"duplicates are fine", dup, nil},
 	} {

@@ -62,7 +62,7 @@ func startEmulator(t *testing.T, cfg clbsim.Config) *emulator {
 // input drains every target of the listener, and two that are not bound.
 func (e *emulator) input() workflows.DrainInput {
 	targets := append(slices.Clone(e.targets), clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
-	return workflows.DrainInput{LoadBalancerId: e.sel.LoadBalancerId, ListenerId: e.sel.ListenerId, Targets: targets}
+	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: e.sel.LoadBalancerId, ListenerId: e.sel.ListenerId}, Targets: targets}
 }
 
 // changes counts the applied changes of an action, per target key.
@@ -163,12 +163,12 @@ func TestDrainAgainstEmulator(t *testing.T) {
 	c0 := res.Chunks[0]
 	require.Equal(t, 2, c0.Attempts, "the retry after the lost answer")
 	require.Equal(t, em.targets[:20], c0.AlreadyGone, "and it found the change applied")
-	require.Empty(t, c0.RequestId)
+	require.Empty(t, c0.RequestID)
 	require.Equal(t, workflows.OutcomeDeregistered, c0.Outcome)
 
 	c1 := res.Chunks[1]
 	require.Equal(t, 1, c1.TaskRetries)
-	require.NotEmpty(t, c1.RequestId)
+	require.NotEmpty(t, c1.RequestID)
 	require.Empty(t, c1.AlreadyGone, "a failed task changes nothing")
 
 	// Exactly once: every target drained once and unbound once.

@@ -5,15 +5,10 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/clbdrain/clbdrain/internal/clb"
 )
 
-// Timeouts of the activities. The activities set each error's retry delay
-// and retryability from the error-code table, so the retry policies below
-// matter only for failures without an answer (timeouts, crashes), and their
-// deadlines bound the retries of codes that are retried without end
-// (throttled, busy).
+// Timeouts and deadlines of the activities. The deadlines bound the retries
+// of codes retried without end (throttled, busy).
 const (
 	// callTimeout bounds one attempt of an activity that makes one to three
 	// API calls (Snapshot, SetWeight, DeregisterTargets).
@@ -35,28 +30,12 @@ const (
 	waitHeartbeat = 5 * time.Second
 )
 
-// The error types never retried, per activity: the codes the table never
-// retries for the action it calls, and clbdrain's own non-retryable types.
-// They are listed so that the server stops at once even if an activity did
-// not mark an error non-retryable itself. Computed once, outside workflow
-// code (the table is walked through a map, then sorted).
-var (
-	snapshotNonRetryable   = append(clb.NonRetryableCodes(clb.ActionDescribeTargets), ErrInvalidInput, ErrNoListener, ErrNoRule)
-	deregisterNonRetryable = append(clb.NonRetryableCodes(clb.ActionDeregisterTargets), ErrInvalidInput, ErrNoListener, ErrNoRule)
-	setWeightNonRetryable  = append(clb.NonRetryableCodes(clb.ActionModifyTargetWeight), ErrInvalidInput, ErrNoListener, ErrNoRule)
-	waitNonRetryable       = append(clb.NonRetryableCodes(clb.ActionDescribeTaskStatus), ErrInvalidInput, ErrTaskFailed)
-)
-
-// retryPolicy is an activity's retry policy. MaximumAttempts is 0: the
-// activity turns an exhausted class into a non-retryable error, and the
-// activity's deadline bounds the rest.
-func retryPolicy(nonRetryable []string) *temporal.RetryPolicy {
-	return &temporal.RetryPolicy{
-		InitialInterval:        time.Second,
-		BackoffCoefficient:     2,
-		MaximumInterval:        30 * time.Second,
-		NonRetryableErrorTypes: nonRetryable,
-	}
+// retryPolicy is every activity's retry policy. The activities mark each
+// error non-retryable or give it its delay themselves (activities/retry.go),
+// so this policy paces only failures without an answer (timeouts, crashes);
+// MaximumAttempts is 0 and the deadlines above bound the rest.
+func retryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second}
 }
 
 // withSnapshotOptions runs the read-only Snapshot on the workflow's own
@@ -66,22 +45,21 @@ func withSnapshotOptions(ctx workflow.Context) workflow.Context {
 		TaskQueue:              workflow.GetInfo(ctx).TaskQueueName,
 		StartToCloseTimeout:    callTimeout,
 		ScheduleToCloseTimeout: snapshotDeadline,
-		RetryPolicy:            retryPolicy(snapshotNonRetryable),
+		RetryPolicy:            retryPolicy(),
 	})
 }
 
 // withMutationOptions runs a mutating activity on the mutations queue,
-// which the worker rate-limits for the whole fleet; nonRetryable is
-// deregisterNonRetryable or setWeightNonRetryable. It waits for a cancelled
+// which the worker rate-limits for the whole fleet. It waits for a cancelled
 // activity to end, so that a cancelled drain learns whether its last change
 // was sent (and then waits for its task).
-func withMutationOptions(ctx workflow.Context, nonRetryable []string) workflow.Context {
+func withMutationOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              workflow.GetInfo(ctx).TaskQueueName + MutationsQueueSuffix,
 		StartToCloseTimeout:    callTimeout,
 		ScheduleToCloseTimeout: mutationDeadline,
 		WaitForCancellation:    true,
-		RetryPolicy:            retryPolicy(nonRetryable),
+		RetryPolicy:            retryPolicy(),
 	})
 }
 
@@ -93,6 +71,6 @@ func withWaitOptions(ctx workflow.Context) workflow.Context {
 		StartToCloseTimeout:    waitAttemptTimeout,
 		ScheduleToCloseTimeout: waitDeadline,
 		HeartbeatTimeout:       waitHeartbeat,
-		RetryPolicy:            retryPolicy(waitNonRetryable),
+		RetryPolicy:            retryPolicy(),
 	})
 }

@@ -192,7 +192,7 @@ func (r *recorder) input(listenerID string, bound []clb.BoundTarget) workflows.D
 		}
 	}
 	targets = append(targets, clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
-	return workflows.DrainInput{LoadBalancerId: r.state.LoadBalancers[0].LoadBalancerId, ListenerId: listenerID, Targets: targets}
+	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: r.state.LoadBalancers[0].LoadBalancerId, ListenerId: listenerID}, Targets: targets}
 }
 
 // reset restores the fleet and scripts the next DeregisterTargets calls.

@@ -23,14 +23,11 @@ type ScheduledDrainInput struct {
 	DrainWorkflowID string `json:"DrainWorkflowID,omitempty"`
 }
 
-// ScheduledDrain is what a Temporal Schedule starts. A schedule gives each
-// workflow it starts an ID of its own (the schedule's ID plus the start
-// time), which would let a scheduled drain run beside a drain of the same
-// listener started by hand. So ScheduledDrain runs the drain as a child
-// under the conventional ID, and Temporal's one-running-workflow-per-ID rule
-// holds for scheduled drains too: when a drain of that listener is already
-// running, this one is skipped with an ErrAlreadyRunning error that names
-// it, and nothing is touched.
+// ScheduledDrain is what a Temporal Schedule starts. A schedule names its
+// workflows after itself, so ScheduledDrain runs in.Drain as a child under
+// the conventional ID: it never runs beside another drain of the same
+// listener or rule. When one is running, it fails with ErrAlreadyRunning,
+// naming that drain, and touches nothing.
 func ScheduledDrain(ctx workflow.Context, in ScheduledDrainInput) (DrainResult, error) {
 	opts := ChildOptions(in.Drain)
 	if in.DrainWorkflowID != "" {
@@ -45,7 +42,7 @@ func ScheduledDrain(ctx workflow.Context, in ScheduledDrainInput) (DrainResult, 
 	err := workflow.ExecuteChildWorkflow(ctx, WorkflowName, in.Drain).Get(ctx, &res)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		msg := fmt.Sprintf("skipped: a drain of %s is already running as workflow %s; nothing was touched",
-			in.Drain.Selector(), opts.WorkflowID)
+			in.Drain.Selector, opts.WorkflowID)
 		workflow.GetLogger(ctx).Warn("scheduled drain skipped", "drain_workflow_id", opts.WorkflowID)
 		audit.setPhase(ctx, PhaseSkipped)
 		return DrainResult{}, temporal.NewNonRetryableApplicationError(msg, ErrAlreadyRunning, err)

@@ -17,8 +17,8 @@ import (
 
 func scheduledInput() workflows.ScheduledDrainInput {
 	return workflows.ScheduledDrainInput{Drain: workflows.DrainInput{
-		LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345",
-		Targets: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}},
+		Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345"},
+		Targets:  []clb.Target{{InstanceId: "ins-abc12345", Port: 80}},
 	}}
 }
 

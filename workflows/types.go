@@ -63,15 +63,10 @@ const (
 // DrainInput is the input of DrainAndDeregister. Add fields, never change
 // or remove them: running workflows and their callers depend on them.
 type DrainInput struct {
-	// LoadBalancerId is the CLB instance, such as lb-abc12345.
-	LoadBalancerId string `json:"LoadBalancerId"`
-	// ListenerId is the listener, such as lbl-abc12345.
-	ListenerId string `json:"ListenerId"`
-	// LocationId names a layer-7 rule (loc-abc12345). It wins over Domain+Url.
-	LocationId string `json:"LocationId,omitempty"`
-	// Domain and Url name a layer-7 rule, together.
-	Domain string `json:"Domain,omitempty"`
-	Url    string `json:"Url,omitempty"`
+	// Selector names the listener and, on a layer-7 listener, the rule:
+	// LoadBalancerId, ListenerId, and LocationId or Domain+Url (LocationId
+	// wins). Its fields sit at the top level of the JSON.
+	clb.Selector
 	// Targets are the real servers to remove. Exact duplicates are merged.
 	Targets []clb.Target `json:"Targets"`
 	// DrainDelay, when above zero, sets weight 0 on the targets first and
@@ -93,12 +88,6 @@ type DrainInput struct {
 	// Resume carries the work already done across continue-as-new.
 	// Callers leave it nil.
 	Resume *ResumeState `json:"Resume,omitempty"`
-}
-
-// Selector is the listener or rule the input names.
-func (in DrainInput) Selector() clb.Selector {
-	return clb.Selector{LoadBalancerId: in.LoadBalancerId, ListenerId: in.ListenerId,
-		LocationId: in.LocationId, Domain: in.Domain, Url: in.Url}
 }
 
 // ResumeState is what a run hands to the next one on continue-as-new.
@@ -126,9 +115,9 @@ type ChunkResult struct {
 	Index int `json:"Index"`
 	// Targets are the chunk's targets.
 	Targets []clb.Target `json:"Targets"`
-	// RequestId is the DeregisterTargets RequestId (the task id) of the
+	// RequestID is the DeregisterTargets RequestId (the task id) of the
 	// attempt that removed them; empty when nothing was left to send.
-	RequestId string `json:"RequestId,omitempty"`
+	RequestID string `json:"RequestId,omitempty"`
 	// Attempts counts DeregisterTargets activity attempts, retries included.
 	Attempts int `json:"Attempts"`
 	// TaskRetries counts re-deregistrations after a task ended with Status 1.
@@ -173,8 +162,9 @@ type DrainResult struct {
 	AlreadyAbsent []clb.Target `json:"AlreadyAbsent,omitempty"`
 	// Drained are the targets whose weight was set to 0.
 	Drained int `json:"Drained,omitempty"`
-	// Restored are targets whose weights were put back after cancellation.
-	Restored []clb.Target `json:"Restored,omitempty"`
+	// Restored are targets whose weights were put back after cancellation,
+	// with those weights.
+	Restored []clb.WeightedTarget `json:"Restored,omitempty"`
 	// RestoreError is the last error met while restoring weights after
 	// cancellation; drained targets missing from Restored kept weight 0.
 	RestoreError string `json:"RestoreError,omitempty"`
@@ -214,8 +204,8 @@ type Progress struct {
 	AlreadyAbsent int `json:"AlreadyAbsent"`
 	// CurrentChunk is the index of the chunk in flight, -1 when none.
 	CurrentChunk int `json:"CurrentChunk"`
-	// CurrentTaskId is the CLB task being waited on, if any.
-	CurrentTaskId string `json:"CurrentTaskId,omitempty"`
+	// CurrentTaskID is the CLB task being waited on, if any.
+	CurrentTaskID string `json:"CurrentTaskId,omitempty"`
 	// DrainUntil is when the drain timer fires, in the drain-wait phase.
 	DrainUntil time.Time `json:"DrainUntil,omitempty"`
 	// LastError is the last error seen, retried or not.
@@ -247,17 +237,11 @@ func WorkflowIDFor(in DrainInput) string {
 	return WorkflowID(in.LoadBalancerId, in.ListenerId, rule)
 }
 
-// ChildOptions are the options for starting a drain as a child workflow:
-// the conventional ID, the clb-drain task queue, and a cancellation that
-// lets the drain finish cleanly: if the parent closes early the drain is
-// asked to cancel (it finishes its chunk and restores drained weights)
-// rather than terminated, and a parent that cancels it waits for that.
-// Set more fields on the result as needed, then use
-// workflow.WithChildOptions:
-//
-//	ctx = workflow.WithChildOptions(ctx, workflows.ChildOptions(in))
-//	var res workflows.DrainResult
-//	err := workflow.ExecuteChildWorkflow(ctx, workflows.WorkflowName, in).Get(ctx, &res)
+// ChildOptions are the options for starting a drain as a child workflow
+// (pass them to workflow.WithChildOptions; the README shows a caller): the
+// conventional ID, the clb-drain task queue, and a parent close that asks
+// the drain to cancel (it finishes its chunk and restores drained weights)
+// rather than terminating it, which a cancelling parent waits for.
 func ChildOptions(in DrainInput) workflow.ChildWorkflowOptions {
 	return workflow.ChildWorkflowOptions{
 		WorkflowID:          WorkflowIDFor(in),

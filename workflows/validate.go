@@ -16,7 +16,7 @@ import (
 // targets are not a problem: the workflow merges them. The starter calls it
 // before starting anything.
 func Validate(in DrainInput) error {
-	problems := clb.ValidateSelector(in.Selector())
+	problems := clb.ValidateSelector(in.Selector)
 	problems = append(problems, clb.ValidateTargets("Targets", in.Targets, MaxTargets)...)
 	if in.DrainDelay < 0 || in.DrainDelay > MaxDrainDelay {
 		problems = append(problems, clb.Problem{Field: "DrainDelay", Value: in.DrainDelay.String(),

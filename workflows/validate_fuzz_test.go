@@ -36,7 +36,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add("lb-abc12345", "lbl-abc12345", "", "a b", "api", `[{"EniIp":"fe80::1%eth0","Port":80}]`, uint8(0), int64(0), 0, 0, "\xff")
 	f.Add("lb-abc12345", "lbl-abc12345", "", "\xffexample.com", "/\xfe", `[{"InstanceId":"ins-abc12345","Port":80}]`, uint8(0), int64(0), 0, 0, strings.Repeat("\xff", 1024))
 	f.Fuzz(func(t *testing.T, lb, listener, location, domain, url, targets string, extra uint8, delay int64, chunkSize, chunksPerRun int, reason string) {
-		in := workflows.DrainInput{LoadBalancerId: lb, ListenerId: listener, LocationId: location, Domain: domain, Url: url,
+		in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb, ListenerId: listener, LocationId: location, Domain: domain, Url: url},
 			DrainDelay: time.Duration(delay), ChunkSize: chunkSize, ChunksPerRun: chunksPerRun, Reason: reason}
 		if json.Unmarshal([]byte(targets), &in.Targets) != nil {
 			return
@@ -63,7 +63,7 @@ func FuzzValidate(f *testing.F) {
 				require.NotEmpty(t, p.Reason)
 			}
 		} else {
-			require.Empty(t, clb.ValidateSelector(in.Selector()))
+			require.Empty(t, clb.ValidateSelector(in.Selector))
 			require.NotEmpty(t, in.Targets)
 			require.LessOrEqual(t, len(in.Targets), workflows.MaxTargets)
 			for i, tg := range in.Targets {

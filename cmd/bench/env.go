@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,23 +8,19 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/clbdrain/clbdrain/e2e/harness"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
 // region is the region the workers and the emulators agree on.
-const region = "ap-guangzhou"
+const region = harness.Region
 
 // env is what every phase runs on: a Temporal dev server and the worker
 // binary, in a scratch directory.
@@ -101,55 +96,16 @@ func (s *sim) close() {
 	s.Server.Close()
 }
 
-// worker is a cmd/worker process.
-type worker struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
 // startWorker runs the worker binary against the emulator at simURL and
 // waits until it polls.
-func (e *env) startWorker(simURL string, args ...string) (*worker, error) {
-	w := &worker{out: &syncBuffer{}, done: make(chan struct{})}
-	w.cmd = exec.Command(e.workerBin, args...)
-	w.cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + e.dir,
-		"TEMPORAL_ADDRESS=" + e.dev.FrontendHostPort(),
-		"TEMPORAL_NAMESPACE=default",
-		"TEMPORAL_CONFIG_FILE=" + filepath.Join(e.dir, "absent.toml"),
-		"TENCENTCLOUD_REGION=" + region,
-		"TENCENTCLOUD_SECRET_ID=" + clbsim.DefaultSecretID,
-		"TENCENTCLOUD_SECRET_KEY=" + clbsim.DefaultSecretKey,
-		"CLB_ENDPOINT=" + simURL,
-	}
-	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
-	if err := w.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		// The exit status shows in the output kept for errors.
-		_ = w.cmd.Wait()
-		close(w.done)
-	}()
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(w.out.String(), "worker started") {
-		select {
-		case <-w.done:
-			return nil, fmt.Errorf("the worker exited:\n%s", w.out.String())
-		case <-deadline:
-			w.kill()
-			return nil, fmt.Errorf("the worker did not start in 30 s:\n%s", w.out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return w, nil
+func (e *env) startWorker(simURL string, args ...string) (*harness.Process, error) {
+	vars := harness.Env{TemporalAddress: e.dev.FrontendHostPort(), CLBEndpoint: simURL, Home: e.dir}.Vars()
+	return harness.StartWorkerBinary(e.workerBin, vars, args...)
 }
 
-// peakRSS is the worker's VmHWM, in bytes.
-func (w *worker) peakRSS() (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(w.cmd.Process.Pid) + "/status")
+// peakRSS is the VmHWM of the worker process w, in bytes.
+func peakRSS(w *harness.Process) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(w.Pid()) + "/status")
 	if err != nil {
 		return 0, err
 	}
@@ -158,42 +114,4 @@ func (w *worker) peakRSS() (int64, error) {
 		return 0, errors.New("no VmHWM in /proc/<pid>/status")
 	}
 	return n, nil
-}
-
-// stop sends SIGTERM and waits for the exit, killing the worker if it
-// takes longer than its stop timeout allows.
-func (w *worker) stop() {
-	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		w.kill()
-		return
-	}
-	select {
-	case <-w.done:
-	case <-time.After(40 * time.Second):
-		w.kill()
-	}
-}
-
-func (w *worker) kill() {
-	// An error means the process is gone already.
-	_ = w.cmd.Process.Kill()
-	<-w.done
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writes and our reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

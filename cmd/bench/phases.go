@@ -10,6 +10,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clbdrain/clbdrain/e2e/harness"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
 	"github.com/clbdrain/clbdrain/workflows"
@@ -45,7 +46,7 @@ func drainAll(lb clbsim.LoadBalancer, reason string) workflows.DrainInput {
 	for i, b := range l.Targets {
 		targets[i] = clb.Target{InstanceId: b.InstanceId, Port: b.Port}
 	}
-	return workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId, Targets: targets, Reason: reason}
+	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, Targets: targets, Reason: reason}
 }
 
 // drain runs one drain on the task queue and returns its result and its
@@ -111,7 +112,7 @@ func (e *env) single(ctx context.Context) (singleFigures, []*historypb.HistoryEv
 	if err != nil {
 		return f, nil, err
 	}
-	defer w.stop()
+	defer w.Stop()
 
 	in := drainAll(fleet.LoadBalancers[0], "bench: single drain")
 	start := time.Now()
@@ -170,10 +171,10 @@ func (e *env) fleet(ctx context.Context) (fleetFigures, error) {
 	}
 	defer s.close()
 	const queue = "bench-fleet"
-	var workers []*worker
+	var workers []*harness.Process
 	defer func() {
 		for _, w := range workers {
-			w.stop()
+			w.Stop()
 		}
 	}()
 	for range fleetWorkers {
@@ -217,7 +218,7 @@ func (e *env) fleet(ctx context.Context) (fleetFigures, error) {
 	}
 	f.Polls, f.Tasks = st.Actions[clb.ActionDescribeTaskStatus].Requests, st.TasksCreated
 	for _, w := range workers {
-		rss, err := w.peakRSS()
+		rss, err := peakRSS(w)
 		if err != nil {
 			return f, err
 		}
@@ -250,7 +251,7 @@ func (e *env) large(ctx context.Context, single []*historypb.HistoryEvent) (hist
 	if err != nil {
 		return f, err
 	}
-	defer w.stop()
+	defer w.Stop()
 
 	in := drainAll(fleet.LoadBalancers[0], "bench: large drain")
 	start := time.Now()

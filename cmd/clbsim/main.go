@@ -7,13 +7,18 @@
 //
 //	clbsim [--listen 127.0.0.1:9000] [--state FILE | --generate SPEC] [--seed N]
 //	       [--task-latency 1s] [--task-jitter 0s] [--rate 20] [--faults SPEC]
-//	       [--dialect SPEC] [--secret-id ID] [--secret-key KEY] [--region REGION]
-//	       [--dump-state FILE]
+//	       [--dialect SPEC] [--health-delay 0s] [--unhealthy KEY,...] [--unhealthy-share P]
+//	       [--secret-id ID] [--secret-key KEY] [--region REGION] [--dump-state FILE]
 //
 // --dialect selects variants of API behaviour that no public document pins
 // down (clbsim.DialectHelp, printed by -h), such as
 // "lingering-lock=2s,lock-code=InternalError" or "all"; PUT /_sim/dialect
 // changes them while it runs.
+//
+// --health-delay, --unhealthy and --unhealthy-share set the health model of
+// DescribeTargetHealth (clbsim.HealthModel): how long a new binding stays
+// Unknown, and which bindings stay Dead; PUT /_sim/health-model changes it
+// and PUT /_sim/health sets one target's health while it runs.
 //
 // It prints one line to standard output, "clbsim listening on
 // http://HOST:PORT" (with the real port when --listen asks for port 0), logs
@@ -22,7 +27,7 @@
 // The default credentials, clbsim-demo-id and clbsim-demo-key, are for demos
 // and tests only; CLBSIM_SECRET_ID and CLBSIM_SECRET_KEY override them, and
 // the flags override both. The admin routes under /_sim/ (state, stats,
-// audit, faults, dialect, lock, reset) need no signature: serve clbsim on a loopback
+// audit, faults, dialect, lock, health, health-model, reset) need no signature: serve clbsim on a loopback
 // or private address only.
 package main
 
@@ -37,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -65,10 +71,21 @@ func main() {
 	}
 }
 
+// healthHelp documents the health model's routes, for -h.
+const healthHelp = `
+Health (DescribeTargetHealth): a binding is Alive, Dead or Unknown. While clbsim runs,
+  GET /_sim/health-model  the model in force: {"Delay": "5s", "Unhealthy": ["ins-abc12345:80"], "UnhealthyShare": 0.1}
+  PUT /_sim/health-model  replace it (same JSON; a new Delay applies to bindings made afterwards)
+  PUT /_sim/health        set one target's health until it is unbound: {"Target": "ins-abc12345:80", "Healthy": false}
+                          and optionally "LoadBalancerId", "ListenerId", "LocationId" to narrow where
+`
+
 // options are the command line.
 type options struct {
 	listen, stateFile, generate, faults string
-	dialect                             string
+	dialect, unhealthy                  string
+	unhealthyShare                      float64
+	healthDelay                         time.Duration
 	secretID, secretKey, region, dumpTo string
 	seed                                uint64
 	taskLatency, taskJitter             time.Duration
@@ -96,11 +113,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rate, "rate", clbsim.DefaultRate, "requests per second accepted per action; 0 for no limit")
 	fs.StringVar(&o.faults, "faults", "", "faults to inject, such as DeregisterTargets:InternalError:0.1,*:drop:0.05,*:taskfail:0.05,*:latency:200ms")
 	fs.StringVar(&o.dialect, "dialect", "", "API variants to play, such as all or lingering-lock=2s,lock-code=InternalError (see below)")
+	fs.DurationVar(&o.healthDelay, "health-delay", 0, "how long after its RegisterTargets task ends a new binding becomes healthy\n"+
+		"(DescribeTargetHealth answers Unknown until then); the fleet's own bindings are healthy from the start")
+	fs.StringVar(&o.unhealthy, "unhealthy", "", "targets that stay unhealthy (Dead) wherever they are bound, comma-separated keys\n"+
+		"such as ins-abc12345:80,10.0.0.5:8080,[fd00::5]:80")
+	fs.Float64Var(&o.unhealthyShare, "unhealthy-share", 0, "share, 0-1, of bindings that stay unhealthy, drawn per binding from --seed")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage of clbsim:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\n--dialect takes %s\nWhile clbsim runs, GET /_sim/dialect shows the dialect and PUT /_sim/dialect replaces it\n"+
 			"(a JSON object such as {\"LockCode\": \"InternalError\"}, or a JSON string holding a spec such as \"all\").\n", clbsim.DialectHelp)
+		fmt.Fprint(fs.Output(), healthHelp)
 	}
 	fs.StringVar(&o.secretID, "secret-id", o.secretID, "SecretId accepted (env "+envSecretID+"; the default is a demo-only credential)")
 	fs.StringVar(&o.secretKey, "secret-key", o.secretKey, "SecretKey of --secret-id (env "+envSecretKey+"; the default is a demo-only credential)")
@@ -135,6 +158,15 @@ func (o options) config() (clbsim.Config, error) {
 	}
 	if cfg.Dialect, err = clbsim.ParseDialect(o.dialect); err != nil {
 		return cfg, err
+	}
+	cfg.Health = clbsim.HealthModel{Delay: o.healthDelay, UnhealthyShare: o.unhealthyShare}
+	for key := range strings.SplitSeq(o.unhealthy, ",") {
+		if key = strings.TrimSpace(key); key != "" {
+			cfg.Health.Unhealthy = append(cfg.Health.Unhealthy, key)
+		}
+	}
+	if err := cfg.Health.Check(); err != nil {
+		return cfg, fmt.Errorf("--health-delay, --unhealthy, --unhealthy-share: %w", err)
 	}
 	if o.stateFile != "" {
 		cfg.State, err = clbsim.LoadStateFile(o.stateFile)
@@ -178,7 +210,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	counts := cfg.State.Count()
 	log.Info("clbsim fleet", "load_balancers", counts.LoadBalancers, "listeners", counts.Listeners, "rules", counts.Rules,
 		"targets", counts.Targets, "secret_id", o.secretID, "task_latency", o.taskLatency, "task_jitter", o.taskJitter,
-		"rate", o.rate, "faults", cfg.Faults.String(), "dialect", cfg.Dialect.String())
+		"rate", o.rate, "faults", cfg.Faults.String(), "dialect", cfg.Dialect.String(),
+		"health_delay", cfg.Health.Delay, "unhealthy", len(cfg.Health.Unhealthy), "unhealthy_share", cfg.Health.UnhealthyShare)
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -147,6 +147,10 @@ func TestBadCommandLines(t *testing.T) {
 		{"--rate", "-1"},
 		{"--secret-id", ""},
 		{"--task-latency", "-1s"},
+		{"--health-delay", "-1s"},
+		{"--unhealthy", "ins-abc12345"},
+		{"--unhealthy", "host:80"},
+		{"--unhealthy-share", "1.5"},
 		{"--listen", "256.0.0.1:0"},
 		{"extra"},
 		{"--nonsense"},
@@ -196,9 +200,55 @@ func TestHelpDocumentsTheDialects(t *testing.T) {
 			t.Errorf("-h does not document the dialect %s", key)
 		}
 	}
-	for _, want := range []string{"-dialect", "/_sim/dialect", "rst=SHARE", "idle=SECONDS", "-faults"} {
+	for _, want := range []string{"-dialect", "/_sim/dialect", "rst=SHARE", "idle=SECONDS", "-faults",
+		"-health-delay", "-unhealthy", "-unhealthy-share", "PUT /_sim/health ", "/_sim/health-model"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h does not mention %s", want)
 		}
+	}
+}
+
+func TestHealthFlags(t *testing.T) {
+	url := serve(t, "--state", "../../internal/clbsim/testdata/fleet.json", "--task-latency", "10ms",
+		"--health-delay", "1h", "--unhealthy", " ins-aaaa0002:8080 ,10.0.1.5:8080")
+	c := client(t, url, clbsim.DefaultSecretID, clbsim.DefaultSecretKey)
+	ctx := context.Background()
+	task, err := c.RegisterTargets(ctx, clb.Selector{LoadBalancerId: "lb-test0002", ListenerId: "lbl-udp00001"},
+		[]clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-aaaa0001", Port: 53}, Weight: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for st, _ := c.DescribeTaskStatus(ctx, task); st.Status != clb.TaskSucceeded; st, _ = c.DescribeTaskStatus(ctx, task) {
+		if time.Now().After(deadline) {
+			t.Fatalf("task still %v", st.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	hs, err := c.DescribeTargetHealth(ctx, "lb-test0001", "lb-test0002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, h := range hs {
+		got[h.ListenerId+" "+h.IP+" "+h.TargetId] = h.Detail
+	}
+	for k, want := range map[string]string{
+		"lbl-tcp00001 10.0.0.1 ins-aaaa0001": clb.HealthAlive,
+		"lbl-tcp00001 10.0.0.2 ins-aaaa0002": clb.HealthDead,
+		"lbl-udp00001 10.0.0.1 ins-aaaa0001": clb.HealthUnknown,
+	} {
+		if got[k] != want {
+			t.Errorf("%s: %q, want %q (all: %v)", k, got[k], want, got)
+		}
+	}
+	resp, err := http.Get(url + "/_sim/health-model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m clbsim.HealthModel
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || m.Delay != time.Hour || len(m.Unhealthy) != 2 {
+		t.Errorf("GET /_sim/health-model = %+v, %v", m, err)
 	}
 }

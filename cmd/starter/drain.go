@@ -71,15 +71,12 @@ var flagHints = map[string]string{
 // targets file's syntax, and workflows.Validate's.
 func (f *drainFlags) input(stdin io.Reader) (workflows.DrainInput, []clb.Problem) {
 	in := workflows.DrainInput{
-		LoadBalancerId: f.lb,
-		ListenerId:     f.listener,
-		LocationId:     f.location,
-		Domain:         f.domain,
-		Url:            f.url,
-		DrainDelay:     f.drainDelay,
-		ChunkSize:      f.chunkSize,
-		Reason:         f.reason,
-		Requester:      f.requester,
+		Selector: clb.Selector{LoadBalancerId: f.lb, ListenerId: f.listener,
+			LocationId: f.location, Domain: f.domain, Url: f.url},
+		DrainDelay: f.drainDelay,
+		ChunkSize:  f.chunkSize,
+		Reason:     f.reason,
+		Requester:  f.requester,
 	}
 	var problems []clb.Problem
 	targets, targetProblems := readTargets(f.targets, stdin)
@@ -186,7 +183,8 @@ so a second drain of one listener or rule is refused while the first runs
 (exit 3). Without --wait, the command exits once the drain is started.
 
 FILE (- for standard input) lists one target a line, as InstanceId:port or
-IP:port with an optional @weight; blank lines and # comments are ignored:
+IP:port (no @weight: targets keep theirs until they are removed); blank
+lines and # comments are ignored:
     ins-abc12345:80
     10.0.0.5:8080      # ENI IP
     [fd00::5]:8080     # IPv6 in brackets
@@ -242,7 +240,7 @@ func (a *app) drain(ctx context.Context, c *drainCmd) int {
 	info := started{WorkflowId: run.GetID(), RunId: run.GetRunID(), Namespace: namespace,
 		URL: connect.WorkflowURL(connect.UIAddress(), namespace, run.GetID(), run.GetRunID())}
 	fmt.Fprintf(out, "started drain of %s: %d targets\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
-		in.Selector(), len(in.Targets), info.WorkflowId, info.RunId, info.URL)
+		in.Selector, len(in.Targets), info.WorkflowId, info.RunId, info.URL)
 	if !c.wait {
 		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n",
 			a.command("status", "--wait", info.WorkflowId), a.command("cancel", info.WorkflowId))
@@ -277,7 +275,7 @@ func (a *app) startDrain(ctx context.Context, tc client.Client, c *drainCmd, in 
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
-		fmt.Fprint(a.stderr, a.alreadyRunning(in.Selector(), id, already.RunId,
+		fmt.Fprint(a.stderr, a.alreadyRunning(in.Selector, id, already.RunId,
 			connect.WorkflowURL(connect.UIAddress(), namespace, id, already.RunId)))
 		return nil, exitAlreadyRunning
 	case err != nil:

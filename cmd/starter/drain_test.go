@@ -23,8 +23,6 @@ func drainArgs(targets string, more ...string) []string {
 	return append([]string{"drain", "--lb", "lb-abc12345", "--listener", "lbl-abc12345", "--targets", targets}, more...)
 }
 
-func w(n int64) *int64 { return &n }
-
 func startedInput(t *testing.T, fc *fakeClient) workflows.DrainInput {
 	t.Helper()
 	require.Len(t, fc.starts, 1)
@@ -36,16 +34,16 @@ func startedInput(t *testing.T, fc *fakeClient) workflows.DrainInput {
 
 func TestDrainStartsFromATargetsFile(t *testing.T) {
 	t.Setenv("TEMPORAL_UI_ADDRESS", "https://temporal.example/")
-	file := writeFile(t, "targets.txt", "# web\nins-abc12345:80\n10.0.0.5:8080@50\n[fd00::5]:443\n")
+	file := writeFile(t, "targets.txt", "# web\nins-abc12345:80\n10.0.0.5:8080\n[fd00::5]:443\n")
 	fc := &fakeClient{run: newRun("run-1", workflows.DrainResult{}, nil)}
 	res := runWith(t, fc, "", drainArgs(file, "--drain-delay", "30s", "--chunk-size", "10", "--reason", "release 42", "--timeout", "2h")...)
 	require.Equal(t, exitOK, res.code, res.stderr)
 
 	assert.Equal(t, workflows.DrainInput{
-		LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345",
+		Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345"},
 		Targets: []clb.Target{
 			{InstanceId: "ins-abc12345", Port: 80},
-			{EniIp: "10.0.0.5", Port: 8080, Weight: w(50)},
+			{EniIp: "10.0.0.5", Port: 8080},
 			{EniIp: "fd00::5", Port: 443},
 		},
 		DrainDelay: 30 * time.Second, ChunkSize: 10, Reason: "release 42", Requester: "tester",
@@ -70,12 +68,12 @@ func TestDrainStartsFromATargetsFile(t *testing.T) {
 
 func TestDrainReadsTargetsFromStdin(t *testing.T) {
 	fc := &fakeClient{run: newRun("run-1", workflows.DrainResult{}, nil)}
-	stdin := `[{"InstanceId":"ins-abc12345","Port":80},{"EniIp":"10.0.0.5","Port":8080,"Weight":0}]`
+	stdin := `[{"InstanceId":"ins-abc12345","Port":80},{"EniIp":"10.0.0.5","Port":8080}]`
 	res := runWith(t, fc, stdin, "drain", "--lb", "lb-abc12345", "--listener", "lbl-abc12345",
 		"--domain", "example.com", "--url", "/api/", "--task-queue", "drains", "--targets", "-")
 	require.Equal(t, exitOK, res.code, res.stderr)
 	in := startedInput(t, fc)
-	assert.Equal(t, []clb.Target{{InstanceId: "ins-abc12345", Port: 80}, {EniIp: "10.0.0.5", Port: 8080, Weight: w(0)}}, in.Targets)
+	assert.Equal(t, []clb.Target{{InstanceId: "ins-abc12345", Port: 80}, {EniIp: "10.0.0.5", Port: 8080}}, in.Targets)
 	assert.Equal(t, "example.com", in.Domain)
 	assert.Equal(t, testID+"/example.com/api", fc.starts[0].opts.ID)
 	assert.Equal(t, "drains", fc.starts[0].opts.TaskQueue)
@@ -152,8 +150,8 @@ var (
 	}
 	progressSteps = []workflows.Progress{
 		{Phase: workflows.PhaseSnapshot, CurrentChunk: -1, Run: 1},
-		{Phase: workflows.PhaseDeregistering, ChunksTotal: 2, TargetsTotal: 2, AlreadyAbsent: 1, CurrentChunk: 0, CurrentTaskId: "task-1", Run: 1},
-		{Phase: workflows.PhaseDeregistering, ChunksTotal: 2, TargetsTotal: 2, AlreadyAbsent: 1, CurrentChunk: 0, CurrentTaskId: "task-1", Run: 1},
+		{Phase: workflows.PhaseDeregistering, ChunksTotal: 2, TargetsTotal: 2, AlreadyAbsent: 1, CurrentChunk: 0, CurrentTaskID: "task-1", Run: 1},
+		{Phase: workflows.PhaseDeregistering, ChunksTotal: 2, TargetsTotal: 2, AlreadyAbsent: 1, CurrentChunk: 0, CurrentTaskID: "task-1", Run: 1},
 		{Phase: workflows.PhaseDeregistering, ChunksDone: 1, ChunksTotal: 2, TargetsDone: 1, TargetsTotal: 2, AlreadyAbsent: 1, CurrentChunk: 1, Run: 1},
 		{Phase: workflows.PhaseDone, ChunksDone: 2, ChunksTotal: 2, TargetsDone: 2, TargetsTotal: 2, AlreadyAbsent: 1, CurrentChunk: -1, Run: 1},
 	}
@@ -207,7 +205,7 @@ func TestDrainWaitCancelledExits1(t *testing.T) {
 	cancelled := doneResult
 	cancelled.Cancelled = true
 	cancelled.Deregistered = cancelled.Deregistered[:1]
-	cancelled.Restored = []clb.Target{{InstanceId: "ins-def67890", Port: 80}}
+	cancelled.Restored = []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-def67890", Port: 80}, Weight: 10}}
 	fc := &fakeClient{run: newRun("run-1", cancelled, nil)}
 	res := runWith(t, fc, "ins-abc12345:80", drainArgs("-", "--wait")...)
 	assert.Equal(t, exitFailed, res.code)

@@ -65,10 +65,9 @@ func TestBadInputNeverDialsTemporal(t *testing.T) {
 			`ChunkSize = "21"`,
 		}},
 		{"semantic target problems", []string{"drain", "--lb", "lb-abc12345", "--listener", "lbl-abc12345", "--targets",
-			writeFile(t, "t.txt", "ins-abc12345:0\nweb-1:80@101\n")}, []string{
+			writeFile(t, "t.txt", "ins-abc12345:0\nweb-1:80\n")}, []string{
 			`Targets[0].Port = "0": must be 1-65535 (--targets)`,
 			`Targets[1].InstanceId = "web-1"`,
-			`Targets[1].Weight = "101": must be 0-100 (--targets)`,
 		}},
 		{"unreadable targets file", []string{"drain", "--lb", "lb-abc12345", "--listener", "lbl-abc12345", "--targets", "/nonexistent/targets"},
 			[]string{`--targets = "/nonexistent/targets": cannot be read`}},

@@ -115,7 +115,7 @@ func (c *scheduleCmd) options(in workflows.DrainInput, workflowID string) client
 	if c.every > 0 {
 		spec.Intervals = []client.ScheduleIntervalSpec{{Every: c.every}}
 	}
-	note := "clbdrain: drain of " + in.Selector().String()
+	note := "clbdrain: drain of " + in.Selector.String()
 	if in.Reason != "" {
 		note += ": " + in.Reason
 	}
@@ -144,7 +144,7 @@ func (c *scheduleCmd) options(in workflows.DrainInput, workflowID string) client
 
 // printSchedule describes a created schedule and its next drains.
 func (a *app) printSchedule(ctx context.Context, c *scheduleCmd, handle client.ScheduleHandle, in workflows.DrainInput, workflowID, namespace string) {
-	fmt.Fprintf(a.stdout, "created schedule %s: drain of %s, %d targets\n", c.id, in.Selector(), len(in.Targets))
+	fmt.Fprintf(a.stdout, "created schedule %s: drain of %s, %d targets\n", c.id, in.Selector, len(in.Targets))
 	for _, cron := range c.crons {
 		fmt.Fprintf(a.stdout, "  cron:          %s\n", cron)
 	}

@@ -36,7 +36,7 @@ func TestSchedule(t *testing.T) {
 		ID:       "clb-drain-schedule/nightly-web",
 		Workflow: workflows.ScheduledWorkflowName,
 		Args: []any{workflows.ScheduledDrainInput{
-			Drain: workflows.DrainInput{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345",
+			Drain: workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345"},
 				Targets: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}}, DrainDelay: time.Minute, Reason: "weekly patching",
 				Requester: "ops-team"},
 			DrainWorkflowID: testID,

@@ -171,8 +171,8 @@ func progressLine(p workflows.Progress, since, now time.Time, tty bool, width in
 	if p.AlreadyAbsent > 0 {
 		parts = append(parts, strconv.Itoa(p.AlreadyAbsent)+" already absent")
 	}
-	if p.CurrentTaskId != "" {
-		parts = append(parts, "task "+p.CurrentTaskId)
+	if p.CurrentTaskID != "" {
+		parts = append(parts, "task "+p.CurrentTaskID)
 	}
 	if p.Run > 1 {
 		parts = append(parts, "run "+strconv.Itoa(p.Run))

@@ -161,7 +161,7 @@ func TestSummary(t *testing.T) {
 
 	res = workflows.DrainResult{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345", LocationId: "loc-abc12345"},
 		Requested: 5, Cancelled: true, Deregistered: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}},
-		Restored: []clb.Target{{InstanceId: "ins-def67890", Port: 80}}}
+		Restored: []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-def67890", Port: 80}, Weight: 10}}}
 	assert.Equal(t, "drain of lb-abc12345/lbl-abc12345/loc-abc12345 cancelled\n"+
 		"  deregistered:      1 targets in 0 chunks\n"+
 		"  already absent:    0 targets\n"+
@@ -172,7 +172,7 @@ func TestSummary(t *testing.T) {
 func TestProgressLine(t *testing.T) {
 	now := t0.Add(65 * time.Second)
 	deregistering := workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksDone: 9, ChunksTotal: 20,
-		TargetsDone: 90, TargetsTotal: 200, AlreadyAbsent: 3, CurrentChunk: 9, CurrentTaskId: "1a2b-3c4d", Run: 1}
+		TargetsDone: 90, TargetsTotal: 200, AlreadyAbsent: 3, CurrentChunk: 9, CurrentTaskID: "1a2b-3c4d", Run: 1}
 	cases := []struct {
 		name  string
 		p     workflows.Progress
@@ -210,9 +210,9 @@ func TestProgressLine(t *testing.T) {
 }
 
 func TestProgressChanged(t *testing.T) {
-	base := workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksDone: 1, ChunksTotal: 3, TargetsDone: 20, CurrentTaskId: "a", Run: 1}
+	base := workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksDone: 1, ChunksTotal: 3, TargetsDone: 20, CurrentTaskID: "a", Run: 1}
 	same := base
-	same.TargetsDone, same.CurrentTaskId = 25, "b"
+	same.TargetsDone, same.CurrentTaskID = 25, "b"
 	assert.False(t, progressChanged(base, same), "a new task alone is not worth a log line")
 	for name, change := range map[string]func(*workflows.Progress){
 		"phase":      func(p *workflows.Progress) { p.Phase = workflows.PhaseRestoring },
@@ -252,7 +252,7 @@ func TestProgressPrinterInALog(t *testing.T) {
 	step(workflows.Progress{Phase: workflows.PhaseSnapshot}, nil, 3)
 	step(workflows.Progress{Phase: workflows.PhaseSnapshot}, nil, 4)
 	step(workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksTotal: 2}, nil, 5)
-	step(workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksTotal: 2, CurrentTaskId: "t1"}, nil, 6)
+	step(workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksTotal: 2, CurrentTaskID: "t1"}, nil, 6)
 	step(workflows.Progress{Phase: workflows.PhaseDeregistering, ChunksDone: 1, ChunksTotal: 2}, nil, 7)
 	pp.finish()
 	assert.Equal(t, "[1s] waiting for the drain's progress: no worker answered (is a clbdrain worker polling the task queue?)\n"+

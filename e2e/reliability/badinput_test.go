@@ -60,7 +60,6 @@ type badInput struct {
 }
 
 func badInputs() []badInput {
-	weight := func(w int64) *int64 { return &w }
 	target := func(t clb.Target) func(*workflows.DrainInput) {
 		return func(in *workflows.DrainInput) { in.Targets[0] = t }
 	}
@@ -98,8 +97,6 @@ func badInputs() []badInput {
 		{name: "port 0", change: target(clb.Target{InstanceId: "ins-abc12345", Port: 0}), want: []named{{field: "Targets[0].Port", value: "0"}}},
 		{name: "port 65536", change: target(clb.Target{InstanceId: "ins-abc12345", Port: 65536}), want: []named{{field: "Targets[0].Port", value: "65536"}}},
 		{name: "negative port", change: target(clb.Target{InstanceId: "ins-abc12345", Port: -80}), want: []named{{field: "Targets[0].Port", value: "-80"}}},
-		{name: "weight 101", change: target(clb.Target{InstanceId: "ins-abc12345", Port: 80, Weight: weight(101)}), want: []named{{field: "Targets[0].Weight", value: "101"}}},
-		{name: "negative weight", change: target(clb.Target{InstanceId: "ins-abc12345", Port: 80, Weight: weight(-1)}), want: []named{{field: "Targets[0].Weight", value: "-1"}}},
 		{name: "negative drain delay", change: func(in *workflows.DrainInput) { in.DrainDelay = -time.Second }, want: []named{{field: "DrainDelay", value: "-1s"}}},
 		{name: "drain delay over a day", change: func(in *workflows.DrainInput) { in.DrainDelay = 25 * time.Hour }, want: []named{{field: "DrainDelay", value: "25h0m0s"}}},
 		{name: "chunk size 21", change: func(in *workflows.DrainInput) { in.ChunkSize = 21 }, want: []named{{field: "ChunkSize", value: "21"}}},
@@ -110,13 +107,14 @@ func badInputs() []badInput {
 		{name: "three problems at once", change: func(in *workflows.DrainInput) {
 			in.LoadBalancerId = "lb-nope"
 			in.Targets[0].Port = 70000
-			in.Targets[1].Weight = weight(500)
-		}, want: []named{{field: "LoadBalancerId", value: "lb-nope"}, {field: "Targets[0].Port", value: "70000"}, {field: "Targets[1].Weight", value: "500"}}},
+			in.Targets[1].Port = 0
+		}, want: []named{{field: "LoadBalancerId", value: "lb-nope"}, {field: "Targets[0].Port", value: "70000"}, {field: "Targets[1].Port", value: "0"}}},
 
 		{name: "line without port", file: "ins-abc12345\n", want: []named{{field: "targets file line 1", value: "ins-abc12345"}}},
 		{name: "port not a number", file: "# web\nins-abc12345:http\n", want: []named{{field: "targets file line 2", value: "ins-abc12345:http"}}},
 		{name: "space inside a line", file: "ins-abc12345 80\n", want: []named{{field: "targets file line 1", value: "ins-abc12345 80"}}},
 		{name: "weight not a number", file: "ins-abc12345:80@heavy\n", want: []named{{field: "targets file line 1", value: "ins-abc12345:80@heavy"}}},
+		{name: "a weight, which a drain does not take", file: "ins-abc12345:80@50\n", want: []named{{field: "targets file line 1", value: "ins-abc12345:80@50"}}},
 		{name: "IPv6 without brackets", file: "fd00::5:80\n", want: []named{{field: "targets file line 1", value: "fd00::5:80"}}},
 		{name: "IPv4 in brackets", file: "[10.0.0.5]:80\n", want: []named{{field: "targets file line 1", value: "[10.0.0.5]:80"}}},
 		{name: "quoted host", file: "'ins-abc12345':80\n", want: []named{{field: "targets file line 1", value: "'ins-abc12345':80"}}},
@@ -152,7 +150,7 @@ func TestBadInput(t *testing.T) {
 	l4, _ := harness.Listener(lb, false)
 	l7, _ := harness.Listener(lb, true)
 	good := func() workflows.DrainInput {
-		return workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId,
+		return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId},
 			Targets: harness.TargetsOf(l4.Targets)[:2], Reason: "reliability: bad input"}
 	}
 	sc.startWorker()
@@ -223,7 +221,7 @@ func TestBadInput(t *testing.T) {
 
 	// Rules the listener does not have: the snapshot alone.
 	sel7 := func(loc, domain, url string) workflows.DrainInput {
-		return workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l7.ListenerId, LocationId: loc, Domain: domain, Url: url,
+		return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l7.ListenerId, LocationId: loc, Domain: domain, Url: url},
 			Targets: harness.TargetsOf(l7.Rules[0].Targets)[:2]}
 	}
 	onL4 := good()

@@ -65,7 +65,7 @@ func TestConcurrentDrainsOfOneListener(t *testing.T) {
 	}
 
 	// A caller's code starting the same drain through the client.
-	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId, Targets: lists[loser]}
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId}, Targets: lists[loser]}
 	_, err := sc.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowIDFor(in), TaskQueue: sc.queue,
 		WorkflowExecutionErrorWhenAlreadyStarted: true}, workflows.WorkflowName, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
@@ -74,8 +74,8 @@ func TestConcurrentDrainsOfOneListener(t *testing.T) {
 	// The first drain ends having removed its own targets only: the
 	// refused one changed nothing.
 	require.NoError(t, sc.temporal.GetWorkflow(ctx, id, "").Get(ctx, nil))
-	first := tallyAudit(sc.sim.Audit(), bindingsOf(in.Selector(), lists[winner]))
-	assert.Equal(t, tally{Requested: 40, RemovedOnce: 40}, first, "after the first drain")
+	first := harness.TallyAudit(sc.sim.Audit(), harness.BindingsOf(in.Selector, lists[winner]))
+	assert.Equal(t, harness.Tally{Requested: 40, RemovedOnce: 40}, first, "after the first drain")
 
 	// The second operator tries again once the first has ended.
 	file := filepath.Join(t.TempDir(), "again.txt")
@@ -91,5 +91,5 @@ func TestConcurrentDrainsOfOneListener(t *testing.T) {
 	sc.row.Injected = "2 starters at once on one listener (40 + 40 targets, 20 shared), a client start meanwhile, the 2nd drain again after the 1st"
 	sc.row.Outcome = fmt.Sprintf("1 started, 1 refused (exit %d), client start refused (AlreadyStarted); again after: %d removed, %d already absent",
 		results[loser].Code, len(res.Deregistered), len(res.AlreadyAbsent))
-	sc.account(bindingsOf(in.Selector(), all))
+	sc.account(harness.BindingsOf(in.Selector, all))
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/clbdrain/clbdrain/e2e/harness"
+	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
 	"github.com/clbdrain/clbdrain/workflows"
 )
@@ -56,7 +57,7 @@ func TestCredentials(t *testing.T) {
 
 	// The wrong key: one call, then the code and message, at once.
 	want := harness.TargetsOf(l4.Targets)[:40]
-	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId, Targets: want, Reason: "reliability: credentials"}
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l4.ListenerId}, Targets: want, Reason: "reliability: credentials"}
 	sc.sim.SetFaults(nil)
 	before := apiCalls(sc.sim.Stats())
 	began := time.Now()
@@ -82,7 +83,7 @@ func TestCredentials(t *testing.T) {
 	ok := sc.start(ctx, in, "")
 	var res workflows.DrainResult
 	require.NoError(t, ok.Get(ctx, &res))
-	noRule := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l7.ListenerId, LocationId: "loc-zzzzzzzz",
+	noRule := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l7.ListenerId, LocationId: "loc-zzzzzzzz"},
 		Targets: want[:1], Reason: "reliability: credentials"}
 	failed := sc.start(ctx, noRule, "reliability-credentials-no-rule")
 	err = failed.Get(ctx, nil)
@@ -118,7 +119,7 @@ func TestCredentials(t *testing.T) {
 	sc.row.Injected = fmt.Sprintf("wrong SecretKey on one worker; InternalError 20%% beside it; both keys scanned for in %d history events of %d drains, 2 worker logs (debug), %d outputs and errors",
 		events, len(ids), len(texts)-2)
 	sc.row.Outcome = fmt.Sprintf("AuthFailure.SignatureFailure after 1 call in %s; no key anywhere", took.Round(10*time.Millisecond))
-	sc.account(bindingsOf(in.Selector(), want), "InternalError", "AuthFailure.SignatureFailure")
+	sc.account(harness.BindingsOf(in.Selector, want), "InternalError", "AuthFailure.SignatureFailure")
 }
 
 // protoTexts returns every string and byte string of a protobuf message, its

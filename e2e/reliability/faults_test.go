@@ -61,10 +61,10 @@ func TestCloudFaults(t *testing.T) {
 		clbsim.Config{TaskLatency: 100 * time.Millisecond, TaskJitter: 100 * time.Millisecond, Faults: faults.base})
 
 	var ins []workflows.DrainInput
-	var requested []binding
+	var requested []harness.Binding
 	for i, lb := range sc.initial.LoadBalancers {
 		l, _ := harness.Listener(lb, i%2 == 1)
-		in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId, Reason: "reliability: cloud faults"}
+		in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, Reason: "reliability: cloud faults"}
 		bound := l.Targets
 		if len(l.Rules) > 0 {
 			in.LocationId, bound = l.Rules[i%len(l.Rules)].LocationId, l.Rules[i%len(l.Rules)].Targets
@@ -74,7 +74,7 @@ func TestCloudFaults(t *testing.T) {
 			in.DrainDelay = time.Second
 		}
 		ins = append(ins, in)
-		requested = append(requested, bindingsOf(in.Selector(), in.Targets)...)
+		requested = append(requested, harness.BindingsOf(in.Selector, in.Targets)...)
 	}
 
 	sc.startWorker("CLBDRAIN_API_RATE=10")

@@ -31,7 +31,7 @@ func TestWorkerKilledMidDrain(t *testing.T) {
 	lb := sc.initial.LoadBalancers[0]
 	l, _ := harness.Listener(lb, false)
 	want := sample(sc.rng, harness.TargetsOf(l.Targets), 1000)
-	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId, Targets: want,
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, Targets: want,
 		DrainDelay: 3 * time.Second, ChunksPerRun: 20, Reason: "reliability: worker killed"}
 	const chunks = 50
 
@@ -110,7 +110,7 @@ func TestWorkerKilledMidDrain(t *testing.T) {
 	sc.row.Outcome = fmt.Sprintf("completed in %d runs", res.Runs)
 	assert.Len(t, res.Deregistered, len(want))
 	assert.Empty(t, res.AlreadyAbsent)
-	sc.account(bindingsOf(in.Selector(), want))
+	sc.account(harness.BindingsOf(in.Selector, want))
 }
 
 // awaitChunk waits until a drain has deregistered at least n chunks.

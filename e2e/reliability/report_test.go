@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/clbdrain/clbdrain/e2e/harness"
-	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
 )
 
@@ -97,108 +95,6 @@ func render(w io.Writer, rows []row) {
 	fmt.Fprintln(w, "requested: target bindings asked to be removed; removed once/twice: requested bindings clbsim's audit shows removed")
 	fmt.Fprintln(w, "exactly once / more than once; other touched: bindings not requested that the audit shows changed;")
 	fmt.Fprintln(w, "faults: injected error answers, dropped answers and failed tasks; restarts: workers or Temporal started again.")
-}
-
-// binding names a target where it is bound: load balancer, listener, rule
-// (empty on layer 4) and target key, as clbsim's audit records it.
-type binding struct {
-	LB, Listener, Location, Target string
-}
-
-// bindingsOf names targets on the listener or rule of sel, whose rule must
-// be given by LocationId.
-func bindingsOf(sel clb.Selector, targets []clb.Target) []binding {
-	out := make([]binding, len(targets))
-	for i, t := range targets {
-		out[i] = binding{sel.LoadBalancerId, sel.ListenerId, sel.LocationId, t.Key()}
-	}
-	return out
-}
-
-// tally is what clbsim's audit shows of a scenario's requested bindings.
-type tally struct {
-	Requested, RemovedOnce, RemovedTwice, NeverRemoved, OtherTouched int
-}
-
-// tallyAudit counts, from an emulator's whole audit, how many times each
-// requested binding was removed, and how many bindings not requested were
-// changed in any way.
-func tallyAudit(audit []clbsim.Change, requested []binding) tally {
-	want := make(map[binding]bool, len(requested))
-	for _, b := range requested {
-		want[b] = true
-	}
-	removed := map[binding]int{}
-	other := map[binding]bool{}
-	for _, c := range audit {
-		b := binding{c.LoadBalancerId, c.ListenerId, c.LocationId, c.Target}
-		switch {
-		case !want[b]:
-			other[b] = true
-		case c.Action == clb.ActionDeregisterTargets:
-			removed[b]++
-		}
-	}
-	out := tally{Requested: len(want), OtherTouched: len(other)}
-	for b := range want {
-		switch n := removed[b]; {
-		case n == 0:
-			out.NeverRemoved++
-		case n == 1:
-			out.RemovedOnce++
-		default:
-			out.RemovedTwice++
-		}
-	}
-	return out
-}
-
-// stateDiff lists how final differs from initial other than by the removal
-// of the requested bindings: a requested binding still bound, a binding not
-// requested that is gone or has another weight, or one that appeared.
-func stateDiff(initial, final clbsim.State, requested []binding) []string {
-	want := make(map[binding]bool, len(requested))
-	for _, b := range requested {
-		want[b] = true
-	}
-	before, after := weights(initial), weights(final)
-	var diff []string
-	for b, w := range before {
-		now, bound := after[b]
-		switch {
-		case want[b] && bound:
-			diff = append(diff, fmt.Sprintf("%v: requested, still bound", b))
-		case !want[b] && !bound:
-			diff = append(diff, fmt.Sprintf("%v: not requested, gone", b))
-		case !want[b] && now != w:
-			diff = append(diff, fmt.Sprintf("%v: not requested, weight %d became %d", b, w, now))
-		}
-	}
-	for b := range after {
-		if _, ok := before[b]; !ok {
-			diff = append(diff, fmt.Sprintf("%v: bound, was not", b))
-		}
-	}
-	slices.Sort(diff)
-	return diff
-}
-
-// weights maps every binding of a state to its weight.
-func weights(s clbsim.State) map[binding]int64 {
-	out := map[binding]int64{}
-	for _, lb := range s.LoadBalancers {
-		for _, l := range lb.Listeners {
-			for _, t := range l.Targets {
-				out[binding{lb.LoadBalancerId, l.ListenerId, "", harness.KeyOf(t)}] = t.Weight
-			}
-			for _, r := range l.Rules {
-				for _, t := range r.Targets {
-					out[binding{lb.LoadBalancerId, l.ListenerId, r.LocationId, harness.KeyOf(t)}] = t.Weight
-				}
-			}
-		}
-	}
-	return out
 }
 
 // apiCalls counts every request an emulator received.

@@ -33,8 +33,8 @@ func TestTemporalServerRestartedMidDrain(t *testing.T) {
 	l7, _ := harness.Listener(sc.initial.LoadBalancers[0], true)
 	rule := l7.Rules[0]
 	want := sample(sc.rng, harness.TargetsOf(rule.Targets), 150)
-	in := workflows.DrainInput{LoadBalancerId: sc.initial.LoadBalancers[0].LoadBalancerId, ListenerId: l7.ListenerId,
-		Domain: rule.Domain, Url: rule.Url, Targets: want, DrainDelay: 3 * time.Second, Reason: "reliability: server restarted"}
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: sc.initial.LoadBalancers[0].LoadBalancerId, ListenerId: l7.ListenerId, Domain: rule.Domain, Url: rule.Url},
+		Targets: want, DrainDelay: 3 * time.Second, Reason: "reliability: server restarted"}
 
 	hostPort, err := harness.FreeHostPort()
 	require.NoError(t, err)
@@ -92,9 +92,9 @@ func TestTemporalServerRestartedMidDrain(t *testing.T) {
 	sc.row.Outcome = "completed"
 	assert.Len(t, res.Deregistered, len(want))
 	assert.Equal(t, rule.LocationId, res.Selector.LocationId)
-	sel := in.Selector()
+	sel := in.Selector
 	sel.LocationId = rule.LocationId
-	sc.account(bindingsOf(sel, want))
+	sc.account(harness.BindingsOf(sel, want))
 }
 
 // startServer starts a dev server with o.

@@ -171,16 +171,16 @@ func (sc *scenario) starter(ctx context.Context, stdin string, args ...string) h
 // is exact: each requested binding removed exactly once, nothing else
 // changed, and the final state is the initial one without the requested
 // bindings. faultCodes are the error codes the scenario injected.
-func (sc *scenario) account(requested []binding, faultCodes ...string) {
+func (sc *scenario) account(requested []harness.Binding, faultCodes ...string) {
 	sc.t.Helper()
-	tl := tallyAudit(sc.sim.Audit(), requested)
+	tl := harness.TallyAudit(sc.sim.Audit(), requested)
 	st := sc.sim.Stats()
 	sc.row.Requested, sc.row.RemovedOnce, sc.row.RemovedTwice, sc.row.OtherTouched = tl.Requested, tl.RemovedOnce, tl.RemovedTwice, tl.OtherTouched
 	sc.row.APICalls, sc.row.Faults = apiCalls(st), injected(st, faultCodes...)
 	assert.Equal(sc.t, tl.Requested, tl.RemovedOnce, "every requested target removed exactly once: %+v", tl)
 	assert.Zero(sc.t, tl.RemovedTwice, "no target removed twice")
 	assert.Zero(sc.t, tl.OtherTouched, "no other target touched")
-	if diff := stateDiff(sc.initial, sc.sim.State(), requested); len(diff) > 0 {
+	if diff := harness.StateDiff(sc.initial, sc.sim.State(), requested); len(diff) > 0 {
 		sc.t.Errorf("the final state is not the initial one without the requested targets: %d differences, such as:\n%s",
 			len(diff), strings.Join(diff[:min(len(diff), 10)], "\n"))
 	}

@@ -25,9 +25,9 @@ type API interface {
 	// DeregisterTargets unbinds at most MaxTargetsPerCall targets from the
 	// listener or rule sel names, and returns the task id.
 	DeregisterTargets(ctx context.Context, sel Selector, targets []Target) (taskID string, err error)
-	// ModifyTargetWeight sets weight on the targets (a target's own Weight
-	// wins), at most MaxTargetsPerCall of them, and returns the task id.
-	ModifyTargetWeight(ctx context.Context, sel Selector, targets []Target, weight int64) (taskID string, err error)
+	// ModifyTargetWeight sets each target's own Weight, at most
+	// MaxTargetsPerCall of them, and returns the task id.
+	ModifyTargetWeight(ctx context.Context, sel Selector, targets []WeightedTarget) (taskID string, err error)
 	// DescribeTaskStatus reports the state of an async task.
 	DescribeTaskStatus(ctx context.Context, taskID string) (TaskStatus, error)
 }

@@ -107,8 +107,9 @@ type Config struct {
 	OnCall func(action, code string, elapsed time.Duration)
 }
 
-// Client implements API (and RegisterTargets) on the official CLB SDK,
-// which builds, signs and sends every request with its own retries off. It
+// Client implements API, and TargetRegistrar, BatchWeighter,
+// ListenerReader, HealthReader and LoadBalancerReader, on the official CLB
+// SDK, which builds, signs and sends every request with its own retries off. It
 // adds a token bucket per action, a per-request timeout and a classified
 // *Error for every failure. Make one per process so that every activity
 // shares its buckets; it is safe for concurrent use.
@@ -245,8 +246,8 @@ func newSDK(cred common.CredentialIface, region, scheme, host string, transport 
 // newLimiters builds the token bucket of each action the Client calls.
 func newLimiters(perSecond float64, burst int) map[string]*rate.Limiter {
 	limiters := make(map[string]*rate.Limiter)
-	for _, action := range []string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
-		ActionModifyTargetWeight, ActionRegisterTargets} {
+	for _, action := range append([]string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
+		ActionModifyTargetWeight, ActionRegisterTargets}, moreActions...) {
 		limiters[action] = rate.NewLimiter(bucketLimit(perSecond), burst)
 	}
 	return limiters
@@ -347,8 +348,7 @@ func (c *Client) DescribeTargets(ctx context.Context, loadBalancerID, listenerID
 	return out, nil
 }
 
-// DeregisterTargets unbinds targets (their Weight is not sent) from the
-// listener or rule sel names, and returns the task id. LocationId, Domain
+// DeregisterTargets unbinds targets from the listener or rule sel names, and returns the task id. LocationId, Domain
 // and Url are sent as given: the API ignores Domain and Url when
 // LocationId is set.
 func (c *Client) DeregisterTargets(ctx context.Context, sel Selector, targets []Target) (string, error) {
@@ -356,7 +356,7 @@ func (c *Client) DeregisterTargets(ctx context.Context, sel Selector, targets []
 	req.LoadBalancerId = common.StringPtr(sel.LoadBalancerId)
 	req.ListenerId = common.StringPtr(sel.ListenerId)
 	req.LocationId, req.Domain, req.Url = optional(sel.LocationId), optional(sel.Domain), optional(sel.Url)
-	req.Targets = sdkTargets(targets, false)
+	req.Targets = sdkTargets(targets)
 	resp := v20180317.NewDeregisterTargetsResponse()
 	return c.mutate(ctx, ActionDeregisterTargets, req, resp, func() *string {
 		if resp.Response == nil {
@@ -366,35 +366,19 @@ func (c *Client) DeregisterTargets(ctx context.Context, sel Selector, targets []
 	})
 }
 
-// ModifyTargetWeight sets weight on targets, except on those with their own
-// Weight, which is sent with them and wins, and returns the task id.
-func (c *Client) ModifyTargetWeight(ctx context.Context, sel Selector, targets []Target, weight int64) (string, error) {
+// ModifyTargetWeight sets each target's own Weight, and returns the task
+// id. The call's Weight, which the API requires, repeats the first one's.
+func (c *Client) ModifyTargetWeight(ctx context.Context, sel Selector, targets []WeightedTarget) (string, error) {
 	req := v20180317.NewModifyTargetWeightRequest()
 	req.LoadBalancerId = common.StringPtr(sel.LoadBalancerId)
 	req.ListenerId = common.StringPtr(sel.ListenerId)
 	req.LocationId, req.Domain, req.Url = optional(sel.LocationId), optional(sel.Domain), optional(sel.Url)
-	req.Targets = sdkTargets(targets, true)
-	req.Weight = common.Int64Ptr(weight)
+	req.Targets = sdkWeightedTargets(targets)
+	if len(targets) > 0 {
+		req.Weight = common.Int64Ptr(targets[0].Weight)
+	}
 	resp := v20180317.NewModifyTargetWeightResponse()
 	return c.mutate(ctx, ActionModifyTargetWeight, req, resp, func() *string {
-		if resp.Response == nil {
-			return nil
-		}
-		return resp.Response.RequestId
-	})
-}
-
-// RegisterTargets binds targets (with their Weight, when set) to the
-// listener or rule sel names, and returns the task id. It is not part of
-// API: clbdrain never binds targets; tests and the demo do.
-func (c *Client) RegisterTargets(ctx context.Context, sel Selector, targets []Target) (string, error) {
-	req := v20180317.NewRegisterTargetsRequest()
-	req.LoadBalancerId = common.StringPtr(sel.LoadBalancerId)
-	req.ListenerId = common.StringPtr(sel.ListenerId)
-	req.LocationId, req.Domain, req.Url = optional(sel.LocationId), optional(sel.Domain), optional(sel.Url)
-	req.Targets = sdkTargets(targets, true)
-	resp := v20180317.NewRegisterTargetsResponse()
-	return c.mutate(ctx, ActionRegisterTargets, req, resp, func() *string {
 		if resp.Response == nil {
 			return nil
 		}
@@ -673,17 +657,23 @@ func abbreviate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-func sdkTargets(targets []Target, withWeight bool) []*v20180317.Target {
+func sdkTarget(t Target) *v20180317.Target {
+	return &v20180317.Target{InstanceId: optional(t.InstanceId), EniIp: optional(t.EniIp), Port: common.Int64Ptr(t.Port)}
+}
+
+func sdkTargets(targets []Target) []*v20180317.Target {
 	out := make([]*v20180317.Target, 0, len(targets))
 	for _, t := range targets {
-		st := &v20180317.Target{
-			InstanceId: optional(t.InstanceId),
-			EniIp:      optional(t.EniIp),
-			Port:       common.Int64Ptr(t.Port),
-		}
-		if withWeight && t.Weight != nil {
-			st.Weight = common.Int64Ptr(*t.Weight)
-		}
+		out = append(out, sdkTarget(t))
+	}
+	return out
+}
+
+func sdkWeightedTargets(targets []WeightedTarget) []*v20180317.Target {
+	out := make([]*v20180317.Target, 0, len(targets))
+	for _, t := range targets {
+		st := sdkTarget(t.Target)
+		st.Weight = common.Int64Ptr(t.Weight)
 		out = append(out, st)
 	}
 	return out

@@ -163,8 +163,6 @@ func assertSignedTC3(t *testing.T, got received, secretID, secretKey string) {
 	assert.Equal(t, want, got.Header.Get("Authorization"))
 }
 
-func weight(w int64) *int64 { return &w }
-
 var testSelector = clb.Selector{
 	LoadBalancerId: "lb-abc12345",
 	ListenerId:     "lbl-abc12345",
@@ -174,9 +172,15 @@ var testSelector = clb.Selector{
 }
 
 var testTargets = []clb.Target{
-	{InstanceId: "ins-abc12345", Port: 80, Weight: weight(30)},
+	{InstanceId: "ins-abc12345", Port: 80},
 	{EniIp: "10.0.0.5", Port: 8080},
-	{EniIp: "fd00::5", Port: 8080, Weight: weight(0)},
+	{EniIp: "fd00::5", Port: 8080},
+}
+
+var testWeighted = []clb.WeightedTarget{
+	{Target: testTargets[0], Weight: 30},
+	{Target: testTargets[1], Weight: 10},
+	{Target: testTargets[2], Weight: 0},
 }
 
 func TestClientSendsSignedRequests(t *testing.T) {
@@ -192,7 +196,7 @@ func TestClientSendsSignedRequests(t *testing.T) {
 				_, err := c.DeregisterTargets(ctx, testSelector, testTargets)
 				return err
 			},
-			// Weights are not sent; LocationId goes with Domain and Url, as given.
+			// LocationId goes with Domain and Url, as given.
 			wantBody: `{"LoadBalancerId":"lb-abc12345","ListenerId":"lbl-abc12345","LocationId":"loc-abc12345",
 				"Domain":"www.example.com","Url":"/api","Targets":[
 				{"InstanceId":"ins-abc12345","Port":80},{"EniIp":"10.0.0.5","Port":8080},{"EniIp":"fd00::5","Port":8080}]}`,
@@ -200,22 +204,14 @@ func TestClientSendsSignedRequests(t *testing.T) {
 		{
 			action: clb.ActionModifyTargetWeight,
 			call: func(c *clb.Client) error {
-				_, err := c.ModifyTargetWeight(ctx, testSelector, testTargets, 0)
+				_, err := c.ModifyTargetWeight(ctx, testSelector, testWeighted)
 				return err
 			},
+			// Each target's own weight; the call's repeats the first one's.
 			wantBody: `{"LoadBalancerId":"lb-abc12345","ListenerId":"lbl-abc12345","LocationId":"loc-abc12345",
-				"Domain":"www.example.com","Url":"/api","Weight":0,"Targets":[
-				{"InstanceId":"ins-abc12345","Port":80,"Weight":30},{"EniIp":"10.0.0.5","Port":8080},
+				"Domain":"www.example.com","Url":"/api","Weight":30,"Targets":[
+				{"InstanceId":"ins-abc12345","Port":80,"Weight":30},{"EniIp":"10.0.0.5","Port":8080,"Weight":10},
 				{"EniIp":"fd00::5","Port":8080,"Weight":0}]}`,
-		},
-		{
-			action: clb.ActionRegisterTargets,
-			call: func(c *clb.Client) error {
-				_, err := c.RegisterTargets(ctx, clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345"}, testTargets[:2])
-				return err
-			},
-			wantBody: `{"LoadBalancerId":"lb-abc12345","ListenerId":"lbl-abc12345","Targets":[
-				{"InstanceId":"ins-abc12345","Port":80,"Weight":30},{"EniIp":"10.0.0.5","Port":8080}]}`,
 		},
 		{
 			action: clb.ActionDescribeTargets,
@@ -342,10 +338,7 @@ func TestClientDecodesAnswers(t *testing.T) {
 			return c.DeregisterTargets(ctx, testSelector, testTargets)
 		},
 		clb.ActionModifyTargetWeight: func(c *clb.Client) (string, error) {
-			return c.ModifyTargetWeight(ctx, testSelector, testTargets, 0)
-		},
-		clb.ActionRegisterTargets: func(c *clb.Client) (string, error) {
-			return c.RegisterTargets(ctx, testSelector, testTargets)
+			return c.ModifyTargetWeight(ctx, testSelector, testWeighted)
 		},
 	}
 	for action, call := range mutations {
@@ -371,7 +364,7 @@ func TestClientAPIErrors(t *testing.T) {
 		return err
 	}
 	modify := func(c *clb.Client) error {
-		_, err := c.ModifyTargetWeight(ctx, testSelector, testTargets, 0)
+		_, err := c.ModifyTargetWeight(ctx, testSelector, testWeighted)
 		return err
 	}
 	tests := []struct {

@@ -4,6 +4,6 @@
 // DescribeTargets returns, TaskStatus), the small API interface that the
 // activities depend on, the Client that implements it on the official
 // tencentcloud-sdk-go SDK, endpoint resolution (finance regions), the one
-// error-code table that drives every retry decision, and input validation
+// error-code table that gives each code its class, and input validation
 // shared by the workflow and the command-line starter.
 package clb

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"sort"
 	"strings"
-	"time"
 
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 )
@@ -23,6 +20,10 @@ const (
 	// ClassNotBound: DeregisterTargets named a target that is not bound.
 	// The caller confirms with DescribeTargets; gone means done.
 	ClassNotBound Class = "not-bound"
+	// ClassAlreadyBound: RegisterTargets named a target that is bound
+	// already. The caller confirms with DescribeTargets; bound means done,
+	// and the binding's weight is left as it is.
+	ClassAlreadyBound Class = "already-bound"
 	// ClassDenied: the credentials are wrong or lack permission.
 	ClassDenied Class = "denied"
 	// ClassThrottled: over the API's request rate; always retried.
@@ -35,54 +36,6 @@ const (
 	// ClassUnknown: an unlisted code; a few retries, then fail.
 	ClassUnknown Class = "unknown"
 )
-
-// Policy is the retry behaviour of a class (or of one code).
-type Policy struct {
-	// Retryable is false when retrying cannot help.
-	Retryable bool
-	// InitialDelay is the delay before the first retry; it doubles with
-	// each attempt up to MaxDelay. Jitter adds up to Jitter on top.
-	InitialDelay time.Duration
-	MaxDelay     time.Duration
-	Jitter       time.Duration
-	// MaxAttempts bounds the attempts (the first call included); 0 means
-	// no bound other than the drain's own deadline.
-	MaxAttempts int
-}
-
-// NextDelay is the delay before the retry that follows attempt (1-based).
-func (p Policy) NextDelay(attempt int) time.Duration {
-	if !p.Retryable {
-		return 0
-	}
-	d := p.InitialDelay
-	for i := 1; i < attempt && d < p.MaxDelay; i++ {
-		d *= 2
-	}
-	if p.MaxDelay > 0 && d > p.MaxDelay {
-		d = p.MaxDelay
-	}
-	if p.Jitter > 0 {
-		d += rand.N(p.Jitter)
-	}
-	return d
-}
-
-// Exhausted reports whether no attempt may follow attempt (1-based).
-func (p Policy) Exhausted(attempt int) bool {
-	return !p.Retryable || (p.MaxAttempts > 0 && attempt >= p.MaxAttempts)
-}
-
-// Policies is the retry behaviour of each class.
-var Policies = map[Class]Policy{
-	ClassCallerError: {Retryable: false},
-	ClassNotBound:    {Retryable: false},
-	ClassDenied:      {Retryable: false},
-	ClassThrottled:   {Retryable: true, InitialDelay: time.Second, MaxDelay: time.Second, Jitter: 500 * time.Millisecond},
-	ClassBusy:        {Retryable: true, InitialDelay: time.Second, MaxDelay: 30 * time.Second, Jitter: 250 * time.Millisecond},
-	ClassTransient:   {Retryable: true, InitialDelay: time.Second, MaxDelay: 20 * time.Second, Jitter: 250 * time.Millisecond, MaxAttempts: 8},
-	ClassUnknown:     {Retryable: true, InitialDelay: 2 * time.Second, MaxDelay: 10 * time.Second, Jitter: 250 * time.Millisecond, MaxAttempts: 3},
-}
 
 // Codes made by the client for failures that have no answer from the API.
 const (
@@ -101,8 +54,6 @@ type codeRule struct {
 	Code   string
 	Action string
 	Class  Class
-	// Policy, when set, overrides the class's policy for this code.
-	Policy *Policy
 }
 
 // codeTable maps Tencent error codes to classes. Lookup order: the exact
@@ -130,15 +81,20 @@ var codeTable = []codeRule{
 	// Not bound: deregistering a target that is not bound answers
 	// InvalidParameter; the caller confirms with DescribeTargets.
 	{Code: "InvalidParameter", Action: ActionDeregisterTargets, Class: ClassNotBound},
+	// Likewise a batch weight change naming a target that is gone.
+	{Code: "InvalidParameter", Action: ActionBatchModifyTargetWeight, Class: ClassNotBound},
+	// Already bound: registering a bound target answers InvalidParameter;
+	// the caller confirms with DescribeTargets.
+	{Code: "InvalidParameter", Action: ActionRegisterTargets, Class: ClassAlreadyBound},
 
-	// Denied: fail fast; one retry for an expired signature (clock skew).
+	// Denied: the credentials are wrong (the activities retry an expired
+	// signature once: the clock may be off).
 	{Code: "UnauthorizedOperation", Class: ClassDenied},
 	{Code: "AuthFailure", Class: ClassDenied},
 	{Code: "AuthFailure.SignatureFailure", Class: ClassDenied},
 	{Code: "AuthFailure.SecretIdNotFound", Class: ClassDenied},
 	{Code: "AuthFailure.TokenFailure", Class: ClassDenied},
-	{Code: "AuthFailure.SignatureExpire", Class: ClassDenied,
-		Policy: &Policy{Retryable: true, InitialDelay: time.Second, MaxDelay: time.Second, MaxAttempts: 2}},
+	{Code: "AuthFailure.SignatureExpire", Class: ClassDenied},
 
 	// Throttled: retried at about 1 s, never given up within the deadline.
 	{Code: "RequestLimitExceeded", Class: ClassThrottled},
@@ -166,73 +122,33 @@ var codeTable = []codeRule{
 
 type tableKey struct{ code, action string }
 
-var codeIndex = func() map[tableKey]codeRule {
-	idx := make(map[tableKey]codeRule, len(codeTable))
+var codeIndex = func() map[tableKey]Class {
+	idx := make(map[tableKey]Class, len(codeTable))
 	for _, r := range codeTable {
 		k := tableKey{r.Code, r.Action}
 		if _, dup := idx[k]; dup {
 			panic("clb: error-code table lists " + r.Code + " twice")
 		}
-		idx[k] = r
+		idx[k] = r.Class
 	}
 	return idx
 }()
 
-func lookup(action, code string) (codeRule, bool) {
+// ClassOf returns the class of an error code answered to action.
+func ClassOf(action, code string) Class {
 	candidates := []string{code}
 	if prefix, _, found := strings.Cut(code, "."); found {
 		candidates = append(candidates, prefix)
 	}
 	for _, c := range candidates {
-		if r, ok := codeIndex[tableKey{c, action}]; ok {
-			return r, true
+		if class, ok := codeIndex[tableKey{c, action}]; ok {
+			return class
 		}
-		if r, ok := codeIndex[tableKey{c, ""}]; ok {
-			return r, true
+		if class, ok := codeIndex[tableKey{c, ""}]; ok {
+			return class
 		}
-	}
-	return codeRule{}, false
-}
-
-// ClassOf returns the class of an error code answered to action.
-func ClassOf(action, code string) Class {
-	if r, ok := lookup(action, code); ok {
-		return r.Class
 	}
 	return ClassUnknown
-}
-
-// PolicyOf returns the retry policy of an error code answered to action.
-func PolicyOf(action, code string) Policy {
-	r, ok := lookup(action, code)
-	if !ok {
-		return Policies[ClassUnknown]
-	}
-	if r.Policy != nil {
-		return *r.Policy
-	}
-	return Policies[r.Class]
-}
-
-// NonRetryableCodes lists the codes of the table that are never retried
-// when answered to action, sorted: what an activity's retry policy puts in
-// NonRetryableErrorTypes.
-func NonRetryableCodes(action string) []string {
-	seen := map[string]bool{}
-	for _, r := range codeTable {
-		if r.Action != "" && r.Action != action {
-			continue
-		}
-		if !PolicyOf(action, r.Code).Retryable && ClassOf(action, r.Code) != ClassNotBound {
-			seen[r.Code] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for c := range seen {
-		out = append(out, c)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Error is an error from the CLB API (or from reaching it), classified.
@@ -266,9 +182,6 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
-
-// Policy is the retry policy for this error.
-func (e *Error) Policy() Policy { return PolicyOf(e.Action, e.Code) }
 
 // Classify turns any error from calling action into a classified *Error:
 // an SDK error keeps its code; a deadline or a network timeout becomes

@@ -8,10 +8,8 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"slices"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -94,122 +92,8 @@ func TestClassOfEveryDocumentedCode(t *testing.T) {
 
 			e := clb.NewError(clb.ActionDeregisterTargets, tt.code, "message")
 			assert.Equal(t, tt.deregister, e.Class)
-			assert.Equal(t, clb.PolicyOf(clb.ActionDeregisterTargets, tt.code), e.Policy())
 		})
 	}
-}
-
-func TestPolicyOfClasses(t *testing.T) {
-	retryable := map[clb.Class]bool{
-		clb.ClassCallerError: false,
-		clb.ClassNotBound:    false,
-		clb.ClassDenied:      false,
-		clb.ClassThrottled:   true,
-		clb.ClassBusy:        true,
-		clb.ClassTransient:   true,
-		clb.ClassUnknown:     true,
-	}
-	require.Len(t, clb.Policies, len(retryable), "every class has a policy")
-	for class, want := range retryable {
-		assert.Equal(t, want, clb.Policies[class].Retryable, class)
-	}
-	// One retry for an expired signature: the clock may be off.
-	expired := clb.PolicyOf(clb.ActionDeregisterTargets, "AuthFailure.SignatureExpire")
-	assert.True(t, expired.Retryable)
-	assert.False(t, expired.Exhausted(1))
-	assert.True(t, expired.Exhausted(2))
-	assert.False(t, clb.PolicyOf(clb.ActionDeregisterTargets, "AuthFailure.SignatureFailure").Retryable)
-	// Unlisted codes follow the unknown class.
-	assert.Equal(t, clb.Policies[clb.ClassUnknown], clb.PolicyOf(clb.ActionDeregisterTargets, "Foo.Bar"))
-	assert.Equal(t, clb.Policies[clb.ClassThrottled], clb.PolicyOf(clb.ActionDeregisterTargets, "RequestLimitExceeded.Foo"))
-}
-
-func TestPolicyNextDelay(t *testing.T) {
-	doubling := clb.Policy{Retryable: true, InitialDelay: time.Second, MaxDelay: 8 * time.Second}
-	for attempt, want := range map[int]time.Duration{
-		0: time.Second, 1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second,
-		4: 8 * time.Second, 5: 8 * time.Second, 1 << 30: 8 * time.Second,
-	} {
-		assert.Equal(t, want, doubling.NextDelay(attempt), "attempt %d", attempt)
-	}
-
-	constant := clb.Policy{Retryable: true, InitialDelay: 500 * time.Millisecond}
-	assert.Equal(t, 500*time.Millisecond, constant.NextDelay(10), "no MaxDelay: no doubling")
-
-	assert.Zero(t, clb.Policy{InitialDelay: time.Second}.NextDelay(1), "not retryable")
-	assert.Zero(t, clb.Policies[clb.ClassCallerError].NextDelay(1))
-
-	within := func(p clb.Policy, attempt int, base time.Duration) {
-		t.Helper()
-		for range 50 {
-			d := p.NextDelay(attempt)
-			assert.GreaterOrEqual(t, d, base)
-			assert.Less(t, d, base+p.Jitter)
-		}
-	}
-	throttled := clb.Policies[clb.ClassThrottled]
-	within(throttled, 1, time.Second)
-	within(throttled, 100, time.Second)
-	busy := clb.Policies[clb.ClassBusy]
-	within(busy, 1, time.Second)
-	within(busy, 3, 4*time.Second)
-	within(busy, 20, 30*time.Second)
-	transient := clb.Policies[clb.ClassTransient]
-	within(transient, 1, time.Second)
-	within(transient, 2, 2*time.Second)
-	within(transient, 7, 20*time.Second)
-	unknown := clb.Policies[clb.ClassUnknown]
-	within(unknown, 1, 2*time.Second)
-	within(unknown, 5, 10*time.Second)
-}
-
-func TestPolicyExhausted(t *testing.T) {
-	tests := []struct {
-		class     clb.Class
-		attempt   int
-		exhausted bool
-	}{
-		{clb.ClassCallerError, 1, true},
-		{clb.ClassNotBound, 1, true},
-		{clb.ClassDenied, 1, true},
-		{clb.ClassThrottled, 1, false},
-		{clb.ClassThrottled, 10000, false},
-		{clb.ClassBusy, 10000, false},
-		{clb.ClassTransient, 7, false},
-		{clb.ClassTransient, 8, true},
-		{clb.ClassTransient, 9, true},
-		{clb.ClassUnknown, 2, false},
-		{clb.ClassUnknown, 3, true},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.exhausted, clb.Policies[tt.class].Exhausted(tt.attempt), "%s after attempt %d", tt.class, tt.attempt)
-	}
-}
-
-func TestNonRetryableCodes(t *testing.T) {
-	for _, action := range []string{clb.ActionDeregisterTargets, clb.ActionDescribeTargets,
-		clb.ActionModifyTargetWeight, clb.ActionDescribeTaskStatus} {
-		codes := clb.NonRetryableCodes(action)
-		assert.True(t, slices.IsSorted(codes), action)
-		assert.Equal(t, len(codes), len(slices.Compact(slices.Clone(codes))), "%s: no duplicates", action)
-		for _, code := range codes {
-			assert.False(t, clb.PolicyOf(action, code).Retryable, "%s %s", action, code)
-		}
-		for _, code := range []string{"InvalidParameter.FormatError", "InvalidParameterValue.Duplicate", "MissingParameter",
-			"UnauthorizedOperation", "AuthFailure", "AuthFailure.SignatureFailure", "ResourceNotFound",
-			"InvalidParameter.LBIdNotFound", clb.CodeCanceled, clb.CodeNoCredential} {
-			assert.Contains(t, codes, code, action)
-		}
-		for _, code := range []string{"AuthFailure.SignatureExpire", "RequestLimitExceeded", "InternalError",
-			"FailedOperation", "FailedOperation.ResourceInOperating", clb.CodeNetworkError, clb.CodeTimeout} {
-			assert.NotContains(t, codes, code, action)
-		}
-	}
-	// On DeregisterTargets InvalidParameter means "not bound", which the
-	// caller confirms instead of failing.
-	assert.NotContains(t, clb.NonRetryableCodes(clb.ActionDeregisterTargets), "InvalidParameter")
-	assert.Contains(t, clb.NonRetryableCodes(clb.ActionDescribeTargets), "InvalidParameter")
-	assert.Contains(t, clb.NonRetryableCodes(clb.ActionModifyTargetWeight), "InvalidParameter")
 }
 
 func TestClassifySDKErrors(t *testing.T) {
@@ -220,7 +104,6 @@ func TestClassifySDKErrors(t *testing.T) {
 		Message: "Your task is working", RequestId: "req-1", Class: clb.ClassBusy, Err: err}, e)
 	assert.Equal(t, "DeregisterTargets: FailedOperation.ResourceInOperating: Your task is working (RequestId req-1)", e.Error())
 	assert.ErrorIs(t, e, err)
-	assert.Equal(t, clb.Policies[clb.ClassBusy], e.Policy())
 
 	wrapped := fmt.Errorf("calling the API: %w", tcerr.NewTencentCloudSDKError("InvalidParameter", "not bound", "req-2"))
 	assert.Equal(t, clb.ClassNotBound, clb.Classify(clb.ActionDeregisterTargets, wrapped).Class)
@@ -283,8 +166,7 @@ func TestNewError(t *testing.T) {
 	e := clb.NewError(clb.ActionDeregisterTargets, "InvalidParameter", "rs not bound")
 	assert.Equal(t, clb.ClassNotBound, e.Class)
 	assert.Equal(t, "DeregisterTargets: InvalidParameter: rs not bound", e.Error())
-	assert.False(t, e.Policy().Retryable)
 	e = clb.NewError(clb.ActionDescribeTargets, "RequestLimitExceeded", "")
 	assert.Equal(t, "DescribeTargets: RequestLimitExceeded", e.Error())
-	assert.True(t, e.Policy().Retryable)
+	assert.Equal(t, clb.ClassThrottled, e.Class)
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// Target is one real server: a CVM instance (InstanceId) or an IP bound
-// through an elastic network interface (EniIp), never both, with the port
-// it serves on.
+// Target names one binding: a real server, by CVM instance (InstanceId) or
+// by an IP bound through an elastic network interface (EniIp), never both,
+// and the port it serves on. It carries no weight: see WeightedTarget.
 type Target struct {
 	// InstanceId is the CVM instance, such as ins-abc12345.
 	InstanceId string `json:"InstanceId,omitempty"`
@@ -17,14 +17,10 @@ type Target struct {
 	EniIp string `json:"EniIp,omitempty"`
 	// Port is the real server's port, 1-65535.
 	Port int64 `json:"Port"`
-	// Weight is optional (0-100). It is ignored when deregistering; when
-	// modifying weights, a target's own Weight wins over the call's weight.
-	Weight *int64 `json:"Weight,omitempty"`
 }
 
-// Key identifies a target independently of its weight: "ins-abc12345:80",
-// "10.0.0.5:8080" or "[fd00::5]:8080". Two targets with the same Key are the
-// same binding.
+// Key identifies the binding: "ins-abc12345:80", "10.0.0.5:8080" or
+// "[fd00::5]:8080". Two targets with the same Key are the same binding.
 func (t Target) Key() string {
 	host := t.InstanceId
 	if host == "" {
@@ -39,18 +35,30 @@ func (t Target) Key() string {
 	return host + ":" + strconv.FormatInt(t.Port, 10)
 }
 
-// String is the Key, followed by "@weight" when a weight is set.
-func (t Target) String() string {
-	if t.Weight == nil {
-		return t.Key()
-	}
-	return t.Key() + "@" + strconv.FormatInt(*t.Weight, 10)
+// String is the Key.
+func (t Target) String() string { return t.Key() }
+
+// WeightedTarget is a target with a forwarding weight (0-100): the weight a
+// snapshot found, or the weight to set. Its JSON is the Target's fields and
+// "Weight".
+type WeightedTarget struct {
+	Target
+	// Weight is the forwarding weight.
+	Weight int64 `json:"Weight"`
 }
 
-// WithoutWeight returns the target with its Weight cleared.
-func (t Target) WithoutWeight() Target {
-	t.Weight = nil
-	return t
+// String is the Key followed by "@weight".
+func (w WeightedTarget) String() string {
+	return w.Key() + "@" + strconv.FormatInt(w.Weight, 10)
+}
+
+// Unweighted returns the targets of ws without their weights, in order.
+func Unweighted(ws []WeightedTarget) []Target {
+	out := make([]Target, len(ws))
+	for i, w := range ws {
+		out[i] = w.Target
+	}
+	return out
 }
 
 // Selector names where targets are bound: a listener of a load balancer

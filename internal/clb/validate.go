@@ -62,8 +62,6 @@ var (
 const (
 	MinPort      = 1
 	MaxPort      = 65535
-	MinWeight    = 0
-	MaxWeight    = 100
 	MaxDomainLen = 255
 	MaxURLLen    = 255
 )
@@ -129,9 +127,6 @@ func ValidateTarget(field string, t Target) []Problem {
 	}
 	if t.Port < MinPort || t.Port > MaxPort {
 		out = append(out, Problem{Field: field + ".Port", Value: strconv.FormatInt(t.Port, 10), Reason: "must be 1-65535"})
-	}
-	if t.Weight != nil && (*t.Weight < MinWeight || *t.Weight > MaxWeight) {
-		out = append(out, Problem{Field: field + ".Weight", Value: strconv.FormatInt(*t.Weight, 10), Reason: "must be 0-100"})
 	}
 	return out
 }

@@ -20,32 +20,28 @@ import (
 func FuzzValidateTarget(f *testing.F) {
 	seeds := []struct {
 		instanceID, eniIP string
-		port, weight      int64
-		hasWeight         bool
+		port              int64
 	}{
-		{"ins-abc12345", "", 80, 0, false},
-		{"", "10.0.0.5", 8080, 10, true},
-		{"", "fd00::5", 65535, 100, true},
-		{"", "::ffff:10.0.0.5", 1, 0, true},
-		{"", "FD00:0:0::5", 443, 0, false},
-		{"", "fe80::1%eth0", 80, 0, false},
-		{"ins-abc12345", "10.0.0.5", 80, 0, false},
-		{"", "", 0, -1, true},
-		{"INS-ABC12345", "", 65536, 101, true},
-		{"", "10.0.0.256", -1, 0, false},
-		{"", "[fd00::5]", 80, 0, false},
-		{"", "10.0.0.5:80", 80, 0, false},
-		{"ins-\x00bc12345", "", 80, 0, false},
-		{"", "1.2.3.4\n", 80, 0, false},
+		{"ins-abc12345", "", 80},
+		{"", "10.0.0.5", 8080},
+		{"", "fd00::5", 65535},
+		{"", "::ffff:10.0.0.5", 1},
+		{"", "FD00:0:0::5", 443},
+		{"", "fe80::1%eth0", 80},
+		{"ins-abc12345", "10.0.0.5", 80},
+		{"", "", 0},
+		{"INS-ABC12345", "", 65536},
+		{"", "10.0.0.256", -1},
+		{"", "[fd00::5]", 80},
+		{"", "10.0.0.5:80", 80},
+		{"ins-\x00bc12345", "", 80},
+		{"", "1.2.3.4\n", 80},
 	}
 	for _, s := range seeds {
-		f.Add(s.instanceID, s.eniIP, s.port, s.weight, s.hasWeight)
+		f.Add(s.instanceID, s.eniIP, s.port)
 	}
-	f.Fuzz(func(t *testing.T, instanceID, eniIP string, port, w int64, hasWeight bool) {
+	f.Fuzz(func(t *testing.T, instanceID, eniIP string, port int64) {
 		target := clb.Target{InstanceId: instanceID, EniIp: eniIP, Port: port}
-		if hasWeight {
-			target.Weight = &w
-		}
 		problems := clb.ValidateTarget("Targets[7]", target)
 		require.Equal(t, problems, clb.ValidateTarget("Targets[7]", target), "deterministic")
 		for _, p := range problems {
@@ -59,7 +55,6 @@ func FuzzValidateTarget(f *testing.F) {
 
 		require.True(t, (instanceID == "") != (eniIP == ""), "exactly one of InstanceId and EniIp")
 		require.True(t, port >= clb.MinPort && port <= clb.MaxPort)
-		require.True(t, !hasWeight || (w >= clb.MinWeight && w <= clb.MaxWeight))
 
 		key := target.Key()
 		host, portText, err := net.SplitHostPort(key)
@@ -72,14 +67,14 @@ func FuzzValidateTarget(f *testing.F) {
 			require.NoError(t, err, key)
 			require.Equal(t, netip.MustParseAddr(eniIP), got)
 		}
-		require.Equal(t, key, target.WithoutWeight().Key())
+		require.Equal(t, key, clb.WeightedTarget{Target: target, Weight: 7}.Key())
 
 		bound := clb.BoundTarget{InstanceId: instanceID, Port: port}
 		if eniIP != "" {
 			bound.PrivateIpAddresses = []string{host}
 		}
 		require.True(t, bound.Matches(target), "the binding its Key names")
-		merged, removed := clb.MergeDuplicates([]clb.Target{target, target.WithoutWeight()})
+		merged, removed := clb.MergeDuplicates([]clb.Target{target, target})
 		require.Len(t, merged, 1)
 		require.Equal(t, 1, removed)
 	})

@@ -1,6 +1,7 @@
 package clb_test
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,7 +19,6 @@ const (
 	instanceReason = "must be ins- followed by 8 lowercase letters or digits, such as ins-abc12345"
 	ipReason       = "must be an IPv4 or IPv6 address"
 	portReason     = "must be 1-65535"
-	weightReason   = "must be 0-100"
 	domainReason   = "must be a host name of at most 255 characters, without spaces or slashes"
 	urlReason      = "must be a path starting with / of at most 255 characters, without spaces"
 	neitherReason  = "needs exactly one of InstanceId or EniIp, and has neither"
@@ -147,10 +147,6 @@ func TestValidateTargetRejects(t *testing.T) {
 			clb.Problem{Field: "Targets[0].Port", Value: "65536", Reason: portReason}},
 		{"port -1", clb.Target{EniIp: "10.0.0.5", Port: -1},
 			clb.Problem{Field: "Targets[0].Port", Value: "-1", Reason: portReason}},
-		{"weight -1", clb.Target{InstanceId: "ins-abc12345", Port: 80, Weight: weight(-1)},
-			clb.Problem{Field: "Targets[0].Weight", Value: "-1", Reason: weightReason}},
-		{"weight 101", clb.Target{EniIp: "fd00::5", Port: 80, Weight: weight(101)},
-			clb.Problem{Field: "Targets[0].Weight", Value: "101", Reason: weightReason}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,10 +158,10 @@ func TestValidateTargetRejects(t *testing.T) {
 func TestValidateTargetAccepts(t *testing.T) {
 	for _, target := range []clb.Target{
 		{InstanceId: "ins-abc12345", Port: 80},
-		{InstanceId: "ins-00000000", Port: 1, Weight: weight(0)},
-		{EniIp: "10.0.0.5", Port: 65535, Weight: weight(100)},
+		{InstanceId: "ins-00000000", Port: 1},
+		{EniIp: "10.0.0.5", Port: 65535},
 		{EniIp: "fd00::5", Port: 8080},
-		{EniIp: "2001:db8::1", Port: 443, Weight: weight(10)},
+		{EniIp: "2001:db8::1", Port: 443},
 		{EniIp: "::ffff:10.0.0.5", Port: 80},
 	} {
 		assert.Empty(t, clb.ValidateTarget("Targets[0]", target), target.String())
@@ -208,14 +204,13 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 	}, clb.ValidateSelector(sel))
 
 	targets := []clb.Target{
-		{InstanceId: "ins-bad", Port: 0, Weight: weight(101)},
+		{InstanceId: "ins-bad", Port: 0},
 		{Port: 70000},
 	}
 	assert.Equal(t, []clb.Problem{
 		{Field: "Targets", Value: "2 targets", Reason: "must list at most 1 targets"},
 		{Field: "Targets[0].InstanceId", Value: "ins-bad", Reason: instanceReason},
 		{Field: "Targets[0].Port", Value: "0", Reason: portReason},
-		{Field: "Targets[0].Weight", Value: "101", Reason: weightReason},
 		{Field: "Targets[1]", Value: ":70000", Reason: neitherReason},
 		{Field: "Targets[1].Port", Value: "70000", Reason: portReason},
 	}, clb.ValidateTargets("Targets", targets, 1))
@@ -241,7 +236,7 @@ func TestMergeDuplicates(t *testing.T) {
 	in := []clb.Target{
 		{InstanceId: "ins-abc12345", Port: 80},
 		{EniIp: "10.0.0.5", Port: 80},
-		{InstanceId: "ins-abc12345", Port: 80, Weight: weight(5)}, // same binding, other weight
+		{InstanceId: "ins-abc12345", Port: 80},
 		{InstanceId: "ins-abc12345", Port: 81},
 		{EniIp: "fd00::5", Port: 80},
 		{EniIp: "FD00:0:0::5", Port: 80}, // the same address, written otherwise
@@ -271,17 +266,34 @@ func TestTargetKey(t *testing.T) {
 		{clb.Target{EniIp: "fd00::5", Port: 8080}, "[fd00::5]:8080"},
 		{clb.Target{EniIp: "FD00:0000::0005", Port: 8080}, "[fd00::5]:8080"},
 		{clb.Target{EniIp: "::ffff:10.0.0.5", Port: 80}, "[::ffff:10.0.0.5]:80"},
-		{clb.Target{EniIp: "2001:db8::1", Port: 443, Weight: weight(7)}, "[2001:db8::1]:443"},
+		{clb.Target{EniIp: "2001:db8::1", Port: 443}, "[2001:db8::1]:443"},
 		{clb.Target{Port: 80}, ":80"},
 		{clb.Target{EniIp: "not-an-ip", Port: 80}, "not-an-ip:80"},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.key, tt.target.Key())
 	}
-	w := clb.Target{InstanceId: "ins-abc12345", Port: 80, Weight: weight(30)}
+	w := clb.WeightedTarget{Target: clb.Target{InstanceId: "ins-abc12345", Port: 80}, Weight: 30}
 	assert.Equal(t, "ins-abc12345:80@30", w.String())
-	assert.Equal(t, "ins-abc12345:80", w.WithoutWeight().String())
-	assert.NotNil(t, w.Weight, "WithoutWeight leaves the original alone")
+	assert.Equal(t, "ins-abc12345:80", w.Target.String())
+	assert.Equal(t, "ins-abc12345:80", w.Key())
+	assert.Equal(t, []clb.Target{{InstanceId: "ins-abc12345", Port: 80}}, clb.Unweighted([]clb.WeightedTarget{w}))
+}
+
+// TestWeightedTargetJSON: a weighted target's JSON is the old Target's with
+// its weight set, so that recorded histories decode either way.
+func TestWeightedTargetJSON(t *testing.T) {
+	w := clb.WeightedTarget{Target: clb.Target{EniIp: "10.0.0.5", Port: 8080}, Weight: 0}
+	data, err := json.Marshal(w)
+	require.NoError(t, err)
+	assert.Equal(t, `{"EniIp":"10.0.0.5","Port":8080,"Weight":0}`, string(data))
+	var back clb.WeightedTarget
+	require.NoError(t, json.Unmarshal([]byte(`{"InstanceId":"ins-abc12345","Port":80,"Weight":30}`), &back))
+	assert.Equal(t, clb.WeightedTarget{Target: clb.Target{InstanceId: "ins-abc12345", Port: 80}, Weight: 30}, back)
+	var plain clb.Target
+	require.NoError(t, json.Unmarshal([]byte(`{"InstanceId":"ins-abc12345","Port":80,"Weight":30}`), &plain),
+		"an old input with a weight still decodes")
+	assert.Equal(t, clb.Target{InstanceId: "ins-abc12345", Port: 80}, plain)
 }
 
 func TestBoundTargetMatches(t *testing.T) {
@@ -294,7 +306,6 @@ func TestBoundTargetMatches(t *testing.T) {
 		want   bool
 	}{
 		{"same instance and port", cvm, clb.Target{InstanceId: "ins-abc12345", Port: 80}, true},
-		{"weight does not matter", cvm, clb.Target{InstanceId: "ins-abc12345", Port: 80, Weight: weight(0)}, true},
 		{"other port", cvm, clb.Target{InstanceId: "ins-abc12345", Port: 81}, false},
 		{"other instance", cvm, clb.Target{InstanceId: "ins-zzz99999", Port: 80}, false},
 		{"instance by its private ip", cvm, clb.Target{EniIp: "10.0.0.4", Port: 80}, true},

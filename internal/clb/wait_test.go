@@ -121,7 +121,8 @@ func TestClientRateLimit(t *testing.T) {
 		RatePerAction: perSecond})
 	require.NoError(t, err)
 	actions := []string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
-		ActionModifyTargetWeight, ActionRegisterTargets}
+		ActionModifyTargetWeight, ActionRegisterTargets, ActionBatchModifyTargetWeight, ActionDescribeListeners,
+		ActionDescribeLoadBalancers, ActionDescribeTargetHealth}
 	require.Len(t, c.limiters, len(actions))
 	seen := map[*rate.Limiter]string{}
 	for _, action := range actions {

@@ -125,7 +125,10 @@ var adminMethods = map[string][]string{
 	"faults":  {http.MethodGet, http.MethodPut},
 	"dialect": {http.MethodGet, http.MethodPut},
 	"lock":    {http.MethodPost},
-	"reset":   {http.MethodPost},
+	"health":  {http.MethodPut},
+	// health-model is the model in force (GET) or a new one (PUT).
+	"health-model": {http.MethodGet, http.MethodPut},
+	"reset":        {http.MethodPost},
 }
 
 // serveAdmin serves the /_sim/ routes (see the package documentation).
@@ -170,6 +173,12 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		s.serveSetDialect(w, r)
 	case route == "lock":
 		s.serveLock(w, r)
+	case route == "health":
+		s.serveSetHealth(w, r)
+	case route == "health-model" && r.Method == http.MethodGet:
+		writeJSON(w, s.HealthModel())
+	case route == "health-model":
+		s.serveSetHealthModel(w, r)
 	case route == "reset":
 		s.Reset()
 		w.WriteHeader(http.StatusNoContent)
@@ -231,4 +240,39 @@ func writeJSON(w http.ResponseWriter, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// serveSetHealth sets a target's health with the body of PUT /_sim/health,
+// a HealthSetting, and answers a HealthSet.
+func (s *Server) serveSetHealth(w http.ResponseWriter, r *http.Request) {
+	var h HealthSetting
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&h); err != nil {
+		http.Error(w, `want {"Target": "ins-abc12345:80", "Healthy": false} and optionally LoadBalancerId, ListenerId, LocationId: `+err.Error(), http.StatusBadRequest)
+		return
+	}
+	n, err := s.SetTargetHealth(h)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, HealthSet{Bindings: n})
+}
+
+// serveSetHealthModel replaces the health model with the body of PUT
+// /_sim/health-model and answers the new one.
+func (s *Server) serveSetHealthModel(w http.ResponseWriter, r *http.Request) {
+	var m HealthModel
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		http.Error(w, `want {"Delay": "5s", "Unhealthy": ["ins-abc12345:80"], "UnhealthyShare": 0.1}: `+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := s.SetHealthModel(m); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, s.HealthModel())
 }

@@ -41,8 +41,10 @@ func BenchmarkDeregisterRegister(b *testing.B) {
 	lb := state.LoadBalancers[0]
 	sel := clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: lb.Listeners[0].ListenerId}
 	var chunk []clb.Target
+	var weighted []clb.WeightedTarget
 	for _, t := range lb.Listeners[0].Targets[:20] {
 		chunk = append(chunk, clb.Target{InstanceId: t.InstanceId, Port: t.Port})
+		weighted = append(weighted, clb.WeightedTarget{Target: clb.Target{InstanceId: t.InstanceId, Port: t.Port}, Weight: t.Weight})
 	}
 	ctx := context.Background()
 	b.ResetTimer()
@@ -50,7 +52,7 @@ func BenchmarkDeregisterRegister(b *testing.B) {
 		if _, err := c.DeregisterTargets(ctx, sel, chunk); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.RegisterTargets(ctx, sel, chunk); err != nil {
+		if _, err := c.RegisterTargets(ctx, sel, weighted); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -61,7 +61,12 @@ const (
 // Bounds the API enforces.
 const (
 	maxTargetsPerCall = 20
-	maxListenerIDs    = 20
+	// BatchModifyTargetWeight takes at most this many targets in all.
+	maxBatchTargets = 500
+	// DescribeLoadBalancers and DescribeTargetHealth take at most this
+	// many LoadBalancerIds.
+	maxLoadBalancerIDs = 20
+	maxListenerIDs     = 20
 	// DescribeListeners takes more ListenerIds than DescribeTargets.
 	maxListenerIDsToList = 100
 	minPort              = 1
@@ -151,12 +156,11 @@ func str(p *string) string {
 // checkTargetsRequest validates what the API validates before looking at
 // the fleet: required fields, formats, sizes, ranges and duplicates.
 func checkTargetsRequest(req *targetsRequest, withWeight bool) (checkedTargets, *apiError) {
-	c := checkedTargets{lbID: str(req.LoadBalancerId), listenerID: str(req.ListenerId),
-		locationID: str(req.LocationId), domain: str(req.Domain), url: str(req.Url)}
+	c := checkedTargets{lbID: str(req.LoadBalancerId)}
 	switch {
 	case c.lbID == "":
 		return c, missing("LoadBalancerId")
-	case c.listenerID == "":
+	case str(req.ListenerId) == "":
 		return c, missing("ListenerId")
 	case len(req.Targets) == 0:
 		return c, missing("Targets")
@@ -164,11 +168,47 @@ func checkTargetsRequest(req *targetsRequest, withWeight bool) (checkedTargets, 
 	if err := checkID("LoadBalancerId", c.lbID, prefixLB); err != nil {
 		return c, err
 	}
-	if err := checkID("ListenerId", c.listenerID, prefixListener); err != nil {
+	if len(req.Targets) > maxTargetsPerCall {
+		return c, fail(codeLength, "The length of parameter `Targets` is %d; at most %d targets are allowed.", len(req.Targets), maxTargetsPerCall)
+	}
+	var weight *int64
+	if withWeight {
+		weight = req.Weight
+	}
+	part, err := checkPart("", targetsPart{ListenerId: req.ListenerId, LocationId: req.LocationId, Domain: req.Domain, Url: req.Url,
+		Targets: req.Targets, Weight: weight})
+	c.listenerID, c.locationID, c.domain, c.url, c.targets, c.weight = part.listenerID, part.locationID, part.domain, part.url, part.targets, part.weight
+	return c, err
+}
+
+// targetsPart is where a request changes targets and which: the fields of
+// DeregisterTargets and its kin, and of an entry of
+// BatchModifyTargetWeight's ModifyList.
+type targetsPart struct {
+	ListenerId *string       `json:"ListenerId"`
+	LocationId *string       `json:"LocationId"`
+	Domain     *string       `json:"Domain"`
+	Url        *string       `json:"Url"`
+	Targets    []*wireTarget `json:"Targets"`
+	Weight     *int64        `json:"Weight"`
+}
+
+// checkPart validates one listener or rule's part of a request, its field
+// names prefixed with field ("" or "ModifyList.0."): the selector's
+// formats, the weight's range, each target, and duplicates.
+func checkPart(field string, p targetsPart) (checkedTargets, *apiError) {
+	c := checkedTargets{listenerID: str(p.ListenerId), locationID: str(p.LocationId), domain: str(p.Domain), url: str(p.Url)}
+	switch {
+	case c.listenerID == "":
+		return c, missing(field + "ListenerId")
+	case len(p.Targets) == 0:
+		return c, missing(field + "Targets")
+	}
+	if err := checkID(field+"ListenerId", c.listenerID, prefixListener); err != nil {
 		return c, err
 	}
 	if c.locationID != "" {
-		if err := checkID("LocationId", c.locationID, prefixLocation); err != nil {
+		if err := checkID(field+"LocationId", c.locationID, prefixLocation); err != nil {
 			return c, err
 		}
 		// LocationId wins: Domain and Url are ignored.
@@ -176,28 +216,25 @@ func checkTargetsRequest(req *targetsRequest, withWeight bool) (checkedTargets, 
 	} else {
 		switch {
 		case c.domain != "" && c.url == "":
-			return c, missing("Url")
+			return c, missing(field + "Url")
 		case c.url != "" && c.domain == "":
-			return c, missing("Domain")
+			return c, missing(field + "Domain")
 		}
 	}
-	if len(req.Targets) > maxTargetsPerCall {
-		return c, fail(codeLength, "The length of parameter `Targets` is %d; at most %d targets are allowed.", len(req.Targets), maxTargetsPerCall)
-	}
-	if withWeight && req.Weight != nil {
-		if err := checkWeight("Weight", *req.Weight); err != nil {
+	if p.Weight != nil {
+		if err := checkWeight(field+"Weight", *p.Weight); err != nil {
 			return c, err
 		}
-		c.weight = req.Weight
+		c.weight = p.Weight
 	}
-	seen := make(map[string]int, len(req.Targets))
-	for i, wt := range req.Targets {
-		t, err := checkTarget("Targets."+strconv.Itoa(i), wt)
+	seen := make(map[string]int, len(p.Targets))
+	for i, wt := range p.Targets {
+		t, err := checkTarget(field+"Targets."+strconv.Itoa(i), wt)
 		if err != nil {
 			return c, err
 		}
 		if first, dup := seen[t.key]; dup {
-			return c, fail(codeDuplicate, "The value of parameter `Targets.%d` (%s) duplicates `Targets.%d`.", i, t.key, first)
+			return c, fail(codeDuplicate, "The value of parameter `%sTargets.%d` (%s) duplicates `%sTargets.%d`.", field, i, t.key, field, first)
 		}
 		seen[t.key] = i
 		c.targets = append(c.targets, t)

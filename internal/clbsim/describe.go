@@ -16,19 +16,23 @@ type actionSpec struct {
 
 // actions are the actions served, by name.
 var actions = map[string]*actionSpec{
-	clb.ActionDeregisterTargets:  {mutating: true, handle: (*Server).mutate},
-	clb.ActionRegisterTargets:    {mutating: true, handle: (*Server).mutate},
-	clb.ActionModifyTargetWeight: {mutating: true, handle: (*Server).mutate},
-	clb.ActionDescribeTargets:    {handle: (*Server).describeTargets},
-	clb.ActionDescribeTaskStatus: {handle: (*Server).describeTaskStatus},
-	actionDescribeListeners:      {handle: (*Server).describeListeners},
-	actionDescribeLoadBalancers:  {handle: (*Server).describeLoadBalancers},
+	clb.ActionDeregisterTargets:   {mutating: true, handle: (*Server).mutate},
+	clb.ActionRegisterTargets:     {mutating: true, handle: (*Server).mutate},
+	clb.ActionModifyTargetWeight:  {mutating: true, handle: (*Server).mutate},
+	actionBatchModifyTargetWeight: {mutating: true, handle: (*Server).batchModifyTargetWeight},
+	actionDescribeTargetHealth:    {handle: (*Server).describeTargetHealth},
+	clb.ActionDescribeTargets:     {handle: (*Server).describeTargets},
+	clb.ActionDescribeTaskStatus:  {handle: (*Server).describeTaskStatus},
+	actionDescribeListeners:       {handle: (*Server).describeListeners},
+	actionDescribeLoadBalancers:   {handle: (*Server).describeLoadBalancers},
 }
 
-// Read-only actions served beyond those clbdrain calls.
+// Actions served beyond those of clb.API.
 const (
-	actionDescribeListeners     = "DescribeListeners"
-	actionDescribeLoadBalancers = "DescribeLoadBalancers"
+	actionDescribeListeners       = "DescribeListeners"
+	actionDescribeLoadBalancers   = "DescribeLoadBalancers"
+	actionDescribeTargetHealth    = "DescribeTargetHealth"
+	actionBatchModifyTargetWeight = "BatchModifyTargetWeight"
 )
 
 type filter struct {
@@ -352,72 +356,6 @@ func (s *Server) describeListeners(c *call, _ faultPlan) (any, *apiError) {
 			out.Rules = append(out.Rules, ruleOutput{LocationId: r.id, Domain: r.domain, Url: r.url, ListenerId: l.id})
 		}
 		resp.Listeners = append(resp.Listeners, out)
-	}
-	return resp, nil
-}
-
-type describeLoadBalancersRequest struct {
-	LoadBalancerIds []*string `json:"LoadBalancerIds"`
-	Offset          *int64    `json:"Offset"`
-	Limit           *int64    `json:"Limit"`
-}
-
-type loadBalancerOutput struct {
-	LoadBalancerId   string `json:"LoadBalancerId"`
-	LoadBalancerName string `json:"LoadBalancerName"`
-	LoadBalancerType string `json:"LoadBalancerType"`
-	Forward          int    `json:"Forward"`
-	Status           int    `json:"Status"`
-}
-
-type describeLoadBalancersResponse struct {
-	TotalCount      int                  `json:"TotalCount"`
-	LoadBalancerSet []loadBalancerOutput `json:"LoadBalancerSet"`
-	RequestId       string               `json:"RequestId"`
-}
-
-// Paging bounds of DescribeLoadBalancers.
-const (
-	defaultLimit = 20
-	maxLimit     = 100
-)
-
-// describeLoadBalancers lists load balancers, by id when asked, a page at
-// a time.
-func (s *Server) describeLoadBalancers(c *call, _ faultPlan) (any, *apiError) {
-	var req describeLoadBalancersRequest
-	if e := decode(c, &req); e != nil {
-		return nil, e
-	}
-	ids := map[string]bool{}
-	for i, id := range req.LoadBalancerIds {
-		if e := checkID("LoadBalancerIds."+strconv.Itoa(i), str(id), prefixLB); e != nil {
-			return nil, e
-		}
-		ids[*id] = true
-	}
-	offset, limit := int64(0), int64(defaultLimit)
-	if req.Offset != nil {
-		offset = *req.Offset
-	}
-	if req.Limit != nil {
-		limit = *req.Limit
-	}
-	if offset < 0 || limit < 0 || limit > maxLimit {
-		return nil, fail(codeRange, "Offset must not be negative and Limit must be 0-%d.", maxLimit)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	resp := describeLoadBalancersResponse{LoadBalancerSet: []loadBalancerOutput{}, RequestId: c.id}
-	for _, lb := range s.fleet.lbs {
-		if len(ids) > 0 && !ids[lb.id] {
-			continue
-		}
-		if n := int64(resp.TotalCount); n >= offset && n < offset+limit {
-			resp.LoadBalancerSet = append(resp.LoadBalancerSet, loadBalancerOutput{LoadBalancerId: lb.id, LoadBalancerName: lb.name,
-				LoadBalancerType: "OPEN", Forward: 1, Status: 1})
-		}
-		resp.TotalCount++
 	}
 	return resp, nil
 }

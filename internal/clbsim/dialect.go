@@ -436,12 +436,16 @@ func (d Dialect) backendType(t string) string {
 
 // eniID is the deterministic EniId of an ENI backend's address: eni- and
 // 8 lowercase letters or digits drawn from a hash of the address.
-func eniID(addr string) string {
+func eniID(addr string) string { return derivedID(prefixENI, canonicalIP(addr)) }
+
+// derivedID is prefix and 8 lowercase letters or digits drawn from a hash
+// of from: the same from always gives the same id.
+func derivedID(prefix, from string) string {
 	h := fnv.New64a()
-	_, _ = h.Write([]byte(canonicalIP(addr)))
+	_, _ = h.Write([]byte(from))
 	sum := h.Sum64()
-	b := []byte(prefixENI + "00000000")
-	for i := len(prefixENI); i < len(b); i++ {
+	b := []byte(prefix + "00000000")
+	for i := len(prefix); i < len(b); i++ {
 		b[i] = idAlphabet[sum%uint64(len(idAlphabet))]
 		sum /= uint64(len(idAlphabet))
 	}

@@ -19,9 +19,10 @@
 //
 //	client, sim := clbsimtest.Start(t, clbsim.Config{State: fleet, TaskLatency: 20 * time.Millisecond})
 //
-// Actions: DeregisterTargets, RegisterTargets and ModifyTargetWeight are
-// async; DescribeTaskStatus, DescribeTargets, DescribeListeners and
-// DescribeLoadBalancers answer at once. Every call goes through, in order:
+// Actions: DeregisterTargets, RegisterTargets, ModifyTargetWeight and
+// BatchModifyTargetWeight are async; DescribeTaskStatus, DescribeTargets,
+// DescribeListeners, DescribeTargetHealth and DescribeLoadBalancers answer
+// at once. Every call goes through, in order:
 // protocol checks (POST, application/json, X-TC-Action, X-TC-Version
 // 2018-03-17, X-TC-Region), the signature (AuthFailure.*), the rate limit
 // per action (RequestLimitExceeded), injected error codes, the action's own
@@ -43,6 +44,22 @@
 // ENI binding only, never a CVM bound by InstanceId that has that address.
 // Deregistering or reweighing a target that is not bound, or registering one
 // that is, fails the whole call with InvalidParameter naming the targets.
+// BatchModifyTargetWeight takes a ModifyList of listeners and rules of one
+// load balancer, at most 500 targets in all, each entry validated as
+// ModifyTargetWeight is (a target's own Weight wins over its entry's, one of
+// them is required); its one task applies every entry. DescribeLoadBalancers
+// pages with Offset and Limit (1-100, default 20) in the fleet's order, and
+// its BackendPrivateIps match CVM targets only.
+//
+// # Health
+//
+// DescribeTargetHealth answers each binding's health as the SDK nests it,
+// a layer-4 listener's targets under one rule whose LocationId is the
+// listener's id. Config.Health (a HealthModel) decides it: the initial
+// fleet's bindings are Alive; a binding RegisterTargets makes is Unknown
+// until the model's Delay has passed after its task ended; bindings the
+// model names, or draws in its unhealthy share, stay Dead; a health set with
+// SetTargetHealth (PUT /_sim/health) wins until the binding is removed.
 // DescribeTargets treats ListenerIds, Protocol and Port as filters: a
 // listener that does not exist is left out, not an error. DescribeListeners
 // answers each listener's ListenerName and the attributes that change what
@@ -98,6 +115,9 @@
 //	PUT  /_sim/dialect replace the dialect, answering the new one: a JSON object,
 //	                   or a JSON string holding a spec: '"all"', '"lock-code=InternalError"', '""'
 //	POST /_sim/lock    hold a load balancer's lock: {"LoadBalancerId": "lb-...", "Duration": "5s"}
+//	PUT  /_sim/health  set a target's health (HealthSetting): {"Target": "ins-abc12345:80", "Healthy": false}
+//	GET  /_sim/health-model the health model in force (HealthModel's JSON)
+//	PUT  /_sim/health-model replace it: {"Delay": "5s", "Unhealthy": ["10.0.0.5:80"], "UnhealthyShare": 0.1}
 //	POST /_sim/reset   back to the initial fleet, with no tasks, stats or audit
 //
 // The same operations are methods of Server for in-process tests.

@@ -15,7 +15,10 @@ type fleet struct {
 }
 
 type lbState struct {
-	id, name     string
+	id, name string
+	// info holds the fields DescribeLoadBalancers answers beside the id
+	// and name, as the fixture gives them.
+	info         lbInfo
 	listeners    []*listenerState
 	listenerByID map[string]*listenerState
 	// task is the async task that holds the lock, nil when none runs.
@@ -79,6 +82,13 @@ type targetSet struct {
 type boundEntry struct {
 	key string
 	clb.BoundTarget
+	// healthyAt is when the binding's health check first passes: zero for
+	// the initial fleet's bindings, the task's end plus the health model's
+	// delay for those RegisterTargets made.
+	healthyAt time.Time
+	// health, when set, is the health an admin set (PUT /_sim/health); it
+	// wins over the health model.
+	health *bool
 }
 
 func newTargetSet(bound []clb.BoundTarget) *targetSet {
@@ -97,10 +107,13 @@ func (ts *targetSet) get(key string) (clb.BoundTarget, bool) {
 	return ts.list[i].BoundTarget, true
 }
 
-func (ts *targetSet) add(b clb.BoundTarget) {
+func (ts *targetSet) add(b clb.BoundTarget) { ts.addAt(b, time.Time{}) }
+
+// addAt binds b, healthy from healthyAt on.
+func (ts *targetSet) addAt(b clb.BoundTarget, healthyAt time.Time) {
 	k := boundKey(b)
 	ts.index[k] = len(ts.list)
-	ts.list = append(ts.list, boundEntry{key: k, BoundTarget: b})
+	ts.list = append(ts.list, boundEntry{key: k, BoundTarget: b, healthyAt: healthyAt})
 }
 
 func (ts *targetSet) setWeight(key string, w int64) {
@@ -143,7 +156,8 @@ func (ts *targetSet) snapshot() []clb.BoundTarget {
 func newFleet(s State) *fleet {
 	f := &fleet{lbByID: make(map[string]*lbState, len(s.LoadBalancers))}
 	for _, lb := range s.LoadBalancers {
-		ls := &lbState{id: lb.LoadBalancerId, name: lb.LoadBalancerName, listenerByID: map[string]*listenerState{}}
+		ls := &lbState{id: lb.LoadBalancerId, name: lb.LoadBalancerName, listenerByID: map[string]*listenerState{},
+			info: lbInfo{lbType: lb.LoadBalancerType, vpcID: lb.VpcId, vips: slices.Clone(lb.LoadBalancerVips)}}
 		for _, l := range lb.Listeners {
 			st := &listenerState{id: l.ListenerId, protocol: l.Protocol, port: l.Port,
 				attrs: lb.ListenerAttributes[l.ListenerId].clone().withDefaults(l.Protocol)}
@@ -181,7 +195,8 @@ func (a ListenerAttributes) clone() ListenerAttributes {
 func (f *fleet) state() State {
 	s := State{LoadBalancers: make([]LoadBalancer, 0, len(f.lbs))}
 	for _, lb := range f.lbs {
-		out := LoadBalancer{LoadBalancerId: lb.id, LoadBalancerName: lb.name, Listeners: make([]clb.Listener, 0, len(lb.listeners))}
+		out := LoadBalancer{LoadBalancerId: lb.id, LoadBalancerName: lb.name, LoadBalancerType: lb.info.lbType, VpcId: lb.info.vpcID,
+			LoadBalancerVips: slices.Clone(lb.info.vips), Listeners: make([]clb.Listener, 0, len(lb.listeners))}
 		for _, l := range lb.listeners {
 			out.Listeners = append(out.Listeners, l.snapshot(nil))
 			if l.attrs != (ListenerAttributes{}) {

@@ -43,8 +43,8 @@ func (s *Server) mutate(c *call, plan faultPlan) (any, *apiError) {
 	if e := checkBound(c.action, set, checked.targets, where); e != nil {
 		return nil, e
 	}
-	s.startTask(&task{id: c.id, action: c.action, lbID: lb.id, lb: lb, listener: l, rule: rule,
-		targets: checked.targets, weight: checked.weight, fail: plan.taskFail}, now)
+	s.startTask(&task{id: c.id, action: c.action, lbID: lb.id, lb: lb, fail: plan.taskFail,
+		parts: []taskPart{{listener: l, rule: rule, targets: checked.targets, weight: checked.weight}}}, now)
 	return requestIDResponse{RequestId: c.id}, nil
 }
 

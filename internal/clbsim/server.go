@@ -56,7 +56,11 @@ type Config struct {
 	// from the start (see Dialect and ParseDialect); the zero value plays
 	// the default of each.
 	Dialect Dialect
-	// Seed makes fault draws and task jitter reproducible.
+	// Health is how DescribeTargetHealth judges bindings (see HealthModel);
+	// the zero value: every binding healthy, new ones at once.
+	Health HealthModel
+	// Seed makes fault draws, task jitter and the health model's unhealthy
+	// share reproducible.
 	Seed uint64
 	// Clock is the time source; nil means the wall clock.
 	Clock Clock
@@ -87,7 +91,10 @@ type Server struct {
 	counters    map[string]*actionCounter
 	faults      Faults
 	dialect     Dialect
-	rng         *rand.Rand
+	health      HealthModel
+	// unhealthyKeys are health.Unhealthy in clb.Target.Key's spelling.
+	unhealthyKeys map[string]bool
+	rng           *rand.Rand
 	// throttled counts the emulator's own throttled answers, for
 	// ThrottleRotate.
 	throttled int
@@ -104,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("clbsim: task latency and jitter must not be negative")
 	}
 	if err := cfg.Dialect.Check(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Health.Check(); err != nil {
 		return nil, err
 	}
 	s := &Server{clock: cfg.Clock, credentials: map[string]string{}, region: cfg.Region, rate: cfg.Rate,
@@ -123,6 +133,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.setHealthLocked(cfg.Health)
 	s.resetLocked()
 	return s, nil
 }

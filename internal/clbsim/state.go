@@ -1,6 +1,7 @@
 package clbsim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,8 +32,15 @@ type State struct {
 
 // LoadBalancer is one CLB instance and its listeners.
 type LoadBalancer struct {
-	LoadBalancerId   string         `json:"LoadBalancerId"`
-	LoadBalancerName string         `json:"LoadBalancerName,omitempty"`
+	LoadBalancerId   string `json:"LoadBalancerId"`
+	LoadBalancerName string `json:"LoadBalancerName,omitempty"`
+	// LoadBalancerType is OPEN (public) or INTERNAL; empty means INTERNAL.
+	LoadBalancerType string `json:"LoadBalancerType,omitempty"`
+	// VpcId is the load balancer's VPC, vpc- and 8 lowercase letters or
+	// digits; empty answers one derived from LoadBalancerId.
+	VpcId string `json:"VpcId,omitempty"`
+	// LoadBalancerVips are its virtual IPs; empty answers none.
+	LoadBalancerVips []string       `json:"LoadBalancerVips,omitempty"`
 	Listeners        []clb.Listener `json:"Listeners"`
 	// ListenerAttributes are what DescribeListeners answers of each
 	// listener beside its id, protocol and port, by ListenerId. A listener
@@ -191,7 +199,7 @@ func (s State) Check() error {
 		if !validID(lb.LoadBalancerId, prefixLB) {
 			return fmt.Errorf("clbsim: state: load balancer id %q is not lb- followed by 8 lowercase letters or digits", lb.LoadBalancerId)
 		}
-		if err := unique(lb.LoadBalancerId); err != nil {
+		if err := cmp.Or(unique(lb.LoadBalancerId), checkLBInfo(lb)); err != nil {
 			return err
 		}
 		ports := map[string]bool{}

@@ -57,6 +57,9 @@ func TestReadStateRejects(t *testing.T) {
 		{"session time on HTTP", attrs(`"lbl-http0001": {"SessionExpireTime": 30}`), "layer-4 listeners only, not HTTP"},
 		{"session time out of range", attrs(`"lbl-udp00001": {"SessionExpireTime": 29}`), "SessionExpireTime 29 is neither 0 nor 30-3600"},
 		{"unknown attribute", attrs(`"lbl-tcp00001": {"Scheduler": "WRR"}`), "unknown field"},
+		{"bad load balancer type", `{"LoadBalancers": [{"LoadBalancerId": "lb-test0001", "LoadBalancerType": "PUBLIC"}]}`, "neither OPEN nor INTERNAL"},
+		{"bad VPC id", `{"LoadBalancers": [{"LoadBalancerId": "lb-test0001", "VpcId": "vpc-1"}]}`, "VpcId"},
+		{"bad VIP", `{"LoadBalancers": [{"LoadBalancerId": "lb-test0001", "LoadBalancerVips": ["1.2.3"]}]}`, "not an IP address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := clbsim.ReadState(strings.NewReader(tc.json))

@@ -36,24 +36,31 @@ type task struct {
 	// message explains a failed task.
 	message string
 
-	// What to apply, until the task ends.
-	lb       *lbState
-	listener *listenerState
-	rule     *ruleState
-	targets  []checkedTarget
-	weight   *int64
-	fail     bool
+	// What to apply, until the task ends: one part per listener or rule
+	// (BatchModifyTargetWeight has several).
+	lb    *lbState
+	parts []taskPart
+	fail  bool
 	// seq orders tasks due at the same time by creation; index is the
 	// task's place in the queue.
 	seq, index int
 }
 
-// set is where the task's targets are bound.
-func (t *task) set() *targetSet {
-	if t.rule != nil {
-		return t.rule.targets
+// taskPart is what a task changes on one listener or rule: its targets
+// and the call's weight, if any.
+type taskPart struct {
+	listener *listenerState
+	rule     *ruleState
+	targets  []checkedTarget
+	weight   *int64
+}
+
+// set is where the part's targets are bound.
+func (p taskPart) set() *targetSet {
+	if p.rule != nil {
+		return p.rule.targets
 	}
-	return t.listener.targets
+	return p.listener.targets
 }
 
 // taskQueue orders running tasks by due time, then by creation.
@@ -124,53 +131,75 @@ func (s *Server) complete(t *task) {
 			t.lb.lingerUntil, t.lb.lingerTask = until, t.id
 		}
 	}
-	t.lb, t.listener, t.rule, t.targets, t.weight = nil, nil, nil, nil, nil
+	t.lb, t.parts = nil, nil
 }
 
-// apply makes a task's change and records it in the audit log.
+// apply makes a task's change and records it in the audit log, part by
+// part, target by target.
 func (s *Server) apply(t *task) {
-	set := t.set()
-	change := Change{Time: t.due, TaskId: t.id, Action: t.action, LoadBalancerId: t.lbID, ListenerId: t.listener.id}
-	if t.rule != nil {
-		change.LocationId = t.rule.id
+	for _, p := range t.parts {
+		change := Change{Time: t.due, TaskId: t.id, Action: t.action, LoadBalancerId: t.lbID, ListenerId: p.listener.id}
+		if p.rule != nil {
+			change.LocationId = p.rule.id
+		}
+		switch t.action {
+		case clb.ActionDeregisterTargets:
+			s.unbind(p, change)
+		case clb.ActionRegisterTargets:
+			s.bind(p, change, t.due)
+		default:
+			s.reweigh(p, change)
+		}
 	}
-	switch t.action {
-	case clb.ActionDeregisterTargets:
-		gone := make(map[string]bool, len(t.targets))
-		for _, ct := range t.targets {
-			b, ok := set.get(ct.key)
-			if !ok {
-				continue
-			}
-			gone[ct.key] = true
-			c := change
-			c.Target, c.OldWeight = ct.key, ptr(b.Weight)
-			s.audit = append(s.audit, c)
+}
+
+// unbind removes a part's targets that are still bound.
+func (s *Server) unbind(p taskPart, change Change) {
+	set := p.set()
+	gone := make(map[string]bool, len(p.targets))
+	for _, ct := range p.targets {
+		b, ok := set.get(ct.key)
+		if !ok {
+			continue
 		}
-		set.remove(gone)
-	case clb.ActionModifyTargetWeight:
-		for _, ct := range t.targets {
-			b, ok := set.get(ct.key)
-			if !ok {
-				continue
-			}
-			w := weightOf(ct, t.weight)
-			set.setWeight(ct.key, w)
-			c := change
-			c.Target, c.OldWeight, c.NewWeight = ct.key, ptr(b.Weight), ptr(w)
-			s.audit = append(s.audit, c)
+		gone[ct.key] = true
+		c := change
+		c.Target, c.OldWeight = ct.key, ptr(b.Weight)
+		s.audit = append(s.audit, c)
+	}
+	set.remove(gone)
+}
+
+// reweigh sets the weight of a part's targets that are still bound
+// (ModifyTargetWeight, BatchModifyTargetWeight).
+func (s *Server) reweigh(p taskPart, change Change) {
+	set := p.set()
+	for _, ct := range p.targets {
+		b, ok := set.get(ct.key)
+		if !ok {
+			continue
 		}
-	case clb.ActionRegisterTargets:
-		for _, ct := range t.targets {
-			if _, ok := set.get(ct.key); ok {
-				continue
-			}
-			b := s.newBinding(ct)
-			set.add(b)
-			c := change
-			c.Target, c.NewWeight = ct.key, ptr(b.Weight)
-			s.audit = append(s.audit, c)
+		w := weightOf(ct, p.weight)
+		set.setWeight(ct.key, w)
+		c := change
+		c.Target, c.OldWeight, c.NewWeight = ct.key, ptr(b.Weight), ptr(w)
+		s.audit = append(s.audit, c)
+	}
+}
+
+// bind adds a part's targets that are not bound yet, each healthy once the
+// health model's delay has passed after at.
+func (s *Server) bind(p taskPart, change Change, at time.Time) {
+	set := p.set()
+	for _, ct := range p.targets {
+		if _, ok := set.get(ct.key); ok {
+			continue
 		}
+		b := s.newBinding(ct)
+		set.addAt(b, at.Add(s.health.Delay))
+		c := change
+		c.Target, c.NewWeight = ct.key, ptr(b.Weight)
+		s.audit = append(s.audit, c)
 	}
 }
 

@@ -22,7 +22,7 @@ func TestLoadBalancerLock(t *testing.T) {
 	if !strings.Contains(err.Error(), first) {
 		t.Errorf("the lock error does not name the task: %v", err)
 	}
-	_, err = c.ModifyTargetWeight(ctx, ruleSel, []clb.Target{ins("ins-aaaa0001", 9000)}, 0)
+	_, err = c.ModifyTargetWeight(ctx, ruleSel, []clb.WeightedTarget{weighted(ins("ins-aaaa0001", 9000), 0)})
 	wantCode(t, err, "FailedOperation.ResourceInOperating")
 	// Other load balancers and reads are not locked.
 	deregister(t, c, udpSel, ins("ins-bbbb0001", 53))

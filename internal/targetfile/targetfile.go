@@ -1,7 +1,7 @@
 // Package targetfile reads the list of real servers to drain from a file
 // the operator writes: either a JSON array of clb.Target objects
 //
-//	[{"InstanceId":"ins-abc12345","Port":80},{"EniIp":"10.0.0.5","Port":8080,"Weight":50}]
+//	[{"InstanceId":"ins-abc12345","Port":80},{"EniIp":"10.0.0.5","Port":8080}]
 //
 // or one target a line, in the form clb.Target.String prints:
 //
@@ -9,9 +9,10 @@
 //	ins-abc12345:80
 //	10.0.0.5:8080
 //	[fd00::5]:8080
-//	ins-abc12345:8080@50   # with a weight
 //
-// It checks syntax only; what the values mean (ID formats, port and weight
+// A weight (host:port@50, or "Weight" in JSON) is refused: a drain keeps
+// each target's own weight until it removes it, so a weight there would mean
+// nothing. It checks syntax only; what the values mean (ID formats, port
 // ranges) is checked by workflows.Validate.
 package targetfile
 
@@ -118,9 +119,9 @@ func parseLines(text string) ([]clb.Target, error) {
 }
 
 // parseLine parses one target written as clb.Target.String writes it:
-// "ins-abc12345:80", "10.0.0.5:8080", "[fd00::5]:8080", each optionally
-// followed by "@weight". The line must be trimmed and free of comments. On
-// a syntax error it returns the reason, else "".
+// "ins-abc12345:80", "10.0.0.5:8080", "[fd00::5]:8080". The line must be
+// trimmed and free of comments. On a syntax error it returns the reason,
+// else "".
 //
 // A host in brackets, one with a colon, or one starting with a digit is an
 // EniIp; one starting with a letter is an InstanceId; anything else (a
@@ -131,17 +132,12 @@ func parseLines(text string) ([]clb.Target, error) {
 func parseLine(line string) (clb.Target, string) {
 	var t clb.Target
 	if strings.IndexFunc(line, unicode.IsSpace) >= 0 {
-		return t, "has a space inside: write one target a line, as host:port or host:port@weight"
+		return t, "has a space inside: write one target a line, as host:port"
+	}
+	if at := strings.LastIndexByte(line, '@'); at >= 0 {
+		return t, "has a weight (@" + line[at+1:] + "): " + noWeight + ", so write host:port alone"
 	}
 	hostPort := line
-	if at := strings.LastIndexByte(line, '@'); at >= 0 {
-		hostPort = line[:at]
-		w, err := strconv.ParseInt(line[at+1:], 10, 64)
-		if err != nil {
-			return t, "weight " + strconv.Quote(line[at+1:]) + " after @ is not a whole number"
-		}
-		t.Weight = &w
-	}
 	colon := strings.LastIndexByte(hostPort, ':')
 	if colon < 0 {
 		return t, "has no port: write host:port, such as ins-abc12345:80 or [fd00::5]:8080"
@@ -178,7 +174,10 @@ func parseLine(line string) (clb.Target, string) {
 }
 
 // exampleObject shows the expected shape of a JSON target in errors.
-const exampleObject = `{"InstanceId":"ins-abc12345","Port":80} or {"EniIp":"10.0.0.5","Port":8080,"Weight":50}`
+const exampleObject = `{"InstanceId":"ins-abc12345","Port":80} or {"EniIp":"10.0.0.5","Port":8080}`
+
+// noWeight is why a weight is refused.
+const noWeight = "a drain takes no weights (each target keeps its own until it is removed)"
 
 func parseJSON(data []byte) ([]clb.Target, error) {
 	lineAt := func(offset int64) int {
@@ -234,18 +233,24 @@ func parseJSON(data []byte) ([]clb.Target, error) {
 }
 
 // decodeTarget decodes one array element strictly: an object with only the
-// fields of clb.Target.
+// fields of clb.Target (a null Weight is no weight).
 func decodeTarget(raw json.RawMessage) (clb.Target, error) {
-	var t clb.Target
+	var t struct {
+		clb.Target
+		Weight *json.Number `json:"Weight"`
+	}
 	if raw[0] != '{' {
-		return t, errors.New("must be an object such as " + exampleObject)
+		return t.Target, errors.New("must be an object such as " + exampleObject)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&t); err != nil {
-		return t, errors.New(strings.TrimPrefix(err.Error(), "json: "))
+		return t.Target, errors.New(strings.TrimPrefix(err.Error(), "json: "))
 	}
-	return t, nil
+	if t.Weight != nil {
+		return t.Target, errors.New("has a Weight (" + t.Weight.String() + "): " + noWeight + ", so leave Weight out")
+	}
+	return t.Target, nil
 }
 
 // skipSeparators returns the offset of the first byte at or after offset

@@ -13,14 +13,8 @@ import (
 	"github.com/clbdrain/clbdrain/internal/clb"
 )
 
-func weight(w int64) *int64 { return &w }
-
 func ins(id string, port int64) clb.Target { return clb.Target{InstanceId: id, Port: port} }
 func eni(ip string, port int64) clb.Target { return clb.Target{EniIp: ip, Port: port} }
-func weighted(t clb.Target, w int64) clb.Target {
-	t.Weight = weight(w)
-	return t
-}
 
 // problem is an expected problem: Field and Value exactly, Reason by
 // substring.
@@ -35,8 +29,6 @@ var parseCases = []struct {
 	{name: "instance", input: "ins-abc12345:80", want: []clb.Target{ins("ins-abc12345", 80)}},
 	{name: "IPv4", input: "10.0.0.5:8080\n", want: []clb.Target{eni("10.0.0.5", 8080)}},
 	{name: "IPv6 in brackets", input: "[fd00::5]:8080", want: []clb.Target{eni("fd00::5", 8080)}},
-	{name: "weight", input: "ins-abc12345:80@50\n[fd00::5]:443@0",
-		want: []clb.Target{weighted(ins("ins-abc12345", 80), 50), weighted(eni("fd00::5", 443), 0)}},
 	{name: "comments, blank lines and spaces",
 		input: "# web tier\n\n   ins-abc12345:80   \n\t10.0.0.5:8080 # zone A\n#ins-zzz99999:80\n   \n",
 		want:  []clb.Target{ins("ins-abc12345", 80), eni("10.0.0.5", 8080)}},
@@ -45,14 +37,14 @@ var parseCases = []struct {
 	{name: "byte order mark", input: "\uFEFFins-abc12345:80", want: []clb.Target{ins("ins-abc12345", 80)}},
 	{name: "IPv4-mapped IPv6 as clb.Target.Key writes it", input: "::ffff:10.0.0.5:80",
 		want: []clb.Target{eni("::ffff:10.0.0.5", 80)}},
-	{name: "out-of-range values are left to validation", input: "10.0.0.256:70000@101\nweb-1:0",
-		want: []clb.Target{weighted(eni("10.0.0.256", 70000), 101), ins("web-1", 0)}},
+	{name: "out-of-range values are left to validation", input: "10.0.0.256:70000\nweb-1:0",
+		want: []clb.Target{eni("10.0.0.256", 70000), ins("web-1", 0)}},
 	{name: "duplicates are kept for validation to merge", input: "ins-abc12345:80\nins-abc12345:80",
 		want: []clb.Target{ins("ins-abc12345", 80), ins("ins-abc12345", 80)}},
 	{name: "empty file", input: "", want: nil},
 	{name: "only comments", input: "# nothing to drain today\n", want: nil},
-	{name: "JSON", input: `[{"InstanceId":"ins-abc12345","Port":80},{"EniIp":"10.0.0.5","Port":8080,"Weight":50}]`,
-		want: []clb.Target{ins("ins-abc12345", 80), weighted(eni("10.0.0.5", 8080), 50)}},
+	{name: "JSON", input: `[{"InstanceId":"ins-abc12345","Port":80},{"EniIp":"10.0.0.5","Port":8080}]`,
+		want: []clb.Target{ins("ins-abc12345", 80), eni("10.0.0.5", 8080)}},
 	{name: "JSON over lines", input: "\n  [\n  {\"EniIp\": \"fd00::5\", \"Port\": 443},\n  {\"InstanceId\": \"ins-abc12345\", \"Port\": 80, \"Weight\": null}\n]\n",
 		want: []clb.Target{eni("fd00::5", 443), ins("ins-abc12345", 80)}},
 	{name: "JSON empty array", input: "[]", want: []clb.Target{}},
@@ -63,8 +55,11 @@ var parseCases = []struct {
 		problems: []problem{{"targets file line 1", "ins-abc12345:http", `port "http" is not a number`}}},
 	{name: "empty port", input: "10.0.0.5:",
 		problems: []problem{{"targets file line 1", "10.0.0.5:", `port "" is not a number`}}},
-	{name: "weight not a number", input: "ins-abc12345:80@heavy",
-		problems: []problem{{"targets file line 1", "ins-abc12345:80@heavy", `weight "heavy" after @ is not a whole number`}}},
+	{name: "a weight is refused", input: "ins-abc12345:80\n[fd00::5]:443@0\nins-abc12345:81@heavy",
+		problems: []problem{
+			{"targets file line 2", "[fd00::5]:443@0", "has a weight (@0): a drain takes no weights (each target keeps its own until it is removed), so write host:port alone"},
+			{"targets file line 3", "ins-abc12345:81@heavy", "has a weight (@heavy)"},
+		}},
 	{name: "IPv6 without brackets", input: "fd00::5:8080",
 		problems: []problem{{"targets file line 1", "fd00::5:8080", "must be in brackets"}}},
 	{name: "IPv4 in brackets", input: "[10.0.0.5]:80",
@@ -81,7 +76,7 @@ var parseCases = []struct {
 		problems: []problem{
 			{"targets file line 2", "ins-bad", "has no port"},
 			{"targets file line 5", "10.0.0.5:x", `port "x" is not a number`},
-			{"targets file line 6", "ins-def67890:81@", `weight "" after @`},
+			{"targets file line 6", "ins-def67890:81@", "has a weight (@)"},
 		}},
 	{name: "with a bad line, the other lines' own problems too", input: "ins-BAD:80\nnot-a-target\n10.0.0.999:8080\nins-abc12345:70000\nins-abc12345:81\n",
 		problems: []problem{
@@ -100,6 +95,9 @@ var parseCases = []struct {
 			{"targets file line 2", `{"InstanceId":"ins-abc12345","Port":"80"}`, "target 1: cannot unmarshal string"},
 			{"targets file line 3", `"ins-def67890:80"`, "target 2: must be an object"},
 		}},
+	{name: "JSON weight is refused", input: "[\n{\"InstanceId\":\"ins-abc12345\",\"Port\":80,\"Weight\":50}\n]",
+		problems: []problem{{"targets file line 2", `{"InstanceId":"ins-abc12345","Port":80,"Weight":50}`,
+			"target 1: has a Weight (50): a drain takes no weights (each target keeps its own until it is removed), so leave Weight out"}}},
 	{name: "JSON syntax error", input: "[\n{\"InstanceId\":\"ins-abc12345\",\"Port\":80},\n{\"InstanceId\":\"ins-def67890\" \"Port\":80}\n]",
 		problems: []problem{{"targets file line 3", `{"InstanceId":"ins-def67890" "Port":80}`, "invalid character"}}},
 	{name: "JSON not closed", input: "[{\"InstanceId\":\"ins-abc12345\",\"Port\":80},\n",
@@ -139,16 +137,10 @@ func TestParseReadError(t *testing.T) {
 	require.ErrorContains(t, err, "reading targets: disk on fire")
 }
 
-// sameTarget compares what a target means: its kind, its binding and its
-// weight. EniIp text may differ in spelling (FD00::5 and fd00::5).
+// sameTarget compares what a target means: its kind and its binding. EniIp
+// text may differ in spelling (FD00::5 and fd00::5).
 func sameTarget(a, b clb.Target) bool {
-	if (a.InstanceId == "") != (b.InstanceId == "") || a.Key() != b.Key() {
-		return false
-	}
-	if a.Weight == nil || b.Weight == nil {
-		return a.Weight == nil && b.Weight == nil
-	}
-	return *a.Weight == *b.Weight
+	return (a.InstanceId == "") == (b.InstanceId == "") && a.Key() == b.Key()
 }
 
 // FuzzParse checks that Parse never panics, that it fails only with a
