@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkpb "go.temporal.io/api/sdk/v1"
 
 	"github.com/clbdrain/clbdrain/e2e/harness"
 	"github.com/clbdrain/clbdrain/workflows"
@@ -73,6 +75,21 @@ func TestStarterListAnswersWhoDrainedTheLoadBalancer(t *testing.T) {
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	assertRemovedOnce(t, lb.LoadBalancerId, done)
 
+	// The Temporal UI's summary and current details.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l4ID := workflows.WorkflowID(lb.LoadBalancerId, l4.ListenerId, "")
+	desc, err := s.temporal.DescribeWorkflow(ctx, l4ID, "")
+	require.NoError(t, err)
+	summary, err := desc.GetStaticSummary()
+	require.NoError(t, err)
+	assert.Equal(t, "drain 10 targets from "+lb.LoadBalancerId+"/"+l4.ListenerId+" by alice: CHG-1042 kernel upgrade", summary)
+	v, err := s.temporal.QueryWorkflow(ctx, l4ID, "", "__temporal_workflow_metadata")
+	require.NoError(t, err)
+	var md sdkpb.WorkflowMetadata
+	require.NoError(t, v.Get(&md))
+	assert.True(t, strings.HasPrefix(md.GetCurrentDetails(), "**done** · run 1 · 10 of 10 targets deregistered"), md.GetCurrentDetails())
+
 	// A second drain, of a rule, with a long drain delay: listed as
 	// running in its drain-wait phase, then cancelled.
 	cancelled := targetsOf(rule.Targets)[:3]
@@ -96,7 +113,6 @@ func TestStarterListAnswersWhoDrainedTheLoadBalancer(t *testing.T) {
 	}, "--lb", lb.LoadBalancerId, "--since", "1h")
 
 	assert.Contains(t, out.Query, "ClbLoadBalancers = '"+lb.LoadBalancerId+"'")
-	l4ID := workflows.WorkflowID(lb.LoadBalancerId, l4.ListenerId, "")
 	first, ok := byID(out, l4ID)
 	require.True(t, ok, "%+v", out)
 	assert.Equal(t, "alice", first.Requester)
