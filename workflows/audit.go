@@ -130,9 +130,12 @@ type auditor struct {
 
 // startAudit turns audit on for this run, unless it replays a history
 // recorded before audit or the namespace lacks the attributes, and upserts
-// everything rec says.
+// everything rec says. Pass the workflow function's own ctx, here and to
+// the auditor's methods: a context from workflow.WithChildOptions holds a
+// copy of the workflow's options, and current details set on it are lost.
 func startAudit(ctx workflow.Context, rec auditRecord) *auditor {
 	au := &auditor{log: workflow.GetLogger(ctx), phase: rec.phase, listeners: rec.listeners}
+	workflow.SetCurrentDetails(ctx, "**"+string(rec.phase)+"**")
 	if workflow.GetVersion(ctx, auditChangeID, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return au
 	}
@@ -209,13 +212,15 @@ func (au *auditor) upsert(ctx workflow.Context, updates ...auditUpdate) {
 	}
 }
 
-// setPhase upserts the phase when it changed.
+// setPhase upserts the phase when it changed, and makes it the current
+// details (a workflow with more to say sets them after).
 func (au *auditor) setPhase(ctx workflow.Context, phase Phase) {
 	if phase == au.phase {
 		return
 	}
 	au.phase = phase
 	au.upsert(ctx, keyword(SearchAttrPhase, string(phase)))
+	workflow.SetCurrentDetails(ctx, "**"+string(phase)+"**")
 }
 
 // addListener upserts the listeners with one more, when it is new.

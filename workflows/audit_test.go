@@ -287,9 +287,16 @@ func TestScheduledDrainUpsertsItsOwnAudit(t *testing.T) {
 			requester, _ := u.list[0].GetKeyword(workflows.SearchAttrRequester)
 			assert.Equal(t, workflows.KindScheduled, kind)
 			assert.Equal(t, "cron-bot", requester)
-			if tc.childErr == nil {
-				assert.Equal(t, "cron-bot", child.Requester, "the child drain gets the requester in its input")
+			if tc.childErr != nil {
+				return
 			}
+			assert.Equal(t, "cron-bot", child.Requester, "the child drain gets the requester in its input")
+			// (The test environment answers no query after a failure.)
+			v, err := env.QueryWorkflow("__temporal_workflow_metadata")
+			require.NoError(t, err)
+			var md sdkpb.WorkflowMetadata
+			require.NoError(t, v.Get(&md))
+			assert.Equal(t, "**"+tc.want[1]+"**", md.GetCurrentDetails(), "the current details")
 		})
 	}
 }
