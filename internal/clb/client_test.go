@@ -883,3 +883,22 @@ func TestClientReportsTheWaitForAToken(t *testing.T) {
 	require.Len(t, reqs, 2)
 	assert.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), interval-between.Sub(before))
 }
+
+// TestClientRefusesABackendWithoutWeight: a weight the answer leaves out is
+// not taken for 0 (which would skip the target's drain and restore it to
+// 0): the answer is malformed, a transient error that is retried.
+func TestClientRefusesABackendWithoutWeight(t *testing.T) {
+	for name, backend := range map[string]string{
+		"layer 4": `"Targets":[{"Type":"CVM","InstanceId":"ins-abc12345","Port":80}]`,
+		"layer 7": `"Rules":[{"LocationId":"loc-abc12345","Domain":"a.example.com","Url":"/","Targets":[
+			{"Type":"CVM","InstanceId":"ins-abc12345","Port":80,"Weight":10},{"Type":"ENI","PrivateIpAddresses":["10.0.0.5"],"Port":80}]}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"Listeners":[{"ListenerId":"lbl-abc12345","Protocol":"TCP","Port":80,`+
+				backend+`}],"RequestId":"req-1"}}`))
+			_, err := newTestClient(t, api.URL).DescribeTargets(context.Background(), "lb-abc12345", "lbl-abc12345")
+			e := requireError(t, err, clb.ActionDescribeTargets, clb.CodeParseJSONError, clb.ClassTransient)
+			assert.Contains(t, e.Message, "has no Weight")
+		})
+	}
+}
