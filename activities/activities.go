@@ -26,6 +26,10 @@ const (
 	// details are a TaskFailure. Never retried by the activity: the workflow
 	// decides whether to send the change again.
 	ErrTaskFailed = "TaskFailed"
+	// ErrInterrupted is the type of an attempt cut short by its worker (the
+	// worker is shutting down) rather than cancelled by the workflow.
+	// Always retried, on another worker.
+	ErrInterrupted = "Interrupted"
 )
 
 // Metrics emitted through activity.GetMetricsHandler.
@@ -95,10 +99,14 @@ func attempt(ctx context.Context) int {
 }
 
 // apiError turns an error of calling action into the error that leaves the
-// activity: an ApplicationError typed with the Tencent code, non-retryable
+// activity. A call cut short by the activity's context ends as interrupted
+// says; any other error is an ApplicationError typed with the Tencent code, non-retryable
 // once the code's policy is exhausted by the failures of its class so far,
 // and retried after the policy's delay for that many failures otherwise.
 func apiError(ctx context.Context, action string, err error) error {
+	if cut := interrupted(ctx, err); cut != nil {
+		return cut
+	}
 	ce := clb.Classify(action, err)
 	countAPIError(ctx, ce)
 	stop, delay := retryDecision(ce, countFailure(ctx, ce.Class))

@@ -14,6 +14,7 @@ func TestEveryClassHasAPolicy(t *testing.T) {
 	retryable := map[clb.Class]bool{
 		clb.ClassCallerError: false,
 		clb.ClassNotBound:    false,
+		clb.ClassTaskUnknown: false,
 		clb.ClassDenied:      false,
 		clb.ClassThrottled:   true,
 		clb.ClassBusy:        true,

@@ -106,7 +106,7 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult,
 	next := w.firstPoll()
 	for {
 		if err := a.sleepUntil(ctx, next, w.prog); err != nil {
-			return WaitResult{Polls: w.prog.Polls}, err
+			return WaitResult{Polls: w.prog.Polls}, cutShort(ctx, err)
 		}
 		// Other waits may have moved the estimate later meanwhile, as when
 		// a fleet's first tasks start together.
@@ -189,8 +189,8 @@ func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled t
 // pollFailed decides what follows a failed poll: when to poll again, or the
 // error that ends the wait.
 func (w *taskWait) pollFailed(ctx context.Context, err error, polled time.Time) (time.Time, error) {
-	if ctx.Err() != nil {
-		return time.Time{}, ctx.Err()
+	if cut := interrupted(ctx, err); cut != nil {
+		return time.Time{}, cut
 	}
 	ce := clb.Classify(clb.ActionDescribeTaskStatus, err)
 	countAPIError(ctx, ce)
@@ -248,6 +248,15 @@ func (w *taskWait) nextPoll(seen, polled time.Time) time.Time {
 	next := polled.Add(w.interval)
 	w.interval = min(w.interval*3/2, w.a.Poll.maxInterval())
 	return next
+}
+
+// cutShort is the error of a wait whose sleep ended with err: as
+// interrupted says when the activity's context is done, err otherwise.
+func cutShort(ctx context.Context, err error) error {
+	if cut := interrupted(ctx, err); cut != nil {
+		return cut
+	}
+	return err
 }
 
 // taskFailed is the error of a task that ended with Status 1.
