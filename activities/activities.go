@@ -26,6 +26,12 @@ const (
 	// details are a TaskFailure. Never retried by the activity: the workflow
 	// decides whether to send the change again.
 	ErrTaskFailed = "TaskFailed"
+	// ErrTaskUnknown is the type of a task that DescribeTaskStatus does not
+	// know (InvalidParameter or ResourceNotFound): its id expired, or never
+	// existed. Its details are a TaskFailure. Never retried by the activity:
+	// the workflow re-checks with DescribeTargets and sends what is still
+	// to change again.
+	ErrTaskUnknown = "TaskUnknown"
 	// ErrInterrupted is the type of an attempt cut short by its worker (the
 	// worker is shutting down) rather than cancelled by the workflow.
 	// Always retried, on another worker.
@@ -55,8 +61,8 @@ const (
 
 // Activities are the activities of DrainAndDeregister, with what they
 // depend on. Register one value per worker process: it keeps the moving
-// estimate of how long CLB tasks take, shared by every WaitForTask the
-// process runs.
+// estimates of how long CLB tasks take, one per load balancer and action,
+// shared by every WaitForTask the process runs.
 type Activities struct {
 	// CLB is the CLB API (clb.Client in production). Required.
 	CLB clb.API
@@ -69,8 +75,12 @@ type Activities struct {
 	// that Sleep advances. Set both or neither: WaitForTask sleeps until
 	// times it reads from Now.
 	Now func() time.Time
+	// Ticks paces the heartbeats WaitForTask sends while a call is in
+	// flight: a channel that ticks every d until ctx is done. Nil means a
+	// real ticker; tests pass a fake one.
+	Ticks func(ctx context.Context, d time.Duration) <-chan time.Time
 
-	estimate taskEstimate
+	estimates taskEstimates
 }
 
 func (a *Activities) now() time.Time {
