@@ -394,8 +394,8 @@ func TestClientAPIErrors(t *testing.T) {
 			apiError("AuthFailure.SignatureFailure", "signature mismatch", "req-e5"),
 			"AuthFailure.SignatureFailure", clb.ClassDenied, "signature mismatch", "req-e5"},
 		{"unknown code", clb.ActionDeregisterTargets, deregister, 200,
-			apiError("FailedOperation.SomethingNew", "something new", "req-e6"),
-			"FailedOperation.SomethingNew", clb.ClassUnknown, "something new", "req-e6"},
+			apiError("SomethingNew.Sub", "something new", "req-e6"),
+			"SomethingNew.Sub", clb.ClassUnknown, "something new", "req-e6"},
 		{"API error with HTTP 500 keeps its code", clb.ActionDeregisterTargets, deregister, 500,
 			apiError("InternalError", "internal error", "req-e7"),
 			"InternalError", clb.ClassTransient, "internal error", "req-e7"},
@@ -467,7 +467,7 @@ func TestClientNetworkFailures(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(20*time.Millisecond, cancel)
 		_, err := newTestClient(t, api.URL).DescribeTaskStatus(ctx, "task-1")
-		e := requireError(t, err, clb.ActionDescribeTaskStatus, clb.CodeCanceled, clb.ClassCallerError)
+		e := requireError(t, err, clb.ActionDescribeTaskStatus, clb.CodeCanceled, clb.ClassTransient)
 		assert.ErrorIs(t, e, context.Canceled)
 	})
 
