@@ -22,7 +22,7 @@ var a *activities.Activities
 // weight 0 and waits DrainDelay when DrainDelay > 0, then deregisters chunk
 // by chunk, continuing as new every ChunksPerRun chunks. It answers
 // QueryProgress with a Progress. It fails with ErrInvalidInput (details: the
-// []clb.Problem), ErrNoRule, ErrTaskFailed, or the Tencent code of an API
+// []clb.Problem), ErrNoRule, ErrTaskFailed, ErrTaskUnknown, or the Tencent code of an API
 // error that is not retried, leaving drained targets at weight 0. Cancelled,
 // it restores the drained weights and completes with Cancelled set. Register
 // it as WorkflowName; the README tells the procedure in full.
@@ -297,26 +297,26 @@ func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string) 
 	cr.RequestID = taskID
 	d.progress.CurrentTaskID = taskID
 	waited := workflow.Now(ctx)
-	wr, err := d.waitForTask(ctx, taskID)
+	wr, err := d.waitForTask(ctx, taskID, clb.ActionDeregisterTargets)
 	cr.WaitDuration += workflow.Now(ctx).Sub(waited)
 	cr.Polls += wr.Polls
 	if err == nil {
 		return true, nil
 	}
-	failure, msg, isTaskFailure := taskFailure(err)
+	failure, msg, typ := taskFailure(err)
 	cr.Polls += failure.Polls
 	switch {
-	case !isTaskFailure || ctx.Err() != nil:
+	case typ == "" || ctx.Err() != nil:
 		return false, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, taskID), err)
 	case cr.TaskRetries >= MaxTaskRetries:
 		return false, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("chunk %d of %s: %s (after %d task retries)", cr.Index, d.sel, msg, cr.TaskRetries),
-			ErrTaskFailed, err, failure)
+			typ, err, failure)
 	}
 	cr.TaskRetries++
 	d.noteError(err)
-	d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", taskID,
-		"message", failure.Message, "taskRetry", cr.TaskRetries)
+	d.log.Warn("task failed or unknown, re-checking and sending the chunk again", "chunk", cr.Index, "taskId", taskID,
+		"error", typ, "message", failure.Message, "taskRetry", cr.TaskRetries)
 	return false, nil
 }
 
@@ -347,28 +347,29 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 			return res.Sent, nil
 		}
 		d.progress.CurrentTaskID = res.TaskID
-		_, err = d.waitForTask(ctx, res.TaskID)
+		_, err = d.waitForTask(ctx, res.TaskID, clb.ActionModifyTargetWeight)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
 			return res.Sent, nil
 		}
-		failure, _, isTaskFailure := taskFailure(err)
-		if !isTaskFailure || retry >= MaxTaskRetries || ctx.Err() != nil {
+		failure, _, typ := taskFailure(err)
+		if typ == "" || retry >= MaxTaskRetries || ctx.Err() != nil {
 			return nil, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
 		}
 		d.noteError(err)
-		d.log.Warn("weight task failed, sending it again", "taskId", res.TaskID, "message", failure.Message)
+		d.log.Warn("weight task failed or unknown, sending it again", "taskId", res.TaskID, "error", typ, "message", failure.Message)
 	}
 }
 
-// waitForTask waits for a task on a disconnected context: the task runs
-// whatever happens to the workflow, and a cancelled drain must still learn
-// how its last change ended.
-func (d *drain) waitForTask(ctx workflow.Context, taskID string) (activities.WaitResult, error) {
+// waitForTask waits for the task that action made, on a disconnected
+// context: the task runs whatever happens to the workflow, and a cancelled
+// drain must still learn how its last change ended.
+func (d *drain) waitForTask(ctx workflow.Context, taskID, action string) (activities.WaitResult, error) {
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res activities.WaitResult
-	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskID: taskID}).Get(wctx, &res)
+	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: d.sel.LoadBalancerId, Action: action}
+	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, &res)
 	return res, err
 }
 
@@ -473,20 +474,22 @@ func errorMessage(err error) string {
 	return err.Error()
 }
 
-// taskFailure reports whether err is a task that ended with Status 1, with
-// its details and the activity's message, which names the task and quotes
-// its Message.
-func taskFailure(err error) (activities.TaskFailure, string, bool) {
+// taskFailure reports whether err is a task that ended with Status 1
+// (ErrTaskFailed) or that DescribeTaskStatus did not know (ErrTaskUnknown):
+// either way the change is re-checked and sent again. It returns the
+// details, the activity's message, which names the task and quotes its
+// Message, and the error's type; an empty type for any other error.
+func taskFailure(err error) (activities.TaskFailure, string, string) {
 	var appErr *temporal.ApplicationError
 	var tf activities.TaskFailure
-	if !errors.As(err, &appErr) || appErr.Type() != ErrTaskFailed {
-		return tf, "", false
+	if !errors.As(err, &appErr) || (appErr.Type() != ErrTaskFailed && appErr.Type() != ErrTaskUnknown) {
+		return tf, "", ""
 	}
 	if !appErr.HasDetails() || appErr.Details(&tf) != nil {
 		// Without readable details, the message still carries the task's.
 		tf.Message = appErr.Message()
 	}
-	return tf, appErr.Message(), true
+	return tf, appErr.Message(), appErr.Type()
 }
 
 // chunks splits targets into consecutive slices of at most size.

@@ -193,7 +193,7 @@ func TestWaitHeartbeatsThroughLongTasks(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 
 	// Once 12 s tasks are expected, the wait sleeps most of them, in slices
-	// of half the 5 s heartbeat timeout.
-	require.Contains(t, clock.sleeps, 2500*time.Millisecond)
-	require.LessOrEqual(t, slices.Max(clock.sleeps), 2500*time.Millisecond)
+	// of half the 15 s heartbeat timeout.
+	require.Contains(t, clock.sleeps, 7500*time.Millisecond)
+	require.LessOrEqual(t, slices.Max(clock.sleeps), 7500*time.Millisecond)
 }

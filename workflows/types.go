@@ -32,6 +32,10 @@ const (
 	// ErrTaskFailed is the ApplicationError type of a CLB task that kept
 	// ending with Status 1.
 	ErrTaskFailed = activities.ErrTaskFailed
+	// ErrTaskUnknown is the ApplicationError type of a CLB task that
+	// DescribeTaskStatus kept not knowing (its id expired) although the
+	// change was re-checked and sent again MaxTaskRetries times.
+	ErrTaskUnknown = activities.ErrTaskUnknown
 	// ErrNoRule is the ApplicationError type of a layer-7 listener given
 	// without a rule, or of a rule that does not exist.
 	ErrNoRule = activities.ErrNoRule
@@ -54,9 +58,10 @@ const (
 	MaxReasonLen = 1024
 	// DefaultChunksPerRun keeps a run's history near 1,200 events.
 	DefaultChunksPerRun = 100
-	// MaxTaskRetries bounds how many times a chunk is sent again after its
-	// CLB task ended with Status 1, before the drain fails with
-	// ErrTaskFailed.
+	// MaxTaskRetries bounds how many times a chunk (or a weight change) is
+	// sent again after its CLB task ended with Status 1 or was unknown to
+	// DescribeTaskStatus, before the drain fails with ErrTaskFailed or
+	// ErrTaskUnknown.
 	MaxTaskRetries = 3
 )
 

@@ -183,7 +183,7 @@ so a second drain of one listener or rule is refused while the first runs
 (exit 3). Without --wait, the command exits once the drain is started.
 
 FILE (- for standard input) lists one target a line, as InstanceId:port or
-IP:port (no @weight: targets keep theirs until they are removed); blank
+IP:port (no @weight: the drain reads weights from the load balancer); blank
 lines and # comments are ignored:
     ins-abc12345:80
     10.0.0.5:8080      # ENI IP
