@@ -48,8 +48,7 @@ type Spec struct {
 
 // Start runs spec's program and, when spec.Ready is set, waits until its
 // output contains it. A process that exits first or does not get ready in
-// time is an error that quotes its output (the latter killed first). The
-// process is killed when the calling process dies (on Linux).
+// time is an error that quotes its output (the latter killed first).
 func Start(spec Spec) (*Process, error) {
 	p := &Process{out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(spec.Path, spec.Args...)
@@ -59,7 +58,6 @@ func Start(spec Spec) (*Process, error) {
 		out = io.MultiWriter(p.out, spec.Log)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	p.cmd.SysProcAttr = dieWithParent()
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
 	}
