@@ -78,9 +78,6 @@ install_postgresql() {
 	pg_bin=$(latest_pg_bin)
 	if [ -z "$pg_bin" ]; then
 		say "installing PostgreSQL (Debian's postgresql package)"
-		# No main cluster of the package's own: this script runs its own.
-		as_root sh -c 'mkdir -p /etc/postgresql-common && { [ -e /etc/postgresql-common/createcluster.conf ] ||
-			echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf; }'
 		as_root apt-get update -q
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
 		pg_bin=$(latest_pg_bin)
