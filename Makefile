@@ -30,7 +30,7 @@ test: lint $(TEMPORAL)
 		status=$$?; cat $(BIN)/reliability.txt 2>/dev/null; exit $$status
 
 ## test-cluster: the end-to-end scenarios on a real Temporal cluster: two server nodes over
-## PostgreSQL, one killed with kill -9 mid-drain and started again (about 2 minutes, the
+## PostgreSQL, one killed with kill -9 mid-drain and started again (about 3 minutes, the
 ## first time about 5 more to build the server; installs PostgreSQL with apt-get when missing).
 test-cluster:
 	TEMPORAL_SERVER_VERSION=$(TEMPORAL_SERVER_VERSION) GO=$(GO) bash scripts/test-cluster.sh

@@ -21,11 +21,12 @@ import (
 // listener's drainTargets+100.
 const drainTargets = 500
 
-// nodeDown is how long a killed node stays down before it is started again.
-const nodeDown = 5 * time.Second
-
-// killChunk is the deregistration chunk after which the node is killed.
-const killChunk = 5
+// killChunk is the deregistration chunk after which the node is killed;
+// the node stays down until the drain has done moveOn chunks more.
+const (
+	killChunk = 5
+	moveOn    = 3
+)
 
 // The scenarios run one after another, in this order: each kill leaves the
 // cluster whole again for the next.
@@ -36,9 +37,10 @@ func TestDrainWhileNode2IsKilled(t *testing.T) { drainThroughNodeKill(t, 2, 1) }
 
 // drainThroughNodeKill drains 500 targets of a layer-4 listener with two
 // workers, one on each node's frontend. Once the drain has removed
-// killChunk chunks, node victim is killed with SIGKILL; the drain goes on
-// through the other node; after nodeDown the node is started again on the
-// same ports, and the drain's outcome is read through it with the starter.
+// killChunk chunks, node victim is killed with SIGKILL; the drain must go
+// on through the other node (moveOn chunks more, asked through it) while
+// the killed node is down; then the node is started again on the same
+// ports, and the drain's outcome is read through it with the starter.
 // Every named target is removed exactly once, nothing else touched.
 func drainThroughNodeKill(t *testing.T, number, victim int) {
 	spec := clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: drainTargets + 100, ENI: 0.1}
@@ -59,30 +61,41 @@ func drainThroughNodeKill(t *testing.T, number, victim int) {
 		at = p
 		return p.Phase == workflows.PhaseDeregistering && p.ChunksDone >= killChunk
 	})
-	dead.kill()
-	sc.row.NodeKills++
-	killed := time.Now()
-	t.Logf("%s: killed node %d (kill -9) after chunk %d/%d", time.Since(sc.begun).Round(time.Millisecond), victim+1, at.ChunksDone, at.ChunksTotal)
-	time.Sleep(nodeDown)
-	require.NoError(t, dead.start(ctx))
-	require.NoError(t, dead.awaitNamespace(ctx))
-	back := time.Since(killed)
-	var meanwhile workflows.Progress
-	sc.awaitProgress(ctx, survivor.client, id, "the progress", func(p workflows.Progress) bool {
-		meanwhile = p
-		return true
-	})
-	t.Logf("%s: node %d serves again, %s after the kill; the drain is at chunk %d/%d", time.Since(sc.begun).Round(time.Millisecond),
-		victim+1, back.Round(100*time.Millisecond), meanwhile.ChunksDone, meanwhile.ChunksTotal)
+	sc.row.Events = sc.killUntilMovedOn(ctx, dead, survivor, id, at)
 
 	// The outcome, through the restarted node.
 	res := sc.statusResult(sc.starter(ctx, dead, "status", "--wait", "--json", id))
-	sc.row.Events = fmt.Sprintf("node %d killed -9 after chunk %d/%d, started again after %s, serving %s after the kill, drain then at chunk %d",
-		victim+1, at.ChunksDone, at.ChunksTotal, nodeDown, back.Round(100*time.Millisecond), meanwhile.ChunksDone)
 	sc.row.Outcome = fmt.Sprintf("completed in %d run(s)", res.Runs)
 	assert.Len(t, res.Deregistered, drainTargets)
 	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}
 	sc.account(harness.BindingsOf(in.Selector(), want), true)
+}
+
+// killUntilMovedOn kills node dead with SIGKILL, waits until the drain id,
+// asked through survivor, has done moveOn chunks more than at, starts the
+// node again, and returns what happened, for the table.
+func (sc *scenario) killUntilMovedOn(ctx context.Context, dead, survivor *node, id string, at workflows.Progress) string {
+	sc.t.Helper()
+	elapsed := func() time.Duration { return time.Since(sc.begun).Round(time.Millisecond) }
+	dead.kill()
+	sc.row.NodeKills++
+	killed := time.Now()
+	sc.t.Logf("%s: killed node %d (kill -9) after chunk %d/%d", elapsed(), dead.number, at.ChunksDone, at.ChunksTotal)
+	var moved workflows.Progress
+	sc.awaitProgress(ctx, survivor.client, id, fmt.Sprintf("the drain to go on through node %d", survivor.number), func(p workflows.Progress) bool {
+		moved = p
+		return p.ChunksDone >= min(at.ChunksDone+moveOn, p.ChunksTotal)
+	})
+	failover := time.Since(killed)
+	sc.t.Logf("%s: the drain goes on through node %d: chunk %d/%d, %s after the kill", elapsed(), survivor.number,
+		moved.ChunksDone, moved.ChunksTotal, failover.Round(100*time.Millisecond))
+	require.NoError(sc.t, dead.start(ctx))
+	require.NoError(sc.t, dead.awaitNamespace(ctx))
+	back := time.Since(killed)
+	sc.t.Logf("%s: node %d started again and serving, %s after the kill", elapsed(), dead.number, back.Round(100*time.Millisecond))
+	return fmt.Sprintf("node %d killed -9 after chunk %d/%d; drain at chunk %d through node %d %s later; node %d back after %s",
+		dead.number, at.ChunksDone, at.ChunksTotal, moved.ChunksDone, survivor.number, failover.Round(100*time.Millisecond),
+		dead.number, back.Round(100*time.Millisecond))
 }
 
 // A drain with a two-minute drain phase is cancelled with the starter
