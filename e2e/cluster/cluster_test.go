@@ -66,6 +66,11 @@ func drainThroughNodeKill(t *testing.T, number, victim int) {
 	// The outcome, through the restarted node.
 	res := sc.statusResult(sc.starter(ctx, dead, "status", "--wait", "--json", id))
 	sc.row.Outcome = fmt.Sprintf("completed in %d run(s)", res.Runs)
+	if retried := sc.retriedActivities(ctx, survivor.client, id); len(retried) > 0 {
+		sc.row.Events += fmt.Sprintf("; activities retried: %v", retried)
+	} else {
+		sc.row.Events += "; no activity retried"
+	}
 	assert.Len(t, res.Deregistered, drainTargets)
 	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}
 	sc.account(harness.BindingsOf(in.Selector(), want), true)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/clbdrain/clbdrain/e2e/harness"
@@ -142,6 +143,29 @@ func (sc *scenario) statusResult(res harness.Result) workflows.DrainResult {
 	require.Equal(sc.t, "completed", out.Status)
 	require.NotNil(sc.t, out.Result, res.Stdout)
 	return *out.Result
+}
+
+// retriedActivities reads a workflow's history (its last run) through c
+// and counts the activities that needed more than one attempt, by the
+// kind of their last failure (such as a start-to-close timeout).
+func (sc *scenario) retriedActivities(ctx context.Context, c client.Client, id string) map[string]int {
+	sc.t.Helper()
+	out := map[string]int{}
+	it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(sc.t, err)
+		started := ev.GetActivityTaskStartedEventAttributes()
+		if started == nil || started.GetAttempt() <= 1 {
+			continue
+		}
+		kind := "error"
+		if f := started.GetLastFailure(); f.GetTimeoutFailureInfo() != nil {
+			kind = strings.ToLower(strings.TrimPrefix(f.GetTimeoutFailureInfo().GetTimeoutType().String(), "TIMEOUT_TYPE_")) + " timeout"
+		}
+		out[kind]++
+	}
+	return out
 }
 
 // awaitProgress waits until a drain's progress, asked through c, holds cond.

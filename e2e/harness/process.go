@@ -39,6 +39,8 @@ type Spec struct {
 	Args []string
 	Env  []string
 	// Log, when set, receives the output too (the memory copy is kept).
+	// It must take writes until the process ends: a failed write ends the
+	// copy, and the process with SIGPIPE at its next line.
 	Log io.Writer
 	// Ready, when not empty, is a line fragment Start waits for in the
 	// output, for at most ReadyTimeout (60 s when zero).
