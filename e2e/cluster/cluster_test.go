@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clbdrain/clbdrain/e2e/harness"
+	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
 	"github.com/clbdrain/clbdrain/workflows"
 )
@@ -72,8 +73,8 @@ func drainThroughNodeKill(t *testing.T, number, victim int) {
 		sc.row.Events += "; no activity retried"
 	}
 	assert.Len(t, res.Deregistered, drainTargets)
-	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}
-	sc.account(harness.BindingsOf(in.Selector(), want), true)
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
+	sc.account(harness.BindingsOf(in.Selector, want), true)
 }
 
 // killUntilMovedOn kills node dead with SIGKILL, waits until the drain id,
@@ -127,8 +128,8 @@ func TestCancelInDrainPhaseRestoresWeights(t *testing.T) {
 	assert.Len(t, res.Restored, len(want))
 	sc.row.Outcome = fmt.Sprintf("cancelled, %d weights restored", len(res.Restored))
 	sc.row.Events = "weights at 0, cancelled in the 2m drain phase"
-	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}
-	sc.account(harness.BindingsOf(in.Selector(), want), false)
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
+	sc.account(harness.BindingsOf(in.Selector, want), false)
 }
 
 // A schedule made with the starter fires (triggered now), its
@@ -173,6 +174,6 @@ func TestScheduledDrainThenUnschedule(t *testing.T) {
 	assert.True(t, errors.As(err, &notFound), "the schedule is gone: %v", err)
 	sc.row.Outcome = fmt.Sprintf("completed (%s), schedule removed", id)
 	sc.row.Events = "schedule made through node 1, triggered and removed through node 2"
-	in := workflows.DrainInput{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}
-	sc.account(harness.BindingsOf(in.Selector(), want), true)
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
+	sc.account(harness.BindingsOf(in.Selector, want), true)
 }
