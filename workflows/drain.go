@@ -31,6 +31,7 @@ func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
 		return DrainResult{}, err
 	}
+	d.audit = startAudit(ctx, drainAudit(in))
 	return d.run(ctx)
 }
 
@@ -59,6 +60,8 @@ type drain struct {
 	chunksDone int
 	result     DrainResult
 	progress   Progress
+	// audit upserts the search attributes and current details.
+	audit *auditor
 }
 
 func newDrain(ctx workflow.Context, in DrainInput) *drain {
@@ -141,6 +144,7 @@ func (d *drain) validate() error {
 // weights; a resumed run takes the weights from before the drain.
 func (d *drain) snapshot(ctx workflow.Context) error {
 	d.progress.Phase = PhaseSnapshot
+	d.noteAudit(ctx)
 	sel := d.in.Selector
 	var snap activities.SnapshotResult
 	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Snapshot,
@@ -166,6 +170,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	}
 	d.log.Info("snapshot taken", "selector", d.sel.String(), "protocol", snap.Protocol,
 		"toDeregister", len(d.toGo), "alreadyAbsent", len(snap.Absent), "run", d.result.Runs)
+	d.noteAudit(ctx)
 	return nil
 }
 
@@ -173,6 +178,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 // their connections end.
 func (d *drain) drain(ctx workflow.Context) error {
 	d.progress.Phase = PhaseDraining
+	d.noteAudit(ctx)
 	var weighted []clb.WeightedTarget
 	for _, t := range d.toGo {
 		if t.Weight > 0 {
@@ -193,6 +199,7 @@ func (d *drain) drain(ctx workflow.Context) error {
 	}
 	until := workflow.Now(ctx).Add(d.in.DrainDelay)
 	d.progress.Phase, d.progress.DrainUntil = PhaseDrainWait, until
+	d.noteAudit(ctx)
 	d.log.Info("drained, waiting", "selector", d.sel.String(), "targets", len(weighted), "until", until)
 	if err := workflow.Sleep(ctx, d.in.DrainDelay); err != nil {
 		return err
@@ -206,6 +213,7 @@ func (d *drain) drain(ctx workflow.Context) error {
 // as new when this run has done its share.
 func (d *drain) deregister(ctx workflow.Context) error {
 	d.progress.Phase = PhaseDeregistering
+	d.noteAudit(ctx)
 	for len(d.toGo) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -219,6 +227,7 @@ func (d *drain) deregister(ctx workflow.Context) error {
 		}
 		d.toGo = d.toGo[n:]
 		d.runChunks++
+		d.noteAudit(ctx)
 	}
 	return nil
 }
@@ -391,6 +400,7 @@ func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
 	}
 	d.noteError(err)
 	d.progress.Phase = PhaseFailed
+	d.noteAudit(ctx)
 	d.log.Error("drain failed", "selector", d.in.Selector.String(), "error", err)
 	return DrainResult{}, err
 }
@@ -409,6 +419,7 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 	d.log.Info("drain cancelled", "selector", d.sel.String(), "deregistered", len(d.result.Deregistered), "toRestore", len(restore))
 	if len(restore) > 0 {
 		d.progress.Phase = PhaseRestoring
+		d.noteAudit(ctx)
 		rctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
 		for _, batch := range chunks(restore, MaxChunkSize) {
@@ -429,6 +440,7 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 func (d *drain) finish(ctx workflow.Context, phase Phase) DrainResult {
 	d.result.Finished = workflow.Now(ctx)
 	d.progress.Phase = phase
+	d.noteAudit(ctx)
 	d.log.Info("drain finished", "selector", d.sel.String(), "phase", string(phase),
 		"deregistered", len(d.result.Deregistered), "alreadyAbsent", len(d.result.AlreadyAbsent),
 		"restored", len(d.result.Restored), "runs", d.result.Runs)

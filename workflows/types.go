@@ -86,6 +86,10 @@ type DrainInput struct {
 	// continues as new (sooner if Temporal suggests it); 0 means
 	// DefaultChunksPerRun.
 	ChunksPerRun int `json:"ChunksPerRun,omitempty"`
+	// Requester is who asked for the drain (a user name), recorded in the
+	// ClbRequester search attribute for audit; at most MaxRequesterLen
+	// bytes. A parent passes its own requester on.
+	Requester string `json:"Requester,omitempty"`
 	// Resume carries the work already done across continue-as-new.
 	// Callers leave it nil.
 	Resume *ResumeState `json:"Resume,omitempty"`
@@ -249,5 +253,7 @@ func ChildOptions(in DrainInput) workflow.ChildWorkflowOptions {
 		TaskQueue:           TaskQueue,
 		ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
+		StaticSummary:       Summary(in),
+		StaticDetails:       Details(in),
 	}
 }

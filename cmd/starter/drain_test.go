@@ -46,7 +46,7 @@ func TestDrainStartsFromATargetsFile(t *testing.T) {
 			{EniIp: "10.0.0.5", Port: 8080},
 			{EniIp: "fd00::5", Port: 443},
 		},
-		DrainDelay: 30 * time.Second, ChunkSize: 10, Reason: "release 42",
+		DrainDelay: 30 * time.Second, ChunkSize: 10, Reason: "release 42", Requester: "tester",
 	}, startedInput(t, fc))
 	opts := fc.starts[0].opts
 	assert.Equal(t, testID, opts.ID)
