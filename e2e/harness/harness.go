@@ -1,10 +1,11 @@
-// Package harness runs clbdrain end to end for the e2e test packages: it
-// finds the temporal CLI, builds the real binaries, starts Temporal dev
-// servers, serves clbsim over HTTP in the test process, runs the worker as
-// a process (stopped, or killed with SIGKILL) and the starter to
-// completion, and reads what clbsim holds back, so that tests check
-// outcomes against the emulator rather than against what clbdrain says
-// about itself.
+// Package harness runs clbdrain end to end for the e2e test packages and
+// the benchmark: it finds the temporal CLI, builds the real binaries,
+// starts Temporal dev servers, serves clbsim over HTTP in the test process,
+// runs the worker (or any program, such as a Temporal server node) as a
+// process (stopped, or killed with SIGKILL) and the starter to completion,
+// and reads what clbsim holds back: the audit verdicts (each requested
+// target removed exactly once, nothing else touched) come from the
+// emulator, not from what clbdrain says about itself.
 package harness
 
 import (
