@@ -82,6 +82,9 @@ func newDrain(ctx workflow.Context, in DrainInput) *drain {
 		d.result = in.Resume.Result
 		d.drainDone = in.Resume.Drained
 		d.chunksDone = len(d.result.Chunks)
+		if len(in.Resume.Remaining) > 0 {
+			d.in.Targets = clb.Unweighted(in.Resume.Remaining)
+		}
 	} else {
 		d.result = DrainResult{Reason: in.Reason, Started: workflow.Now(ctx)}
 	}
@@ -155,10 +158,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	d.sel = snap.Selector
 	d.result.Selector, d.result.Protocol = snap.Selector, snap.Protocol
 	d.result.AlreadyAbsent = append(d.result.AlreadyAbsent, snap.Absent...)
-	var original map[string]int64
-	if d.in.Resume != nil {
-		original = d.in.Resume.OriginalWeights
-	}
+	original := d.in.Resume.weights()
 	for _, t := range snap.Bound {
 		if w, ok := original[t.Key()]; ok {
 			t.Weight = w
@@ -222,7 +222,7 @@ func (d *drain) deregister(ctx workflow.Context) error {
 			return d.continueAsNew(ctx)
 		}
 		n := min(d.chunkSize, len(d.toGo))
-		if err := d.deregisterChunk(ctx, clb.Unweighted(d.toGo[:n])); err != nil {
+		if err := d.deregisterChunk(ctx, d.toGo[:n]); err != nil {
 			return err
 		}
 		d.toGo = d.toGo[n:]
@@ -234,11 +234,11 @@ func (d *drain) deregister(ctx workflow.Context) error {
 
 // deregisterChunk unbinds one chunk and waits for its task, sending what is
 // still bound again when the task fails.
-func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error {
-	cr := ChunkResult{Index: d.chunksDone, Targets: chunk, Started: workflow.Now(ctx)}
+func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget) error {
+	cr := ChunkResult{Index: d.chunksDone, Size: len(chunk), Started: workflow.Now(ctx)}
 	d.progress.CurrentChunk = cr.Index
 	defer func() { d.progress.CurrentChunk, d.progress.CurrentTaskID = -1, "" }()
-	pending := cr.Targets
+	pending := clb.Unweighted(chunk)
 	// sent is true once a call of this chunk may have been applied: one
 	// was accepted, or an attempt was retried after an error that may have
 	// hidden an applied call (a lost answer).
@@ -267,10 +267,10 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 		cr.Outcome = OutcomeAlreadyAbsent
 	}
 	d.result.Chunks = append(d.result.Chunks, cr)
-	d.result.Deregistered = append(d.result.Deregistered, cr.Targets...)
+	d.result.Deregistered = append(d.result.Deregistered, chunk...)
 	d.chunksDone++
-	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", len(cr.Targets), "taskId", cr.RequestID,
-		"alreadyGone", len(cr.AlreadyGone), "polls", cr.Polls, "taskRetries", cr.TaskRetries)
+	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", cr.Size, "taskId", cr.RequestID,
+		"alreadyGone", cr.Gone, "polls", cr.Polls, "taskRetries", cr.TaskRetries)
 	return nil
 }
 
@@ -286,7 +286,7 @@ func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.T
 		return dr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err)
 	}
 	cr.Attempts += dr.Attempt
-	cr.AlreadyGone = append(cr.AlreadyGone, dr.AlreadyGone...)
+	cr.Gone += len(dr.AlreadyGone)
 	return dr, nil
 }
 
@@ -378,12 +378,10 @@ func (d *drain) waitForTask(ctx workflow.Context, taskID, action string) (activi
 func (d *drain) continueAsNew(ctx workflow.Context) error {
 	next := d.in
 	next.LocationId = d.sel.LocationId
-	next.Targets = clb.Unweighted(d.toGo)
-	weights := make(map[string]int64, len(d.toGo))
-	for _, t := range d.toGo {
-		weights[t.Key()] = t.Weight
-	}
-	next.Resume = &ResumeState{Result: d.result, OriginalWeights: weights, Drained: d.drainDone}
+	// The remaining targets travel once, with their weights, in the
+	// compact JSON of Resume.Remaining, so that the input stays small.
+	next.Targets = nil
+	next.Resume = &ResumeState{Result: d.result, Remaining: d.toGo, Drained: d.drainDone}
 	d.log.Info("continuing as new", "selector", d.sel.String(), "remaining", len(d.toGo),
 		"chunksDone", d.chunksDone, "run", d.result.Runs)
 	return workflow.NewContinueAsNewError(ctx, WorkflowName, next)

@@ -46,9 +46,9 @@ func TestUnknownTaskChunkIsRechecked(t *testing.T) {
 	c := res.Chunks[0]
 	require.Equal(t, 1, c.TaskRetries)
 	require.Equal(t, "task-2", c.RequestID)
-	require.Equal(t, cvms(15), c.AlreadyGone)
+	require.Equal(t, 15, c.Gone)
 	require.Equal(t, workflows.OutcomeDeregistered, c.Outcome)
-	require.Equal(t, cvms(20), res.Deregistered)
+	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
 	require.Contains(t, f.progress().LastError, workflows.ErrTaskUnknown)
 }
 
@@ -73,7 +73,7 @@ func TestUnknownTaskOfAChunkAllGoneIsDone(t *testing.T) {
 	require.Len(t, f.deregs, 2)
 	f.env.AssertActivityNumberOfCalls(t, "WaitForTask", 1)
 	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
-	require.Equal(t, cvms(20), res.Deregistered)
+	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
 }
 
 // A weight change whose task id expired is sent again (setting a weight is
@@ -90,7 +90,7 @@ func TestUnknownWeightTaskIsSentAgain(t *testing.T) {
 	require.Equal(t, f.weights[0].Targets, f.weights[1].Targets, "the same weights again")
 	require.True(t, f.weights[1].Recheck)
 	require.Equal(t, 20, res.Drained)
-	require.Equal(t, cvms(20), res.Deregistered)
+	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
 }
 
 // Bounded like task failures: an id that is never known fails the drain

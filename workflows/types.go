@@ -99,11 +99,31 @@ type DrainInput struct {
 type ResumeState struct {
 	// Result is the result accumulated so far.
 	Result DrainResult `json:"Result"`
-	// OriginalWeights are the snapshot weights of the targets still to
-	// go, by Target.Key, for restoring them on cancellation.
+	// Remaining are the targets still to go, each with its weight before
+	// the drain (for the result, and for restoring it on cancellation).
+	// The next run takes its targets from here, not from Targets.
+	Remaining clb.WeightedList `json:"Remaining,omitempty"`
+	// OriginalWeights, by Target.Key, is how earlier versions carried the
+	// weights of the targets still to go (in Targets); read, never written.
 	OriginalWeights map[string]int64 `json:"OriginalWeights,omitempty"`
 	// Drained is true once the drain phase (weights and delay) is done.
 	Drained bool `json:"Drained"`
+}
+
+// weights are the weights before the drain of the targets still to go, by
+// Target.Key; nil for a first run.
+func (r *ResumeState) weights() map[string]int64 {
+	if r == nil {
+		return nil
+	}
+	if len(r.Remaining) == 0 {
+		return r.OriginalWeights
+	}
+	out := make(map[string]int64, len(r.Remaining))
+	for _, t := range r.Remaining {
+		out[t.Key()] = t.Weight
+	}
+	return out
 }
 
 // Chunk outcomes.
@@ -118,8 +138,8 @@ const (
 type ChunkResult struct {
 	// Index is the chunk's number, from 0, over the whole drain.
 	Index int `json:"Index"`
-	// Targets are the chunk's targets.
-	Targets []clb.Target `json:"Targets"`
+	// Size is the number of the chunk's targets; DrainResult lists them.
+	Size int `json:"Size"`
 	// RequestID is the DeregisterTargets RequestId (the task id) of the
 	// attempt that removed them; empty when nothing was left to send.
 	RequestID string `json:"RequestId,omitempty"`
@@ -138,10 +158,10 @@ type ChunkResult struct {
 	WaitDuration       time.Duration `json:"WaitDuration"`
 	// Outcome is one of the Outcome* constants.
 	Outcome string `json:"Outcome"`
-	// AlreadyGone are targets of the chunk found unbound when re-checked
+	// Gone counts targets of the chunk found unbound when re-checked
 	// (removed by an attempt whose answer was lost, or by someone else);
 	// they count as deregistered.
-	AlreadyGone []clb.Target `json:"AlreadyGone,omitempty"`
+	Gone int `json:"Gone,omitempty"`
 	// Error is the last error, for a failed or abandoned chunk.
 	Error string `json:"Error,omitempty"`
 }
@@ -161,15 +181,17 @@ type DrainResult struct {
 	DuplicatesMerged int `json:"DuplicatesMerged,omitempty"`
 	// Chunks are the chunks in order.
 	Chunks []ChunkResult `json:"Chunks"`
-	// Deregistered are the targets this drain removed.
-	Deregistered []clb.Target `json:"Deregistered"`
+	// Deregistered are the targets this drain removed, each with its weight
+	// before the drain: what a restore puts back. Each target is listed once
+	// in the whole result (compact JSON, see clb.WeightedList).
+	Deregistered clb.WeightedList `json:"Deregistered"`
 	// AlreadyAbsent are targets asked for that were not bound.
-	AlreadyAbsent []clb.Target `json:"AlreadyAbsent,omitempty"`
+	AlreadyAbsent clb.TargetList `json:"AlreadyAbsent,omitempty"`
 	// Drained are the targets whose weight was set to 0.
 	Drained int `json:"Drained,omitempty"`
 	// Restored are targets whose weights were put back after cancellation,
 	// with those weights.
-	Restored []clb.WeightedTarget `json:"Restored,omitempty"`
+	Restored clb.WeightedList `json:"Restored,omitempty"`
 	// RestoreError is the last error met while restoring weights after
 	// cancellation; drained targets missing from Restored kept weight 0.
 	RestoreError string `json:"RestoreError,omitempty"`

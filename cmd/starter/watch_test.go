@@ -160,7 +160,7 @@ func TestSummary(t *testing.T) {
 		"  chunk 2 abandoned: cancelled while waiting", summary(res))
 
 	res = workflows.DrainResult{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345", LocationId: "loc-abc12345"},
-		Requested: 5, Cancelled: true, Deregistered: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}},
+		Requested: 5, Cancelled: true, Deregistered: clb.WeightedList{{Target: clb.Target{InstanceId: "ins-abc12345", Port: 80}, Weight: 10}},
 		Restored: []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-def67890", Port: 80}, Weight: 10}}}
 	assert.Equal(t, "drain of lb-abc12345/lbl-abc12345/loc-abc12345 cancelled\n"+
 		"  deregistered:      1 targets in 0 chunks\n"+
