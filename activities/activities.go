@@ -26,6 +26,16 @@ const (
 	// details are a TaskFailure. Never retried by the activity: the workflow
 	// decides whether to send the change again.
 	ErrTaskFailed = "TaskFailed"
+	// ErrTaskUnknown is the type of a task that DescribeTaskStatus does not
+	// know (InvalidParameter or ResourceNotFound): its id expired, or never
+	// existed. Its details are a TaskFailure. Never retried by the activity:
+	// the workflow re-checks with DescribeTargets and sends what is still
+	// to change again.
+	ErrTaskUnknown = "TaskUnknown"
+	// ErrInterrupted is the type of an attempt cut short by its worker (the
+	// worker is shutting down) rather than cancelled by the workflow.
+	// Always retried, on another worker.
+	ErrInterrupted = "Interrupted"
 )
 
 // Metrics emitted through activity.GetMetricsHandler.
@@ -51,8 +61,8 @@ const (
 
 // Activities are the activities of DrainAndDeregister, with what they
 // depend on. Register one value per worker process: it keeps the moving
-// estimate of how long CLB tasks take, shared by every WaitForTask the
-// process runs.
+// estimates of how long CLB tasks take, one per load balancer and action,
+// shared by every WaitForTask the process runs.
 type Activities struct {
 	// CLB is the CLB API (clb.Client in production). Required.
 	CLB clb.API
@@ -65,8 +75,12 @@ type Activities struct {
 	// that Sleep advances. Set both or neither: WaitForTask sleeps until
 	// times it reads from Now.
 	Now func() time.Time
+	// Ticks paces the heartbeats WaitForTask sends while a call is in
+	// flight: a channel that ticks every d until ctx is done. Nil means a
+	// real ticker; tests pass a fake one.
+	Ticks func(ctx context.Context, d time.Duration) <-chan time.Time
 
-	estimate taskEstimate
+	estimates taskEstimates
 }
 
 func (a *Activities) now() time.Time {
@@ -95,10 +109,14 @@ func attempt(ctx context.Context) int {
 }
 
 // apiError turns an error of calling action into the error that leaves the
-// activity: an ApplicationError typed with the Tencent code, non-retryable
+// activity. A call cut short by the activity's context ends as interrupted
+// says; any other error is an ApplicationError typed with the Tencent code, non-retryable
 // once the code's policy is exhausted by the failures of its class so far,
 // and retried after the policy's delay for that many failures otherwise.
 func apiError(ctx context.Context, action string, err error) error {
+	if cut := interrupted(ctx, err); cut != nil {
+		return cut
+	}
 	ce := clb.Classify(action, err)
 	countAPIError(ctx, ce)
 	stop, delay := retryDecision(ce, countFailure(ctx, ce.Class))

@@ -525,11 +525,36 @@ func TestWaitForTaskErrors(t *testing.T) {
 	})
 	t.Run("a caller error fails at once", func(t *testing.T) {
 		h := newHarness(t)
-		_, err := h.wait(h.env, "req-unknown")
+		h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("MissingParameter", "TaskId"))
+		_, err := h.wait(h.env, h.clb.addTask(time.Second))
 		ae := applicationError(t, err)
-		require.Equal(t, "InvalidParameter", ae.Type())
+		require.Equal(t, "MissingParameter", ae.Type())
 		require.True(t, ae.NonRetryable())
 		require.Equal(t, 1, h.clb.count(clb.ActionDescribeTaskStatus))
+	})
+	for _, code := range []string{"InvalidParameter", "ResourceNotFound"} {
+		t.Run("an unknown task answered "+code+" is TaskUnknown", func(t *testing.T) {
+			h := newHarness(t)
+			id := h.clb.addTask(2 * time.Second)
+			h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("RequestLimitExceeded", "slow down"), sdkErr(code, "task not found"))
+			_, err := h.wait(h.env, id)
+			ae := applicationError(t, err)
+			require.Equal(t, activities.ErrTaskUnknown, ae.Type())
+			require.True(t, ae.NonRetryable(), "the workflow re-checks; polling on cannot help")
+			var tf activities.TaskFailure
+			require.NoError(t, ae.Details(&tf))
+			require.Equal(t, id, tf.TaskID)
+			require.Equal(t, 2, tf.Polls)
+			require.Contains(t, tf.Message, code+": task not found")
+			require.EqualValues(t, 1, h.metrics.counter(activities.MetricTasksWaited, "outcome=unknown"))
+		})
+	}
+	t.Run("an Action that makes no task is refused", func(t *testing.T) {
+		h := newHarness(t)
+		_, err := h.env.ExecuteActivity(h.acts.WaitForTask, activities.WaitInput{TaskID: "t-1", Action: clb.ActionDescribeTargets})
+		ae := applicationError(t, err)
+		require.Equal(t, activities.ErrInvalidInput, ae.Type())
+		require.Contains(t, ae.Error(), `Action "DescribeTargets"`)
 	})
 }
 

@@ -19,7 +19,9 @@
 // class's bound and backoff count the failures of that class only, over the
 // activity's attempts (FailureCounts, carried in the heartbeat details). The
 // few errors of clbdrain's own have the types ErrInvalidInput, ErrNoListener,
-// ErrNoRule and ErrTaskFailed, all non-retryable.
+// ErrNoRule, ErrTaskFailed and ErrTaskUnknown, all non-retryable, and
+// ErrInterrupted: an attempt cut short by its worker's shutdown rather than
+// cancelled by the workflow, always retried (retry.go, interrupted).
 //
 // The activities emit these metrics through the SDK's metrics handler:
 // MetricTargetsDeregistered, MetricTargetsWeightSet, MetricTasksWaited,

@@ -1,8 +1,12 @@
 package activities
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
 )
@@ -23,6 +27,7 @@ var classPolicies = map[clb.Class]retryPolicy{
 	clb.ClassCallerError:  {},
 	clb.ClassNotBound:     {},
 	clb.ClassAlreadyBound: {},
+	clb.ClassTaskUnknown:  {},
 	clb.ClassDenied:       {},
 	clb.ClassThrottled:    {retryable: true, initial: time.Second, max: time.Second, jitter: 500 * time.Millisecond},
 	clb.ClassBusy:         {retryable: true, initial: time.Second, max: 30 * time.Second, jitter: 250 * time.Millisecond},
@@ -76,4 +81,29 @@ func retryDecision(ce *clb.Error, n int) (stop bool, delay time.Duration) {
 		return true, 0
 	}
 	return false, p.nextDelay(n)
+}
+
+// interrupted is the error that ends an attempt whose context is done, or
+// nil while it is live. cause is what the attempt was doing, cut short.
+//
+// The workflow's cancellation (the context's cause is a
+// *temporal.CanceledError) ends it with the context's error, which the SDK
+// reports as cancelled: the drain learns the outcome itself. Anything else
+// cut the attempt, not the call: after its stop timeout a worker that shuts
+// down cancels the contexts of running activities (cause: the SDK's
+// ErrWorkerShutdown), and a pause, a reset or a lost heartbeat do as well.
+// Such an attempt ends with a retryable ErrInterrupted, counted as a
+// failure of no class, so that another worker takes it over. Whether a cut
+// call was applied is unknown, as after a lost answer: a retried
+// DeregisterTargets re-checks what is bound before sending.
+func interrupted(ctx context.Context, cause error) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	why := context.Cause(ctx)
+	if temporal.IsCanceledError(why) {
+		return ctx.Err()
+	}
+	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("attempt interrupted (%v), to be retried: %v", why, cause),
+		ErrInterrupted, temporal.ApplicationErrorOptions{Cause: cause})
 }

@@ -15,6 +15,7 @@ func TestEveryClassHasAPolicy(t *testing.T) {
 		clb.ClassCallerError:  false,
 		clb.ClassNotBound:     false,
 		clb.ClassAlreadyBound: false,
+		clb.ClassTaskUnknown:  false,
 		clb.ClassDenied:       false,
 		clb.ClassThrottled:    true,
 		clb.ClassBusy:         true,

@@ -60,7 +60,7 @@ func TestLayer4Drain(t *testing.T) {
 	assert.Len(t, res.Deregistered, 45)
 	require.Len(t, res.Chunks, 3)
 	for i, n := range []int{20, 20, 5} {
-		assert.Len(t, res.Chunks[i].Targets, n)
+		assert.Equal(t, n, res.Chunks[i].Size)
 		assert.Equal(t, workflows.OutcomeDeregistered, res.Chunks[i].Outcome)
 		assert.NotEmpty(t, res.Chunks[i].RequestID)
 	}

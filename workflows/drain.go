@@ -24,7 +24,7 @@ var a *activities.Activities
 // QueryProgress with a Progress. A layer-7 drain holds its rule's other
 // conventional ID with a DrainClaim child before changing anything. It fails
 // with ErrInvalidInput (details: the []clb.Problem), ErrNoRule,
-// ErrNoListener, ErrAlreadyRunning, ErrTaskFailed, or the Tencent code of an
+// ErrNoListener, ErrAlreadyRunning, ErrTaskFailed, ErrTaskUnknown, or the Tencent code of an
 // API error that is not retried, leaving drained targets at weight 0 and
 // naming them in a FailureDetails first detail. Cancelled, it restores the
 // drained weights and completes with Cancelled set. Register it as
@@ -35,6 +35,7 @@ func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
 		return DrainResult{}, err
 	}
+	d.audit = startAudit(ctx, drainAudit(in))
 	return d.run(ctx)
 }
 
@@ -64,6 +65,8 @@ type drain struct {
 	chunksDone int
 	result     DrainResult
 	progress   Progress
+	// audit upserts the search attributes and current details.
+	audit *auditor
 }
 
 func newDrain(ctx workflow.Context, in DrainInput) *drain {
@@ -85,6 +88,9 @@ func newDrain(ctx workflow.Context, in DrainInput) *drain {
 		d.result = in.Resume.Result
 		d.drainDone = in.Resume.Drained
 		d.chunksDone = len(d.result.Chunks)
+		if len(in.Resume.Remaining) > 0 {
+			d.in.Targets = clb.Unweighted(in.Resume.Remaining)
+		}
 	} else {
 		d.result = DrainResult{Reason: in.Reason, Started: workflow.Now(ctx)}
 	}
@@ -151,6 +157,7 @@ func (d *drain) validate() error {
 // weights; a resumed run takes the weights from before the drain.
 func (d *drain) snapshot(ctx workflow.Context) error {
 	d.progress.Phase = PhaseSnapshot
+	d.noteAudit(ctx)
 	sel := d.in.Selector
 	var snap activities.SnapshotResult
 	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Snapshot,
@@ -165,10 +172,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	// Two spellings of one binding are one target asked for.
 	d.result.DuplicatesMerged += snap.Merged
 	d.result.Requested -= snap.Merged
-	var original map[string]int64
-	if d.in.Resume != nil {
-		original = d.in.Resume.OriginalWeights
-	}
+	original := d.in.Resume.weights()
 	// The resume state's view gives way to what is bound now.
 	d.toGo, d.drained = nil, map[string]bool{}
 	for _, t := range snap.Bound {
@@ -182,6 +186,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	}
 	d.log.Info("snapshot taken", "selector", d.sel.String(), "protocol", snap.Protocol,
 		"toDeregister", len(d.toGo), "alreadyAbsent", len(snap.Absent), "run", d.result.Runs)
+	d.noteAudit(ctx)
 	return nil
 }
 
@@ -189,6 +194,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 // their connections end.
 func (d *drain) drain(ctx workflow.Context) error {
 	d.progress.Phase = PhaseDraining
+	d.noteAudit(ctx)
 	var weighted []clb.WeightedTarget
 	for _, t := range d.toGo {
 		if t.Weight > 0 {
@@ -210,6 +216,7 @@ func (d *drain) drain(ctx workflow.Context) error {
 	}
 	until := workflow.Now(ctx).Add(d.in.DrainDelay)
 	d.progress.Phase, d.progress.DrainUntil = PhaseDrainWait, until
+	d.noteAudit(ctx)
 	d.log.Info("drained, waiting", "selector", d.sel.String(), "targets", len(weighted), "until", until)
 	if err := workflow.Sleep(ctx, d.in.DrainDelay); err != nil {
 		return err
@@ -223,6 +230,7 @@ func (d *drain) drain(ctx workflow.Context) error {
 // as new when this run has done its share.
 func (d *drain) deregister(ctx workflow.Context) error {
 	d.progress.Phase = PhaseDeregistering
+	d.noteAudit(ctx)
 	for len(d.toGo) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -231,22 +239,23 @@ func (d *drain) deregister(ctx workflow.Context) error {
 			return d.continueAsNew(ctx)
 		}
 		n := min(d.chunkSize, len(d.toGo))
-		if err := d.deregisterChunk(ctx, clb.Unweighted(d.toGo[:n])); err != nil {
+		if err := d.deregisterChunk(ctx, d.toGo[:n]); err != nil {
 			return err
 		}
 		d.toGo = d.toGo[n:]
 		d.runChunks++
+		d.noteAudit(ctx)
 	}
 	return nil
 }
 
 // deregisterChunk unbinds one chunk and waits for its task, sending what is
 // still bound again when the task fails.
-func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error {
-	cr := ChunkResult{Index: d.chunksDone, Targets: chunk, Started: workflow.Now(ctx)}
+func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget) error {
+	cr := ChunkResult{Index: d.chunksDone, Size: len(chunk), Started: workflow.Now(ctx)}
 	d.progress.CurrentChunk = cr.Index
 	defer func() { d.progress.CurrentChunk, d.progress.CurrentTaskID = -1, "" }()
-	pending := cr.Targets
+	pending := clb.Unweighted(chunk)
 	// sent is true once a call of this chunk may have been applied: one
 	// was accepted, or an attempt was retried after an error that may have
 	// hidden an applied call (a lost answer).
@@ -285,10 +294,10 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 		cr.Outcome = OutcomeAlreadyAbsent
 	}
 	d.result.Chunks = append(d.result.Chunks, cr)
-	d.result.Deregistered = append(d.result.Deregistered, cr.Targets...)
+	d.result.Deregistered = append(d.result.Deregistered, chunk...)
 	d.chunksDone++
-	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", len(cr.Targets), "taskId", cr.RequestID,
-		"alreadyGone", len(cr.AlreadyGone), "polls", cr.Polls, "taskRetries", cr.TaskRetries)
+	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", cr.Size, "taskId", cr.RequestID,
+		"alreadyGone", cr.Gone, "polls", cr.Polls, "taskRetries", cr.TaskRetries)
 	return nil
 }
 
@@ -315,7 +324,7 @@ func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.T
 		return dr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err)
 	}
 	cr.Attempts += dr.Attempt
-	cr.AlreadyGone = append(cr.AlreadyGone, dr.AlreadyGone...)
+	cr.Gone += len(dr.AlreadyGone)
 	return dr, nil
 }
 
@@ -326,26 +335,26 @@ func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string) 
 	cr.RequestID = taskID
 	d.progress.CurrentTaskID = taskID
 	waited := workflow.Now(ctx)
-	wr, err := d.waitForTask(ctx, taskID)
+	wr, err := d.waitForTask(ctx, taskID, clb.ActionDeregisterTargets)
 	cr.WaitDuration += workflow.Now(ctx).Sub(waited)
 	cr.Polls += wr.Polls
 	if err == nil {
 		return true, nil
 	}
-	failure, msg, isTaskFailure := taskFailure(err)
+	failure, msg, typ := taskFailure(err)
 	cr.Polls += failure.Polls
 	switch {
-	case !isTaskFailure || ctx.Err() != nil:
+	case typ == "" || ctx.Err() != nil:
 		return false, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, taskID), err)
 	case cr.TaskRetries >= MaxTaskRetries:
 		return false, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("chunk %d of %s: %s (after %d task retries)", cr.Index, d.sel, msg, cr.TaskRetries),
-			ErrTaskFailed, err, failure)
+			typ, err, failure)
 	}
 	cr.TaskRetries++
 	d.noteError(err)
-	d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", taskID,
-		"message", failure.Message, "taskRetry", cr.TaskRetries)
+	d.log.Warn("task failed or unknown, re-checking and sending the chunk again", "chunk", cr.Index, "taskId", taskID,
+		"error", typ, "message", failure.Message, "taskRetry", cr.TaskRetries)
 	return false, nil
 }
 
@@ -378,28 +387,29 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 			return res.Sent, skipped, nil
 		}
 		d.progress.CurrentTaskID = res.TaskID
-		_, err = d.waitForTask(ctx, res.TaskID)
+		_, err = d.waitForTask(ctx, res.TaskID, clb.ActionModifyTargetWeight)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
 			return res.Sent, skipped, nil
 		}
-		failure, _, isTaskFailure := taskFailure(err)
-		if !isTaskFailure || retry >= MaxTaskRetries || ctx.Err() != nil {
+		failure, _, typ := taskFailure(err)
+		if typ == "" || retry >= MaxTaskRetries || ctx.Err() != nil {
 			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
 		}
 		d.noteError(err)
-		d.log.Warn("weight task failed, sending it again", "taskId", res.TaskID, "message", failure.Message)
+		d.log.Warn("weight task failed or unknown, sending it again", "taskId", res.TaskID, "error", typ, "message", failure.Message)
 	}
 }
 
-// waitForTask waits for a task on a disconnected context: the task runs
-// whatever happens to the workflow, and a cancelled drain must still learn
-// how its last change ended.
-func (d *drain) waitForTask(ctx workflow.Context, taskID string) (activities.WaitResult, error) {
+// waitForTask waits for the task that action made, on a disconnected
+// context: the task runs whatever happens to the workflow, and a cancelled
+// drain must still learn how its last change ended.
+func (d *drain) waitForTask(ctx workflow.Context, taskID, action string) (activities.WaitResult, error) {
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res activities.WaitResult
-	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskID: taskID}).Get(wctx, &res)
+	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: d.sel.LoadBalancerId, Action: action}
+	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, &res)
 	return res, err
 }
 
@@ -408,12 +418,10 @@ func (d *drain) waitForTask(ctx workflow.Context, taskID string) (activities.Wai
 func (d *drain) continueAsNew(ctx workflow.Context) error {
 	next := d.in
 	next.LocationId = d.sel.LocationId
-	next.Targets = clb.Unweighted(d.toGo)
-	weights := make(map[string]int64, len(d.toGo))
-	for _, t := range d.toGo {
-		weights[t.Key()] = t.Weight
-	}
-	next.Resume = &ResumeState{Result: d.result, OriginalWeights: weights, Drained: d.drainDone}
+	// The remaining targets travel once, with their weights, in the
+	// compact JSON of Resume.Remaining, so that the input stays small.
+	next.Targets = nil
+	next.Resume = &ResumeState{Result: d.result, Remaining: d.toGo, Drained: d.drainDone}
 	d.log.Info("continuing as new", "selector", d.sel.String(), "remaining", len(d.toGo),
 		"chunksDone", d.chunksDone, "run", d.result.Runs)
 	return workflow.NewContinueAsNewError(ctx, WorkflowName, next)
@@ -430,6 +438,7 @@ func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
 	}
 	d.noteError(err)
 	d.progress.Phase = PhaseFailed
+	d.noteAudit(ctx)
 	d.log.Error("drain failed", "selector", d.in.Selector.String(), "error", err)
 	return DrainResult{}, d.withLeftAtZero(err)
 }
@@ -448,6 +457,7 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 	d.log.Info("drain cancelled", "selector", d.sel.String(), "deregistered", len(d.result.Deregistered), "toRestore", len(restore))
 	if len(restore) > 0 {
 		d.progress.Phase = PhaseRestoring
+		d.noteAudit(ctx)
 		rctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
 		for _, batch := range chunks(restore, MaxChunkSize) {
@@ -468,6 +478,7 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 func (d *drain) finish(ctx workflow.Context, phase Phase) DrainResult {
 	d.result.Finished = workflow.Now(ctx)
 	d.progress.Phase = phase
+	d.noteAudit(ctx)
 	d.log.Info("drain finished", "selector", d.sel.String(), "phase", string(phase),
 		"deregistered", len(d.result.Deregistered), "alreadyAbsent", len(d.result.AlreadyAbsent),
 		"restored", len(d.result.Restored), "runs", d.result.Runs)
@@ -501,20 +512,22 @@ func errorMessage(err error) string {
 	return err.Error()
 }
 
-// taskFailure reports whether err is a task that ended with Status 1, with
-// its details and the activity's message, which names the task and quotes
-// its Message.
-func taskFailure(err error) (activities.TaskFailure, string, bool) {
+// taskFailure reports whether err is a task that ended with Status 1
+// (ErrTaskFailed) or that DescribeTaskStatus did not know (ErrTaskUnknown):
+// either way the change is re-checked and sent again. It returns the
+// details, the activity's message, which names the task and quotes its
+// Message, and the error's type; an empty type for any other error.
+func taskFailure(err error) (activities.TaskFailure, string, string) {
 	var appErr *temporal.ApplicationError
 	var tf activities.TaskFailure
-	if !errors.As(err, &appErr) || appErr.Type() != ErrTaskFailed {
-		return tf, "", false
+	if !errors.As(err, &appErr) || (appErr.Type() != ErrTaskFailed && appErr.Type() != ErrTaskUnknown) {
+		return tf, "", ""
 	}
 	if !appErr.HasDetails() || appErr.Details(&tf) != nil {
 		// Without readable details, the message still carries the task's.
 		tf.Message = appErr.Message()
 	}
-	return tf, appErr.Message(), true
+	return tf, appErr.Message(), appErr.Type()
 }
 
 // chunks splits targets into consecutive slices of at most size.

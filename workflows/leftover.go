@@ -107,8 +107,9 @@ func (d *drain) resumed() {
 	if r == nil {
 		return
 	}
+	weights := r.weights()
 	for _, t := range d.targets {
-		w, known := r.OriginalWeights[t.Key()]
+		w, known := weights[t.Key()]
 		if !known {
 			continue
 		}

@@ -36,9 +36,9 @@ func TestTargetGoneDuringDrainIsSkipped(t *testing.T) {
 	in.DrainDelay = time.Minute
 	f.run(in)
 	res := f.result()
-	require.Equal(t, []clb.Target{cvm(1)}, res.GoneDuringDrain)
+	require.Equal(t, clb.TargetList{cvm(1)}, res.GoneDuringDrain)
 	require.Equal(t, 2, res.Drained)
-	require.Equal(t, []clb.Target{cvm(0), cvm(2)}, res.Deregistered)
+	require.Equal(t, keysOf([]clb.Target{cvm(0), cvm(2)}), keysOf(res.Deregistered))
 	require.Equal(t, [][]clb.Target{{cvm(0), cvm(2)}}, f.deregistered())
 }
 
@@ -87,14 +87,17 @@ func TestFailedDrainWithNothingAtZero(t *testing.T) {
 // drained in the first run (their weights are at 0 now).
 func resumedInput() workflows.DrainInput {
 	in := layer4(45)
-	in.Targets = cvms(45)[40:]
+	in.Targets = nil
 	in.DrainDelay = time.Minute
-	weights := map[string]int64{}
-	for _, tg := range in.Targets {
-		weights[tg.Key()] = weightOf(tg)
+	withWeights := func(ts []clb.Target) clb.WeightedList {
+		var out clb.WeightedList
+		for _, tg := range ts {
+			out = append(out, weighted(tg, weightOf(tg)))
+		}
+		return out
 	}
-	in.Resume = &workflows.ResumeState{Drained: true, OriginalWeights: weights,
-		Result: workflows.DrainResult{Requested: 45, Drained: 45, Deregistered: cvms(40), Runs: 1, Started: start}}
+	in.Resume = &workflows.ResumeState{Drained: true, Remaining: withWeights(cvms(45)[40:]),
+		Result: workflows.DrainResult{Requested: 45, Drained: 45, Deregistered: withWeights(cvms(40)), Runs: 1, Started: start}}
 	return in
 }
 
@@ -154,10 +157,10 @@ func TestCancelInRetryBackoffLearnsTheChunksOutcome(t *testing.T) {
 	require.True(t, res.Cancelled)
 	require.Len(t, calls, 2, "the chunk is re-checked once; the next chunk is not started")
 	require.True(t, calls[1].Recheck)
-	require.Equal(t, cvms(20), res.Deregistered, "what the lost call removed is reported")
+	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered), "what the lost call removed is reported")
 	require.Len(t, res.Chunks, 1)
 	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
-	require.Equal(t, cvms(20), res.Chunks[0].AlreadyGone)
+	require.Equal(t, 20, res.Chunks[0].Gone)
 }
 
 // When the re-check finds part of the chunk still bound, that part is sent
@@ -180,7 +183,7 @@ func TestCancelInRetryBackoffFinishesTheChunk(t *testing.T) {
 	f.run(layer4(25))
 	res := f.result()
 	require.True(t, res.Cancelled)
-	require.Equal(t, cvms(20), res.Deregistered)
+	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
 	require.Equal(t, []string{"task-1"}, f.waits, "the finishing call's task is waited for")
 	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
 }
@@ -202,7 +205,7 @@ func TestTargetsAreDrainedAsBound(t *testing.T) {
 	res := f.result()
 	bound := []clb.Target{cvm(0), {EniIp: "10.0.0.2", Port: 80}}
 	require.Equal(t, [][]clb.Target{bound}, f.deregistered())
-	require.Equal(t, bound, res.Deregistered)
+	require.Equal(t, keysOf(bound), keysOf(res.Deregistered))
 	require.Equal(t, 2, res.Requested)
 	require.Equal(t, 1, res.DuplicatesMerged)
 	require.Equal(t, []clb.Renamed{{Requested: in.Targets[2], Bound: bound[1]}}, res.Renamed)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -40,6 +41,10 @@ type fakeClient struct {
 	cancelErr         error
 	schedules         *fakeScheduleClient
 	closed            bool
+	// lists records each ListWorkflow request; pages answer them in turn.
+	lists   []*workflowservice.ListWorkflowExecutionsRequest
+	pages   []*workflowservice.ListWorkflowExecutionsResponse
+	listErr error
 }
 
 type startCall struct {
@@ -97,6 +102,17 @@ func (f *fakeClient) DescribeWorkflow(_ context.Context, id, _ string) (*client.
 func (f *fakeClient) CancelWorkflow(_ context.Context, id, _ string) error {
 	f.cancelled = append(f.cancelled, id)
 	return f.cancelErr
+}
+
+func (f *fakeClient) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	f.lists = append(f.lists, req)
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	if len(f.lists) > len(f.pages) {
+		return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+	}
+	return f.pages[len(f.lists)-1], nil
 }
 
 func (f *fakeClient) ScheduleClient() client.ScheduleClient { return f.schedules }
@@ -214,6 +230,8 @@ func runWith(t *testing.T, fc *fakeClient, stdin string, args ...string) result 
 		terminal:     func(io.Writer) (int, bool) { return 0, false },
 		pollInterval: time.Millisecond,
 		queryTimeout: time.Second,
+		user:         func() string { return "tester" },
+		now:          func() time.Time { return listNow },
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -178,9 +178,9 @@ func TestSummary(t *testing.T) {
 		"  chunk 2 abandoned: cancelled while waiting", summary(res))
 
 	res = workflows.DrainResult{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345", LocationId: "loc-abc12345"},
-		Requested: 5, Cancelled: true, Deregistered: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}},
+		Requested: 5, Cancelled: true, Deregistered: clb.WeightedList{{Target: clb.Target{InstanceId: "ins-abc12345", Port: 80}, Weight: 10}},
 		Restored:        []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-def67890", Port: 80}, Weight: 10}},
-		GoneDuringDrain: []clb.Target{{InstanceId: "ins-gone0001", Port: 80}},
+		GoneDuringDrain: clb.TargetList{{InstanceId: "ins-gone0001", Port: 80}},
 		Renamed:         []clb.Renamed{{Requested: clb.Target{EniIp: "10.0.0.5", Port: 80}, Bound: clb.Target{InstanceId: "ins-def67890", Port: 80}}}}
 	assert.Equal(t, "drain of lb-abc12345/lbl-abc12345/loc-abc12345 cancelled\n"+
 		"  deregistered:      1 targets in 0 chunks\n"+

@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -41,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	// The SDK, the libraries and the standard log package log through it.
+	slog.SetDefault(log)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("worker stopped", "error", err)
 		return 1
@@ -79,28 +83,21 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 
-	c, err := connect.Dial(ctx, connect.Options{Logger: log, MetricsHandler: m.handler, Identity: cfg.Identity})
+	copts := connect.Options{Logger: log, MetricsHandler: m.handler, Identity: cfg.Identity}
+	topts, err := connect.ClientOptions(copts)
+	if err != nil {
+		return err
+	}
+	c, err := connect.Dial(ctx, copts)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	audit := newAuditCheck(c.OperatorService(), topts.Namespace)
+	audit.report(ctx, log)
 
-	acts := &activities.Activities{CLB: api}
+	main, mut := newWorkers(c, cfg, &activities.Activities{CLB: api}, audit)
 	mutations := cfg.TaskQueue + workflows.MutationsQueueSuffix
-
-	main := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.StopTimeout})
-	main.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	main.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
-	main.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
-	main.RegisterActivity(acts)
-
-	mut := worker.New(c, mutations, worker.Options{
-		WorkerStopTimeout:            cfg.StopTimeout,
-		TaskQueueActivitiesPerSecond: serverQueueRate(cfg.QueueRate),
-		DisableWorkflowWorker:        true,
-	})
-	mut.RegisterActivity(acts)
-
 	if err := main.Start(); err != nil {
 		return fmt.Errorf("starting the worker on %s: %w", cfg.TaskQueue, err)
 	}
@@ -115,6 +112,26 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	<-ctx.Done()
 	log.Info("stopping: running activities get up to the stop timeout to finish", "stop_timeout", cfg.StopTimeout)
 	return nil
+}
+
+// newWorkers are the worker of the task queue (the workflows, the
+// read-only activities and the audit check) and the worker of its
+// mutations queue, rate-limited for the whole fleet.
+func newWorkers(c client.Client, cfg config, acts *activities.Activities, audit auditCheck) (main, mut worker.Worker) {
+	main = worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.StopTimeout})
+	main.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	main.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
+	main.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
+	main.RegisterActivity(acts)
+	main.RegisterActivityWithOptions(audit.attributes, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})
+
+	mut = worker.New(c, cfg.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{
+		WorkerStopTimeout:            cfg.StopTimeout,
+		TaskQueueActivitiesPerSecond: serverQueueRate(cfg.QueueRate),
+		DisableWorkflowWorker:        true,
+	})
+	mut.RegisterActivity(acts)
+	return main, mut
 }
 
 // queueRateHeadroom is how much more than --queue-rate the worker asks the

@@ -247,16 +247,16 @@ func TestClientDecodesTheNewAnswers(t *testing.T) {
 		got, err := newTestClient(t, api.URL).DescribeTargetHealth(ctx, "lb-abc12345")
 		require.NoError(t, err)
 		require.Equal(t, []clb.TargetHealth{
-			{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-tcp00001", IP: "10.0.0.1", TargetId: "ins-aaaa0001", Port: 8080, Healthy: true, Detail: clb.HealthAlive},
-			{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-tcp00001", IP: "10.0.1.5", Port: 8080, Detail: clb.HealthUnknown},
-			{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-http0001", LocationId: "loc-rule0001", Domain: "www.example.com", Url: "/api/",
+			{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-tcp00001"}, IP: "10.0.0.1", TargetId: "ins-aaaa0001", Port: 8080, Healthy: true, Detail: clb.HealthAlive},
+			{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-tcp00001"}, IP: "10.0.1.5", Port: 8080, Detail: clb.HealthUnknown},
+			{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-http0001", LocationId: "loc-rule0001", Domain: "www.example.com", Url: "/api/"},
 				IP: "10.0.0.3", TargetId: "ins-aaaa0003", Port: 9000, Detail: clb.HealthDead},
 		}, got)
 		assert.True(t, got[0].Matches(clb.Target{InstanceId: "ins-aaaa0001", Port: 8080}))
 		assert.False(t, got[0].Matches(clb.Target{InstanceId: "ins-aaaa0001", Port: 8081}))
 		assert.True(t, got[1].Matches(clb.Target{EniIp: "10.0.1.5", Port: 8080}))
 		assert.False(t, got[1].Matches(clb.Target{InstanceId: "ins-aaaa0001", Port: 8080}))
-		assert.Equal(t, clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-http0001", LocationId: "loc-rule0001"}, got[2].Selector())
+		assert.Equal(t, clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-http0001", LocationId: "loc-rule0001", Domain: "www.example.com", Url: "/api/"}, got[2].Selector)
 	})
 
 	t.Run("DescribeLoadBalancers", func(t *testing.T) {
@@ -380,7 +380,7 @@ func TestNewReadsAgainstTheEmulator(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, hs, 7)
 	for _, h := range hs[:4] {
-		assert.Equal(t, clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-tcp00001"}, h.Selector())
+		assert.Equal(t, clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-tcp00001"}, h.Selector)
 		assert.Equal(t, !h.Matches(clb.Target{EniIp: "10.0.1.5", Port: 8080}), h.Healthy, "%+v", h)
 	}
 	assert.Equal(t, "loc-rule0002", hs[6].LocationId)

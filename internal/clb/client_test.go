@@ -394,8 +394,8 @@ func TestClientAPIErrors(t *testing.T) {
 			apiError("AuthFailure.SignatureFailure", "signature mismatch", "req-e5"),
 			"AuthFailure.SignatureFailure", clb.ClassDenied, "signature mismatch", "req-e5"},
 		{"unknown code", clb.ActionDeregisterTargets, deregister, 200,
-			apiError("FailedOperation.SomethingNew", "something new", "req-e6"),
-			"FailedOperation.SomethingNew", clb.ClassUnknown, "something new", "req-e6"},
+			apiError("SomethingNew.Sub", "something new", "req-e6"),
+			"SomethingNew.Sub", clb.ClassUnknown, "something new", "req-e6"},
 		{"API error with HTTP 500 keeps its code", clb.ActionDeregisterTargets, deregister, 500,
 			apiError("InternalError", "internal error", "req-e7"),
 			"InternalError", clb.ClassTransient, "internal error", "req-e7"},
@@ -467,7 +467,7 @@ func TestClientNetworkFailures(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(20*time.Millisecond, cancel)
 		_, err := newTestClient(t, api.URL).DescribeTaskStatus(ctx, "task-1")
-		e := requireError(t, err, clb.ActionDescribeTaskStatus, clb.CodeCanceled, clb.ClassCallerError)
+		e := requireError(t, err, clb.ActionDescribeTaskStatus, clb.CodeCanceled, clb.ClassTransient)
 		assert.ErrorIs(t, e, context.Canceled)
 	})
 
@@ -882,4 +882,23 @@ func TestClientReportsTheWaitForAToken(t *testing.T) {
 	reqs := api.requests()
 	require.Len(t, reqs, 2)
 	assert.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), interval-between.Sub(before))
+}
+
+// TestClientRefusesABackendWithoutWeight: a weight the answer leaves out is
+// not taken for 0 (which would skip the target's drain and restore it to
+// 0): the answer is malformed, a transient error that is retried.
+func TestClientRefusesABackendWithoutWeight(t *testing.T) {
+	for name, backend := range map[string]string{
+		"layer 4": `"Targets":[{"Type":"CVM","InstanceId":"ins-abc12345","Port":80}]`,
+		"layer 7": `"Rules":[{"LocationId":"loc-abc12345","Domain":"a.example.com","Url":"/","Targets":[
+			{"Type":"CVM","InstanceId":"ins-abc12345","Port":80,"Weight":10},{"Type":"ENI","PrivateIpAddresses":["10.0.0.5"],"Port":80}]}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"Listeners":[{"ListenerId":"lbl-abc12345","Protocol":"TCP","Port":80,`+
+				backend+`}],"RequestId":"req-1"}}`))
+			_, err := newTestClient(t, api.URL).DescribeTargets(context.Background(), "lb-abc12345", "lbl-abc12345")
+			e := requireError(t, err, clb.ActionDescribeTargets, clb.CodeParseJSONError, clb.ClassTransient)
+			assert.Contains(t, e.Message, "has no Weight")
+		})
+	}
 }

@@ -36,6 +36,10 @@ const (
 	ClassTransient Class = "transient"
 	// ClassUnknown: an unlisted code; a few retries, then fail.
 	ClassUnknown Class = "unknown"
+	// ClassTaskUnknown: DescribeTaskStatus does not know the task (its id
+	// expired, or never existed). Whether the task's change was applied is
+	// to be learnt from DescribeTargets.
+	ClassTaskUnknown Class = "task-unknown"
 )
 
 // Codes made by the client for failures that have no answer from the API.
@@ -77,7 +81,6 @@ var codeTable = []codeRule{
 	{Code: "UnsupportedOperation", Class: ClassCallerError},
 	{Code: "LimitExceeded", Class: ClassCallerError},
 	{Code: CodeNoCredential, Class: ClassCallerError},
-	{Code: CodeCanceled, Class: ClassCallerError},
 
 	// Not bound: deregistering or reweighing a target that is not bound
 	// answers InvalidParameter; the caller confirms with DescribeTargets.
@@ -88,6 +91,11 @@ var codeTable = []codeRule{
 	// Already bound: registering a bound target answers InvalidParameter;
 	// the caller confirms with DescribeTargets.
 	{Code: "InvalidParameter", Action: ActionRegisterTargets, Class: ClassAlreadyBound},
+
+	// Task unknown: DescribeTaskStatus of an expired or unknown task id.
+	// The id is one the API gave, so the request is never malformed.
+	{Code: "InvalidParameter", Action: ActionDescribeTaskStatus, Class: ClassTaskUnknown},
+	{Code: "ResourceNotFound", Action: ActionDescribeTaskStatus, Class: ClassTaskUnknown},
 
 	// Denied: the credentials are wrong (the activities retry an expired
 	// signature once: the clock may be off).
@@ -106,6 +114,13 @@ var codeTable = []codeRule{
 
 	// Busy: another task holds the load balancer.
 	{Code: "FailedOperation.ResourceInOperating", Class: ClassBusy},
+	// Some load balancers answer a lock with plain FailedOperation. On a
+	// mutating call that is the lock's shape: clbdrain sends one change at
+	// a time and waits for its task, so what refuses the next one is
+	// another writer's task or a lock that outlives the task.
+	{Code: "FailedOperation", Action: ActionDeregisterTargets, Class: ClassBusy},
+	{Code: "FailedOperation", Action: ActionModifyTargetWeight, Class: ClassBusy},
+	{Code: "FailedOperation", Action: ActionRegisterTargets, Class: ClassBusy},
 	{Code: "FailedOperation.InvalidLBStatus", Class: ClassBusy},
 	{Code: "ResourceInUse", Class: ClassBusy},
 	{Code: "ResourceUnavailable", Class: ClassBusy},
@@ -117,6 +132,10 @@ var codeTable = []codeRule{
 	{Code: CodeIOError, Class: ClassTransient},
 	{Code: CodeHTTPStatus, Class: ClassTransient},
 	{Code: CodeParseJSONError, Class: ClassTransient},
+	// A call cut short by its context: the activity's worker is stopping,
+	// or the activity was cancelled. Never the request's fault; the
+	// activities tell the two apart (activities/retry.go).
+	{Code: CodeCanceled, Class: ClassTransient},
 
 	// Unknown: a few retries, then fail with the code.
 	{Code: "FailedOperation", Class: ClassUnknown},

@@ -22,14 +22,10 @@ const (
 // TargetHealth is the health of one binding, as DescribeTargetHealth
 // reports it.
 type TargetHealth struct {
-	// LoadBalancerId and ListenerId are where the target is bound;
-	// LocationId, Domain and Url name the layer-7 rule, empty for a layer-4
-	// listener (whose targets the API nests under a rule of its own).
-	LoadBalancerId string `json:"LoadBalancerId"`
-	ListenerId     string `json:"ListenerId"`
-	LocationId     string `json:"LocationId,omitempty"`
-	Domain         string `json:"Domain,omitempty"`
-	Url            string `json:"Url,omitempty"`
+	// Selector is the listener or rule the target is bound to; its rule
+	// is empty for a layer-4 listener (whose targets the API nests under a
+	// rule of its own).
+	Selector
 	// IP is the target's private address, TargetId its instance (a CVM's
 	// InstanceId), Port its port.
 	IP       string `json:"IP,omitempty"`
@@ -41,11 +37,6 @@ type TargetHealth struct {
 	// Detail is HealthAlive, HealthDead or HealthUnknown (or what else the
 	// API answers).
 	Detail string `json:"Detail,omitempty"`
-}
-
-// Selector is the listener or rule the target is bound to.
-func (h TargetHealth) Selector() Selector {
-	return Selector{LoadBalancerId: h.LoadBalancerId, ListenerId: h.ListenerId, LocationId: h.LocationId}
 }
 
 // Matches reports whether the health is that of the binding t names: same
@@ -110,7 +101,7 @@ func lbHealth(lb *v20180317.LoadBalancerHealth) []TargetHealth {
 			if r == nil {
 				continue
 			}
-			where := TargetHealth{LoadBalancerId: value(lb.LoadBalancerId), ListenerId: value(l.ListenerId)}
+			where := TargetHealth{Selector: Selector{LoadBalancerId: value(lb.LoadBalancerId), ListenerId: value(l.ListenerId)}}
 			if layer7 {
 				where.LocationId, where.Domain, where.Url = value(r.LocationId), value(r.Domain), value(r.Url)
 			}
