@@ -21,8 +21,9 @@ var a *activities.Activities
 // in.Selector names: it validates the input, snapshots what is bound, sets
 // weight 0 and waits DrainDelay when DrainDelay > 0, then deregisters chunk
 // by chunk, continuing as new every ChunksPerRun chunks. It answers
-// QueryProgress with a Progress. A layer-7 drain holds its rule's other
-// conventional ID with a DrainClaim child before changing anything. It fails
+// QueryProgress with a Progress. Before changing anything it holds, with a
+// DrainClaim child each, the conventional IDs of its listener or rule that
+// it does not run under (a layer-7 rule's other spelling). It fails
 // with ErrInvalidInput (details: the []clb.Problem), ErrNoRule,
 // ErrNoListener, ErrAlreadyRunning, ErrTaskFailed, ErrTaskUnknown, or the Tencent code of an
 // API error that is not retried, leaving drained targets at weight 0 and
