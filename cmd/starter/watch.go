@@ -303,6 +303,14 @@ func explain(err error) failure {
 	if chosen == nil {
 		chosen = outer
 	}
+	f.describe(chosen, deepest)
+	return f
+}
+
+// describe sets the failure's message (and type): from what ended the
+// drain (a cancel, a termination, its timeout), else from the chosen
+// ApplicationError, else from the deepest error of the chain.
+func (f *failure) describe(chosen *temporal.ApplicationError, deepest error) {
 	switch {
 	case f.Cancelled:
 		f.Message = "the drain was cancelled"
@@ -315,7 +323,6 @@ func explain(err error) failure {
 	default:
 		f.Message = deepest.Error()
 	}
-	return f
 }
 
 // wrapsLeftAtZero reports whether e is the error a failed drain wraps its
