@@ -27,17 +27,44 @@ type ClaimInput struct {
 	DrainWorkflowID string `json:"DrainWorkflowID"`
 }
 
+// ClaimReleaseSignal is the signal a drain sends its claims when it no
+// longer needs them (it ends, or continues as new and claims again).
+const ClaimReleaseSignal = "release"
+
 // DrainClaim holds a conventional workflow ID for the drain that starts it
 // as its child, so that no drain of the same rule starts under that ID
 // while the drain runs: a rule has an ID for its LocationId and one for its
 // Domain+Url (WorkflowIDFor), and a drain claims the ones it does not run
-// under. It holds until the drain closes (its parent close policy
-// terminates it); a cancel request does not end it, since a drain of the
-// rule would then be let in beside the running one. Cancel the drain by its
-// own workflow ID (ClaimInput.DrainWorkflowID, the claim's parent).
+// under. It holds until the drain releases it (ClaimReleaseSignal: before
+// the drain ends or continues as new, so that the next run can claim the
+// ID at once) or closes (its parent close policy terminates it). A cancel
+// request does not end it, since a drain of the rule would then be let in
+// beside the running one: cancel the drain by its own workflow ID
+// (ClaimInput.DrainWorkflowID, the claim's parent).
 func DrainClaim(ctx workflow.Context, in ClaimInput) error {
 	hold, _ := workflow.NewDisconnectedContext(ctx)
-	return workflow.Await(hold, func() bool { return false })
+	workflow.GetSignalChannel(hold, ClaimReleaseSignal).Receive(hold, nil)
+	return nil
+}
+
+// releaseClaims releases the drain's claims and waits for them to end, on
+// a disconnected context (a cancelled drain releases them too).
+func (d *drain) releaseClaims(ctx workflow.Context) {
+	if len(d.claims) == 0 {
+		return
+	}
+	rctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	for _, c := range d.claims {
+		if err := c.SignalChildWorkflow(rctx, ClaimReleaseSignal, nil).Get(rctx, nil); err != nil {
+			d.log.Warn("releasing a claim failed; it ends when the drain closes", "error", err)
+			continue
+		}
+		if err := c.Get(rctx, nil); err != nil {
+			d.log.Warn("a released claim ended with an error", "error", err)
+		}
+	}
+	d.claims = nil
 }
 
 // ruleIDs are the conventional workflow IDs of the listener or rule sel
@@ -90,6 +117,7 @@ func (d *drain) claim(ctx workflow.Context) error {
 		if err != nil {
 			return err
 		}
+		d.claims = append(d.claims, child)
 	}
 	return nil
 }

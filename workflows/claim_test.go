@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -186,4 +187,29 @@ func TestClaimHoldsThroughCancel(t *testing.T) {
 	var refused bool
 	require.NoError(t, f.env.GetWorkflowResult(&refused))
 	require.True(t, refused)
+}
+
+// A drain releases its claims before it continues as new, so that the next
+// run claims the IDs again at once, and before it ends.
+func TestClaimsAreReleasedBeforeContinueAsNewAndEnd(t *testing.T) {
+	for _, chunksPerRun := range []int{1, 0} {
+		f := l7Fleet(t)
+		var released []string
+		f.env.SetOnChildWorkflowCompletedListener(func(info *workflow.Info, _ converter.EncodedValue, err error) {
+			if info.WorkflowType.Name == workflows.ClaimWorkflowName && err == nil {
+				released = append(released, info.WorkflowExecution.ID)
+			}
+		})
+		in := ruleInput(true)
+		in.ChunkSize, in.ChunksPerRun = 1, chunksPerRun
+		f.env.ExecuteWorkflow(workflows.WorkflowName, in)
+		require.True(t, f.env.IsWorkflowCompleted())
+		if chunksPerRun == 1 {
+			decodeContinueAsNew(t, f.env.GetWorkflowError())
+		} else {
+			f.result()
+		}
+		// The test's drain runs under an ID of its own: it claims both.
+		require.Equal(t, []string{byLocationID, byDomainURL}, released, "chunksPerRun %d", chunksPerRun)
+	}
 }

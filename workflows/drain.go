@@ -68,6 +68,9 @@ type drain struct {
 	progress   Progress
 	// audit upserts the search attributes and current details.
 	audit *auditor
+	// claims are the DrainClaim children holding the other IDs of the
+	// listener or rule (claim.go).
+	claims []workflow.ChildWorkflowFuture
 }
 
 func newDrain(ctx workflow.Context, in DrainInput) *drain {
@@ -425,6 +428,7 @@ func (d *drain) continueAsNew(ctx workflow.Context) error {
 	next.Resume = &ResumeState{Result: d.result, Remaining: d.toGo, Drained: d.drainDone}
 	d.log.Info("continuing as new", "selector", d.sel.String(), "remaining", len(d.toGo),
 		"chunksDone", d.chunksDone, "run", d.result.Runs)
+	d.releaseClaims(ctx)
 	return workflow.NewContinueAsNewError(ctx, WorkflowName, next)
 }
 
@@ -477,6 +481,7 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 
 // finish closes the result.
 func (d *drain) finish(ctx workflow.Context, phase Phase) DrainResult {
+	d.releaseClaims(ctx)
 	d.result.Finished = workflow.Now(ctx)
 	d.progress.Phase = phase
 	d.noteAudit(ctx)
