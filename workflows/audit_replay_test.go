@@ -2,14 +2,12 @@ package workflows_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
@@ -17,8 +15,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clbdrain/clbdrain/activities"
-	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -52,14 +50,7 @@ func TestRecordAuditHistories(t *testing.T) {
 
 	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}, 5)
 	require.NoError(t, err)
-	sim, err := clbsim.New(clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
-	require.NoError(t, err)
-	ts := httptest.NewServer(sim)
-	defer ts.Close()
-	defer sim.Close()
-	api, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL,
-		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
-	require.NoError(t, err)
+	api, sim := clbsimtest.Start(t, clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
 	scripted := &scriptedCLB{API: api, sim: sim}
 
 	// The worker's setup, with the audit check answering that every

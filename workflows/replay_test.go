@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -25,6 +23,7 @@ import (
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -112,14 +111,7 @@ func TestRecordHistories(t *testing.T) {
 	// take 300-500 ms, the API's rate limit applies.
 	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}, 5)
 	require.NoError(t, err)
-	sim, err := clbsim.New(clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
-	require.NoError(t, err)
-	ts := httptest.NewServer(sim)
-	defer ts.Close()
-	defer sim.Close()
-	api, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL,
-		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
-	require.NoError(t, err)
+	api, sim := clbsimtest.Start(t, clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
 	scripted := &scriptedCLB{API: api, sim: sim}
 
 	// The worker's setup: the workflow and the read-only activities on the
@@ -183,15 +175,7 @@ func TestRecordHistories(t *testing.T) {
 // input drains the bound targets of a listener (or of one of its rules),
 // and two that are not bound.
 func (r *recorder) input(listenerID string, bound []clb.BoundTarget) workflows.DrainInput {
-	var targets []clb.Target
-	for _, b := range bound {
-		if b.Type == clbsim.TypeENI {
-			targets = append(targets, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
-		} else {
-			targets = append(targets, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
-		}
-	}
-	targets = append(targets, clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
+	targets := append(clbsim.RequestTargets(bound), clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
 	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: r.state.LoadBalancers[0].LoadBalancerId, ListenerId: listenerID}, Targets: targets}
 }
 

@@ -78,11 +78,7 @@ func TestServesAGeneratedFleet(t *testing.T) {
 	c := client(t, url, clbsim.DefaultSecretID, clbsim.DefaultSecretKey)
 	ctx := context.Background()
 	b := l.Targets[0]
-	target := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-	if b.Type == clbsim.TypeENI {
-		target = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
-	}
-	task, err := c.DeregisterTargets(ctx, clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, []clb.Target{target})
+	task, err := c.DeregisterTargets(ctx, clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, clbsim.RequestTargets([]clb.BoundTarget{b}))
 	if err != nil {
 		t.Fatal(err)
 	}
