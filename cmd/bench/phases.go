@@ -171,28 +171,49 @@ func (e *env) fleet(ctx context.Context) (fleetFigures, error) {
 	}
 	defer s.close()
 	const queue = "bench-fleet"
-	var workers []*harness.Process
+	workers, err := e.startFleetWorkers(s, queue)
 	defer func() {
 		for _, w := range workers {
 			w.Stop()
 		}
 	}()
+	if err != nil {
+		return f, err
+	}
+	start := time.Now()
+	errs := e.drainFleet(ctx, queue, fleet.LoadBalancers)
+	f.Makespan = time.Since(start)
+	f.Failed = len(errs)
+	for _, err := range errs {
+		progress("fleet: a drain failed: %v", err)
+	}
+	return f, fleetCounts(&f, s, workers)
+}
+
+// startFleetWorkers starts fleetWorkers workers on queue, each with its share
+// of the budget; it returns those it started, also when one fails to start.
+func (e *env) startFleetWorkers(s *sim, queue string) ([]*harness.Process, error) {
+	var workers []*harness.Process
 	for range fleetWorkers {
 		w, err := e.startWorker(s.http.URL, "--task-queue", queue,
 			"--api-rate", fmt.Sprint(fleetWorkerRate), "--queue-rate", fmt.Sprint(fleetQueueRate))
 		if err != nil {
-			return f, err
+			return workers, err
 		}
 		workers = append(workers, w)
 	}
+	return workers, nil
+}
 
+// drainFleet drains every target of each load balancer's listener, all at
+// once, and returns the drains' errors.
+func (e *env) drainFleet(ctx context.Context, queue string, lbs []clbsim.LoadBalancer) []error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 	)
-	start := time.Now()
-	for i, lb := range fleet.LoadBalancers {
+	for i, lb := range lbs {
 		wg.Go(func() {
 			res, _, err := e.drain(ctx, queue, drainAll(lb, fmt.Sprintf("bench: fleet drain %d", i+1)))
 			if err == nil && len(res.Deregistered) != fleetTargets {
@@ -206,11 +227,12 @@ func (e *env) fleet(ctx context.Context) (fleetFigures, error) {
 		})
 	}
 	wg.Wait()
-	f.Makespan = time.Since(start)
-	f.Failed = len(errs)
-	for _, err := range errs {
-		progress("fleet: a drain failed: %v", err)
-	}
+	return errs
+}
+
+// fleetCounts fills in what the emulator and the workers measured: the
+// busiest second, throttling, polls, tasks and each worker's peak RSS.
+func fleetCounts(f *fleetFigures, s *sim, workers []*harness.Process) error {
 	st := s.Stats()
 	f.Busiest, f.Throttled = busiestSecond(s.tap.requests()), map[string]int{}
 	for a, as := range st.Actions {
@@ -220,11 +242,11 @@ func (e *env) fleet(ctx context.Context) (fleetFigures, error) {
 	for _, w := range workers {
 		rss, err := peakRSS(w)
 		if err != nil {
-			return f, err
+			return err
 		}
 		f.PeakRSS = append(f.PeakRSS, rss)
 	}
-	return f, nil
+	return nil
 }
 
 // large drains largeTargets from one listener, tasks taking largeLatency,
