@@ -26,6 +26,9 @@ const (
 	ClassAlreadyBound Class = "already-bound"
 	// ClassDenied: the credentials are wrong or lack permission.
 	ClassDenied Class = "denied"
+	// ClassClockSkew: the signature expired, which a clock that is off
+	// causes as well as an old request; retried once.
+	ClassClockSkew Class = "clock-skew"
 	// ClassThrottled: over the API's request rate; always retried.
 	ClassThrottled Class = "throttled"
 	// ClassBusy: the load balancer is locked by another task; retried.
@@ -95,14 +98,15 @@ var codeTable = []codeRule{
 	{Code: "InvalidParameter", Action: ActionDescribeTaskStatus, Class: ClassTaskUnknown},
 	{Code: "ResourceNotFound", Action: ActionDescribeTaskStatus, Class: ClassTaskUnknown},
 
-	// Denied: the credentials are wrong (the activities retry an expired
-	// signature once: the clock may be off).
+	// Denied: the credentials are wrong.
 	{Code: "UnauthorizedOperation", Class: ClassDenied},
 	{Code: "AuthFailure", Class: ClassDenied},
 	{Code: "AuthFailure.SignatureFailure", Class: ClassDenied},
 	{Code: "AuthFailure.SecretIdNotFound", Class: ClassDenied},
 	{Code: "AuthFailure.TokenFailure", Class: ClassDenied},
-	{Code: "AuthFailure.SignatureExpire", Class: ClassDenied},
+
+	// Clock skew: an expired signature; the clock may be off.
+	{Code: "AuthFailure.SignatureExpire", Class: ClassClockSkew},
 
 	// Throttled: retried at about 1 s, never given up within the deadline.
 	{Code: "RequestLimitExceeded", Class: ClassThrottled},

@@ -47,7 +47,7 @@ func TestClassOfEveryDocumentedCode(t *testing.T) {
 		{"RequestLimitExceeded.GlobalRegionUinLimitExceeded", clb.ClassThrottled, clb.ClassThrottled},
 		{"AuthFailure", clb.ClassDenied, clb.ClassDenied},
 		{"AuthFailure.SignatureFailure", clb.ClassDenied, clb.ClassDenied},
-		{"AuthFailure.SignatureExpire", clb.ClassDenied, clb.ClassDenied},
+		{"AuthFailure.SignatureExpire", clb.ClassClockSkew, clb.ClassClockSkew},
 		{"AuthFailure.SecretIdNotFound", clb.ClassDenied, clb.ClassDenied},
 		{"AuthFailure.TokenFailure", clb.ClassDenied, clb.ClassDenied},
 		{"ResourceNotFound", clb.ClassCallerError, clb.ClassCallerError},
