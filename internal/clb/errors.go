@@ -183,8 +183,8 @@ type Error struct {
 	Code string
 	// Message is the API's message (never holds credentials).
 	Message string
-	// RequestId is the API's request id, when there was an answer.
-	RequestId string
+	// RequestID is the API's request id, when there was an answer.
+	RequestID string
 	// Class is the code's class for this action.
 	Class Class
 	// Err is the underlying error.
@@ -197,8 +197,8 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		s += ": " + e.Message
 	}
-	if e.RequestId != "" {
-		s += " (RequestId " + e.RequestId + ")"
+	if e.RequestID != "" {
+		s += " (RequestId " + e.RequestID + ")"
 	}
 	return s
 }
@@ -224,7 +224,7 @@ func Classify(action string, err error) *Error {
 	var netErr net.Error
 	switch {
 	case errors.As(err, &sdk):
-		e.Code, e.Message, e.RequestId = sdk.GetCode(), sdk.GetMessage(), sdk.GetRequestId()
+		e.Code, e.Message, e.RequestID = sdk.GetCode(), sdk.GetMessage(), sdk.GetRequestId()
 		if e.Code == "" {
 			e.Code = string(ClassUnknown)
 		}

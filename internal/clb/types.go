@@ -202,8 +202,8 @@ type TaskStatus struct {
 	Message string `json:"Message,omitempty"`
 	// LoadBalancerIds are the load balancers the task works on.
 	LoadBalancerIds []string `json:"LoadBalancerIds,omitempty"`
-	// RequestId is the RequestId of the DescribeTaskStatus call.
-	RequestId string `json:"RequestId,omitempty"`
+	// RequestID is the RequestId of the DescribeTaskStatus call.
+	RequestID string `json:"RequestId,omitempty"`
 	// Waited is how long the call waited for the rate limiter before it
 	// was sent: the status is as of that long after the call was made.
 	Waited time.Duration `json:"Waited,omitempty"`
