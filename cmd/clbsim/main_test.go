@@ -197,7 +197,8 @@ func TestHelpDocumentsTheDialects(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"-dialect", "/_sim/dialect", "rst=SHARE", "idle=SECONDS", "-faults",
-		"-health-delay", "-unhealthy", "-unhealthy-share", "PUT /_sim/health ", "/_sim/health-model"} {
+		"-health-delay", "-unhealthy", "-unhealthy-share",
+		"/_sim/state", "/_sim/stats", "/_sim/audit", "/_sim/faults", "/_sim/lock", "/_sim/health ", "/_sim/health-model", "/_sim/reset"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h does not mention %s", want)
 		}
