@@ -32,21 +32,24 @@ const (
 	largeLatency = 50 * time.Millisecond
 )
 
-// listenerFleet is count load balancers of one TCP listener with targets
-// CVMs bound each.
-func listenerFleet(count, targets int) (clbsim.State, error) {
-	return clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: count, Listeners: 1, Targets: targets}, 7)
+// startListeners serves an emulator of count load balancers, each with one
+// TCP listener binding targets CVMs, tasks taking latency; it returns the
+// fleet and the emulator, which the caller closes.
+func startListeners(count, targets int, latency time.Duration) (clbsim.State, *sim, error) {
+	fleet, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: count, Listeners: 1, Targets: targets}, 7)
+	if err != nil {
+		return fleet, nil, err
+	}
+	s, err := startSim(fleet, latency)
+	return fleet, s, err
 }
 
 // drainAll is the input that deregisters everything bound to a load
 // balancer's only listener.
 func drainAll(lb clbsim.LoadBalancer, reason string) workflows.DrainInput {
 	l := lb.Listeners[0]
-	targets := make([]clb.Target, len(l.Targets))
-	for i, b := range l.Targets {
-		targets[i] = clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-	}
-	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, Targets: targets, Reason: reason}
+	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId},
+		Targets: clbsim.RequestTargets(l.Targets), Reason: reason}
 }
 
 // drain runs one drain on the task queue and returns its result and its
@@ -98,11 +101,7 @@ func (e *env) runs(ctx context.Context, workflowID, firstRunID string) ([][]*his
 // history.
 func (e *env) single(ctx context.Context) (singleFigures, []*historypb.HistoryEvent, error) {
 	f := singleFigures{Targets: singleTargets, Chunks: singleTargets / clb.MaxTargetsPerCall, Latency: singleLatency}
-	fleet, err := listenerFleet(1, singleTargets)
-	if err != nil {
-		return f, nil, err
-	}
-	s, err := startSim(fleet, singleLatency)
+	fleet, s, err := startListeners(1, singleTargets, singleLatency)
 	if err != nil {
 		return f, nil, err
 	}
@@ -135,11 +134,7 @@ func (e *env) single(ctx context.Context) (singleFigures, []*historypb.HistoryEv
 // script runs the naive script on a copy of the single drain's listener.
 func script(ctx context.Context) (scriptFigures, error) {
 	var f scriptFigures
-	fleet, err := listenerFleet(1, singleTargets)
-	if err != nil {
-		return f, err
-	}
-	s, err := startSim(fleet, singleLatency)
+	fleet, s, err := startListeners(1, singleTargets, singleLatency)
 	if err != nil {
 		return f, err
 	}
@@ -161,11 +156,7 @@ func script(ctx context.Context) (scriptFigures, error) {
 func (e *env) fleet(ctx context.Context) (fleetFigures, error) {
 	f := fleetFigures{LoadBalancers: fleetLBs, TargetsPerLB: fleetTargets, ChunksPerLB: fleetTargets / clb.MaxTargetsPerCall,
 		Workers: fleetWorkers, Latency: fleetLatency, Rate: clbsim.DefaultRate, WorkerRate: fleetWorkerRate}
-	fleet, err := listenerFleet(fleetLBs, fleetTargets)
-	if err != nil {
-		return f, err
-	}
-	s, err := startSim(fleet, fleetLatency)
+	fleet, s, err := startListeners(fleetLBs, fleetTargets, fleetLatency)
 	if err != nil {
 		return f, err
 	}
@@ -259,11 +250,7 @@ func (e *env) large(ctx context.Context, single []*historypb.HistoryEvent) (hist
 		return f, fmt.Errorf("the single drain's history has fewer than two chunks")
 	}
 	f.PerChunkMost = f.PerChunk
-	fleet, err := listenerFleet(1, largeTargets)
-	if err != nil {
-		return f, err
-	}
-	s, err := startSim(fleet, largeLatency)
+	fleet, s, err := startListeners(1, largeTargets, largeLatency)
 	if err != nil {
 		return f, err
 	}
