@@ -2,6 +2,7 @@ package clb
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,16 +135,18 @@ func (b BoundTarget) Matches(t Target) bool {
 	if t.InstanceId != "" {
 		return b.InstanceId == t.InstanceId
 	}
-	want, err := netip.ParseAddr(t.EniIp)
-	for _, ip := range b.PrivateIpAddresses {
-		if ip == t.EniIp {
-			return true
-		}
-		if got, perr := netip.ParseAddr(ip); err == nil && perr == nil && got == want {
-			return true
-		}
+	return slices.ContainsFunc(b.PrivateIpAddresses, func(ip string) bool { return sameAddress(ip, t.EniIp) })
+}
+
+// sameAddress reports whether a and b are the same IP address, spelt alike
+// or not (fd00::5 and FD00:0::5), or the same non-empty string.
+func sameAddress(a, b string) bool {
+	if a != "" && a == b {
+		return true
 	}
-	return false
+	x, errX := netip.ParseAddr(a)
+	y, errY := netip.ParseAddr(b)
+	return errX == nil && errY == nil && x == y
 }
 
 // Rule is a layer-7 forwarding rule with the targets bound to it.
@@ -202,8 +205,8 @@ type TaskStatus struct {
 	Message string `json:"Message,omitempty"`
 	// LoadBalancerIds are the load balancers the task works on.
 	LoadBalancerIds []string `json:"LoadBalancerIds,omitempty"`
-	// RequestId is the RequestId of the DescribeTaskStatus call.
-	RequestId string `json:"RequestId,omitempty"`
+	// RequestID is the RequestId of the DescribeTaskStatus call.
+	RequestID string `json:"RequestId,omitempty"`
 	// Waited is how long the call waited for the rate limiter before it
 	// was sent: the status is as of that long after the call was made.
 	Waited time.Duration `json:"Waited,omitempty"`
