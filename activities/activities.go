@@ -108,63 +108,6 @@ func attempt(ctx context.Context) int {
 	return int(activity.GetInfo(ctx).Attempt)
 }
 
-// apiError turns an error of calling action into the error that leaves the
-// activity. A call cut short by the activity's context ends as interrupted
-// says; any other error is an ApplicationError typed with the Tencent code, non-retryable
-// once the code's policy is exhausted by the failures of its class so far,
-// and retried after the policy's delay for that many failures otherwise.
-func apiError(ctx context.Context, action string, err error) error {
-	if cut := interrupted(ctx, err); cut != nil {
-		return cut
-	}
-	ce := clb.Classify(action, err)
-	countAPIError(ctx, ce)
-	stop, delay := retryDecision(ce, countFailure(ctx, ce.Class))
-	return newAPIError(ce, stop, delay)
-}
-
-// FailureCounts counts an activity's failed API calls by class over its
-// attempts. The retry policies bound and space the retries of each class
-// by the failures of that class, not by the activity's attempts: a spell of
-// throttled answers (retried without end) must neither use up the few
-// retries of a transient fault nor stretch its backoff.
-type FailureCounts map[clb.Class]int
-
-// countFailure adds a failure of class to the counts of the earlier
-// attempts, which it reads from the heartbeat details, records the counts
-// there for the next attempt, and returns the count of class. It is called
-// once per attempt, as the attempt fails, so the heartbeat goes out at once.
-func countFailure(ctx context.Context, class clb.Class) int {
-	counts := FailureCounts{}
-	if activity.HasHeartbeatDetails(ctx) {
-		if err := activity.GetHeartbeatDetails(ctx, &counts); err != nil {
-			activity.GetLogger(ctx).Warn("failure counts unreadable, counting afresh", "error", err)
-			counts = FailureCounts{}
-		}
-	}
-	counts[class]++
-	activity.RecordHeartbeat(ctx, counts)
-	return counts[class]
-}
-
-// newAPIError builds the ApplicationError of a classified API error. Its
-// message is "Action: Code: Message (RequestId ...)"; the cause is the error
-// the client returned.
-func newAPIError(ce *clb.Error, nonRetryable bool, next time.Duration) error {
-	return temporal.NewApplicationErrorWithOptions(ce.Error(), ce.Code, temporal.ApplicationErrorOptions{
-		NonRetryable:   nonRetryable,
-		NextRetryDelay: next,
-		Cause:          ce.Err,
-	})
-}
-
-// countAPIError records an error answer in MetricAPIErrors.
-func countAPIError(ctx context.Context, ce *clb.Error) {
-	activity.GetMetricsHandler(ctx).WithTags(map[string]string{
-		"action": ce.Action, "code": ce.Code, "class": string(ce.Class),
-	}).Counter(MetricAPIErrors).Inc(1)
-}
-
 // invalidInput is the non-retryable error of an input an activity refuses.
 func invalidInput(msg string) error {
 	return temporal.NewNonRetryableApplicationError(msg, ErrInvalidInput, nil)

@@ -48,14 +48,8 @@ func newEmulated(t *testing.T, latency time.Duration) *emulated {
 	lb := state.LoadBalancers[0]
 	l := lb.Listeners[0]
 	e := &emulated{harness: h, sim: sim, simClock: simClock,
-		sel: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
-	for _, b := range l.Targets {
-		tg := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-		if !b.IsCVM() {
-			tg = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
-		}
-		e.targets = append(e.targets, tg)
-	}
+		sel:     clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId},
+		targets: clbsim.RequestTargets(l.Targets)}
 	require.Len(t, e.targets, 45)
 	return e
 }

@@ -236,9 +236,9 @@ func (f *fakeCLB) DescribeTaskStatus(_ context.Context, taskID string) (clb.Task
 		return clb.TaskStatus{}, clb.NewError(clb.ActionDescribeTaskStatus, "InvalidParameter", "no task "+taskID)
 	}
 	if f.clock.Now().Before(t.end) {
-		return clb.TaskStatus{Status: clb.TaskRunning, RequestId: "req-status"}, nil
+		return clb.TaskStatus{Status: clb.TaskRunning, RequestID: "req-status"}, nil
 	}
-	return clb.TaskStatus{Status: t.status, Message: t.message, RequestId: "req-status"}, nil
+	return clb.TaskStatus{Status: t.status, Message: t.message, RequestID: "req-status"}, nil
 }
 
 // addTask registers a task that ends after d, as a mutating call would.

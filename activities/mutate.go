@@ -157,7 +157,7 @@ func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) 
 		res.AlreadyGone = append(res.AlreadyGone, gone...)
 		switch {
 		case len(bound) == 0:
-			log.Info("not bound, confirmed gone", "selector", in.Selector.String(), "code", ce.Code, "requestId", ce.RequestId)
+			log.Info("not bound, confirmed gone", "selector", in.Selector.String(), "code", ce.Code, "requestId", ce.RequestID)
 			return res, nil
 		case len(gone) == 0:
 			// Every target is still bound: the answer is about something

@@ -270,7 +270,7 @@ func (w *taskWait) pollFailed(ctx context.Context, err error, polled time.Time) 
 		return time.Time{}, newAPIError(ce, true, 0)
 	}
 	activity.GetLogger(ctx).Warn("DescribeTaskStatus failed, polling again", "taskId", w.taskID, "code", ce.Code,
-		"requestId", ce.RequestId, "errors", n, "delay", delay)
+		"requestId", ce.RequestID, "errors", n, "delay", delay)
 	return polled.Add(delay), nil
 }
 

@@ -18,7 +18,7 @@ import (
 
 // listedDrain is a workflow of `starter list --json`.
 type listedDrain struct {
-	WorkflowId    string
+	WorkflowID    string `json:"WorkflowId"`
 	Kind          string
 	Outcome       string
 	Phase         string
@@ -54,7 +54,7 @@ func list(t *testing.T, check func(listOutput) bool, args ...string) listOutput 
 // byID finds a workflow of a list answer.
 func byID(out listOutput, id string) (listedDrain, bool) {
 	for _, w := range out.Workflows {
-		if w.WorkflowId == id {
+		if w.WorkflowID == id {
 			return w, true
 		}
 	}
@@ -126,7 +126,7 @@ func TestStarterListAnswersWhoDrainedTheLoadBalancer(t *testing.T) {
 	assert.Equal(t, "bob", second.Requester)
 	assert.Equal(t, "rollback", second.Reason)
 	assert.Equal(t, []string{l7.ListenerId, l7.ListenerId + "/" + rule.LocationId}, second.Listeners)
-	assert.Equal(t, ruleID, out.Workflows[0].WorkflowId, "newest first")
+	assert.Equal(t, ruleID, out.Workflows[0].WorkflowID, "newest first")
 
 	// By server: the drains that take it out (a server may be bound on
 	// both listeners).
@@ -136,7 +136,7 @@ func TestStarterListAnswersWhoDrainedTheLoadBalancer(t *testing.T) {
 	}
 	byServer := list(t, func(out listOutput) bool { _, ok := byID(out, l4ID); return ok }, "--server", server, "--since", "1h")
 	for _, w := range byServer.Workflows {
-		assert.Contains(t, w.Servers, server, "%s listed for a server it does not take out", w.WorkflowId)
+		assert.Contains(t, w.Servers, server, "%s listed for a server it does not take out", w.WorkflowID)
 	}
 
 	// The README's temporal CLI line asks the same.

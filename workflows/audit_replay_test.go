@@ -2,23 +2,14 @@ package workflows_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/clbdrain/clbdrain/activities"
-	"github.com/clbdrain/clbdrain/internal/clb"
-	"github.com/clbdrain/clbdrain/internal/clbsim"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -32,54 +23,20 @@ func TestRecordAuditHistories(t *testing.T) {
 	if os.Getenv(envRecord) != "1" {
 		t.Skipf("set %s=1 to record histories on a dev server", envRecord)
 	}
-	cli := os.Getenv(envTemporalCLI)
-	if cli == "" {
-		cli = filepath.Join("..", "bin", "temporal")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	var registered []string
 	var args []string
 	for _, k := range workflows.AuditSearchAttributes() {
 		registered = append(registered, k.GetName())
 		args = append(args, "--search-attribute", k.GetName()+"="+k.GetValueType().String())
 	}
-	server, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: cli, LogLevel: "error", ExtraArgs: args,
-		ClientOptions: &client.Options{Logger: quietLogger(t)}, Stdout: testWriter{t}, Stderr: testWriter{t}})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, server.Stop()) }()
-	c := server.Client()
-
-	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}, 5)
-	require.NoError(t, err)
-	sim, err := clbsim.New(clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
-	require.NoError(t, err)
-	ts := httptest.NewServer(sim)
-	defer ts.Close()
-	defer sim.Close()
-	api, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL,
-		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
-	require.NoError(t, err)
-	scripted := &scriptedCLB{API: api, sim: sim}
-
 	// The worker's setup, with the audit check answering that every
 	// attribute is registered (as it is on this server).
-	acts := &activities.Activities{CLB: scripted}
-	reads := worker.New(c, workflows.TaskQueue, worker.Options{})
-	reads.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	reads.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
-	reads.RegisterActivity(acts)
-	reads.RegisterActivityWithOptions(func(context.Context, workflows.AuditAttributesInput) (workflows.AuditAttributesResult, error) {
-		return workflows.AuditAttributesResult{Registered: registered}, nil
-	}, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})
-	mutations := worker.New(c, workflows.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{TaskQueueActivitiesPerSecond: 20})
-	mutations.RegisterActivity(acts)
-	require.NoError(t, reads.Start())
-	defer reads.Stop()
-	require.NoError(t, mutations.Start())
-	defer mutations.Stop()
-
-	r := &recorder{t: t, ctx: ctx, client: c, sim: sim, scripted: scripted, state: state}
+	r := startRecorder(t, args, func(reads worker.Worker) {
+		reads.RegisterActivityWithOptions(func(context.Context, workflows.AuditAttributesInput) (workflows.AuditAttributesResult, error) {
+			return workflows.AuditAttributesResult{Registered: registered}, nil
+		}, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})
+	})
+	c, ctx, state := r.client, r.ctx, r.state
 
 	// A layer-7 rule named by Domain+Url, with a drain phase, continuing
 	// as new after two chunks: every phase, the rule's listener added once

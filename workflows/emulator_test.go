@@ -3,14 +3,12 @@ package workflows_test
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -18,6 +16,7 @@ import (
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -35,26 +34,11 @@ func startEmulator(t *testing.T, cfg clbsim.Config) *emulator {
 	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: 45, ENI: 0.2}, 11)
 	require.NoError(t, err)
 	cfg.State = state
-	sim, err := clbsim.New(cfg)
-	require.NoError(t, err)
-	ts := httptest.NewServer(sim)
-	t.Cleanup(ts.Close)
-	t.Cleanup(sim.Close)
-	// The client's rate limit runs on the wall clock: loose, so that the
-	// test does not wait for it; the emulator's limit still applies.
-	client, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL, RatePerAction: 1000,
-		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
-	require.NoError(t, err)
+	client, sim := clbsimtest.Start(t, cfg)
 	lb := state.LoadBalancers[0]
 	l := lb.Listeners[0]
-	e := &emulator{sim: sim, client: client, sel: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
-	for _, b := range l.Targets {
-		tg := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-		if !b.IsCVM() {
-			tg = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
-		}
-		e.targets = append(e.targets, tg)
-	}
+	e := &emulator{sim: sim, client: client, sel: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId},
+		targets: clbsim.RequestTargets(l.Targets)}
 	require.Len(t, e.targets, 45)
 	return e
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -25,6 +23,7 @@ import (
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -95,48 +94,8 @@ func TestRecordHistories(t *testing.T) {
 	if os.Getenv(envRecord) != "1" {
 		t.Skipf("set %s=1 to record histories on a dev server", envRecord)
 	}
-	cli := os.Getenv(envTemporalCLI)
-	if cli == "" {
-		cli = filepath.Join("..", "bin", "temporal")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	logger := quietLogger(t)
-	server, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: cli, LogLevel: "error",
-		ClientOptions: &client.Options{Logger: logger}, Stdout: testWriter{t}, Stderr: testWriter{t}})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, server.Stop()) }()
-	c := server.Client()
-
-	// A TCP listener and an HTTP one with two rules, 45 targets each; tasks
-	// take 300-500 ms, the API's rate limit applies.
-	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}, 5)
-	require.NoError(t, err)
-	sim, err := clbsim.New(clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
-	require.NoError(t, err)
-	ts := httptest.NewServer(sim)
-	defer ts.Close()
-	defer sim.Close()
-	api, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL,
-		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
-	require.NoError(t, err)
-	scripted := &scriptedCLB{API: api, sim: sim}
-
-	// The worker's setup: the workflow and the read-only activities on the
-	// task queue, the mutating ones on the rate-limited mutations queue.
-	acts := &activities.Activities{CLB: scripted}
-	reads := worker.New(c, workflows.TaskQueue, worker.Options{})
-	reads.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	reads.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
-	reads.RegisterActivity(acts)
-	mutations := worker.New(c, workflows.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{TaskQueueActivitiesPerSecond: 20})
-	mutations.RegisterActivity(acts)
-	require.NoError(t, reads.Start())
-	defer reads.Stop()
-	require.NoError(t, mutations.Start())
-	defer mutations.Stop()
-
-	r := &recorder{t: t, ctx: ctx, client: c, sim: sim, scripted: scripted, state: state}
+	r := startRecorder(t, nil, nil)
+	c, ctx := r.client, r.ctx
 	tcp := r.state.LoadBalancers[0].Listeners[0]
 
 	// A layer-4 drain of 45 targets (and 2 absent) with a drain phase.
@@ -181,18 +140,53 @@ func TestRecordHistories(t *testing.T) {
 	require.Len(t, res.Restored, 45)
 }
 
+// startRecorder starts, for the rest of the test, a dev server (the
+// Temporal CLI of envTemporalCLI, given devArgs), an emulator of the
+// recorded fleet behind a scriptedCLB, and the worker's setup: the
+// workflow and the read-only activities on the task queue, the mutating
+// ones on the rate-limited mutations queue; extra, when set, registers
+// more on the task queue. Its context ends after 5 minutes.
+func startRecorder(t *testing.T, devArgs []string, extra func(worker.Worker)) *recorder {
+	cli := os.Getenv(envTemporalCLI)
+	if cli == "" {
+		cli = filepath.Join("..", "bin", "temporal")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	server, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: cli, LogLevel: "error", ExtraArgs: devArgs,
+		ClientOptions: &client.Options{Logger: quietLogger(t)}, Stdout: testWriter{t}, Stderr: testWriter{t}})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, server.Stop()) })
+	c := server.Client()
+
+	// A TCP listener and an HTTP one with two rules, 45 targets each; tasks
+	// take 300-500 ms, the API's rate limit applies.
+	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}, 5)
+	require.NoError(t, err)
+	api, sim := clbsimtest.Start(t, clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
+	scripted := &scriptedCLB{API: api, sim: sim}
+
+	acts := &activities.Activities{CLB: scripted}
+	reads := worker.New(c, workflows.TaskQueue, worker.Options{})
+	reads.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	reads.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
+	reads.RegisterActivity(acts)
+	if extra != nil {
+		extra(reads)
+	}
+	mutations := worker.New(c, workflows.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{TaskQueueActivitiesPerSecond: 20})
+	mutations.RegisterActivity(acts)
+	require.NoError(t, reads.Start())
+	t.Cleanup(reads.Stop)
+	require.NoError(t, mutations.Start())
+	t.Cleanup(mutations.Stop)
+	return &recorder{t: t, ctx: ctx, client: c, sim: sim, scripted: scripted, state: state}
+}
+
 // input drains the bound targets of a listener (or of one of its rules),
 // and two that are not bound.
 func (r *recorder) input(listenerID string, bound []clb.BoundTarget) workflows.DrainInput {
-	var targets []clb.Target
-	for _, b := range bound {
-		if !b.IsCVM() {
-			targets = append(targets, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
-		} else {
-			targets = append(targets, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
-		}
-	}
-	targets = append(targets, clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
+	targets := append(clbsim.RequestTargets(bound), clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
 	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: r.state.LoadBalancers[0].LoadBalancerId, ListenerId: listenerID}, Targets: targets}
 }
 

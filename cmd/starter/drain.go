@@ -210,8 +210,8 @@ func (a *app) drainCommand() *cobra.Command {
 // started is what drain prints once the workflow is started (as JSON with
 // --json and without --wait).
 type started struct {
-	WorkflowId string `json:"WorkflowId"`
-	RunId      string `json:"RunId"`
+	WorkflowID string `json:"WorkflowId"`
+	RunID      string `json:"RunId"`
 	Namespace  string `json:"Namespace"`
 	URL        string `json:"URL"`
 }
@@ -237,13 +237,13 @@ func (a *app) drain(ctx context.Context, c *drainCmd) int {
 	if c.json {
 		out = a.stderr
 	}
-	info := started{WorkflowId: run.GetID(), RunId: run.GetRunID(), Namespace: namespace,
+	info := started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Namespace: namespace,
 		URL: connect.WorkflowURL(connect.UIAddress(), namespace, run.GetID(), run.GetRunID())}
 	fmt.Fprintf(out, "started drain of %s: %d targets\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
-		in.Selector, len(in.Targets), info.WorkflowId, info.RunId, info.URL)
+		in.Selector, len(in.Targets), info.WorkflowID, info.RunID, info.URL)
 	if !c.wait {
 		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n",
-			a.command("status", "--wait", info.WorkflowId), a.command("cancel", info.WorkflowId))
+			a.command("status", "--wait", info.WorkflowID), a.command("cancel", info.WorkflowID))
 		if c.json {
 			return a.printJSON("drain", info)
 		}

@@ -127,8 +127,8 @@ func TestDrainJSONWithoutWait(t *testing.T) {
 	require.Equal(t, exitOK, res.code, res.stderr)
 	var got started
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &got))
-	assert.Equal(t, testID, got.WorkflowId)
-	assert.Equal(t, "run-1", got.RunId)
+	assert.Equal(t, testID, got.WorkflowID)
+	assert.Equal(t, "run-1", got.RunID)
 	assert.Equal(t, "ops", got.Namespace)
 	assert.Contains(t, res.stderr, "started drain of")
 }

@@ -68,8 +68,8 @@ func (a *app) listCommand() *cobra.Command {
 
 // listed is one workflow as list shows it (a row, or an object of --json).
 type listed struct {
-	WorkflowId    string    `json:"WorkflowId"`
-	RunId         string    `json:"RunId"`
+	WorkflowID    string    `json:"WorkflowId"`
+	RunID         string    `json:"RunId"`
 	Kind          string    `json:"Kind"`
 	Started       time.Time `json:"Started"`
 	Closed        time.Time `json:"Closed,omitzero"`
@@ -216,8 +216,8 @@ func (a *app) listFailed(err error, query string) {
 func listedOf(info *workflowpb.WorkflowExecutionInfo, namespace string) listed {
 	fields := info.GetSearchAttributes().GetIndexedFields()
 	l := listed{
-		WorkflowId:    info.GetExecution().GetWorkflowId(),
-		RunId:         info.GetExecution().GetRunId(),
+		WorkflowID:    info.GetExecution().GetWorkflowId(),
+		RunID:         info.GetExecution().GetRunId(),
 		Kind:          decodeString(fields, workflows.SearchAttrKind.GetName()),
 		Started:       info.GetStartTime().AsTime(),
 		Status:        statusName(info.GetStatus()),
@@ -298,7 +298,7 @@ func (a *app) printTable(rows []listed) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.UTC().Format("2006-01-02 15:04:05Z"),
 			orDash(r.Kind), orDash(r.Requester), r.Outcome, orDash(strings.Join(r.LoadBalancers, ",")),
-			orDash(strings.Join(r.Listeners, ",")), orDash(cell(r.Reason, 40)), r.WorkflowId)
+			orDash(strings.Join(r.Listeners, ",")), orDash(cell(r.Reason, 40)), r.WorkflowID)
 	}
 	_ = w.Flush()
 }

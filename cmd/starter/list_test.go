@@ -110,7 +110,7 @@ func TestListJSONHasEveryField(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &out))
 	require.Len(t, out.Workflows, 1)
 	assert.Equal(t, listed{
-		WorkflowId: "clb-drain-schedule/nightly-1", RunId: "run-1", Kind: "scheduled",
+		WorkflowID: "clb-drain-schedule/nightly-1", RunID: "run-1", Kind: "scheduled",
 		Started: listNow.Add(-time.Hour), Closed: listNow.Add(-time.Hour + time.Minute),
 		Status: "failed", Phase: "skipped", Outcome: "skipped", Requester: "cron",
 		URL: "http://ui/namespaces/ops/workflows/clb-drain-schedule%2Fnightly-1/run-1",

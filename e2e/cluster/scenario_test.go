@@ -116,9 +116,11 @@ func (sc *scenario) startDrain(ctx context.Context, n *node, args []string) stri
 	sc.t.Helper()
 	res := sc.starter(ctx, n, append([]string{"drain", "--json"}, args...)...)
 	require.Equal(sc.t, 0, res.Code, "stdout:\n%s\nstderr:\n%s", res.Stdout, res.Stderr)
-	var started struct{ WorkflowId string }
+	var started struct {
+		WorkflowID string `json:"WorkflowId"`
+	}
 	require.NoError(sc.t, json.Unmarshal([]byte(res.Stdout), &started), res.Stdout)
-	return started.WorkflowId
+	return started.WorkflowID
 }
 
 // result decodes the DrainResult a starter printed as JSON after exit 0.

@@ -343,7 +343,7 @@ func (c *Client) DescribeTargets(ctx context.Context, loadBalancerID, listenerID
 		}
 		e := NewError(ActionDescribeTargets, "InvalidParameter.ListenerIdNotFound",
 			"load balancer "+loadBalancerID+" has no listener "+listenerID)
-		e.RequestId = value(resp.Response.RequestId)
+		e.RequestID = value(resp.Response.RequestId)
 		return e
 	})
 	if err != nil {
@@ -417,7 +417,7 @@ func (c *Client) DescribeTaskStatus(ctx context.Context, taskID string) (TaskSta
 			Status:          TaskState(*r.Status),
 			Message:         value(r.Message),
 			LoadBalancerIds: stringValues(r.LoadBalancerIds),
-			RequestId:       value(r.RequestId),
+			RequestID:       value(r.RequestId),
 		}
 		return nil
 	})
@@ -641,7 +641,7 @@ func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // malformed is an answer that lacks what the action must return.
 func malformed(action, requestID, message string) *Error {
 	e := NewError(action, CodeParseJSONError, message)
-	e.RequestId = requestID
+	e.RequestID = requestID
 	return e
 }
 

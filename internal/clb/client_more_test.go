@@ -201,7 +201,7 @@ func TestNewActionsClassifyErrors(t *testing.T) {
 				api := newFakeAPI(t, reply(http.StatusOK, apiError(code, "echo "+testSecretKey, "req-9")))
 				err := call(newTestClient(t, api.URL))
 				e := requireError(t, err, action, code, class)
-				assert.Equal(t, "req-9", e.RequestId)
+				assert.Equal(t, "req-9", e.RequestID)
 			})
 		}
 	}
@@ -230,7 +230,7 @@ func TestClientDecodesTheNewAnswers(t *testing.T) {
 		api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"TotalCount":0,"Listeners":[],"RequestId":"req-2"}}`))
 		_, err := newTestClient(t, api.URL).DescribeListeners(ctx, "lb-abc12345", "lbl-gone0001")
 		e := requireError(t, err, clb.ActionDescribeListeners, "InvalidParameter.ListenerIdNotFound", clb.ClassCallerError)
-		assert.Equal(t, "req-2", e.RequestId)
+		assert.Equal(t, "req-2", e.RequestID)
 		assert.Contains(t, e.Message, "lbl-gone0001")
 	})
 

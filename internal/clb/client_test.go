@@ -306,7 +306,7 @@ func TestClientDecodesAnswers(t *testing.T) {
 		api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"Listeners":[],"RequestId":"req-3"}}`))
 		_, err := newTestClient(t, api.URL).DescribeTargets(ctx, "lb-abc12345", "lbl-gone0001")
 		e := requireError(t, err, clb.ActionDescribeTargets, "InvalidParameter.ListenerIdNotFound", clb.ClassCallerError)
-		assert.Equal(t, "req-3", e.RequestId)
+		assert.Equal(t, "req-3", e.RequestID)
 		assert.Contains(t, e.Message, "lbl-gone0001")
 	})
 
@@ -316,21 +316,21 @@ func TestClientDecodesAnswers(t *testing.T) {
 		got, err := newTestClient(t, api.URL).DescribeTaskStatus(ctx, "task-1")
 		require.NoError(t, err)
 		assert.Equal(t, clb.TaskStatus{Status: clb.TaskFailed, Message: "backend ins-abc12345:80 is not bound",
-			LoadBalancerIds: []string{"lb-abc12345"}, RequestId: "req-4"}, got)
+			LoadBalancerIds: []string{"lb-abc12345"}, RequestID: "req-4"}, got)
 	})
 
 	t.Run("DescribeTaskStatus running", func(t *testing.T) {
 		api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"Status":2,"LoadBalancerIds":null,"RequestId":"req-5"}}`))
 		got, err := newTestClient(t, api.URL).DescribeTaskStatus(ctx, "task-1")
 		require.NoError(t, err)
-		assert.Equal(t, clb.TaskStatus{Status: clb.TaskRunning, RequestId: "req-5"}, got)
+		assert.Equal(t, clb.TaskStatus{Status: clb.TaskRunning, RequestID: "req-5"}, got)
 	})
 
 	t.Run("DescribeTaskStatus without Status", func(t *testing.T) {
 		api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"RequestId":"req-6"}}`))
 		_, err := newTestClient(t, api.URL).DescribeTaskStatus(ctx, "task-1")
 		e := requireError(t, err, clb.ActionDescribeTaskStatus, clb.CodeParseJSONError, clb.ClassTransient)
-		assert.Equal(t, "req-6", e.RequestId)
+		assert.Equal(t, "req-6", e.RequestID)
 	})
 
 	mutations := map[string]func(*clb.Client) (string, error){
@@ -416,7 +416,7 @@ func TestClientAPIErrors(t *testing.T) {
 			e := requireError(t, err, tt.action, tt.wantCode, tt.wantClass)
 			assert.Contains(t, e.Message, tt.wantMsg)
 			assert.Less(t, len(e.Message), 400, "a long error page is cut short")
-			assert.Equal(t, tt.wantReqID, e.RequestId)
+			assert.Equal(t, tt.wantReqID, e.RequestID)
 			assert.Len(t, api.requests(), 1, "the SDK's own retries stay off")
 		})
 	}

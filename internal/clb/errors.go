@@ -27,6 +27,9 @@ const (
 	ClassAlreadyBound Class = "already-bound"
 	// ClassDenied: the credentials are wrong or lack permission.
 	ClassDenied Class = "denied"
+	// ClassClockSkew: the signature expired, which a clock that is off
+	// causes as well as an old request; retried once.
+	ClassClockSkew Class = "clock-skew"
 	// ClassThrottled: over the API's request rate; always retried.
 	ClassThrottled Class = "throttled"
 	// ClassBusy: the load balancer is locked by another task; retried.
@@ -97,14 +100,15 @@ var codeTable = []codeRule{
 	{Code: "InvalidParameter", Action: ActionDescribeTaskStatus, Class: ClassTaskUnknown},
 	{Code: "ResourceNotFound", Action: ActionDescribeTaskStatus, Class: ClassTaskUnknown},
 
-	// Denied: the credentials are wrong (the activities retry an expired
-	// signature once: the clock may be off).
+	// Denied: the credentials are wrong.
 	{Code: "UnauthorizedOperation", Class: ClassDenied},
 	{Code: "AuthFailure", Class: ClassDenied},
 	{Code: "AuthFailure.SignatureFailure", Class: ClassDenied},
 	{Code: "AuthFailure.SecretIdNotFound", Class: ClassDenied},
 	{Code: "AuthFailure.TokenFailure", Class: ClassDenied},
-	{Code: "AuthFailure.SignatureExpire", Class: ClassDenied},
+
+	// Clock skew: an expired signature; the clock may be off.
+	{Code: "AuthFailure.SignatureExpire", Class: ClassClockSkew},
 
 	// Throttled: retried at about 1 s, never given up within the deadline.
 	{Code: "RequestLimitExceeded", Class: ClassThrottled},
@@ -181,8 +185,8 @@ type Error struct {
 	Code string
 	// Message is the API's message (never holds credentials).
 	Message string
-	// RequestId is the API's request id, when there was an answer.
-	RequestId string
+	// RequestID is the API's request id, when there was an answer.
+	RequestID string
 	// Class is the code's class for this action.
 	Class Class
 	// Err is the underlying error.
@@ -195,8 +199,8 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		s += ": " + e.Message
 	}
-	if e.RequestId != "" {
-		s += " (RequestId " + e.RequestId + ")"
+	if e.RequestID != "" {
+		s += " (RequestId " + e.RequestID + ")"
 	}
 	return s
 }
@@ -222,7 +226,7 @@ func Classify(action string, err error) *Error {
 	var netErr net.Error
 	switch {
 	case errors.As(err, &sdk):
-		e.Code, e.Message, e.RequestId = sdk.GetCode(), sdk.GetMessage(), sdk.GetRequestId()
+		e.Code, e.Message, e.RequestID = sdk.GetCode(), sdk.GetMessage(), sdk.GetRequestId()
 		if e.Code == "" {
 			e.Code = string(ClassUnknown)
 		}

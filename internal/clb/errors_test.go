@@ -47,7 +47,7 @@ func TestClassOfEveryDocumentedCode(t *testing.T) {
 		{"RequestLimitExceeded.GlobalRegionUinLimitExceeded", clb.ClassThrottled, clb.ClassThrottled},
 		{"AuthFailure", clb.ClassDenied, clb.ClassDenied},
 		{"AuthFailure.SignatureFailure", clb.ClassDenied, clb.ClassDenied},
-		{"AuthFailure.SignatureExpire", clb.ClassDenied, clb.ClassDenied},
+		{"AuthFailure.SignatureExpire", clb.ClassClockSkew, clb.ClassClockSkew},
 		{"AuthFailure.SecretIdNotFound", clb.ClassDenied, clb.ClassDenied},
 		{"AuthFailure.TokenFailure", clb.ClassDenied, clb.ClassDenied},
 		{"ResourceNotFound", clb.ClassCallerError, clb.ClassCallerError},
@@ -120,7 +120,7 @@ func TestClassifySDKErrors(t *testing.T) {
 	e := clb.Classify(clb.ActionDeregisterTargets, err)
 	require.NotNil(t, e)
 	assert.Equal(t, &clb.Error{Action: clb.ActionDeregisterTargets, Code: "FailedOperation.ResourceInOperating",
-		Message: "Your task is working", RequestId: "req-1", Class: clb.ClassBusy, Err: err}, e)
+		Message: "Your task is working", RequestID: "req-1", Class: clb.ClassBusy, Err: err}, e)
 	assert.Equal(t, "DeregisterTargets: FailedOperation.ResourceInOperating: Your task is working (RequestId req-1)", e.Error())
 	assert.ErrorIs(t, e, err)
 
@@ -169,7 +169,7 @@ func TestClassifyContextAndNetworkErrors(t *testing.T) {
 			assert.Equal(t, tt.code, e.Code)
 			assert.Equal(t, tt.class, e.Class)
 			assert.Equal(t, tt.err.Error(), e.Message)
-			assert.Empty(t, e.RequestId)
+			assert.Empty(t, e.RequestID)
 			assert.ErrorIs(t, e, tt.err)
 		})
 	}

@@ -2,7 +2,6 @@ package clb
 
 import (
 	"context"
-	"net/netip"
 	"strings"
 
 	v20180317 "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
@@ -49,9 +48,7 @@ func (h TargetHealth) Matches(t Target) bool {
 	if t.InstanceId != "" {
 		return h.TargetId == t.InstanceId
 	}
-	a, errA := netip.ParseAddr(h.IP)
-	b, errB := netip.ParseAddr(t.EniIp)
-	return errA == nil && errB == nil && a == b || h.IP != "" && h.IP == t.EniIp
+	return sameAddress(h.IP, t.EniIp)
 }
 
 // HealthReader reads the health of bound targets.

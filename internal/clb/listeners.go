@@ -128,7 +128,7 @@ func missingListeners(loadBalancerID string, asked []string, got []ListenerAttri
 	}
 	e := NewError(ActionDescribeListeners, "InvalidParameter.ListenerIdNotFound",
 		"load balancer "+loadBalancerID+" has no listener "+strings.Join(missing, ", "))
-	e.RequestId = requestID
+	e.RequestID = requestID
 	return e
 }
 

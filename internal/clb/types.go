@@ -182,12 +182,8 @@ func (b BoundTarget) Matches(t Target) bool {
 
 // matchedIP is the private IP of b, as the API spells it, that eniIP names.
 func (b BoundTarget) matchedIP(eniIP string) (string, bool) {
-	want, wok := parseIP(eniIP)
 	for _, ip := range b.PrivateIpAddresses {
-		if ip == eniIP {
-			return ip, true
-		}
-		if got, ok := parseIP(ip); ok && wok && got == want {
+		if sameAddress(ip, eniIP) {
 			return ip, true
 		}
 	}
@@ -206,6 +202,18 @@ func (b BoundTarget) Identity(t Target) Target {
 		return Target{EniIp: ip, Port: b.Port}
 	}
 	return t
+}
+
+// sameAddress reports whether a and b are the same IP address, spelt alike
+// or not (fd00::5 and FD00:0::5, ::ffff:10.0.0.5 and 10.0.0.5), or the same
+// non-empty string.
+func sameAddress(a, b string) bool {
+	if a != "" && a == b {
+		return true
+	}
+	x, okX := parseIP(a)
+	y, okY := parseIP(b)
+	return okX && okY && x == y
 }
 
 // Rule is a layer-7 forwarding rule with the targets bound to it.
@@ -264,8 +272,8 @@ type TaskStatus struct {
 	Message string `json:"Message,omitempty"`
 	// LoadBalancerIds are the load balancers the task works on.
 	LoadBalancerIds []string `json:"LoadBalancerIds,omitempty"`
-	// RequestId is the RequestId of the DescribeTaskStatus call.
-	RequestId string `json:"RequestId,omitempty"`
+	// RequestID is the RequestId of the DescribeTaskStatus call.
+	RequestID string `json:"RequestId,omitempty"`
 	// Waited is how long the call waited for the rate limiter before it
 	// was sent: the status is as of that long after the call was made.
 	Waited time.Duration `json:"Waited,omitempty"`

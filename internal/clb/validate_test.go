@@ -364,3 +364,25 @@ func TestSelectorAndProtocols(t *testing.T) {
 	assert.Equal(t, "running", clb.TaskRunning.String())
 	assert.Equal(t, "unknown(7)", clb.TaskState(7).String())
 }
+
+func TestHealthAndBindingMatchAddressesAlike(t *testing.T) {
+	tests := []struct {
+		ip, eniIP string
+		want      bool
+	}{
+		{"10.0.0.5", "10.0.0.5", true},
+		{"fd00::5", "FD00:0::5", true},
+		{"fd00::5", "fd00::6", false},
+		{"10.0.0.5", "::ffff:10.0.0.5", true},
+		{"not-an-ip", "not-an-ip", true},
+		{"", "", false},
+		{"10.0.0.5", "", false},
+	}
+	for _, tt := range tests {
+		target := clb.Target{EniIp: tt.eniIP, Port: 80}
+		bound := clb.BoundTarget{Type: "ENI", PrivateIpAddresses: []string{tt.ip}, Port: 80}
+		health := clb.TargetHealth{IP: tt.ip, Port: 80}
+		assert.Equal(t, tt.want, bound.Matches(target), "binding %q, target %q", tt.ip, tt.eniIP)
+		assert.Equal(t, tt.want, health.Matches(target), "health %q, target %q", tt.ip, tt.eniIP)
+	}
+}
