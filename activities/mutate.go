@@ -30,13 +30,19 @@ type SetWeightResult struct {
 	TaskID string `json:"TaskId,omitempty"`
 	// Sent are the targets sent to ModifyTargetWeight, with their weights.
 	Sent []clb.WeightedTarget `json:"Sent,omitempty"`
-	// Skipped are the targets not bound any more when re-checked.
+	// Skipped are the targets found not bound any more, by Recheck or
+	// after a not-bound answer; nothing was sent for them.
 	Skipped []clb.WeightedTarget `json:"Skipped,omitempty"`
 }
 
 // SetWeight sets each target's weight with one ModifyTargetWeight call and
 // returns its task id. Setting a weight twice is harmless, so a retried
-// attempt simply sends the call again.
+// attempt simply sends the call again. A target not bound any more is no
+// failure: Recheck skips it before the call, and a not-bound answer
+// (InvalidParameter) is checked with DescribeTargets, as DeregisterTargets
+// does: the targets gone are Skipped and the others sent once more; when
+// every target is still bound the answer is about something else, a caller
+// error.
 func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (SetWeightResult, error) {
 	if err := checkBatch(len(in.Targets)); err != nil {
 		return SetWeightResult{}, err
@@ -55,7 +61,28 @@ func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (SetWeigh
 	}
 	taskID, err := a.CLB.ModifyTargetWeight(ctx, in.Selector, send)
 	if err != nil {
-		return res, apiError(ctx, clb.ActionModifyTargetWeight, err)
+		ce := clb.Classify(clb.ActionModifyTargetWeight, err)
+		if ce.Class != clb.ClassNotBound {
+			return res, apiError(ctx, clb.ActionModifyTargetWeight, err)
+		}
+		countAPIError(ctx, ce)
+		bound, rerr := a.stillBound(ctx, in.Selector, clb.Unweighted(send))
+		if rerr != nil {
+			return res, rerr
+		}
+		var gone []clb.WeightedTarget
+		send, gone = split(send, bound)
+		res.Skipped = append(res.Skipped, gone...)
+		switch {
+		case len(send) == 0:
+			return res, nil
+		case len(gone) == 0:
+			return res, newAPIError(ce, true, 0)
+		}
+		activity.GetLogger(ctx).Info("targets unbound meanwhile, skipped", "selector", in.Selector.String(), "gone", len(gone))
+		if taskID, err = a.CLB.ModifyTargetWeight(ctx, in.Selector, send); err != nil {
+			return res, apiError(ctx, clb.ActionModifyTargetWeight, err)
+		}
 	}
 	activity.GetMetricsHandler(ctx).Counter(MetricTargetsWeightSet).Inc(int64(len(send)))
 	res.TaskID, res.Sent = taskID, send

@@ -149,3 +149,20 @@ func TestChildWorkflowFromParent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "release-42", child.RawResponse.GetWorkflowExecutionInfo().GetParentExecution().GetWorkflowId())
 }
+
+// A drain of a rule that continues as new claims the rule's other ID again
+// in each run: the claim of the run before ends with it.
+func TestLayer7DrainContinuedAsNewKeepsItsClaim(t *testing.T) {
+	need(t)
+	lb := s.takeLB(t)
+	l7 := layer7(t, lb)
+	rule := l7.Rules[0]
+	want := targetsOf(rule.Targets)[:5]
+	res := execute(t, workflows.DrainInput{
+		Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l7.ListenerId, LocationId: rule.LocationId},
+		Targets:  want, DrainDelay: time.Second, ChunkSize: 1, ChunksPerRun: 2,
+	})
+	assert.Equal(t, 3, res.Runs)
+	assert.Len(t, res.Deregistered, 5)
+	assertRemovedOnce(t, lb.LoadBalancerId, want)
+}

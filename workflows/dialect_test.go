@@ -143,6 +143,7 @@ func expiringEnv(t *testing.T, late ...int) (*testsuite.TestWorkflowEnvironment,
 	}
 	env.RegisterActivity(&activities.Activities{CLB: polls, Now: clock.Now, Sleep: clock.Sleep})
 	env.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	return env, em
 }
 

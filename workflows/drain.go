@@ -21,11 +21,16 @@ var a *activities.Activities
 // in.Selector names: it validates the input, snapshots what is bound, sets
 // weight 0 and waits DrainDelay when DrainDelay > 0, then deregisters chunk
 // by chunk, continuing as new every ChunksPerRun chunks. It answers
-// QueryProgress with a Progress. It fails with ErrInvalidInput (details: the
-// []clb.Problem), ErrNoRule, ErrTaskFailed, ErrTaskUnknown, or the Tencent code of an API
-// error that is not retried, leaving drained targets at weight 0. Cancelled,
-// it restores the drained weights and completes with Cancelled set. Register
-// it as WorkflowName; the README tells the procedure in full.
+// QueryProgress with a Progress. Before changing anything it holds, with a
+// DrainClaim child each, the conventional IDs of its listener or rule that
+// it does not run under (a layer-7 rule's other spelling). It fails
+// with ErrInvalidInput (details: the []clb.Problem), ErrNoRule,
+// ErrNoListener, ErrAlreadyRunning, ErrTaskFailed, ErrTaskUnknown, or the Tencent code of an
+// API error that is not retried, leaving drained targets at weight 0 and
+// naming them in a FailureDetails first detail. Cancelled, it restores the
+// drained weights and completes with Cancelled set. Register it as
+// WorkflowName, and DrainClaim as ClaimWorkflowName; the README tells the
+// procedure in full.
 func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error) {
 	d := newDrain(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
@@ -41,7 +46,8 @@ type drain struct {
 	log log.Logger
 	// targets are the input's targets with duplicates merged.
 	targets []clb.Target
-	// sel is the selector with the rule resolved, once snapshotted.
+	// sel is the input's selector, with the rule resolved once
+	// snapshotted (a continued run's input has it resolved already).
 	sel clb.Selector
 	// toGo are the targets still to deregister, in order, each with its
 	// weight before the drain.
@@ -62,11 +68,15 @@ type drain struct {
 	progress   Progress
 	// audit upserts the search attributes and current details.
 	audit *auditor
+	// claims are the DrainClaim children holding the other IDs of the
+	// listener or rule (claim.go).
+	claims []workflow.ChildWorkflowFuture
 }
 
 func newDrain(ctx workflow.Context, in DrainInput) *drain {
 	d := &drain{
 		in:           in,
+		sel:          in.Selector,
 		log:          workflow.GetLogger(ctx),
 		drained:      map[string]bool{},
 		chunkSize:    in.ChunkSize,
@@ -113,6 +123,9 @@ func (d *drain) run(ctx workflow.Context) (DrainResult, error) {
 	if err := d.snapshot(ctx); err != nil {
 		return d.stop(ctx, err)
 	}
+	if err := d.claim(ctx); err != nil {
+		return d.stop(ctx, err)
+	}
 	if d.in.DrainDelay > 0 && !d.drainDone {
 		if err := d.drain(ctx); err != nil {
 			return d.stop(ctx, err)
@@ -140,6 +153,7 @@ func (d *drain) validate() error {
 		d.result.Requested = len(targets)
 		d.result.DuplicatesMerged = merged
 	}
+	d.resumed()
 	return nil
 }
 
@@ -158,7 +172,13 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	d.sel = snap.Selector
 	d.result.Selector, d.result.Protocol = snap.Selector, snap.Protocol
 	d.result.AlreadyAbsent = append(d.result.AlreadyAbsent, snap.Absent...)
+	d.result.Renamed = append(d.result.Renamed, snap.Renamed...)
+	// Two spellings of one binding are one target asked for.
+	d.result.DuplicatesMerged += snap.Merged
+	d.result.Requested -= snap.Merged
 	original := d.in.Resume.weights()
+	// The resume state's view gives way to what is bound now.
+	d.toGo, d.drained = nil, map[string]bool{}
 	for _, t := range snap.Bound {
 		if w, ok := original[t.Key()]; ok {
 			t.Weight = w
@@ -191,11 +211,12 @@ func (d *drain) drain(ctx workflow.Context) error {
 		for _, t := range batch {
 			d.drained[t.Key()] = true
 		}
-		sent, err := d.setWeights(ctx, batch, false)
+		sent, gone, err := d.setWeights(ctx, batch, false)
 		if err != nil {
 			return err
 		}
 		d.result.Drained += len(sent)
+		d.goneDuringDrain(gone)
 	}
 	until := workflow.Now(ctx).Add(d.in.DrainDelay)
 	d.progress.Phase, d.progress.DrainUntil = PhaseDrainWait, until
@@ -243,8 +264,18 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget
 	// was accepted, or an attempt was retried after an error that may have
 	// hidden an applied call (a lost answer).
 	sent := false
+	// finishing is true once a cancel cut the sending short (see
+	// finishOnCancel).
+	finishing := false
 	for {
-		dr, err := d.sendChunk(ctx, &cr, pending)
+		dr, err := d.sendChunk(ctx, &cr, pending, finishing || cr.TaskRetries > 0)
+		if err != nil && !finishing && ctx.Err() != nil {
+			var cancel workflow.CancelFunc
+			ctx, cancel = d.finishOnCancel(ctx, &cr)
+			defer cancel()
+			finishing, sent = true, true
+			continue
+		}
 		if err != nil {
 			return d.chunkFailed(ctx, &cr, err)
 		}
@@ -274,13 +305,24 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget
 	return nil
 }
 
+// finishOnCancel is how a chunk whose sending a cancel cut short ends: an
+// attempt may have been applied with its answer lost (the cancel landing in
+// the retry's backoff), so its outcome is unknown. The chunk in flight
+// finishes, as on any cancel: it is sent again on a context the cancel does
+// not reach, re-checking first, so that what is gone counts as deregistered,
+// only what is still bound is sent, and the task is waited for.
+func (d *drain) finishOnCancel(ctx workflow.Context, cr *ChunkResult) (workflow.Context, workflow.CancelFunc) {
+	d.log.Info("cancelled while sending a chunk: re-checking it and finishing it", "chunk", cr.Index)
+	return workflow.NewDisconnectedContext(ctx)
+}
+
 // sendChunk runs DeregisterTargets on the targets of cr still pending, a
-// re-check first after a failed task, and records it in cr.
-func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target) (activities.DeregisterResult, error) {
+// re-check first when recheck is set, and records it in cr.
+func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target, recheck bool) (activities.DeregisterResult, error) {
 	called := workflow.Now(ctx)
 	var dr activities.DeregisterResult
 	err := workflow.ExecuteActivity(withMutationOptions(ctx), a.DeregisterTargets,
-		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}).Get(ctx, &dr)
+		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: recheck}).Get(ctx, &dr)
 	cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
 	if err != nil {
 		return dr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err)
@@ -334,27 +376,29 @@ func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) er
 }
 
 // setWeights sets each target's own weight and waits for the task, sending
-// the call again when the task fails. It returns the targets changed.
-func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) ([]clb.WeightedTarget, error) {
+// the call again when the task fails. It returns the targets changed, and
+// those found unbound (skipped).
+func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) (sent, skipped []clb.WeightedTarget, err error) {
 	for retry := 0; ; retry++ {
 		var res activities.SetWeightResult
 		err := workflow.ExecuteActivity(withMutationOptions(ctx), a.SetWeight,
 			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}).Get(ctx, &res)
 		if err != nil {
-			return nil, d.activityFailed("setting weights on "+d.sel.String(), err)
+			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
+		skipped = append(skipped, res.Skipped...)
 		if res.TaskID == "" {
-			return res.Sent, nil
+			return res.Sent, skipped, nil
 		}
 		d.progress.CurrentTaskID = res.TaskID
 		_, err = d.waitForTask(ctx, res.TaskID, clb.ActionModifyTargetWeight)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
-			return res.Sent, nil
+			return res.Sent, skipped, nil
 		}
 		failure, _, typ := taskFailure(err)
 		if typ == "" || retry >= MaxTaskRetries || ctx.Err() != nil {
-			return nil, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
+			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
 		}
 		d.noteError(err)
 		d.log.Warn("weight task failed or unknown, sending it again", "taskId", res.TaskID, "error", typ, "message", failure.Message)
@@ -384,6 +428,7 @@ func (d *drain) continueAsNew(ctx workflow.Context) error {
 	next.Resume = &ResumeState{Result: d.result, Remaining: d.toGo, Drained: d.drainDone}
 	d.log.Info("continuing as new", "selector", d.sel.String(), "remaining", len(d.toGo),
 		"chunksDone", d.chunksDone, "run", d.result.Runs)
+	d.releaseClaims(ctx)
 	return workflow.NewContinueAsNewError(ctx, WorkflowName, next)
 }
 
@@ -400,7 +445,7 @@ func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
 	d.progress.Phase = PhaseFailed
 	d.noteAudit(ctx)
 	d.log.Error("drain failed", "selector", d.in.Selector.String(), "error", err)
-	return DrainResult{}, err
+	return DrainResult{}, d.withLeftAtZero(err)
 }
 
 // cancel restores the weights of the targets drained but not deregistered,
@@ -421,7 +466,7 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 		rctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
 		for _, batch := range chunks(restore, MaxChunkSize) {
-			sent, err := d.setWeights(rctx, batch, true)
+			sent, _, err := d.setWeights(rctx, batch, true)
 			if err != nil {
 				d.noteError(err)
 				d.result.RestoreError = errorMessage(err)
@@ -436,6 +481,7 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 
 // finish closes the result.
 func (d *drain) finish(ctx workflow.Context, phase Phase) DrainResult {
+	d.releaseClaims(ctx)
 	d.result.Finished = workflow.Now(ctx)
 	d.progress.Phase = phase
 	d.noteAudit(ctx)

@@ -100,6 +100,7 @@ func newFleet(t *testing.T) *fleet {
 	env.SetStartTime(start)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue})
 	env.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	f := &fleet{t: t, env: env, queues: map[string][]string{}, absent: map[string]bool{}, protocol: clb.ProtocolTCP}
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		f.mu.Lock()
@@ -304,7 +305,7 @@ func TestLayer7(t *testing.T) {
 			wantDeregistered: cvms(3), wantAlreadyAbsent: []clb.Target{cvm(3), cvm(4)}},
 		{name: "by Domain and Url", domain: "API.example.com", url: "/v1", wantLoc: locID,
 			wantDeregistered: cvms(3), wantAlreadyAbsent: []clb.Target{cvm(3), cvm(4)}},
-		{name: "LocationId wins over Domain and Url", loc: locID2, domain: "api.example.com", url: "/v1", wantLoc: locID2,
+		{name: "LocationId and the same rule's Domain and Url", loc: locID2, domain: "www.example.com", url: "/", wantLoc: locID2,
 			wantDeregistered: []clb.Target{cvm(3), cvm(4)}, wantAlreadyAbsent: cvms(3)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

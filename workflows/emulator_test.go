@@ -120,6 +120,7 @@ func emulatedEnv(t *testing.T, cfg clbsim.Config, faults map[int]clbsim.Faults) 
 	em := startEmulator(t, cfg)
 	env.RegisterActivity(&activities.Activities{CLB: &scriptedCLB{API: em.client, sim: em.sim, faults: faults}, Now: clock.Now, Sleep: clock.Sleep})
 	env.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	return env, em, clock
 }
 
@@ -167,6 +168,27 @@ func TestDrainAgainstEmulator(t *testing.T) {
 	require.Equal(t, 1, stats.Actions[clb.ActionDeregisterTargets].Dropped)
 	require.Equal(t, 1, stats.TasksFailed)
 	require.Empty(t, em.sim.State().LoadBalancers[0].Listeners[0].Targets)
+}
+
+// Under the dialect that leaves empty listeners out of DescribeTargets and
+// spells backend types in lower case, the re-check after the last chunk's
+// lost answer (the listener emptied) finds the chunk done.
+func TestDrainAgainstEmulatorDialect(t *testing.T) {
+	env, em, _ := emulatedEnv(t, clbsim.Config{TaskLatency: 200 * time.Millisecond, Seed: 3,
+		Dialect: clbsim.Dialect{OmitEmptyListeners: true, LowerCaseTypes: true}},
+		map[int]clbsim.Faults{3: {{Action: clb.ActionDeregisterTargets, Kind: clbsim.FaultDrop, Probability: 1}}})
+	env.ExecuteWorkflow(workflows.WorkflowName, em.input())
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res workflows.DrainResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, keysOf(em.targets), keysOf(res.Deregistered))
+	require.Equal(t, 5, res.Chunks[2].Gone)
+	gone := em.changes(clb.ActionDeregisterTargets)
+	require.Len(t, gone, 45)
+	for _, tg := range em.targets {
+		require.Equal(t, 1, gone[tg.Key()], tg.Key())
+	}
 }
 
 func TestWaitHeartbeatsThroughLongTasks(t *testing.T) {

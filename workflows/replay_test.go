@@ -169,6 +169,7 @@ func startRecorder(t *testing.T, devArgs []string, extra func(worker.Worker)) *r
 	acts := &activities.Activities{CLB: scripted}
 	reads := worker.New(c, workflows.TaskQueue, worker.Options{})
 	reads.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	reads.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	reads.RegisterActivity(acts)
 	if extra != nil {
 		extra(reads)

@@ -187,8 +187,19 @@ type DrainResult struct {
 	Deregistered clb.WeightedList `json:"Deregistered"`
 	// AlreadyAbsent are targets asked for that were not bound.
 	AlreadyAbsent clb.TargetList `json:"AlreadyAbsent,omitempty"`
+	// Renamed pairs each target asked for in another spelling than its
+	// binding's (an EniIp naming a CVM binding's private IP, an address
+	// written another way) with the binding's own: every call sent, and
+	// every other list of the result, names the target as it is bound.
+	// Spellings of one binding beyond the first count in DuplicatesMerged.
+	Renamed []clb.Renamed `json:"Renamed,omitempty"`
 	// Drained are the targets whose weight was set to 0.
 	Drained int `json:"Drained,omitempty"`
+	// GoneDuringDrain are targets bound at the snapshot that were found
+	// unbound when their weight was to be set to 0: removed by someone else
+	// during the drain phase. This drain neither deregistered nor
+	// restored them.
+	GoneDuringDrain clb.TargetList `json:"GoneDuringDrain,omitempty"`
 	// Restored are targets whose weights were put back after cancellation,
 	// with those weights.
 	Restored clb.WeightedList `json:"Restored,omitempty"`

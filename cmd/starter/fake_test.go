@@ -23,15 +23,17 @@ import (
 type fakeClient struct {
 	client.Client
 
-	mu        sync.Mutex
-	starts    []startCall
-	startErr  error
-	run       *fakeRun
-	answers   []workflows.Progress // successive progress answers; the last repeats
-	queries   int
-	queryErr  error
-	desc      *client.WorkflowExecutionDescription
-	descErr   error
+	mu       sync.Mutex
+	starts   []startCall
+	startErr error
+	run      *fakeRun
+	answers  []workflows.Progress // successive progress answers; the last repeats
+	queries  int
+	queryErr error
+	desc     *client.WorkflowExecutionDescription
+	descErr  error
+	// descByID, when it has the ID, answers its description first.
+	descByID  map[string]*client.WorkflowExecutionDescription
 	describes int
 	// describeAfterWait, when set, answers every description but the first.
 	describeAfterWait *client.WorkflowExecutionDescription
@@ -86,7 +88,10 @@ func (f *fakeClient) QueryWorkflow(_ context.Context, _, _, queryType string, _ 
 	return encoded{f.answers[min(f.queries, len(f.answers))-1]}, nil
 }
 
-func (f *fakeClient) DescribeWorkflow(context.Context, string, string) (*client.WorkflowExecutionDescription, error) {
+func (f *fakeClient) DescribeWorkflow(_ context.Context, id, _ string) (*client.WorkflowExecutionDescription, error) {
+	if d, ok := f.descByID[id]; ok {
+		return d, nil
+	}
 	f.describes++
 	if f.describes > 1 && f.describeAfterWait != nil {
 		return f.describeAfterWait, nil

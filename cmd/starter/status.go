@@ -74,23 +74,30 @@ func isOpen(s enumspb.WorkflowExecutionStatus) bool {
 }
 
 // describeDrain describes the latest run of the drain with this workflow
-// ID. On failure it prints why and returns the exit code; else -1.
-func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, int) {
+// ID. An ID a running drain holds for its rule (a DrainClaim: the rule
+// named the other way) stands for that drain: its description and ID are
+// returned instead, and said so on stderr. On failure it prints why and
+// returns the exit code; else -1.
+func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, string, int) {
 	desc, err := tc.DescribeWorkflow(ctx, id, "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
 		a.errorf(cmd, "no workflow with ID %q in namespace %s", id, namespace)
-		return nil, exitFailed
+		return nil, id, exitFailed
 	case err != nil:
 		a.errorf(cmd, "describing workflow %s: %v", id, err)
-		return nil, exitFailed
+		return nil, id, exitFailed
+	}
+	if parent := desc.ParentWorkflowExecution; desc.WorkflowType.Name == workflows.ClaimWorkflowName && parent != nil {
+		fmt.Fprintf(a.stderr, "%s %s: %s is held by the drain %s of the same rule; following that drain.\n", a.prog, cmd, id, parent.ID)
+		return a.describeDrain(ctx, tc, cmd, namespace, parent.ID)
 	}
 	if name := desc.WorkflowType.Name; name != workflows.WorkflowName {
 		a.errorf(cmd, "workflow %s is a %s, not a clbdrain drain (%s)", id, name, workflows.WorkflowName)
-		return nil, exitUsage
+		return nil, id, exitUsage
 	}
-	return desc, -1
+	return desc, id, -1
 }
 
 func (a *app) status(ctx context.Context, c *watchCmd, id string) int {
@@ -99,7 +106,7 @@ func (a *app) status(ctx context.Context, c *watchCmd, id string) int {
 		return exitFailed
 	}
 	defer tc.Close()
-	info, code := a.describeDrain(ctx, tc, "status", namespace, id)
+	info, id, code := a.describeDrain(ctx, tc, "status", namespace, id)
 	if code >= 0 {
 		return code
 	}
@@ -131,7 +138,7 @@ func (a *app) waitForEnd(ctx context.Context, tc client.Client, asJSON bool, nam
 		return nil, exitFailed
 	}
 	// The run's end is reported from a fresh description.
-	info, code := a.describeDrain(ctx, tc, "status", namespace, id)
+	info, _, code := a.describeDrain(ctx, tc, "status", namespace, id)
 	if code >= 0 {
 		return nil, code
 	}

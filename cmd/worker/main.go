@@ -121,6 +121,7 @@ func newWorkers(c client.Client, cfg config, acts *activities.Activities, audit 
 	main = worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.StopTimeout})
 	main.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
+	main.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	main.RegisterActivity(acts)
 	main.RegisterActivityWithOptions(audit.attributes, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})
 

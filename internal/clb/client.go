@@ -729,6 +729,7 @@ func boundTargets(in []*v20180317.Backend) []BoundTarget {
 			PrivateIpAddresses: stringValues(b.PrivateIpAddresses),
 			Port:               value(b.Port),
 			Weight:             value(b.Weight),
+			EniId:              value(b.EniId),
 		})
 	}
 	return out

@@ -221,7 +221,7 @@ func TestClientDecodesTheNewAnswers(t *testing.T) {
 		assert.Equal(t, []clb.ListenerAttributes{
 			{ListenerId: "lbl-tcp00001", ListenerName: "web-tcp", Protocol: "TCP", Port: 80, DeregisterTargetRst: ptr(true),
 				IdleConnectTimeout: ptr[int64](600), SessionExpireTime: ptr[int64](30)},
-			{ListenerId: "lbl-http0001", Protocol: "HTTP", Port: 80},
+			{ListenerId: "lbl-http0001", Protocol: "HTTP", Port: 80, Rules: []clb.Rule{{LocationId: "loc-rule0001"}}},
 		}, got)
 		assert.Equal(t, `{"LoadBalancerId":"lb-abc12345","ListenerIds":["lbl-tcp00001","lbl-http0001"]}`, string(api.requests()[0].Body))
 	})
@@ -346,6 +346,15 @@ func TestAllLoadBalancersRefusesAnInexactListing(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// rulesOf are rules as DescribeListeners answers them: without targets.
+func rulesOf(rules []clb.Rule) []clb.Rule {
+	out := make([]clb.Rule, len(rules))
+	for i, r := range rules {
+		out[i] = clb.Rule{LocationId: r.LocationId, Domain: r.Domain, Url: r.Url}
+	}
+	return out
+}
+
 // TestNewReadsAgainstTheEmulator: the listener attributes of the fixture,
 // and the health of a layer-4 listener's targets with no rule named, as
 // the production client reads them from the emulator.
@@ -360,7 +369,7 @@ func TestNewReadsAgainstTheEmulator(t *testing.T) {
 	assert.Equal(t, []clb.ListenerAttributes{
 		{ListenerId: "lbl-tcp00001", ListenerName: "web-tcp", Protocol: "TCP", Port: 80, DeregisterTargetRst: ptr(true),
 			IdleConnectTimeout: ptr[int64](600), SessionExpireTime: ptr[int64](30)},
-		{ListenerId: "lbl-http0001", ListenerName: "web-http", Protocol: "HTTP", Port: 80},
+		{ListenerId: "lbl-http0001", ListenerName: "web-http", Protocol: "HTTP", Port: 80, Rules: rulesOf(fleet.LoadBalancers[0].Listeners[1].Rules)},
 	}, ls)
 	_, err = c.DescribeListeners(ctx, "lb-test0001", "lbl-tcp00001", "lbl-nothere1")
 	requireError(t, err, clb.ActionDescribeListeners, "InvalidParameter.ListenerIdNotFound", clb.ClassCallerError)

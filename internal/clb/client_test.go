@@ -276,7 +276,7 @@ func TestClientDecodesAnswers(t *testing.T) {
 			Port:       80,
 			Targets: []clb.BoundTarget{
 				{Type: "CVM", InstanceId: "ins-abc12345", PrivateIpAddresses: []string{"10.0.0.4"}, Port: 8080, Weight: 10},
-				{Type: "ENI", PrivateIpAddresses: []string{"10.0.0.5", "fd00::5"}, Port: 8080, Weight: 0},
+				{Type: "ENI", PrivateIpAddresses: []string{"10.0.0.5", "fd00::5"}, Port: 8080, Weight: 0, EniId: "eni-abc12345"},
 			},
 		}, got)
 	})
@@ -384,9 +384,9 @@ func TestClientAPIErrors(t *testing.T) {
 		{"not bound on deregister", clb.ActionDeregisterTargets, deregister, 200,
 			apiError("InvalidParameter", "rs not bound", "req-e2"),
 			"InvalidParameter", clb.ClassNotBound, "rs not bound", "req-e2"},
-		{"invalid parameter elsewhere", clb.ActionModifyTargetWeight, modify, 200,
+		{"invalid parameter reweighing", clb.ActionModifyTargetWeight, modify, 200,
 			apiError("InvalidParameter", "bad weight", "req-e3"),
-			"InvalidParameter", clb.ClassCallerError, "bad weight", "req-e3"},
+			"InvalidParameter", clb.ClassNotBound, "bad weight", "req-e3"},
 		{"throttled", clb.ActionDeregisterTargets, deregister, 200,
 			apiError("RequestLimitExceeded", "too many requests", "req-e4"),
 			"RequestLimitExceeded", clb.ClassThrottled, "too many requests", "req-e4"},

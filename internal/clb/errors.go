@@ -17,8 +17,9 @@ type Class string
 const (
 	// ClassCallerError: the request itself is wrong; retrying cannot help.
 	ClassCallerError Class = "caller-error"
-	// ClassNotBound: DeregisterTargets named a target that is not bound.
-	// The caller confirms with DescribeTargets; gone means done.
+	// ClassNotBound: DeregisterTargets or ModifyTargetWeight named a target
+	// that is not bound. The caller confirms with DescribeTargets; gone
+	// means done (or, for a weight, nothing to change).
 	ClassNotBound Class = "not-bound"
 	// ClassAlreadyBound: RegisterTargets named a target that is bound
 	// already. The caller confirms with DescribeTargets; bound means done,
@@ -84,9 +85,10 @@ var codeTable = []codeRule{
 	{Code: "LimitExceeded", Class: ClassCallerError},
 	{Code: CodeNoCredential, Class: ClassCallerError},
 
-	// Not bound: deregistering a target that is not bound answers
-	// InvalidParameter; the caller confirms with DescribeTargets.
+	// Not bound: deregistering or reweighing a target that is not bound
+	// answers InvalidParameter; the caller confirms with DescribeTargets.
 	{Code: "InvalidParameter", Action: ActionDeregisterTargets, Class: ClassNotBound},
+	{Code: "InvalidParameter", Action: ActionModifyTargetWeight, Class: ClassNotBound},
 	// Likewise a batch weight change naming a target that is gone.
 	{Code: "InvalidParameter", Action: ActionBatchModifyTargetWeight, Class: ClassNotBound},
 	// Already bound: registering a bound target answers InvalidParameter;

@@ -88,6 +88,7 @@ func TestClassOfEveryDocumentedCode(t *testing.T) {
 	byAction := map[[2]string]clb.Class{
 		{clb.ActionModifyTargetWeight, "FailedOperation"}:          clb.ClassBusy,
 		{clb.ActionModifyTargetWeight, "FailedOperation.Whatever"}: clb.ClassBusy,
+		{clb.ActionModifyTargetWeight, "InvalidParameter"}:         clb.ClassNotBound,
 		{clb.ActionDescribeTaskStatus, "InvalidParameter"}:         clb.ClassTaskUnknown,
 		{clb.ActionDescribeTaskStatus, "ResourceNotFound"}:         clb.ClassTaskUnknown,
 	}
@@ -125,7 +126,8 @@ func TestClassifySDKErrors(t *testing.T) {
 
 	wrapped := fmt.Errorf("calling the API: %w", tcerr.NewTencentCloudSDKError("InvalidParameter", "not bound", "req-2"))
 	assert.Equal(t, clb.ClassNotBound, clb.Classify(clb.ActionDeregisterTargets, wrapped).Class)
-	assert.Equal(t, clb.ClassCallerError, clb.Classify(clb.ActionModifyTargetWeight, wrapped).Class)
+	assert.Equal(t, clb.ClassNotBound, clb.Classify(clb.ActionModifyTargetWeight, wrapped).Class)
+	assert.Equal(t, clb.ClassCallerError, clb.Classify(clb.ActionDescribeTargets, wrapped).Class)
 
 	network := clb.Classify(clb.ActionDescribeTargets, tcerr.NewTencentCloudSDKError(clb.CodeNetworkError, "Fail to get response", ""))
 	assert.Equal(t, "DescribeTargets: ClientError.NetworkError: Fail to get response", network.Error())
