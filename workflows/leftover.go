@@ -25,7 +25,7 @@ type FailureDetails struct {
 	// LeftAtZero are the targets this drain set to weight 0 (or may have:
 	// a call cut short may have been applied) and did not deregister,
 	// each with its weight from before the drain.
-	LeftAtZero []clb.WeightedTarget `json:"LeftAtZero"`
+	LeftAtZero clb.WeightedList `json:"LeftAtZero"`
 }
 
 // LeftAtZeroOf returns the FailureDetails of a failed drain's error (as
