@@ -13,6 +13,22 @@ import (
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
+// auditSetup is what a recorder needs for the audit search attributes: the
+// dev server's flags that register them, and the worker's check answering
+// that every one is registered (as it is on that server).
+func auditSetup() ([]string, func(worker.Worker)) {
+	var registered, args []string
+	for _, k := range workflows.AuditSearchAttributes() {
+		registered = append(registered, k.GetName())
+		args = append(args, "--search-attribute", k.GetName()+"="+k.GetValueType().String())
+	}
+	return args, func(reads worker.Worker) {
+		reads.RegisterActivityWithOptions(func(context.Context, workflows.AuditAttributesInput) (workflows.AuditAttributesResult, error) {
+			return workflows.AuditAttributesResult{Registered: registered}, nil
+		}, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})
+	}
+}
+
 // TestRecordAuditHistories records testdata/audit-*.json, which TestReplay
 // replays: drains with the audit search attributes on, on a dev server that
 // has them registered. Run it alone to keep the histories recorded before
@@ -23,19 +39,8 @@ func TestRecordAuditHistories(t *testing.T) {
 	if os.Getenv(envRecord) != "1" {
 		t.Skipf("set %s=1 to record histories on a dev server", envRecord)
 	}
-	var registered []string
-	var args []string
-	for _, k := range workflows.AuditSearchAttributes() {
-		registered = append(registered, k.GetName())
-		args = append(args, "--search-attribute", k.GetName()+"="+k.GetValueType().String())
-	}
-	// The worker's setup, with the audit check answering that every
-	// attribute is registered (as it is on this server).
-	r := startRecorder(t, args, func(reads worker.Worker) {
-		reads.RegisterActivityWithOptions(func(context.Context, workflows.AuditAttributesInput) (workflows.AuditAttributesResult, error) {
-			return workflows.AuditAttributesResult{Registered: registered}, nil
-		}, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})
-	})
+	args, audit := auditSetup()
+	r := startRecorder(t, args, audit)
 	c, ctx, state := r.client, r.ctx, r.state
 
 	// A layer-7 rule named by Domain+Url, with a drain phase, continuing

@@ -2,10 +2,13 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -37,10 +40,42 @@ const (
 )
 
 func historyFiles(t *testing.T) []string {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	all, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)
+	files := slices.DeleteFunc(all, func(f string) bool { return f == idsFile })
 	require.NotEmpty(t, files, "no recorded history: run with %s=1", envRecord)
 	return files
+}
+
+// idsFile maps each recorded history to the workflow ID it ran under: a
+// drain's commands depend on its own ID (it claims the conventional IDs it
+// does not run under), so it is replayed under that ID.
+var idsFile = filepath.Join("testdata", "workflow-ids.json")
+
+// replay replays the history in file with r, under the workflow ID it was
+// recorded with when idsFile names it.
+func replay(t *testing.T, r worker.WorkflowReplayer, logger log.Logger, file string) error {
+	t.Helper()
+	f, err := os.Open(file)
+	require.NoError(t, err)
+	defer f.Close()
+	hist, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	require.NoError(t, err)
+	var opts worker.ReplayWorkflowHistoryOptions
+	opts.OriginalExecution.ID = recordedIDs(t)[filepath.Base(file)]
+	return r.ReplayWorkflowHistoryWithOptions(logger, hist, opts)
+}
+
+// recordedIDs reads idsFile; histories recorded before it have no entry.
+func recordedIDs(t *testing.T) map[string]string {
+	ids := map[string]string{}
+	b, err := os.ReadFile(idsFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return ids
+	}
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &ids))
+	return ids
 }
 
 func quietLogger(t *testing.T) log.Logger {
@@ -54,9 +89,10 @@ func quietLogger(t *testing.T) log.Logger {
 func TestReplay(t *testing.T) {
 	for _, f := range historyFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
+			r := newReplayer()
 			r.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
-			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(quietLogger(t), f))
+			r.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
+			require.NoError(t, replay(t, r, quietLogger(t), f))
 		})
 	}
 }
@@ -70,12 +106,19 @@ func TestReplayDetectsChanges(t *testing.T) {
 		}
 		return workflows.DrainAndDeregister(ctx, in)
 	}
+	changedScheduled := func(ctx workflow.Context, in workflows.ScheduledDrainInput) (workflows.DrainResult, error) {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return workflows.DrainResult{}, err
+		}
+		return workflows.ScheduledDrain(ctx, in)
+	}
 	for _, f := range historyFiles(t) {
-		r := worker.NewWorkflowReplayer()
+		r := newReplayer()
 		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.WorkflowName})
+		r.RegisterWorkflowWithOptions(changedScheduled, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
 		// The replayer logs the expected failure as a workflow panic.
 		silent := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-		err := r.ReplayWorkflowHistoryFromJSONFile(silent, f)
+		err := replay(t, r, silent, f)
 		require.ErrorContains(t, err, "[TMPRL1100]", "%s: want a nondeterminism error", f)
 	}
 }
@@ -147,11 +190,18 @@ func TestRecordHistories(t *testing.T) {
 // ones on the rate-limited mutations queue; extra, when set, registers
 // more on the task queue. Its context ends after 5 minutes.
 func startRecorder(t *testing.T, devArgs []string, extra func(worker.Worker)) *recorder {
+	spec := clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}
+	return startRecorderWith(t, spec, clbsim.Config{TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5}, devArgs, extra)
+}
+
+// startRecorderWith is startRecorder with the fleet generated from spec
+// (seed 5) and the emulator's settings in cfg.
+func startRecorderWith(t *testing.T, spec clbsim.GenerateSpec, cfg clbsim.Config, devArgs []string, extra func(worker.Worker)) *recorder {
 	cli := os.Getenv(envTemporalCLI)
 	if cli == "" {
 		cli = filepath.Join("..", "bin", "temporal")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	server, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: cli, LogLevel: "error", ExtraArgs: devArgs,
 		ClientOptions: &client.Options{Logger: quietLogger(t)}, Stdout: testWriter{t}, Stderr: testWriter{t}})
@@ -159,11 +209,12 @@ func startRecorder(t *testing.T, devArgs []string, extra func(worker.Worker)) *r
 	t.Cleanup(func() { require.NoError(t, server.Stop()) })
 	c := server.Client()
 
-	// A TCP listener and an HTTP one with two rules, 45 targets each; tasks
-	// take 300-500 ms, the API's rate limit applies.
-	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}, 5)
+	// By default a TCP listener and an HTTP one with two rules, 45 targets
+	// each; tasks take 300-500 ms, the API's rate limit applies.
+	state, err := clbsim.Generate(spec, 5)
 	require.NoError(t, err)
-	api, sim := clbsimtest.Start(t, clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
+	cfg.State = state
+	api, sim := clbsimtest.Start(t, cfg)
 	scripted := &scriptedCLB{API: api, sim: sim}
 
 	acts := &activities.Activities{CLB: scripted}
@@ -201,17 +252,24 @@ func (r *recorder) reset(faults map[int]clbsim.Faults) {
 // run starts a drain, lets during act on it, waits for its result, and
 // writes the history of each of its runs as testdata/<name>[-run<n>].json.
 func (r *recorder) run(name string, in workflows.DrainInput, during func(workflowID string)) workflows.DrainResult {
+	var res workflows.DrainResult
+	require.NoError(r.t, r.record(name, workflows.WorkflowName, workflows.WorkflowIDFor(in), in, during, &res))
+	return res
+}
+
+// record starts the workflow of type name under wid with input in, lets
+// during act on it, waits for its end into res, writes the history of each
+// of its runs as testdata/<name>[-run<n>].json, and returns how it ended.
+func (r *recorder) record(name, workflowType, wid string, in any, during func(workflowID string), res any) error {
 	t := r.t
-	wid := workflows.WorkflowIDFor(in)
-	run, err := r.client.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: workflows.TaskQueue}, workflows.WorkflowName, in)
+	run, err := r.client.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: workflows.TaskQueue}, workflowType, in)
 	require.NoError(t, err)
 	// Taken now: after Get follows a continue-as-new, it names the last run.
 	firstRunID := run.GetRunID()
 	if during != nil {
 		during(wid)
 	}
-	var res workflows.DrainResult
-	require.NoError(t, run.Get(r.ctx, &res))
+	ended := run.Get(r.ctx, res)
 
 	var runIDs []string
 	for id := firstRunID; id != ""; id = r.nextRun(wid, id) {
@@ -224,7 +282,7 @@ func (r *recorder) run(name string, in workflows.DrainInput, during func(workflo
 		}
 		r.write(file, wid, id)
 	}
-	return res
+	return ended
 }
 
 // nextRun is the run that the run id continued as, or "".
@@ -250,5 +308,10 @@ func (r *recorder) write(file, wid, runID string) {
 	require.NoError(r.t, err)
 	require.NoError(r.t, os.MkdirAll("testdata", 0o755))
 	require.NoError(r.t, os.WriteFile(filepath.Join("testdata", file), append(b, '\n'), 0o644))
+	ids := recordedIDs(r.t)
+	ids[file] = wid
+	b, err = json.MarshalIndent(ids, "", "  ")
+	require.NoError(r.t, err)
+	require.NoError(r.t, os.WriteFile(idsFile, append(b, '\n'), 0o644))
 	r.t.Logf("wrote testdata/%s: %d events", file, len(hist.Events))
 }
