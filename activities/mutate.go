@@ -18,8 +18,10 @@ type SetWeightInput struct {
 	// weight to set: 0 to drain, the snapshot weight to restore.
 	Targets []clb.WeightedTarget `json:"Targets"`
 	// Recheck, when true, first reads what is bound and changes only the
-	// targets still bound: a restore skips targets that were removed
-	// meanwhile instead of failing on them.
+	// targets still bound and not at their weight already: a restore skips
+	// targets that were removed meanwhile instead of failing on them, and a
+	// change sent again after its task was lost sends only what it had not
+	// done.
 	Recheck bool `json:"Recheck,omitempty"`
 }
 
@@ -33,6 +35,9 @@ type SetWeightResult struct {
 	// Skipped are the targets found not bound any more, by Recheck or
 	// after a not-bound answer; nothing was sent for them.
 	Skipped []clb.WeightedTarget `json:"Skipped,omitempty"`
+	// AlreadySet are the targets Recheck found at their weight already;
+	// nothing was sent for them, and they count as done.
+	AlreadySet []clb.WeightedTarget `json:"AlreadySet,omitempty"`
 }
 
 // SetWeight sets each target's weight with one ModifyTargetWeight call and
@@ -50,11 +55,11 @@ func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (SetWeigh
 	var res SetWeightResult
 	send := in.Targets
 	if in.Recheck {
-		bound, err := a.stillBound(ctx, in.Selector, clb.Unweighted(send))
+		now, err := a.weightsNow(ctx, in.Selector, clb.Unweighted(send))
 		if err != nil {
 			return res, err
 		}
-		send, res.Skipped = split(send, bound)
+		send, res.Skipped, res.AlreadySet = sortByWeightNow(send, now)
 		if len(send) == 0 {
 			return res, nil
 		}
@@ -87,6 +92,22 @@ func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (SetWeigh
 	activity.GetMetricsHandler(ctx).Counter(MetricTargetsWeightSet).Inc(int64(len(send)))
 	res.TaskID, res.Sent = taskID, send
 	return res, nil
+}
+
+// sortByWeightNow splits targets by their weight now (-1: not bound): to
+// send, gone, and at their weight already.
+func sortByWeightNow(targets []clb.WeightedTarget, now []int64) (send, gone, already []clb.WeightedTarget) {
+	for i, t := range targets {
+		switch {
+		case now[i] < 0:
+			gone = append(gone, t)
+		case now[i] == t.Weight:
+			already = append(already, t)
+		default:
+			send = append(send, t)
+		}
+	}
+	return send, gone, already
 }
 
 // DeregisterInput is the input of DeregisterTargets.

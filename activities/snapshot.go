@@ -211,6 +211,20 @@ func (idx boundIndex) find(t clb.Target) (clb.BoundTarget, bool) {
 // stillBound reads what is bound to sel now and reports, for each of
 // targets, whether it is still bound.
 func (a *Activities) stillBound(ctx context.Context, sel clb.Selector, targets []clb.Target) ([]bool, error) {
+	weights, err := a.weightsNow(ctx, sel, targets)
+	if err != nil {
+		return nil, err
+	}
+	bound := make([]bool, len(targets))
+	for i, w := range weights {
+		bound[i] = w >= 0
+	}
+	return bound, nil
+}
+
+// weightsNow reads what is bound to sel now: each target's current weight,
+// or -1 when it is not bound.
+func (a *Activities) weightsNow(ctx context.Context, sel clb.Selector, targets []clb.Target) ([]int64, error) {
 	l, err := a.listener(ctx, sel)
 	if err != nil {
 		return nil, err
@@ -220,11 +234,14 @@ func (a *Activities) stillBound(ctx context.Context, sel clb.Selector, targets [
 		return nil, err
 	}
 	idx := indexBound(now)
-	bound := make([]bool, len(targets))
+	weights := make([]int64, len(targets))
 	for i, t := range targets {
-		_, bound[i] = idx.find(t)
+		weights[i] = -1
+		if b, ok := idx.find(t); ok {
+			weights[i] = b.Weight
+		}
 	}
-	return bound, nil
+	return weights, nil
 }
 
 // recheck splits targets into those still bound to sel and those gone.

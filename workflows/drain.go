@@ -387,14 +387,17 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
 		skipped = append(skipped, res.Skipped...)
+		// What a lost or failed earlier task had set already counts as
+		// set: a change sent again sends only the rest.
+		done := append(res.AlreadySet, res.Sent...)
 		if res.TaskID == "" {
-			return res.Sent, skipped, nil
+			return done, skipped, nil
 		}
 		d.progress.CurrentTaskID = res.TaskID
 		_, err = d.waitForTask(ctx, res.TaskID, clb.ActionModifyTargetWeight)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
-			return res.Sent, skipped, nil
+			return done, skipped, nil
 		}
 		failure, _, typ := taskFailure(err)
 		if typ == "" || retry >= MaxTaskRetries || ctx.Err() != nil {
