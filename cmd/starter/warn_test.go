@@ -73,6 +73,8 @@ func TestDrainStartsWhenTheListenerCannotBeRead(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(res.stderr, "\n"), res.stderr)
 	assert.Contains(t, res.stderr, "starter drain: note: could not read the attributes of listener lbl-nothere1: ")
 	assert.Contains(t, res.stderr, "ListenerIdNotFound")
+	assert.NotContains(t, res.stderr, clbsimtest.SecretKey)
+	assert.NotContains(t, res.stderr, clbsimtest.SecretID)
 
 	delete(env, envRegion)
 	fc = &fakeClient{run: newRun("run-1", workflows.DrainResult{}, nil)}
