@@ -99,7 +99,7 @@ func newDrain(ctx workflow.Context, in DrainInput) *drain {
 		d.result = DrainResult{Reason: in.Reason, Started: workflow.Now(ctx)}
 	}
 	d.result.Runs++
-	d.progress = Progress{Phase: PhaseValidating, CurrentChunk: -1, Run: d.result.Runs}
+	d.progress = Progress{Phase: PhaseValidating, CurrentChunk: -1, Run: d.result.Runs, Warnings: d.result.Warnings}
 	return d
 }
 
@@ -176,6 +176,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	// Two spellings of one binding are one target asked for.
 	d.result.DuplicatesMerged += snap.Merged
 	d.result.Requested -= snap.Merged
+	d.listenerRead(snap)
 	original := d.in.Resume.weights()
 	// The resume state's view gives way to what is bound now.
 	d.toGo, d.drained = nil, map[string]bool{}
@@ -192,6 +193,25 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 		"toDeregister", len(d.toGo), "alreadyAbsent", len(snap.Absent), "run", d.result.Runs)
 	d.noteAudit(ctx)
 	return nil
+}
+
+// listenerRead records the listener's attributes the snapshot read, and
+// the warnings they call for, in the result and the progress. Without
+// them (unreadable, or an earlier version's activity) what an earlier run
+// recorded stands.
+func (d *drain) listenerRead(snap activities.SnapshotResult) {
+	if snap.ListenerError != "" {
+		d.log.Warn("listener attributes unread: no warning about live connections", "error", snap.ListenerError)
+	}
+	if snap.Listener == nil {
+		return
+	}
+	d.result.Listener = snap.Listener
+	d.result.Warnings = clb.DrainWarnings(*snap.Listener, d.in.DrainDelay)
+	d.progress.Warnings = d.result.Warnings
+	for _, w := range d.result.Warnings {
+		d.log.Warn("live connections", "warning", w)
+	}
 }
 
 // drain sets weight 0 on the targets to go, then waits DrainDelay so that
