@@ -31,7 +31,8 @@ var (
 	// SearchAttrServers are the servers it takes out: instance IDs and ENI
 	// IPs, distinct, in input order, at most MaxAuditValueBytes of them.
 	SearchAttrServers = temporal.NewSearchAttributeKeyKeywordList("ClbServers")
-	// SearchAttrReason is the input's Reason (Text: searched by words).
+	// SearchAttrReason is the input's Reason (Text: searched by words),
+	// with ':', ' and \ replaced by spaces (see textSafe).
 	SearchAttrReason = temporal.NewSearchAttributeKeyString("ClbReason")
 	// SearchAttrRequester is who asked for it.
 	SearchAttrRequester = temporal.NewSearchAttributeKeyKeyword("ClbRequester")
@@ -192,8 +193,30 @@ func keywords(k temporal.SearchAttributeKeyKeywordList, v []string) auditUpdate 
 	return auditUpdate{name: k.GetName(), update: k.ValueSet(v), skip: len(v) == 0}
 }
 
+// text sets a Text attribute, its value made safe by textSafe.
 func text(k temporal.SearchAttributeKeyString, v string) auditUpdate {
-	return auditUpdate{name: k.GetName(), update: k.ValueSet(v), skip: v == ""}
+	v = textSafe(v)
+	return auditUpdate{name: k.GetName(), update: k.ValueSet(v), skip: strings.TrimSpace(v) == ""}
+}
+
+// tsvectorSyntax are the characters that a Text value must not hold.
+// Temporal's PostgreSQL visibility store writes a Text attribute as a
+// tsvector literal, where ':' starts a position, and ' and \ quote
+// and escape; a value holding one of them fails that write, and the
+// workflow silently goes missing from visibility (and from
+// `starter list`): temporalio/temporal#11085.
+const tsvectorSyntax = ":'\\"
+
+// textSafe is v with each character of tsvectorSyntax replaced by a space,
+// so that every visibility store takes it. Words stay searchable: "CHG-42:
+// reboot" becomes "CHG-42  reboot".
+func textSafe(v string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(tsvectorSyntax, r) {
+			return ' '
+		}
+		return r
+	}, v)
 }
 
 // upsert sends the updates of registered attributes, in one command.

@@ -101,7 +101,7 @@ func TestAuditUpsertsWhoWhatWhyAndEveryPhase(t *testing.T) {
 	in := layer4(3)
 	in.Domain, in.Url = "api.example.com", "/v1"
 	in.DrainDelay = time.Minute
-	in.Requester, in.Reason = "alice", "CHG-42 kernel upgrade"
+	in.Requester, in.Reason = "alice", `CHG-42: kernel upgrade, it's C:\boot`
 	f.run(in)
 	f.result()
 
@@ -113,7 +113,7 @@ func TestAuditUpsertsWhoWhatWhyAndEveryPhase(t *testing.T) {
 	reason, _ := first.GetString(workflows.SearchAttrReason)
 	assert.Equal(t, workflows.KindDrain, get(workflows.SearchAttrKind))
 	assert.Equal(t, "alice", get(workflows.SearchAttrRequester))
-	assert.Equal(t, "CHG-42 kernel upgrade", reason)
+	assert.Equal(t, "CHG-42  kernel upgrade, it s C  boot", reason, "no tsvector syntax (PostgreSQL visibility)")
 	assert.Equal(t, []string{lbID}, list(workflows.SearchAttrLoadBalancers))
 	assert.Equal(t, []string{lisID}, list(workflows.SearchAttrListeners))
 	assert.Equal(t, []string{"ins-00000000", "ins-00000001", "ins-00000002"}, list(workflows.SearchAttrServers))
