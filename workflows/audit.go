@@ -64,8 +64,9 @@ const (
 
 // Audit bounds.
 const (
-	// MaxRequesterLen bounds DrainInput.Requester.
-	MaxRequesterLen = 256
+	// MaxRequesterLen bounds DrainInput.Requester, in characters: a SQL
+	// visibility store keeps a Keyword in a VARCHAR(255) column.
+	MaxRequesterLen = 255
 	// MaxAuditValueBytes bounds each audit attribute's value as JSON:
 	// Temporal refuses a search attribute value over 2 KB by default (and
 	// the refusal stalls the workflow), so a drain of more servers records
@@ -346,14 +347,15 @@ func (d *drain) noteAudit(ctx workflow.Context) {
 }
 
 // validateRequester checks DrainInput.Requester: UTF-8 text of at most
-// MaxRequesterLen bytes.
+// MaxRequesterLen characters (what a VARCHAR(255) column of SQL
+// visibility takes).
 func validateRequester(requester string) []clb.Problem {
 	switch {
-	case len(requester) > MaxRequesterLen:
-		return []clb.Problem{{Field: "Requester", Value: strconv.Itoa(len(requester)) + " bytes",
-			Reason: "must be at most " + strconv.Itoa(MaxRequesterLen) + " bytes"}}
 	case !utf8.ValidString(requester):
 		return []clb.Problem{{Field: "Requester", Value: requester, Reason: "must be UTF-8 text"}}
+	case utf8.RuneCountInString(requester) > MaxRequesterLen:
+		return []clb.Problem{{Field: "Requester", Value: strconv.Itoa(utf8.RuneCountInString(requester)) + " characters",
+			Reason: "must be at most " + strconv.Itoa(MaxRequesterLen) + " characters: SQL visibility keeps a Keyword in a VARCHAR(255)"}}
 	}
 	return nil
 }

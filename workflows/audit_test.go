@@ -328,15 +328,17 @@ func TestSummaryAndDetails(t *testing.T) {
 
 func TestValidateRequester(t *testing.T) {
 	in := layer4(1)
-	in.Requester = strings.Repeat("a", workflows.MaxRequesterLen)
-	require.NoError(t, workflows.Validate(in))
+	assert.Equal(t, 255, workflows.MaxRequesterLen, "SQL visibility keeps a Keyword in a VARCHAR(255)")
+	in.Requester = strings.Repeat("é", workflows.MaxRequesterLen)
+	require.NoError(t, workflows.Validate(in), "255 characters, 510 bytes")
 
 	in.Requester = strings.Repeat("a", workflows.MaxRequesterLen+1)
 	var verr *clb.ValidationError
 	require.ErrorAs(t, workflows.Validate(in), &verr)
 	require.Len(t, verr.Problems, 1)
 	assert.Equal(t, "Requester", verr.Problems[0].Field)
-	assert.Equal(t, "257 bytes", verr.Problems[0].Value)
+	assert.Equal(t, "256 characters", verr.Problems[0].Value)
+	assert.Contains(t, verr.Problems[0].Reason, "must be at most 255 characters")
 
 	in.Requester = "al\xffce"
 	require.ErrorAs(t, workflows.Validate(in), &verr)

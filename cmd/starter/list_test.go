@@ -197,5 +197,5 @@ func TestDrainRequesterDefaultsToTheOSUserAndTheUIGetsASummary(t *testing.T) {
 
 	res = runWith(t, nil, "", drainArgs(file, "--requester", strings.Repeat("x", 300))...)
 	assert.Equal(t, exitUsage, res.code)
-	assert.Contains(t, res.stderr, `Requester = "300 bytes": must be at most 256 bytes (--requester)`)
+	assert.Contains(t, res.stderr, `Requester = "300 characters": must be at most 255 characters: SQL visibility keeps a Keyword in a VARCHAR(255) (--requester)`)
 }
