@@ -142,6 +142,7 @@ func startAudit(ctx workflow.Context, rec auditRecord) *auditor {
 		return au
 	}
 	au.registered = registeredAuditAttributes(ctx, au.log)
+	rec.requester = auditRequester(ctx, rec.requester)
 	au.upsert(ctx,
 		keyword(SearchAttrKind, rec.kind),
 		keywords(SearchAttrLoadBalancers, rec.loadBalancers),
@@ -152,6 +153,24 @@ func startAudit(ctx workflow.Context, rec auditRecord) *auditor {
 		keyword(SearchAttrPhase, string(rec.phase)))
 	return au
 }
+
+// auditRequester is the requester to record: requester when given, else,
+// for a child workflow, "workflow:" and its parent's workflow ID (from the
+// workflow info, so replay sees the same), else none. It is cut to
+// MaxRequesterLen characters, what SQL visibility keeps of a Keyword.
+func auditRequester(ctx workflow.Context, requester string) string {
+	if parent := workflow.GetInfo(ctx).ParentWorkflowExecution; requester == "" && parent != nil {
+		requester = ParentRequesterPrefix + parent.ID
+	}
+	if utf8.RuneCountInString(requester) > MaxRequesterLen {
+		requester = string([]rune(requester)[:MaxRequesterLen])
+	}
+	return requester
+}
+
+// ParentRequesterPrefix starts the ClbRequester of a child drain started
+// without a Requester; the parent's workflow ID follows.
+const ParentRequesterPrefix = "workflow:"
 
 // registeredAuditAttributes runs AuditAttributesActivity; on failure audit
 // is off for the run.

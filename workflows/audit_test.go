@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -343,4 +344,54 @@ func TestValidateRequester(t *testing.T) {
 	in.Requester = "al\xffce"
 	require.ErrorAs(t, workflows.Validate(in), &verr)
 	assert.Equal(t, "must be UTF-8 text", verr.Problems[0].Reason)
+}
+
+// releaseParent runs a drain as its child, as README shows, with or
+// without a Requester.
+func releaseParent(ctx workflow.Context, in workflows.DrainInput) (int, error) {
+	var res workflows.DrainResult
+	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflows.ChildOptions(in)), workflows.WorkflowName, in).Get(ctx, &res)
+	return len(res.Deregistered), err
+}
+
+// A child drain without a Requester records its parent as requester
+// ("workflow:" and the parent's workflow ID); one with a Requester keeps it.
+func TestChildDrainRecordsItsParentAsRequester(t *testing.T) {
+	const parentID = "release/v42"
+	for requester, want := range map[string]string{"": workflows.ParentRequesterPrefix + parentID, "alice": "alice"} {
+		f := newFleet(t)
+		auditCheck(f.env, allAudit(), nil)
+		u := recordUpserts(f.env)
+		f.healthy(time.Second)
+		f.env.RegisterWorkflow(releaseParent)
+		f.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: parentID, TaskQueue: workflows.TaskQueue})
+		in := layer4(2)
+		in.Requester = requester
+		f.env.ExecuteWorkflow(releaseParent, in)
+		require.True(t, f.env.IsWorkflowCompleted())
+		require.NoError(t, f.env.GetWorkflowError())
+
+		var got []string
+		for _, sa := range u.list {
+			if v, ok := sa.GetKeyword(workflows.SearchAttrRequester); ok {
+				got = append(got, v)
+			}
+		}
+		assert.Equal(t, []string{want}, got, "requester %q", requester)
+	}
+}
+
+// A drain started without a parent and without a Requester records none.
+func TestTopLevelDrainWithoutRequesterRecordsNone(t *testing.T) {
+	f := newFleet(t)
+	auditCheck(f.env, allAudit(), nil)
+	u := recordUpserts(f.env)
+	f.healthy(time.Second)
+	f.run(layer4(1))
+	f.result()
+	require.NotEmpty(t, u.list)
+	for _, sa := range u.list {
+		_, ok := sa.GetKeyword(workflows.SearchAttrRequester)
+		assert.False(t, ok)
+	}
 }
