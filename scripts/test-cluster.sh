@@ -61,7 +61,7 @@ build_server() {
 		say "Temporal server $VERSION already built in ./bin"
 		return
 	fi
-	say "building the Temporal server and its SQL tool $VERSION into ./bin (once, several minutes)"
+	say "building the Temporal server and its SQL tool $VERSION into ./bin (once: 4-20 minutes, depending on load)"
 	mkdir -p "$BIN"
 	build_dir=$(mktemp -d "$BIN/.temporal-server.XXXXXX")
 	GOBIN=$build_dir "$GO" install "go.temporal.io/server/cmd/server@$VERSION" "go.temporal.io/server/cmd/tools/sql@$VERSION"
