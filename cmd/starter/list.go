@@ -58,7 +58,7 @@ func (a *app) listCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&c.lb, "lb", "", "only the workflows of this load balancer `ID`, such as lb-abc12345")
 	fs.StringVar(&c.server, "server", "", "only the workflows that take out this `SERVER`: an instance ID or an ENI IP")
-	fs.StringVar(&c.since, "since", defaultSince, "only the workflows started in the last `DURATION`, such as 1h, 36h or 7d; 0: any time")
+	fs.StringVar(&c.since, "since", defaultSince, "only the workflows started in the last `DURATION`, such as 1h, 36h or 7d, at most 3650d; 0: any time")
 	fs.BoolVar(&c.running, "running", false, "only the workflows still running")
 	fs.BoolVar(&c.json, "json", false, "print the query and the workflows as JSON on stdout")
 	fs.BoolVar(&c.verbose, "verbose", false, "print the visibility query first (as temporal workflow list --query takes it)")
