@@ -310,6 +310,18 @@ func TestDeregisterRecheckSendsOnlyWhatIsBound(t *testing.T) {
 	require.Equal(t, 1, h.clb.count(clb.ActionDeregisterTargets))
 }
 
+// Recheck reads what is bound and changes nothing.
+func TestRecheckOnlyReads(t *testing.T) {
+	h := newHarness(t)
+	v, err := h.env.ExecuteActivity(h.acts.Recheck, activities.RecheckInput{Selector: tcpSel(), Targets: cvms(1, 8, 2)})
+	require.NoError(t, err)
+	var res activities.RecheckResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, cvms(1, 2), res.Bound)
+	require.Equal(t, cvms(8), res.Gone)
+	require.Equal(t, []string{clb.ActionDescribeTargets}, h.clb.calls)
+}
+
 func TestDeregisterRecheckOnARule(t *testing.T) {
 	h := newHarness(t)
 	res, err := h.deregister(activities.DeregisterInput{Selector: httpSel(locAPI), Targets: cvms(0, 3), Recheck: true})

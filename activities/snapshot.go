@@ -309,3 +309,32 @@ func split[T any](items []T, keep []bool) (kept, others []T) {
 	}
 	return kept, others
 }
+
+// RecheckInput is the input of Recheck.
+type RecheckInput struct {
+	// Selector names the listener or rule, with its LocationId resolved
+	// (SnapshotResult.Selector).
+	Selector clb.Selector `json:"Selector"`
+	// Targets are the targets to look for, named as bound.
+	Targets []clb.Target `json:"Targets"`
+}
+
+// RecheckResult is what Recheck found.
+type RecheckResult struct {
+	// Bound are the targets still bound, in input order.
+	Bound []clb.Target `json:"Bound,omitempty"`
+	// Gone are the targets not bound any more, in input order.
+	Gone []clb.Target `json:"Gone,omitempty"`
+}
+
+// Recheck reads what is bound to the listener or rule now
+// (DescribeTargets) and splits the targets into those still bound and
+// those gone. It changes nothing: a cancelled drain uses it to learn how
+// a chunk whose call or task it could not follow to the end ended.
+func (a *Activities) Recheck(ctx context.Context, in RecheckInput) (RecheckResult, error) {
+	bound, gone, err := a.recheck(ctx, in.Selector, in.Targets)
+	if err != nil {
+		return RecheckResult{}, err
+	}
+	return RecheckResult{Bound: bound, Gone: gone}, nil
+}

@@ -140,6 +140,22 @@ func (f *fleet) deregister(ctx context.Context, in activities.DeregisterInput) (
 	return activities.DeregisterResult{TaskID: f.taskID(), Sent: in.Targets, Attempt: int(activity.GetInfo(ctx).Attempt)}, nil
 }
 
+// recheck answers Recheck from the fleet: every target bound except the
+// absent ones.
+func (f *fleet) recheck(ctx context.Context, in activities.RecheckInput) (activities.RecheckResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var res activities.RecheckResult
+	for _, t := range in.Targets {
+		if f.absent[t.Key()] {
+			res.Gone = append(res.Gone, t)
+		} else {
+			res.Bound = append(res.Bound, t)
+		}
+	}
+	return res, nil
+}
+
 func (f *fleet) setWeight(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -160,6 +176,7 @@ func (f *fleet) healthy(taskTime time.Duration) {
 	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(f.snapshot).Maybe()
 	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(f.deregister).Maybe()
 	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(f.setWeight).Maybe()
+	f.env.OnActivity(a.Recheck, mock.Anything, mock.Anything).Return(f.recheck).Maybe()
 	f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).After(taskTime).Return(f.wait).Maybe()
 }
 
