@@ -203,6 +203,18 @@ func bindings(l clb.Listener, sel clb.Selector) (clb.Selector, []clb.BoundTarget
 		"%s has no rule %q; its rules: %s", where, ruleName(sel), ruleList(l.Rules)), ErrNoRule, nil)
 }
 
+// byLocation is sel naming its rule by LocationId alone when it has one:
+// a resolved selector carries the rule's Domain and Url as they were when
+// resolved, and another writer may have changed them since. Only the
+// user's own input is held to LocationId and Domain+Url naming one rule
+// (Snapshot); re-checks follow the rule by its LocationId.
+func byLocation(sel clb.Selector) clb.Selector {
+	if sel.LocationId != "" {
+		sel.Domain, sel.Url = "", ""
+	}
+	return sel
+}
+
 // ruleName names the rule of sel as the user gave it.
 func ruleName(sel clb.Selector) string {
 	if sel.LocationId != "" {
@@ -273,7 +285,7 @@ func (a *Activities) weightsNow(ctx context.Context, sel clb.Selector, targets [
 	if err != nil {
 		return nil, err
 	}
-	_, now, err := bindings(l, sel)
+	_, now, err := bindings(l, byLocation(sel))
 	if err != nil {
 		return nil, err
 	}

@@ -163,6 +163,11 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	d.progress.Phase = PhaseSnapshot
 	d.noteAudit(ctx)
 	sel := d.in.Selector
+	if d.in.Resume != nil && sel.LocationId != "" {
+		// A continued run follows the rule run 1 resolved by its
+		// LocationId: its Domain and Url may have been changed since.
+		sel.Domain, sel.Url = "", ""
+	}
 	var snap activities.SnapshotResult
 	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Snapshot,
 		activities.SnapshotInput{Selector: sel, Targets: d.targets}).Get(ctx, &snap)

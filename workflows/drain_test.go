@@ -923,3 +923,29 @@ func keysOf[T interface{ Key() string }](ts []T) []string {
 	sort.Strings(out)
 	return out
 }
+
+// A continued run follows the rule by the LocationId run 1 resolved: the
+// rule's Url changed by another writer mid-drain does not fail it.
+func TestContinuedRunFollowsTheRuleByLocationID(t *testing.T) {
+	f := newFleet(t)
+	snap := &activities.Activities{CLB: oneListener{l: httpListener()}}
+	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(snap.Snapshot)
+	f.healthy(time.Second)
+	in := layer4(3)
+	in.Domain, in.Url = "API.example.com", "/v1"
+	in.ChunkSize, in.ChunksPerRun = 1, 1
+	f.run(in)
+	next := decodeContinueAsNew(t, f.env.GetWorkflowError())
+	require.Equal(t, locID, next.LocationId)
+
+	moved := httpListener()
+	moved.Rules[0].Url = "/v2"
+	g := newFleet(t)
+	snap = &activities.Activities{CLB: oneListener{l: moved}}
+	g.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(snap.Snapshot)
+	g.healthy(time.Second)
+	g.run(next)
+	next = decodeContinueAsNew(t, g.env.GetWorkflowError())
+	require.Equal(t, "/v2", next.Resume.Result.Selector.Url, "the rule as it is now")
+	require.Len(t, next.Resume.Result.Deregistered, 2)
+}
