@@ -168,6 +168,33 @@ func TestCancelInRetryBackoffLearnsTheChunksOutcome(t *testing.T) {
 	require.Empty(t, res.Restored, "what is gone is not restored")
 }
 
+// A target found unbound by a weight change and again by its re-sending
+// after the task failed is listed once in GoneDuringDrain.
+func TestTargetGoneDuringDrainIsListedOnce(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
+			res, err := f.setWeight(ctx, in)
+			res.Sent, res.Skipped = nil, nil
+			for _, tg := range in.Targets {
+				if tg.Target == cvm(1) {
+					res.Skipped = append(res.Skipped, tg)
+				} else {
+					res.Sent = append(res.Sent, tg)
+				}
+			}
+			return res, err
+		})
+	f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(activities.WaitResult{}, taskFailed("task-1", "busy")).Once()
+	f.healthy(time.Second)
+	in := layer4(3)
+	in.DrainDelay = time.Minute
+	f.run(in)
+	res := f.result()
+	require.Len(t, f.weights, 2, "the weight change is sent again after its task failed")
+	require.Equal(t, clb.TargetList{cvm(1)}, res.GoneDuringDrain)
+}
+
 // When the re-check after a cancel finds the chunk still bound (the call
 // cut short applied nothing), nothing is sent again: the chunk is
 // abandoned and the cancel restores its weights.
