@@ -126,7 +126,7 @@ func (d *drain) run(ctx workflow.Context) (DrainResult, error) {
 	if err := d.claim(ctx); err != nil {
 		return d.stop(ctx, err)
 	}
-	if d.in.DrainDelay > 0 && !d.drainDone {
+	if d.in.DrainDelay > 0 && !d.drainDone && !cancelledBeforeDrain(ctx) {
 		if err := d.drain(ctx); err != nil {
 			return d.stop(ctx, err)
 		}
@@ -135,6 +135,19 @@ func (d *drain) run(ctx workflow.Context) (DrainResult, error) {
 		return d.stop(ctx, err)
 	}
 	return d.finish(ctx, PhaseDone), nil
+}
+
+// cancelSkipsDrainVersion is the workflow.GetVersion change after which a
+// cancel that landed before the drain phase (while the claims started)
+// skips it: before it, the drain phase ran on the cancelled context and the
+// cancel then restored weights it never set.
+const cancelSkipsDrainVersion = "cancel-skips-drain"
+
+// cancelledBeforeDrain reports whether the drain was cancelled before its
+// drain phase, and so skips it (from cancelSkipsDrainVersion on).
+func cancelledBeforeDrain(ctx workflow.Context) bool {
+	return ctx.Err() != nil &&
+		workflow.GetVersion(ctx, cancelSkipsDrainVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 }
 
 // validate rejects a bad input before any API call and merges duplicates.
