@@ -20,6 +20,11 @@ type SnapshotInput struct {
 	Targets []clb.Target `json:"Targets"`
 }
 
+// MaxRenamedListed bounds the renamed targets a SnapshotResult (and a
+// drain's result) lists: 10,000 pairs of IPv6 spellings would pass
+// Temporal's payload limit. RenamedCount counts them all.
+const MaxRenamedListed = 100
+
 // SnapshotResult is what Snapshot found bound now.
 type SnapshotResult struct {
 	// Protocol is the listener's protocol (TCP, HTTP, ...).
@@ -35,8 +40,11 @@ type SnapshotResult struct {
 	Absent []clb.Target `json:"Absent,omitempty"`
 	// Renamed pairs each target asked for in another spelling than its
 	// binding's (an EniIp naming a CVM binding, an address written another
-	// way) with the target in Bound.
+	// way) with the target in Bound: the first MaxRenamedListed of them,
+	// so that the result stays small.
 	Renamed []clb.Renamed `json:"Renamed,omitempty"`
+	// RenamedCount counts all such targets, listed or not.
+	RenamedCount int `json:"RenamedCount,omitempty"`
 	// Merged counts targets asked for that name a binding an earlier one
 	// already named (two spellings of one binding); they are left out.
 	Merged int `json:"Merged,omitempty"`
@@ -92,7 +100,10 @@ func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotRe
 		}
 		seen[id.Key()] = true
 		if id != t {
-			res.Renamed = append(res.Renamed, clb.Renamed{Requested: t, Bound: id})
+			res.RenamedCount++
+			if len(res.Renamed) < MaxRenamedListed {
+				res.Renamed = append(res.Renamed, clb.Renamed{Requested: t, Bound: id})
+			}
 		}
 		res.Bound = append(res.Bound, clb.WeightedTarget{Target: id, Weight: b.Weight})
 	}

@@ -190,7 +190,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	d.sel = snap.Selector
 	d.result.Selector, d.result.Protocol = snap.Selector, snap.Protocol
 	d.result.AlreadyAbsent = append(d.result.AlreadyAbsent, snap.Absent...)
-	d.result.Renamed = append(d.result.Renamed, snap.Renamed...)
+	d.renamed(snap)
 	// Two spellings of one binding are one target asked for.
 	d.result.DuplicatesMerged += snap.Merged
 	d.result.Requested -= snap.Merged
@@ -211,6 +211,19 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 		"toDeregister", len(d.toGo), "alreadyAbsent", len(snap.Absent), "run", d.result.Runs)
 	d.noteAudit(ctx)
 	return nil
+}
+
+// renamed records the renamed targets snap found: all in RenamedCount,
+// the first activities.MaxRenamedListed over the drain in Renamed.
+func (d *drain) renamed(snap activities.SnapshotResult) {
+	count := snap.RenamedCount
+	if count == 0 {
+		// An earlier version's activity listed them all.
+		count = len(snap.Renamed)
+	}
+	d.result.RenamedCount += count
+	room := max(0, activities.MaxRenamedListed-len(d.result.Renamed))
+	d.result.Renamed = append(d.result.Renamed, snap.Renamed[:min(room, len(snap.Renamed))]...)
 }
 
 // listenerRead records the listener's attributes the snapshot read, and
