@@ -120,11 +120,19 @@ func (d *drain) run(ctx workflow.Context) (DrainResult, error) {
 	if err := d.validate(); err != nil {
 		return d.stop(ctx, err)
 	}
+	early := d.claimsEarly(ctx)
+	if early {
+		if err := d.claim(ctx); err != nil {
+			return d.stop(ctx, err)
+		}
+	}
 	if err := d.snapshot(ctx); err != nil {
 		return d.stop(ctx, err)
 	}
-	if err := d.claim(ctx); err != nil {
-		return d.stop(ctx, err)
+	if !early {
+		if err := d.claim(ctx); err != nil {
+			return d.stop(ctx, err)
+		}
 	}
 	if d.in.DrainDelay > 0 && !d.drainDone && !cancelledBeforeDrain(ctx) {
 		if err := d.drain(ctx); err != nil {
