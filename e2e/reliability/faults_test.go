@@ -383,7 +383,7 @@ func disrupt(sim *harness.Sim, faults faultSet, rng *rand.Rand, stop <-chan stru
 			}
 		}
 	}
-	kinds := []string{eventBurst, eventLock, eventDrop, eventTaskFail}
+	kinds := []string{eventLock, eventDrop, eventTaskFail, eventBurst}
 	lbs := sim.State().LoadBalancers
 	done := map[string]int{}
 	// nextTaskFail is the count of tasks created before which no task is
@@ -408,8 +408,14 @@ func disrupt(sim *harness.Sim, faults faultSet, rng *rand.Rand, stop <-chan stru
 	}) {
 		done[eventSpell]++
 	}
-	for {
-		rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+	for round := 0; ; round++ {
+		// The first round goes in a fixed order, the kinds that need a
+		// mutating call in flight first, so that every kind lands while the
+		// drains still have chunks to go however fast they run; later
+		// rounds in a seeded order.
+		if round > 0 {
+			rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+		}
 		for _, kind := range kinds {
 			if !pause(stop, 500*time.Millisecond+time.Duration(rng.IntN(1000))*time.Millisecond) {
 				return done
