@@ -65,6 +65,13 @@ type Activities struct {
 	// that Sleep advances. Set both or neither: WaitForTask sleeps until
 	// times it reads from Now.
 	Now func() time.Time
+	// Turns takes turns on a load balancer for the mutating activities
+	// (activities/turns.go); nil means no turn-taking.
+	Turns TurnTaker
+	// TurnBeat is how often a mutating activity heartbeats while it waits
+	// for its turn; 0 means DefaultTurnBeat, or a third of the activity's
+	// heartbeat timeout if that is shorter.
+	TurnBeat time.Duration
 
 	estimate taskEstimate
 }

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/turns"
 )
 
 // SetWeightInput is the input of SetWeight.
@@ -32,16 +33,24 @@ type SetWeightResult struct {
 	Sent []clb.WeightedTarget `json:"Sent,omitempty"`
 	// Skipped are the targets not bound any more when re-checked.
 	Skipped []clb.WeightedTarget `json:"Skipped,omitempty"`
+	// Turn is the turn on the load balancer held for the task, for
+	// WaitForTask to release; nil when none is held.
+	Turn *turns.Turn `json:"Turn,omitempty"`
 }
 
 // SetWeight sets each target's weight with one ModifyTargetWeight call and
 // returns its task id. Setting a weight twice is harmless, so a retried
-// attempt simply sends the call again.
-func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (SetWeightResult, error) {
+// attempt simply sends the call again. It first waits for its turn on the
+// load balancer (takeTurn), which the result carries to WaitForTask.
+func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (res SetWeightResult, err error) {
 	if err := checkBatch(len(in.Targets)); err != nil {
 		return SetWeightResult{}, err
 	}
-	var res SetWeightResult
+	turn, err := a.takeTurn(ctx, in.Selector.LoadBalancerId, turnWhat(clb.ActionModifyTargetWeight, in.Selector, len(in.Targets)))
+	if err != nil {
+		return res, err
+	}
+	defer func() { res.Turn = a.handOver(ctx, turn, res.TaskID, err) }()
 	send := in.Targets
 	if in.Recheck {
 		bound, err := a.stillBound(ctx, in.Selector, clb.Unweighted(send))
@@ -88,6 +97,9 @@ type DeregisterResult struct {
 	AlreadyGone []clb.Target `json:"AlreadyGone,omitempty"`
 	// Attempt is the activity attempt that succeeded (1 for the first).
 	Attempt int `json:"Attempt"`
+	// Turn is the turn on the load balancer held for the task, for
+	// WaitForTask to release; nil when none is held.
+	Turn *turns.Turn `json:"Turn,omitempty"`
 }
 
 // DeregisterTargets unbinds a chunk of targets with one DeregisterTargets
@@ -95,12 +107,19 @@ type DeregisterResult struct {
 // fails on a target already gone: a retried attempt (or Recheck) sends only
 // what DescribeTargets still shows bound, and a not-bound answer
 // (InvalidParameter) is checked the same way: when none is bound the chunk
-// is done, else the ones still bound are sent once more.
-func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) (DeregisterResult, error) {
+// is done, else the ones still bound are sent once more. It first waits for
+// its turn on the load balancer (takeTurn), which the result carries to
+// WaitForTask.
+func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) (res DeregisterResult, err error) {
 	if err := checkBatch(len(in.Targets)); err != nil {
 		return DeregisterResult{}, err
 	}
-	res := DeregisterResult{Attempt: attempt(ctx)}
+	res = DeregisterResult{Attempt: attempt(ctx)}
+	turn, err := a.takeTurn(ctx, in.Selector.LoadBalancerId, turnWhat(clb.ActionDeregisterTargets, in.Selector, len(in.Targets)))
+	if err != nil {
+		return res, err
+	}
+	defer func() { res.Turn = a.handOver(ctx, turn, res.TaskID, err) }()
 	send := in.Targets
 	log := activity.GetLogger(ctx)
 	if res.Attempt > 1 || in.Recheck {

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/turns"
 )
 
 // PollSettings tune how WaitForTask polls DescribeTaskStatus. Zero fields
@@ -59,6 +60,9 @@ func (s PollSettings) maxInterval() time.Duration {
 type WaitInput struct {
 	// TaskID is the task to wait for: the RequestId of the mutating call.
 	TaskID string `json:"TaskId"`
+	// Turn is the turn on the load balancer held for the task, if any:
+	// renewed while the wait goes on, released when the task ends.
+	Turn *turns.Turn `json:"Turn,omitempty"`
 }
 
 // WaitResult is the result of WaitForTask.
@@ -98,10 +102,14 @@ type TaskFailure struct {
 // activity as its class's retry policy says, counting the failures of that
 // class since the last answer; past the bound it fails non-retryable.
 // Polls follow the process's estimate of how long tasks take (taskEstimate).
-func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult, error) {
+// It renews in.Turn while it waits and releases it when the wait is over
+// for good (keepTurn).
+func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResult, err error) {
 	if in.TaskID == "" {
 		return WaitResult{}, invalidInput("WaitForTask: TaskId is required")
 	}
+	endTurn := a.keepTurn(ctx, in.Turn)
+	defer func() { endTurn(err) }()
 	w := a.startWait(ctx, in.TaskID)
 	next := w.firstPoll()
 	for {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/turns"
 )
 
 // a refers to the activities by method value; the worker registers the real
@@ -31,6 +32,7 @@ func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
 		return DrainResult{}, err
 	}
+	d.watchTurns(ctx)
 	return d.run(ctx)
 }
 
@@ -59,6 +61,8 @@ type drain struct {
 	chunksDone int
 	result     DrainResult
 	progress   Progress
+	// mutating is true while a mutating activity runs (turns_drain.go).
+	mutating bool
 }
 
 func newDrain(ctx workflow.Context, in DrainInput) *drain {
@@ -243,7 +247,7 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 		if dr.TaskID == "" {
 			break
 		}
-		done, err := d.waitChunk(ctx, &cr, dr.TaskID)
+		done, err := d.waitChunk(ctx, &cr, dr.TaskID, dr.Turn)
 		if err != nil {
 			return d.chunkFailed(ctx, &cr, err)
 		}
@@ -270,8 +274,8 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target) (activities.DeregisterResult, error) {
 	called := workflow.Now(ctx)
 	var dr activities.DeregisterResult
-	err := workflow.ExecuteActivity(withMutationOptions(ctx), a.DeregisterTargets,
-		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}).Get(ctx, &dr)
+	err := d.mutate(ctx, a.DeregisterTargets,
+		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}, &dr)
 	cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
 	if err != nil {
 		return dr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err)
@@ -284,11 +288,11 @@ func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.T
 // waitChunk waits for the chunk's task and records it in cr. It reports
 // whether the chunk is done; false means its task failed and the chunk is
 // to be sent again (at most MaxTaskRetries times).
-func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string) (bool, error) {
+func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string, turn *turns.Turn) (bool, error) {
 	cr.RequestID = taskID
 	d.progress.CurrentTaskID = taskID
 	waited := workflow.Now(ctx)
-	wr, err := d.waitForTask(ctx, taskID)
+	wr, err := d.waitForTask(ctx, taskID, turn)
 	cr.WaitDuration += workflow.Now(ctx).Sub(waited)
 	cr.Polls += wr.Polls
 	if err == nil {
@@ -329,8 +333,8 @@ func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) er
 func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) ([]clb.WeightedTarget, error) {
 	for retry := 0; ; retry++ {
 		var res activities.SetWeightResult
-		err := workflow.ExecuteActivity(withMutationOptions(ctx), a.SetWeight,
-			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}).Get(ctx, &res)
+		err := d.mutate(ctx, a.SetWeight,
+			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}, &res)
 		if err != nil {
 			return nil, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
@@ -338,7 +342,7 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 			return res.Sent, nil
 		}
 		d.progress.CurrentTaskID = res.TaskID
-		_, err = d.waitForTask(ctx, res.TaskID)
+		_, err = d.waitForTask(ctx, res.TaskID, res.Turn)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
 			return res.Sent, nil
@@ -354,12 +358,13 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 
 // waitForTask waits for a task on a disconnected context: the task runs
 // whatever happens to the workflow, and a cancelled drain must still learn
-// how its last change ended.
-func (d *drain) waitForTask(ctx workflow.Context, taskID string) (activities.WaitResult, error) {
+// how its last change ended. The wait releases turn, if any, when the task
+// ends.
+func (d *drain) waitForTask(ctx workflow.Context, taskID string, turn *turns.Turn) (activities.WaitResult, error) {
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res activities.WaitResult
-	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskID: taskID}).Get(wctx, &res)
+	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskID: taskID, Turn: turn}).Get(wctx, &res)
 	return res, err
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -20,6 +21,7 @@ import (
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/connect"
+	"github.com/clbdrain/clbdrain/internal/turns"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -85,18 +87,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer c.Close()
 
-	acts := &activities.Activities{CLB: api}
+	acts := &activities.Activities{CLB: api, Turns: &turns.Client{Temporal: c, TaskQueue: cfg.TaskQueue, Log: log}}
 	mutations := cfg.TaskQueue + workflows.MutationsQueueSuffix
 
 	main := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.StopTimeout})
 	main.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
+	main.RegisterWorkflowWithOptions(workflows.LoadBalancerTurns, workflow.RegisterOptions{Name: turns.WorkflowName})
 	main.RegisterActivity(acts)
 
 	mut := worker.New(c, mutations, worker.Options{
 		WorkerStopTimeout:            cfg.StopTimeout,
 		TaskQueueActivitiesPerSecond: serverQueueRate(cfg.QueueRate),
 		DisableWorkflowWorker:        true,
+		// A mutation waiting for its turn heartbeats every second: it
+		// learns of its cancellation within this interval.
+		MaxHeartbeatThrottleInterval: turnHeartbeatThrottle,
 	})
 	mut.RegisterActivity(acts)
 
@@ -115,6 +121,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	log.Info("stopping: running activities get up to the stop timeout to finish", "stop_timeout", cfg.StopTimeout)
 	return nil
 }
+
+// turnHeartbeatThrottle is the longest the mutations worker holds back the
+// heartbeats of activities waiting for their turn on a load balancer.
+const turnHeartbeatThrottle = 2 * time.Second
 
 // queueRateHeadroom is how much more than --queue-rate the worker asks the
 // Temporal server to dispatch on the mutations task queue: the server splits

@@ -1,0 +1,203 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/turns"
+)
+
+// TurnTaker takes turns on a load balancer (turns.Client in production):
+// the mutating activities change a load balancer only while they hold its
+// turn, so that clbdrain's own changes never meet each other on the CLB's
+// lock.
+type TurnTaker interface {
+	// Acquire blocks until req holds the turn of its load balancer, or
+	// until ctx is done.
+	Acquire(ctx context.Context, req turns.Request) (turns.Turn, error)
+	// Release hands a turn back (by token) or withdraws a request (by its
+	// ID) on load balancer lb.
+	Release(ctx context.Context, lb string, rel turns.Release) error
+	// Renew extends the lease of turn.
+	Renew(ctx context.Context, turn turns.Turn) error
+}
+
+// ErrTurnUnavailable is the type of an activity that could not get its turn
+// on the load balancer for a reason of Temporal's; retried.
+const ErrTurnUnavailable = "TurnUnavailable"
+
+// DefaultTurnBeat is how often a mutating activity heartbeats while it
+// waits for its turn, unless its heartbeat timeout asks for more often.
+const DefaultTurnBeat = time.Second
+
+// releaseTimeout bounds a release or a withdrawal sent after the activity's
+// own context is done.
+const releaseTimeout = 5 * time.Second
+
+// takeTurn waits for the turn of lb, heartbeating the failure counts of the
+// earlier attempts meanwhile, and returns it; nil without a TurnTaker. A
+// cancelled wait withdraws its request.
+func (a *Activities) takeTurn(ctx context.Context, lb, what string) (*turns.Turn, error) {
+	if a.Turns == nil {
+		return nil, nil
+	}
+	info := activity.GetInfo(ctx)
+	req := turns.Request{
+		LoadBalancerId: lb,
+		Requester:      turns.RequesterOf(info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID),
+		Attempt:        int(info.Attempt),
+		WorkflowID:     info.WorkflowExecution.ID,
+		RunID:          info.WorkflowExecution.RunID,
+		What:           what,
+	}
+	stop := a.beatWhileWaiting(ctx)
+	turn, err := a.Turns.Acquire(ctx, req)
+	stop()
+	if err == nil {
+		return &turn, nil
+	}
+	if ctx.Err() != nil {
+		a.releaseTurn(ctx, lb, turns.Release{Request: req.ID()})
+		return nil, ctx.Err()
+	}
+	return nil, temporal.NewApplicationErrorWithOptions(fmt.Sprintf("turn on %s: %v", lb, err), ErrTurnUnavailable,
+		temporal.ApplicationErrorOptions{NonRetryable: turns.IsFinal(err), Cause: err})
+}
+
+// beatWhileWaiting heartbeats every turn beat until the returned func is
+// called. It records the failure counts the earlier attempts left, so that
+// countFailure reads them as before.
+func (a *Activities) beatWhileWaiting(ctx context.Context) (stop func()) {
+	details := FailureCounts{}
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &details); err != nil {
+			details = FailureCounts{}
+		}
+	}
+	every := a.TurnBeat
+	if every <= 0 {
+		every = DefaultTurnBeat
+		if hb := activity.GetInfo(ctx).HeartbeatTimeout / 3; hb > 0 && hb < every {
+			every = hb
+		}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx, details)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+// handOver decides what becomes of the turn after the mutating call: kept
+// for WaitForTask, which releases it when the task ends, when a task was
+// started; kept for the next attempt, which takes it over, after an error
+// that is retried (the call may have been applied, and a busy load balancer
+// is busy for everyone); released otherwise (no task, or an error that ends
+// the activity). It returns the turn to carry to WaitForTask, or nil.
+func (a *Activities) handOver(ctx context.Context, turn *turns.Turn, taskID string, err error) *turns.Turn {
+	if turn == nil {
+		return nil
+	}
+	if err == nil && taskID != "" {
+		return turn
+	}
+	var appErr *temporal.ApplicationError
+	if err != nil && ctx.Err() == nil && errors.As(err, &appErr) && !appErr.NonRetryable() {
+		return nil
+	}
+	a.releaseTurn(ctx, turn.LoadBalancerId, turns.Release{Token: turn.Token})
+	return nil
+}
+
+// releaseTurn sends rel, even when ctx is done. A release that fails costs
+// at most a lease: it is logged, not returned.
+func (a *Activities) releaseTurn(ctx context.Context, lb string, rel turns.Release) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := a.Turns.Release(rctx, lb, rel); err != nil {
+		activity.GetLogger(ctx).Warn("releasing the turn failed: it ends with its lease", "loadBalancer", lb,
+			"token", rel.Token, "request", rel.Request, "error", err)
+	}
+}
+
+// keepTurn renews turn every quarter lease until the returned func is
+// called; that func releases the turn when the wait ended with the task
+// (err nil, or not retried) and keeps it for the next attempt otherwise.
+// Without a turn it does nothing.
+func (a *Activities) keepTurn(ctx context.Context, turn *turns.Turn) (end func(err error)) {
+	if turn == nil || a.Turns == nil {
+		return func(error) {}
+	}
+	every := turn.Lease / 4
+	if every <= 0 {
+		every = turns.DefaultLease / 4
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := a.Turns.Renew(ctx, *turn); err != nil && ctx.Err() == nil {
+					activity.GetLogger(ctx).Warn("renewing the turn failed", "loadBalancer", turn.LoadBalancerId, "error", err)
+				}
+			}
+		}
+	}()
+	return func(err error) {
+		close(done)
+		<-stopped
+		if taskEnded(ctx, err) {
+			a.releaseTurn(ctx, turn.LoadBalancerId, turns.Release{Token: turn.Token})
+		}
+	}
+}
+
+// taskEnded reports whether a wait that returned err is over for good: it
+// succeeded, or failed with an error that is not retried (the task failed,
+// or polling it cannot go on). A wait cut short (its context done, a worker
+// stopping) is retried, and the retry keeps the turn until the task ends.
+func taskEnded(ctx context.Context, err error) bool {
+	if err == nil {
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.NonRetryable()
+}
+
+// turnWhat says what a turn is for: "DeregisterTargets lbl-1 (20 targets)".
+func turnWhat(action string, sel clb.Selector, n int) string {
+	return fmt.Sprintf("%s %s (%d targets)", action, sel.String(), n)
+}
