@@ -66,7 +66,12 @@ func (a *Activities) takeTurn(ctx context.Context, lb, what string) (*turns.Turn
 		a.releaseTurn(ctx, lb, turns.Release{Request: req.ID()})
 		return nil, ctx.Err()
 	}
-	return nil, temporal.NewApplicationErrorWithOptions(fmt.Sprintf("turn on %s: %v", lb, err), ErrTurnUnavailable,
+	msg := err.Error()
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		msg = appErr.Type() + ": " + appErr.Message()
+	}
+	return nil, temporal.NewApplicationErrorWithOptions("turn on "+lb+": "+msg, ErrTurnUnavailable,
 		temporal.ApplicationErrorOptions{NonRetryable: turns.IsFinal(err), Cause: err})
 }
 
