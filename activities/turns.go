@@ -21,9 +21,11 @@ type TurnTaker interface {
 	// Acquire blocks until req holds the turn of its load balancer, or
 	// until ctx is done.
 	Acquire(ctx context.Context, req turns.Request) (turns.Turn, error)
-	// Release hands a turn back (by token) or withdraws a request (by its
-	// ID) on load balancer lb.
-	Release(ctx context.Context, lb string, rel turns.Release) error
+	// Release hands turn back.
+	Release(ctx context.Context, turn turns.Turn) error
+	// Withdraw takes req out of the queue, or ends its turn if it was
+	// granted meanwhile.
+	Withdraw(ctx context.Context, req turns.Request) error
 	// Renew extends the lease of turn.
 	Renew(ctx context.Context, turn turns.Turn) error
 }
@@ -63,7 +65,7 @@ func (a *Activities) takeTurn(ctx context.Context, lb, what string) (*turns.Turn
 		return &turn, nil
 	}
 	if ctx.Err() != nil {
-		a.releaseTurn(ctx, lb, turns.Release{Request: req.ID()})
+		a.afterCtx(ctx, "withdrawing the turn request", lb, func(rctx context.Context) error { return a.Turns.Withdraw(rctx, req) })
 		return nil, ctx.Err()
 	}
 	msg := err.Error()
@@ -132,18 +134,23 @@ func (a *Activities) handOver(ctx context.Context, turn *turns.Turn, taskID stri
 	if err != nil && ctx.Err() == nil && errors.As(err, &appErr) && !appErr.NonRetryable() {
 		return nil
 	}
-	a.releaseTurn(ctx, turn.LoadBalancerId, turns.Release{Token: turn.Token})
+	a.releaseTurn(ctx, *turn)
 	return nil
 }
 
-// releaseTurn sends rel, even when ctx is done. A release that fails costs
-// at most a lease: it is logged, not returned.
-func (a *Activities) releaseTurn(ctx context.Context, lb string, rel turns.Release) {
+// releaseTurn hands turn back, even when ctx is done.
+func (a *Activities) releaseTurn(ctx context.Context, turn turns.Turn) {
+	a.afterCtx(ctx, "releasing the turn", turn.LoadBalancerId, func(rctx context.Context) error { return a.Turns.Release(rctx, turn) })
+}
+
+// afterCtx runs send on a context that outlives ctx by releaseTimeout. A
+// release or withdrawal that fails costs at most a lease: it is logged,
+// not returned.
+func (a *Activities) afterCtx(ctx context.Context, what, lb string, send func(context.Context) error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	if err := a.Turns.Release(rctx, lb, rel); err != nil {
-		activity.GetLogger(ctx).Warn("releasing the turn failed: it ends with its lease", "loadBalancer", lb,
-			"token", rel.Token, "request", rel.Request, "error", err)
+	if err := send(rctx); err != nil {
+		activity.GetLogger(ctx).Warn(what+" failed: the turn ends with its lease", "loadBalancer", lb, "error", err)
 	}
 }
 
@@ -182,7 +189,7 @@ func (a *Activities) keepTurn(ctx context.Context, turn *turns.Turn) (end func(e
 		close(done)
 		<-stopped
 		if taskEnded(ctx, err) {
-			a.releaseTurn(ctx, turn.LoadBalancerId, turns.Release{Token: turn.Token})
+			a.releaseTurn(ctx, *turn)
 		}
 	}
 }

@@ -37,7 +37,7 @@ var _ activities.TurnTaker = (*fakeTurns)(nil)
 
 // turnFor is the turn fakeTurns grants to req.
 func turnFor(req turns.Request) turns.Turn {
-	return turns.Turn{LoadBalancerId: req.LoadBalancerId, Token: turns.Token(1, req), Lease: time.Minute}
+	return turns.Turn{LoadBalancerId: req.LoadBalancerId, WorkflowID: "clb-turns/q/" + req.LoadBalancerId, Token: turns.Token(1, req), Lease: time.Minute}
 }
 
 func (f *fakeTurns) Acquire(ctx context.Context, req turns.Request) (turns.Turn, error) {
@@ -54,13 +54,20 @@ func (f *fakeTurns) Acquire(ctx context.Context, req turns.Request) (turns.Turn,
 	return turnFor(req), nil
 }
 
-func (f *fakeTurns) Release(_ context.Context, lb string, rel turns.Release) error {
+func (f *fakeTurns) Release(_ context.Context, turn turns.Turn) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if lb != lbID {
-		return fmt.Errorf("release on %s", lb)
+	if turn.LoadBalancerId != lbID {
+		return fmt.Errorf("release on %s", turn.LoadBalancerId)
 	}
-	f.releases = append(f.releases, rel)
+	f.releases = append(f.releases, turns.Release{Token: turn.Token})
+	return nil
+}
+
+func (f *fakeTurns) Withdraw(_ context.Context, req turns.Request) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.releases = append(f.releases, turns.Release{Request: req.ID()})
 	return nil
 }
 

@@ -84,7 +84,7 @@ func TestDrainsOfOneLoadBalancerTakeTurns(t *testing.T) {
 	}
 
 	// Idle, the turns workflow holds nothing and queues nothing.
-	v, err := s.temporal.QueryWorkflow(ctx, turns.WorkflowID(lb.LoadBalancerId), "", turns.QueryTurns)
+	v, err := s.temporal.QueryWorkflow(ctx, turns.WorkflowID(queue, lb.LoadBalancerId), "", turns.QueryTurns)
 	require.NoError(t, err)
 	var st turns.State
 	require.NoError(t, v.Get(&st))

@@ -169,7 +169,8 @@ func (t *lbTurns) acquire(ctx workflow.Context, req turns.Request) (turns.Turn, 
 	if r.err != nil {
 		return turns.Turn{}, r.err
 	}
-	return turns.Turn{LoadBalancerId: t.in.LoadBalancerId, Token: r.token, Lease: t.lease}, nil
+	return turns.Turn{LoadBalancerId: t.in.LoadBalancerId, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		Token: r.token, Lease: t.lease}, nil
 }
 
 // admit places a new request: a later attempt of the holder's activity

@@ -137,7 +137,8 @@ func TestTurnsFirstComeFirstServed(t *testing.T) {
 	assert.Equal(t, time.Second, l.grantedAt(a))
 	assert.Equal(t, 5*time.Second, l.grantedAt(b))
 	assert.Equal(t, 7*time.Second, l.grantedAt(c))
-	assert.Equal(t, turns.Turn{LoadBalancerId: lbID, Token: turns.Token(1, a), Lease: turns.DefaultLease}, l.calls[a.ID()].turn)
+	assert.Equal(t, turns.Turn{LoadBalancerId: lbID, WorkflowID: "default-test-workflow-id", Token: turns.Token(1, a),
+		Lease: turns.DefaultLease}, l.calls[a.ID()].turn)
 	assert.Equal(t, turns.Token(3, c), l.calls[c.ID()].turn.Token, "tokens count the turns granted")
 	// Idle from 9 s, it completes a minute later.
 	assert.Equal(t, 9*time.Second+time.Minute, l.env.Now().Sub(start))

@@ -78,7 +78,7 @@ func (c *Client) Acquire(ctx context.Context, req Request) (Turn, error) {
 // and waits for its outcome.
 func (c *Client) acquireOnce(ctx context.Context, req Request) (Turn, error) {
 	start := c.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       WorkflowID(req.LoadBalancerId),
+		ID:                       WorkflowID(c.TaskQueue, req.LoadBalancerId),
 		TaskQueue:                c.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}, WorkflowName, Input{LoadBalancerId: req.LoadBalancerId})
@@ -114,20 +114,35 @@ func IsFinal(err error) bool {
 	return false
 }
 
-// Release hands a turn back or withdraws a request on lb. A turns workflow
-// that is not running has nothing to release: that is not an error.
-func (c *Client) Release(ctx context.Context, lb string, rel Release) error {
-	return c.signal(ctx, lb, SignalRelease, rel)
+// Release hands turn back. A turns workflow that is not running has
+// nothing to release: that is not an error.
+func (c *Client) Release(ctx context.Context, turn Turn) error {
+	return c.signal(ctx, c.workflowOf(turn), SignalRelease, Release{Token: turn.Token})
+}
+
+// Withdraw takes req out of the queue, or ends its turn if it was granted
+// meanwhile. A turns workflow that is not running has nothing to withdraw:
+// that is not an error.
+func (c *Client) Withdraw(ctx context.Context, req Request) error {
+	return c.signal(ctx, WorkflowID(c.TaskQueue, req.LoadBalancerId), SignalRelease, Release{Request: req.ID()})
 }
 
 // Renew extends the lease of turn. A turns workflow that is not running
 // has taken the turn back already: that is not an error.
 func (c *Client) Renew(ctx context.Context, turn Turn) error {
-	return c.signal(ctx, turn.LoadBalancerId, SignalRenew, turn)
+	return c.signal(ctx, c.workflowOf(turn), SignalRenew, turn)
 }
 
-func (c *Client) signal(ctx context.Context, lb, name string, arg any) error {
-	err := c.Temporal.SignalWorkflow(ctx, WorkflowID(lb), "", name, arg)
+// workflowOf is the turns workflow that granted turn.
+func (c *Client) workflowOf(turn Turn) string {
+	if turn.WorkflowID != "" {
+		return turn.WorkflowID
+	}
+	return WorkflowID(c.TaskQueue, turn.LoadBalancerId)
+}
+
+func (c *Client) signal(ctx context.Context, workflowID, name string, arg any) error {
+	err := c.Temporal.SignalWorkflow(ctx, workflowID, "", name, arg)
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
 		return nil

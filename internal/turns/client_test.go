@@ -25,6 +25,7 @@ type fakeTemporal struct {
 	// UpdateWithStartWorkflow (sendErr) or from the handle's Get.
 	answers []answer
 	signals []string
+	args    []any
 	signal  error
 }
 
@@ -55,6 +56,7 @@ func (f *fakeTemporal) UpdateWithStartWorkflow(_ context.Context, o client.Updat
 
 func (f *fakeTemporal) SignalWorkflow(_ context.Context, workflowID, runID, name string, arg any) error {
 	f.signals = append(f.signals, workflowID+" "+runID+" "+name)
+	f.args = append(f.args, arg)
 	return f.signal
 }
 
@@ -91,7 +93,7 @@ func TestAcquireStartsOrJoinsTheWorkflowOfTheLoadBalancer(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 	require.Empty(t, *sleeps)
-	require.Equal(t, []client.StartWorkflowOptions{{ID: "clb-turns/lb-1", TaskQueue: "clb-drain",
+	require.Equal(t, []client.StartWorkflowOptions{{ID: "clb-turns/clb-drain/lb-1", TaskQueue: "clb-drain",
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}}, f.starts)
 	require.Equal(t, []any{turns.Input{LoadBalancerId: "lb-1"}}, f.inputs)
 	require.Equal(t, []client.UpdateWorkflowOptions{{UpdateID: "wf/run/7#2", UpdateName: turns.UpdateAcquire,
@@ -150,17 +152,25 @@ func TestAcquireRefusesABadRequest(t *testing.T) {
 	require.Empty(t, f.updates)
 }
 
-func TestReleaseAndRenewSignalTheWorkflow(t *testing.T) {
+func TestReleaseWithdrawAndRenewSignalTheWorkflow(t *testing.T) {
 	f := &fakeTemporal{}
 	c, _ := newClient(f)
-	require.NoError(t, c.Release(context.Background(), "lb-1", turns.Release{Token: "1/x"}))
+	granted := turns.Turn{LoadBalancerId: "lb-1", WorkflowID: "clb-turns/other-queue/lb-1", Token: "1/x"}
+	require.NoError(t, c.Release(context.Background(), granted))
 	require.NoError(t, c.Renew(context.Background(), turns.Turn{LoadBalancerId: "lb-2", Token: "1/y"}))
-	require.Equal(t, []string{"clb-turns/lb-1  " + turns.SignalRelease, "clb-turns/lb-2  " + turns.SignalRenew}, f.signals)
+	require.NoError(t, c.Withdraw(context.Background(), request()))
+	require.Equal(t, []string{
+		"clb-turns/other-queue/lb-1  " + turns.SignalRelease, // where the turn came from
+		"clb-turns/clb-drain/lb-2  " + turns.SignalRenew,
+		"clb-turns/clb-drain/lb-1  " + turns.SignalRelease,
+	}, f.signals)
+	require.Equal(t, []any{turns.Release{Token: "1/x"}, turns.Turn{LoadBalancerId: "lb-2", Token: "1/y"},
+		turns.Release{Request: request().ID()}}, f.args)
 
 	f.signal = serviceerror.NewNotFound("workflow not found")
-	require.NoError(t, c.Release(context.Background(), "lb-1", turns.Release{Token: "1/x"}), "no workflow, no turn to release")
+	require.NoError(t, c.Release(context.Background(), granted), "no workflow, no turn to release")
 	f.signal = serviceerror.NewUnavailable("down")
-	require.Error(t, c.Release(context.Background(), "lb-1", turns.Release{Token: "1/x"}))
+	require.Error(t, c.Release(context.Background(), granted))
 }
 
 func TestRequestCheckNamesTheField(t *testing.T) {

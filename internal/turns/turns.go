@@ -60,10 +60,13 @@ const (
 	DefaultIdleHistory = 2000
 )
 
-// WorkflowID is the ID of the turns workflow of a load balancer:
-// clb-turns/<lb>.
-func WorkflowID(loadBalancerID string) string {
-	return WorkflowIDPrefix + "/" + loadBalancerID
+// WorkflowID is the ID of the turns workflow of a load balancer for the
+// workers of a task queue: clb-turns/<task queue>/<lb>. The workflow runs on
+// that queue, so only the workers that ask for its turns run it: a
+// deployment on another queue never waits on a workflow no worker of its
+// own can run (its changes meet this one's as an outside writer's would).
+func WorkflowID(taskQueue, loadBalancerID string) string {
+	return WorkflowIDPrefix + "/" + taskQueue + "/" + loadBalancerID
 }
 
 // Input is the input of LoadBalancerTurns. Zero durations take the
@@ -159,6 +162,9 @@ func (r Request) Check() error {
 type Turn struct {
 	// LoadBalancerId is the load balancer.
 	LoadBalancerId string `json:"LoadBalancerId"`
+	// WorkflowID is the turns workflow that granted it, where the release
+	// and the renewals go.
+	WorkflowID string `json:"WorkflowId"`
 	// Token names this grant; a release or renewal with another token is
 	// ignored.
 	Token string `json:"Token"`
