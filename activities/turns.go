@@ -189,7 +189,11 @@ func (a *Activities) keepTurn(ctx context.Context, turn *turns.Turn) (end func(e
 		close(done)
 		<-stopped
 		if taskEnded(ctx, err) {
-			a.releaseTurn(ctx, *turn)
+			// Sent while the activity completes, not before: the next
+			// holder's turn waits on the release, the drain's next change
+			// need not. A release lost on the way ends with the lease, or
+			// with the drain's next request.
+			go a.releaseTurn(ctx, *turn)
 		}
 	}
 }

@@ -90,6 +90,14 @@ func (f *fakeTurns) renewed() int {
 	return len(f.renewals)
 }
 
+// eventuallyReleased waits for WaitForTask's release, sent as the activity
+// completes, and checks what was released.
+func (f *fakeTurns) eventuallyReleased(t *testing.T, want []turns.Release) {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(f.released()) >= len(want) }, 10*time.Second, time.Millisecond)
+	require.Equal(t, want, f.released())
+}
+
 // withTurns gives the harness's activities a fakeTurns.
 func withTurns(h *harness) *fakeTurns {
 	f := &fakeTurns{clb: h.clb}
@@ -244,7 +252,7 @@ func TestWaitForTaskReleasesTheTurnWhenTheTaskEnds(t *testing.T) {
 		h := newHarness(t)
 		f := withTurns(h)
 		require.NoError(t, waitWithTurn(h, h.env, h.clb.addTask(2*time.Second), turn))
-		require.Equal(t, []turns.Release{{Token: turn.Token}}, f.released())
+		f.eventuallyReleased(t, []turns.Release{{Token: turn.Token}})
 	})
 	t.Run("failed", func(t *testing.T) {
 		h := newHarness(t)
@@ -252,7 +260,7 @@ func TestWaitForTaskReleasesTheTurnWhenTheTaskEnds(t *testing.T) {
 		h.clb.taskStatus = clb.TaskFailed
 		err := waitWithTurn(h, h.env, h.clb.addTask(2*time.Second), turn)
 		require.Equal(t, activities.ErrTaskFailed, applicationError(t, err).Type())
-		require.Equal(t, []turns.Release{{Token: turn.Token}}, f.released())
+		f.eventuallyReleased(t, []turns.Release{{Token: turn.Token}})
 	})
 	t.Run("cut short, the task still running: the retry keeps the turn", func(t *testing.T) {
 		h := newHarness(t)
@@ -291,5 +299,5 @@ func TestWaitForTaskRenewsTheTurnWhileTheTaskRuns(t *testing.T) {
 	require.NoError(t, waitWithTurn(h, h.env, h.clb.addTask(2*time.Second), turn))
 	require.GreaterOrEqual(t, f.renewed(), 2)
 	require.Equal(t, *turn, f.renewals[0])
-	require.Len(t, f.released(), 1)
+	f.eventuallyReleased(t, []turns.Release{{Token: turn.Token}})
 }
