@@ -105,7 +105,7 @@ func (t *lbTurns) run(ctx workflow.Context) error {
 			t.log.Info("idle with a long history, continuing as new", "loadBalancer", t.in.LoadBalancerId, "granted", t.granted)
 			return workflow.NewContinueAsNewError(ctx, turns.WorkflowName, next)
 		}
-		busy, err := workflow.AwaitWithTimeout(ctx, idle, func() bool { return t.holder != nil || len(t.queue) > 0 })
+		busy, err := awaitWithin(ctx, idle, func() bool { return t.holder != nil || len(t.queue) > 0 })
 		if err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func (t *lbTurns) run(ctx workflow.Context) error {
 func (t *lbTurns) awaitHolder(ctx workflow.Context) error {
 	h := t.holder
 	if left := h.leaseUntil.Sub(workflow.Now(ctx)); left > 0 {
-		if _, err := workflow.AwaitWithTimeout(ctx, left, func() bool { return t.holder != h }); err != nil {
+		if _, err := awaitWithin(ctx, left, func() bool { return t.holder != h }); err != nil {
 			return err
 		}
 	}
@@ -135,6 +135,20 @@ func (t *lbTurns) awaitHolder(ctx workflow.Context) error {
 	t.holder = nil
 	t.advance(ctx)
 	return nil
+}
+
+// awaitWithin waits until cond holds, and reports it, or until d has
+// passed. Unlike workflow.AwaitWithTimeout, it cancels its timer when cond
+// holds first, so that a turn's lease timer does not fire, a workflow task
+// later, for a turn long released.
+func awaitWithin(ctx workflow.Context, d time.Duration, cond func() bool) (bool, error) {
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timer := workflow.NewTimer(tctx, d)
+	if err := workflow.Await(ctx, func() bool { return cond() || timer.IsReady() }); err != nil {
+		return false, err
+	}
+	return cond(), nil
 }
 
 // quiet is true when nothing holds, waits or is about to be handled.
