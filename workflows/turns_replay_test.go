@@ -3,13 +3,17 @@ package workflows_test
 import (
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/clbdrain/clbdrain/internal/turns"
 	"github.com/clbdrain/clbdrain/workflows"
@@ -52,5 +56,47 @@ func TestReplayTurnsDetectsChanges(t *testing.T) {
 		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: turns.WorkflowName})
 		silent := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 		require.ErrorContains(t, r.ReplayWorkflowHistoryFromJSONFile(silent, f), "[TMPRL1100]", "%s: want a nondeterminism error", f)
+	}
+}
+
+// TestRecordedTurnsPayloadsKeepTheirShape decodes every payload of the
+// recorded turns histories (input, requests, turns, releases, renewals,
+// waiting notices) into today's types and encodes it again, byte for byte.
+func TestRecordedTurnsPayloadsKeepTheirShape(t *testing.T) {
+	signals := map[string]payloadCheck{
+		turns.SignalRelease: sameJSON[turns.Release],
+		turns.SignalRenew:   sameJSON[turns.Turn],
+		turns.SignalWaiting: sameJSON[turns.Waiting],
+	}
+	for _, f := range turnsHistories(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			var hist historypb.History
+			require.NoError(t, protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, &hist))
+			seen := map[string]int{}
+			for _, e := range hist.GetEvents() {
+				switch e.GetEventType() {
+				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+					sameJSON[turns.Input](t, "input", e.GetWorkflowExecutionStartedEventAttributes().GetInput())
+				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+					sameJSON[turns.Request](t, "request", e.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput().GetArgs())
+				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+					sameJSON[turns.Turn](t, "turn", e.GetWorkflowExecutionUpdateCompletedEventAttributes().GetOutcome().GetSuccess())
+				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+					attrs := e.GetWorkflowExecutionSignaledEventAttributes()
+					require.Contains(t, signals, attrs.GetSignalName())
+					signals[attrs.GetSignalName()](t, attrs.GetSignalName(), attrs.GetInput())
+				case enumspb.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
+					attrs := e.GetSignalExternalWorkflowExecutionInitiatedEventAttributes()
+					require.Equal(t, turns.SignalWaiting, attrs.GetSignalName())
+					sameJSON[turns.Waiting](t, "waiting", attrs.GetInput())
+				default:
+					continue
+				}
+				seen[e.GetEventType().String()]++
+			}
+			require.Len(t, seen, 5, "every kind of payload was checked: %v", seen)
+		})
 	}
 }
