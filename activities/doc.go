@@ -19,7 +19,11 @@
 // class's bound and backoff count the failures of that class only, over the
 // activity's attempts (FailureCounts, carried in the heartbeat details). The
 // few errors of clbdrain's own have the types ErrInvalidInput, ErrNoListener,
-// ErrNoRule and ErrTaskFailed, all non-retryable.
+// ErrNoRule and ErrTaskFailed, all non-retryable, and ErrTurnUnavailable.
+//
+// With a TurnTaker (Activities.Turns), the mutating activities change a load
+// balancer only while they hold its turn, and WaitForTask releases it when
+// the task ends (turns.go; the README's "Turn-taking on a load balancer").
 //
 // The activities emit these metrics through the SDK's metrics handler:
 // MetricTargetsDeregistered, MetricTargetsWeightSet, MetricTasksWaited,
