@@ -23,6 +23,9 @@ import (
 // (turns.Client) under turns.WorkflowID.
 func LoadBalancerTurns(ctx workflow.Context, in turns.Input) error {
 	t := &lbTurns{in: in, log: workflow.GetLogger(ctx), lease: in.LeaseOrDefault(), granted: in.Granted}
+	if h := in.Holder; h != nil {
+		t.holder = &turnRequest{req: h.Request, since: h.Since, token: h.Token, leaseUntil: h.LeaseUntil}
+	}
 	if err := t.register(ctx); err != nil {
 		return err
 	}
@@ -43,6 +46,9 @@ type lbTurns struct {
 	// expired counts the turns taken back at the end of their lease.
 	expired           int
 	release, renewals workflow.ReceiveChannel
+	// moving is set once a busy run decided to continue as new: requests
+	// are sent to the next run.
+	moving bool
 }
 
 // turnRequest is one request, waiting or holding the turn.
@@ -93,6 +99,9 @@ func (t *lbTurns) run(ctx workflow.Context) error {
 	idle := t.in.IdleTimeoutOrDefault()
 	for {
 		if t.holder != nil {
+			if workflow.GetInfo(ctx).GetCurrentHistoryLength() >= t.in.BusyHistoryOrDefault() {
+				return t.moveBusy(ctx)
+			}
 			if err := t.awaitHolder(ctx); err != nil {
 				return err
 			}
@@ -101,7 +110,7 @@ func (t *lbTurns) run(ctx workflow.Context) error {
 		if t.quiet(ctx) && (workflow.GetInfo(ctx).GetCurrentHistoryLength() >= t.in.IdleHistoryOrDefault() ||
 			workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
 			next := t.in
-			next.Granted = t.granted
+			next.Granted, next.Holder = t.granted, nil
 			t.log.Info("idle with a long history, continuing as new", "loadBalancer", t.in.LoadBalancerId, "granted", t.granted)
 			return workflow.NewContinueAsNewError(ctx, turns.WorkflowName, next)
 		}
@@ -114,6 +123,33 @@ func (t *lbTurns) run(ctx workflow.Context) error {
 			return nil
 		}
 	}
+}
+
+// moveBusy continues as new while a turn is held: the holder's turn goes to
+// the next run as it is; the waiting requests are answered ErrMoved, and
+// new ones refused with it, so that their clients send them again to the
+// next run. They then queue in the order they come back.
+func (t *lbTurns) moveBusy(ctx workflow.Context) error {
+	t.moving = true
+	t.log.Info("busy with a long history, continuing as new", "loadBalancer", t.in.LoadBalancerId,
+		"holder", t.holder.req.ID(), "waiting", len(t.queue))
+	for _, q := range t.queue {
+		q.err = moved(q.req)
+	}
+	t.queue = nil
+	err := workflow.Await(ctx, func() bool {
+		return workflow.AllHandlersFinished(ctx) && t.release.Len() == 0 && t.renewals.Len() == 0
+	})
+	if err != nil {
+		return err
+	}
+	next := t.in
+	next.Granted = t.granted
+	next.Holder = nil
+	if h := t.holder; h != nil {
+		next.Holder = &turns.Held{Request: h.req, Token: h.token, Since: h.since, LeaseUntil: h.leaseUntil}
+	}
+	return workflow.NewContinueAsNewError(ctx, turns.WorkflowName, next)
 }
 
 // awaitHolder waits until the holder's turn ends or its lease runs out,
@@ -169,6 +205,9 @@ func (t *lbTurns) validate(_ workflow.Context, req turns.Request) error {
 	}
 	if r := t.find(req.Requester); r != nil && r.req.Attempt >= req.Attempt {
 		return superseded(req, r.req.Attempt)
+	}
+	if t.moving {
+		return moved(req)
 	}
 	return nil
 }
@@ -308,6 +347,12 @@ func (t *lbTurns) state() (turns.State, error) {
 		s.Queue = append(s.Queue, turns.Entry{Request: q.req.ID(), WorkflowID: q.req.WorkflowID, What: q.req.What, Since: q.since})
 	}
 	return s, nil
+}
+
+// moved is the error of a request sent to a run that is continuing as new.
+func moved(req turns.Request) error {
+	return temporal.NewApplicationError("turn request "+req.ID()+": the turns workflow is continuing as new; ask the next run",
+		turns.ErrMoved)
 }
 
 // superseded is the error of a request whose activity asked again in a

@@ -357,3 +357,48 @@ func TestTurnsIdleWorkflowCompletes(t *testing.T) {
 	require.NoError(t, l.env.GetWorkflowError())
 	assert.Equal(t, turns.DefaultIdleTimeout, l.env.Now().Sub(start))
 }
+
+// continuedAsNew returns the next run's input of a run that continued as new.
+func (l *lbTurns) continuedAsNew() turns.Input {
+	var can *workflow.ContinueAsNewError
+	require.True(l.t, errors.As(l.env.GetWorkflowError(), &can), "want continue-as-new, got %v", l.env.GetWorkflowError())
+	require.Equal(l.t, turns.WorkflowName, can.WorkflowType.Name)
+	var next turns.Input
+	require.NoError(l.t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	return next
+}
+
+func TestTurnsContinueAsNewWhileBusyCarryTheHolder(t *testing.T) {
+	l := newLBTurns(t)
+	a, b, c := request("wf-a", 1), request("wf-b", 1), request("wf-c", 1)
+	l.acquire(time.Second, a)
+	l.acquire(2*time.Second, b)
+	l.acquire(3*time.Second, c)
+	l.env.RegisterDelayedCallback(func() { l.env.SetCurrentHistoryLength(20000) }, 3500*time.Millisecond)
+	l.release(4*time.Second, a)
+	l.run(turns.Input{IdleTimeout: time.Minute})
+
+	next := l.continuedAsNew()
+	assert.Equal(t, 4*time.Second, l.grantedAt(b))
+	assert.Equal(t, turns.ErrMoved, applicationError(t, l.calls[c.ID()].err).Type(), "the waiting request asks the next run")
+	assert.False(t, turns.IsFinal(l.calls[c.ID()].err))
+	assert.Equal(t, turns.Input{LoadBalancerId: lbID, IdleTimeout: time.Minute, Granted: 2, Holder: &turns.Held{
+		Request: b, Token: turns.Token(2, b), Since: start.Add(4 * time.Second), LeaseUntil: start.Add(4*time.Second + turns.DefaultLease),
+	}}, next)
+}
+
+func TestTurnsNextRunGoesOnWithTheCarriedHolder(t *testing.T) {
+	l := newLBTurns(t)
+	a, b := request("wf-a", 1), request("wf-b", 1)
+	held := &turns.Held{Request: a, Token: turns.Token(5, a), Since: start, LeaseUntil: start.Add(30 * time.Second)}
+	l.acquire(time.Second, b)
+	l.signal(2*time.Second, turns.SignalRelease, turns.Release{Token: held.Token})
+	l.env.RegisterDelayedCallback(func() { l.env.SetCurrentHistoryLength(5000) }, 2500*time.Millisecond)
+	l.release(3*time.Second, b)
+	l.run(turns.Input{IdleTimeout: time.Minute, IdleHistory: 3000, Granted: 5, Holder: held})
+
+	assert.Equal(t, 2*time.Second, l.grantedAt(b), "b waited for the carried holder's release")
+	assert.Equal(t, turns.Token(6, b), l.calls[b.ID()].turn.Token)
+	assert.Equal(t, turns.Input{IdleTimeout: time.Minute, IdleHistory: 3000, LoadBalancerId: lbID, Granted: 6}, l.continuedAsNew(),
+		"idle, it carries no holder")
+}

@@ -107,13 +107,14 @@ func TestAcquireAsksAgainAfterAnErrorOfTheService(t *testing.T) {
 		{sendErr: serviceerror.NewUnavailable("down")},
 		{err: completed},
 		{sendErr: serviceerror.NewUnavailable("down")},
+		{err: temporal.NewApplicationError("continuing as new", turns.ErrMoved)},
 		{turn: want},
 	}}
 	c, sleeps := newClient(f)
 	got, err := c.Acquire(context.Background(), request())
 	require.NoError(t, err)
 	require.Equal(t, want, got)
-	require.Equal(t, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}, *sleeps)
+	require.Equal(t, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}, *sleeps)
 	for _, u := range f.updates {
 		require.Equal(t, "wf/run/7#2", u.UpdateID, "the same request every time")
 	}

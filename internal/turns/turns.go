@@ -45,6 +45,9 @@ const (
 	// ErrWithdrawn is the type of a request withdrawn by its activity (it
 	// was cancelled while it waited).
 	ErrWithdrawn = "TurnWithdrawn"
+	// ErrMoved is the type of a request that was waiting when a busy turns
+	// workflow continued as new: Client sends it again, to the next run.
+	ErrMoved = "TurnsContinuedAsNew"
 )
 
 // Defaults of Input's durations.
@@ -58,6 +61,9 @@ const (
 	// DefaultIdleHistory is the history length past which an idle turns
 	// workflow continues as new.
 	DefaultIdleHistory = 2000
+	// DefaultBusyHistory is the history length past which a turns
+	// workflow continues as new even while busy.
+	DefaultBusyHistory = 10000
 )
 
 // WorkflowID is the ID of the turns workflow of a load balancer for the
@@ -82,9 +88,23 @@ type Input struct {
 	// IdleHistory is the history length past which the workflow continues
 	// as new when idle; 0 means DefaultIdleHistory.
 	IdleHistory int `json:"IdleHistory,omitempty"`
+	// BusyHistory is the history length past which the workflow continues
+	// as new even while busy; 0 means DefaultBusyHistory.
+	BusyHistory int `json:"BusyHistory,omitempty"`
 	// Granted counts the turns granted by earlier runs, so that tokens
 	// stay unique across continue-as-new. Callers leave it 0.
 	Granted int64 `json:"Granted,omitempty"`
+	// Holder is the turn held when a busy run continued as new. Callers
+	// leave it nil.
+	Holder *Held `json:"Holder,omitempty"`
+}
+
+// Held is a turn carried across continue-as-new.
+type Held struct {
+	Request    Request   `json:"Request"`
+	Token      string    `json:"Token"`
+	Since      time.Time `json:"Since"`
+	LeaseUntil time.Time `json:"LeaseUntil"`
 }
 
 // LeaseOrDefault is the lease in force.
@@ -109,6 +129,14 @@ func (in Input) IdleHistoryOrDefault() int {
 		return in.IdleHistory
 	}
 	return DefaultIdleHistory
+}
+
+// BusyHistoryOrDefault is the busy history length in force.
+func (in Input) BusyHistoryOrDefault() int {
+	if in.BusyHistory > 0 {
+		return in.BusyHistory
+	}
+	return DefaultBusyHistory
 }
 
 // Request asks for a turn on behalf of one attempt of one activity.
