@@ -19,9 +19,9 @@ import (
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
-// turnsHistories are recorded histories of LoadBalancerTurns: four drains
-// of one load balancer taking turns on a dev server (e2e/turns_test.go),
-// written with `temporal workflow show --output json`.
+// turnsHistories are recorded histories of LoadBalancerTurns: drains of one
+// load balancer taking turns on a dev server, written by
+// TestRecordTurnsHistory (e2e/turns_record_test.go).
 func turnsHistories(t *testing.T) []string {
 	files, err := filepath.Glob(filepath.Join("testdata", "turns", "*.json"))
 	require.NoError(t, err)
