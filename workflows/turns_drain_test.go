@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/turns"
@@ -79,4 +81,29 @@ func TestProgressSaysWhomAChangeWaitsFor(t *testing.T) {
 	require.Empty(t, seen[4500*time.Millisecond], "a stale notice is not shown")
 	require.Empty(t, f.progress().WaitingFor)
 	require.Equal(t, workflows.PhaseDone, f.progress().Phase)
+}
+
+// A change may wait long for its turn: its attempt runs until the mutation
+// deadline as long as it heartbeats, and its heartbeat timeout bounds its
+// calls once it holds the turn.
+func TestChangesMayWaitForTheirTurn(t *testing.T) {
+	f := newFleet(t)
+	var infos []activity.Info
+	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "DeregisterTargets" || info.ActivityType.Name == "SetWeight" {
+			infos = append(infos, *info)
+		}
+	})
+	f.healthy(time.Second)
+	in := layer4(25)
+	in.DrainDelay = time.Second
+	f.run(in)
+	f.result()
+
+	require.Len(t, infos, 4)
+	for _, info := range infos {
+		require.Equal(t, 30*time.Second, info.HeartbeatTimeout, info.ActivityType.Name)
+		require.GreaterOrEqual(t, info.Deadline.Sub(info.StartedTime), 30*time.Minute-time.Second,
+			"%s: waiting for the turn does not count against a 30 s attempt", info.ActivityType.Name)
+	}
 }
