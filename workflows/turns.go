@@ -232,6 +232,11 @@ func (t *lbTurns) acquire(ctx workflow.Context, req turns.Request) (turns.Turn, 
 // holder's turn (its release was lost: a workflow changes one thing at a
 // time); any other request joins the end of the queue.
 func (t *lbTurns) admit(ctx workflow.Context, r *turnRequest) {
+	if t.moving {
+		// Accepted as the run decided to continue as new.
+		r.err = moved(r.req)
+		return
+	}
 	if h := t.holder; h != nil && h.req.Requester == r.req.Requester {
 		t.log.Info("a later attempt takes the turn over", "loadBalancer", t.in.LoadBalancerId, "request", r.req.ID(), "was", h.req.ID())
 		t.holder = nil
