@@ -6,13 +6,15 @@ BIN           := $(CURDIR)/bin
 TEMPORAL_CLI_VERSION := v1.5.1
 STATICCHECK_VERSION  := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
+# The Temporal server of make test-cluster: the release of docker-compose.yaml's images.
+TEMPORAL_SERVER_VERSION := v1.31.0
 
 # The temporal CLI: from PATH when there, else built once into ./bin.
 TEMPORAL ?= $(or $(shell command -v temporal 2>/dev/null),$(BIN)/temporal)
 
 export CLBDRAIN_TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all build test unit lint fmt-check tidy-check vet staticcheck workflowcheck tools demo bench fuzz clean
+.PHONY: all build test test-cluster unit lint fmt-check tidy-check vet staticcheck workflowcheck tools demo bench fuzz clean
 
 all: build
 
@@ -26,6 +28,12 @@ test: lint $(TEMPORAL)
 	@mkdir -p $(BIN) && rm -f $(BIN)/reliability.txt
 	CLBDRAIN_E2E=1 CLBDRAIN_REPORT=$(BIN)/reliability.txt $(GO) test -race -count=1 -timeout 20m ./...; \
 		status=$$?; cat $(BIN)/reliability.txt 2>/dev/null; exit $$status
+
+## test-cluster: the end-to-end scenarios on a real Temporal cluster: two server nodes over
+## PostgreSQL, one killed with kill -9 mid-drain and started again (about 3 minutes, the
+## first time about 5 more to build the server; installs PostgreSQL with apt-get when missing).
+test-cluster:
+	TEMPORAL_SERVER_VERSION=$(TEMPORAL_SERVER_VERSION) GO=$(GO) bash scripts/test-cluster.sh
 
 ## unit: the tests that need no Temporal server (the end-to-end ones are skipped).
 unit:

@@ -26,6 +26,16 @@ const (
 	// details are a TaskFailure. Never retried by the activity: the workflow
 	// decides whether to send the change again.
 	ErrTaskFailed = "TaskFailed"
+	// ErrTaskUnknown is the type of a task that DescribeTaskStatus does not
+	// know (InvalidParameter or ResourceNotFound): its id expired, or never
+	// existed. Its details are a TaskFailure. Never retried by the activity:
+	// the workflow re-checks with DescribeTargets and sends what is still
+	// to change again.
+	ErrTaskUnknown = "TaskUnknown"
+	// ErrInterrupted is the type of an attempt cut short by its worker (the
+	// worker is shutting down) rather than cancelled by the workflow.
+	// Always retried, on another worker.
+	ErrInterrupted = "Interrupted"
 )
 
 // Metrics emitted through activity.GetMetricsHandler.
@@ -51,8 +61,8 @@ const (
 
 // Activities are the activities of DrainAndDeregister, with what they
 // depend on. Register one value per worker process: it keeps the moving
-// estimate of how long CLB tasks take, shared by every WaitForTask the
-// process runs.
+// estimates of how long CLB tasks take, one per load balancer and action,
+// shared by every WaitForTask the process runs.
 type Activities struct {
 	// CLB is the CLB API (clb.Client in production). Required.
 	CLB clb.API
@@ -65,6 +75,10 @@ type Activities struct {
 	// that Sleep advances. Set both or neither: WaitForTask sleeps until
 	// times it reads from Now.
 	Now func() time.Time
+	// Ticks paces the heartbeats WaitForTask sends while a call is in
+	// flight: a channel that ticks every d until ctx is done. Nil means a
+	// real ticker; tests pass a fake one.
+	Ticks func(ctx context.Context, d time.Duration) <-chan time.Time
 	// Turns takes turns on a load balancer for the mutating activities
 	// (activities/turns.go); nil means no turn-taking.
 	Turns TurnTaker
@@ -73,7 +87,7 @@ type Activities struct {
 	// heartbeat timeout if that is shorter.
 	TurnBeat time.Duration
 
-	estimate taskEstimate
+	estimates taskEstimates
 }
 
 func (a *Activities) now() time.Time {
@@ -99,59 +113,6 @@ func (a *Activities) sleep(ctx context.Context, d time.Duration) error {
 // attempt is the 1-based attempt of the running activity.
 func attempt(ctx context.Context) int {
 	return int(activity.GetInfo(ctx).Attempt)
-}
-
-// apiError turns an error of calling action into the error that leaves the
-// activity: an ApplicationError typed with the Tencent code, non-retryable
-// once the code's policy is exhausted by the failures of its class so far,
-// and retried after the policy's delay for that many failures otherwise.
-func apiError(ctx context.Context, action string, err error) error {
-	ce := clb.Classify(action, err)
-	countAPIError(ctx, ce)
-	stop, delay := retryDecision(ce, countFailure(ctx, ce.Class))
-	return newAPIError(ce, stop, delay)
-}
-
-// FailureCounts counts an activity's failed API calls by class over its
-// attempts. The retry policies bound and space the retries of each class
-// by the failures of that class, not by the activity's attempts: a spell of
-// throttled answers (retried without end) must neither use up the few
-// retries of a transient fault nor stretch its backoff.
-type FailureCounts map[clb.Class]int
-
-// countFailure adds a failure of class to the counts of the earlier
-// attempts, which it reads from the heartbeat details, records the counts
-// there for the next attempt, and returns the count of class. It is called
-// once per attempt, as the attempt fails, so the heartbeat goes out at once.
-func countFailure(ctx context.Context, class clb.Class) int {
-	counts := FailureCounts{}
-	if activity.HasHeartbeatDetails(ctx) {
-		if err := activity.GetHeartbeatDetails(ctx, &counts); err != nil {
-			activity.GetLogger(ctx).Warn("failure counts unreadable, counting afresh", "error", err)
-			counts = FailureCounts{}
-		}
-	}
-	counts[class]++
-	activity.RecordHeartbeat(ctx, counts)
-	return counts[class]
-}
-
-// newAPIError builds the ApplicationError of a classified API error. Its
-// message is "Action: Code: Message (RequestId ...)"; the cause is the error
-// the client returned.
-func newAPIError(ce *clb.Error, nonRetryable bool, next time.Duration) error {
-	return temporal.NewApplicationErrorWithOptions(ce.Error(), ce.Code, temporal.ApplicationErrorOptions{
-		NonRetryable:   nonRetryable,
-		NextRetryDelay: next,
-		Cause:          ce.Err,
-	})
-}
-
-// countAPIError records an error answer in MetricAPIErrors.
-func countAPIError(ctx context.Context, ce *clb.Error) {
-	activity.GetMetricsHandler(ctx).WithTags(map[string]string{
-		"action": ce.Action, "code": ce.Code, "class": string(ce.Class),
-	}).Counter(MetricAPIErrors).Inc(1)
 }
 
 // invalidInput is the non-retryable error of an input an activity refuses.

@@ -177,8 +177,9 @@ func TestSnapshotLayer4(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, clb.ProtocolTCP, res.Protocol)
 	require.Equal(t, tcpSel(), res.Selector)
-	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 10), weighted(eni("10.0.0.7"), 30), weighted(eni("fd00:0::5"), 40), weighted(cvm(4), 14)}, res.Bound,
-		"bound targets in input order with their current weights; an ENI IP matches in any spelling")
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 10), weighted(eni("10.0.0.7"), 30), weighted(eni("fd00::5"), 40), weighted(cvm(4), 14)}, res.Bound,
+		"bound targets in input order with their current weights; an ENI IP matches in any spelling and is named as bound")
+	require.Equal(t, []clb.Renamed{{Requested: eni("fd00:0::5"), Bound: eni("fd00::5")}}, res.Renamed)
 	require.Equal(t, []clb.Target{cvm(9), {InstanceId: cvm(1).InstanceId, Port: 81}}, res.Absent)
 }
 
@@ -196,7 +197,7 @@ func TestSnapshotLayer7(t *testing.T) {
 		{"by Domain and Url, host in any case", clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, Domain: "API.Example.com", Url: "/v1"},
 			clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locAPI, Domain: "api.example.com", Url: "/v1"},
 			[]clb.WeightedTarget{weighted(cvm(0), 50), weighted(cvm(2), 52)}, cvms(3)},
-		{"LocationId wins over Domain and Url", clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "api.example.com", Url: "/v1"},
+		{"LocationId and Domain and Url of one rule", clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "WWW.example.com", Url: "/"},
 			clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "www.example.com", Url: "/"},
 			[]clb.WeightedTarget{weighted(cvm(3), 60)}, cvms(0, 2)},
 	} {
@@ -226,6 +227,9 @@ func TestSnapshotRefusesWhatItCannotName(t *testing.T) {
 			[]string{`has no rule "api.example.com/v2"`}},
 		{"rule on layer 4", activities.ErrInvalidInput, clb.Selector{LoadBalancerId: lbID, ListenerId: tcpID, LocationId: locAPI},
 			[]string{"listener lbl-tcp00001 of lb-abc12345 is TCP (layer 4)", "leave LocationId, Domain and Url empty"}},
+		{"LocationId and Domain and Url of two rules", activities.ErrInvalidInput,
+			clb.Selector{LoadBalancerId: lbID, ListenerId: httpID, LocationId: locWWW, Domain: "api.example.com", Url: "/v1"},
+			[]string{"LocationId loc-bbbbbbbb is the rule www.example.com/, not Domain+Url api.example.com/v1"}},
 		{"another listener answered", activities.ErrNoListener, clb.Selector{LoadBalancerId: lbID, ListenerId: ghostID},
 			[]string{"listener lbl-ghost001 of lb-abc12345 not found"}},
 	} {
@@ -401,6 +405,33 @@ func TestSetWeight(t *testing.T) {
 	require.Equal(t, []clb.WeightedTarget{weighted(cvm(9), 10)}, res.Skipped)
 }
 
+// A target removed by someone else is skipped, not a failure: the not-bound
+// answer is checked and the targets still bound are sent again.
+func TestSetWeightSkipsWhatWasRemoved(t *testing.T) {
+	h := newHarness(t)
+	h.clb.listeners[tcpID].Targets = h.clb.listeners[tcpID].Targets[1:] // cvm(0) removed meanwhile
+	res, err := h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(0), 0), weighted(cvm(1), 0)}})
+	require.NoError(t, err)
+	require.NotEmpty(t, res.TaskID)
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(1), 0)}, res.Sent)
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 0)}, res.Skipped)
+	require.EqualValues(t, 0, h.bound(tcpID)[0].Weight)
+	require.Equal(t, []string{clb.ActionModifyTargetWeight, clb.ActionDescribeTargets, clb.ActionModifyTargetWeight}, h.clb.calls)
+
+	// Every target gone: nothing to send, no task.
+	res, err = h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(0), 0)}})
+	require.NoError(t, err)
+	require.Empty(t, res.TaskID)
+	require.Equal(t, []clb.WeightedTarget{weighted(cvm(0), 0)}, res.Skipped)
+
+	// Every target still bound: the answer is about something else.
+	h.clb.fail(clb.ActionModifyTargetWeight, sdkErr("InvalidParameter", "Weight is invalid"))
+	_, err = h.setWeight(activities.SetWeightInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(1), 0)}})
+	ae := applicationError(t, err)
+	require.Equal(t, "InvalidParameter", ae.Type())
+	require.True(t, ae.NonRetryable())
+}
+
 func TestWaitForTask(t *testing.T) {
 	h := newHarness(t)
 	id := h.clb.addTask(2 * time.Second)
@@ -494,11 +525,36 @@ func TestWaitForTaskErrors(t *testing.T) {
 	})
 	t.Run("a caller error fails at once", func(t *testing.T) {
 		h := newHarness(t)
-		_, err := h.wait(h.env, "req-unknown")
+		h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("MissingParameter", "TaskId"))
+		_, err := h.wait(h.env, h.clb.addTask(time.Second))
 		ae := applicationError(t, err)
-		require.Equal(t, "InvalidParameter", ae.Type())
+		require.Equal(t, "MissingParameter", ae.Type())
 		require.True(t, ae.NonRetryable())
 		require.Equal(t, 1, h.clb.count(clb.ActionDescribeTaskStatus))
+	})
+	for _, code := range []string{"InvalidParameter", "ResourceNotFound"} {
+		t.Run("an unknown task answered "+code+" is TaskUnknown", func(t *testing.T) {
+			h := newHarness(t)
+			id := h.clb.addTask(2 * time.Second)
+			h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("RequestLimitExceeded", "slow down"), sdkErr(code, "task not found"))
+			_, err := h.wait(h.env, id)
+			ae := applicationError(t, err)
+			require.Equal(t, activities.ErrTaskUnknown, ae.Type())
+			require.True(t, ae.NonRetryable(), "the workflow re-checks; polling on cannot help")
+			var tf activities.TaskFailure
+			require.NoError(t, ae.Details(&tf))
+			require.Equal(t, id, tf.TaskID)
+			require.Equal(t, 2, tf.Polls)
+			require.Contains(t, tf.Message, code+": task not found")
+			require.EqualValues(t, 1, h.metrics.counter(activities.MetricTasksWaited, "outcome=unknown"))
+		})
+	}
+	t.Run("an Action that makes no task is refused", func(t *testing.T) {
+		h := newHarness(t)
+		_, err := h.env.ExecuteActivity(h.acts.WaitForTask, activities.WaitInput{TaskID: "t-1", Action: clb.ActionDescribeTargets})
+		ae := applicationError(t, err)
+		require.Equal(t, activities.ErrInvalidInput, ae.Type())
+		require.Contains(t, ae.Error(), `Action "DescribeTargets"`)
 	})
 }
 

@@ -2,16 +2,15 @@ package activities_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 )
 
 // emulated is a harness whose activities talk to the emulator through the
@@ -31,14 +30,7 @@ func newEmulated(t *testing.T, latency time.Duration) *emulated {
 	require.NoError(t, err)
 	// Near the wall clock: the SDK signs with it.
 	simClock := clbsim.NewManualClock(time.Now())
-	sim, err := clbsim.New(clbsim.Config{State: state, TaskLatency: latency, Rate: -1, Clock: simClock, Seed: 1})
-	require.NoError(t, err)
-	ts := httptest.NewServer(sim)
-	t.Cleanup(ts.Close)
-	t.Cleanup(sim.Close)
-	client, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL, RatePerAction: 1000,
-		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
-	require.NoError(t, err)
+	client, sim := clbsimtest.Start(t, clbsim.Config{State: state, TaskLatency: latency, Rate: -1, Clock: simClock, Seed: 1})
 
 	h := newHarness(t)
 	h.acts = &activities.Activities{CLB: client, Now: simClock.Now, Sleep: func(ctx context.Context, d time.Duration) error {
@@ -56,14 +48,8 @@ func newEmulated(t *testing.T, latency time.Duration) *emulated {
 	lb := state.LoadBalancers[0]
 	l := lb.Listeners[0]
 	e := &emulated{harness: h, sim: sim, simClock: simClock,
-		sel: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
-	for _, b := range l.Targets {
-		tg := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-		if b.Type == clbsim.TypeENI {
-			tg = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
-		}
-		e.targets = append(e.targets, tg)
-	}
+		sel:     clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId},
+		targets: clbsim.RequestTargets(l.Targets)}
 	require.Len(t, e.targets, 45)
 	return e
 }
@@ -258,4 +244,37 @@ func TestEmulatorWaitResumesAfterCrash(t *testing.T) {
 	require.Equal(t, e.sim.Stats().Actions[clb.ActionDescribeTaskStatus].Requests, res.Polls, "the count spans both workers")
 	require.Equal(t, e.simClock.Now().Sub(last.Started), res.Elapsed, "from the first worker's start")
 	require.GreaterOrEqual(t, res.Elapsed, 6*time.Second)
+}
+
+// Under the task-expiry dialect, a wait taken over after its task's id
+// expired learns nothing from DescribeTaskStatus: it fails TaskUnknown, and
+// the re-check (DeregisterTargets with Recheck, as the workflow sends it
+// then) finds the chunk gone, sending nothing twice.
+func TestEmulatorExpiredTaskIsTaskUnknown(t *testing.T) {
+	for _, code := range clbsim.TaskExpiryCodes {
+		t.Run(code, func(t *testing.T) {
+			e := newEmulated(t, 2*time.Second)
+			require.NoError(t, e.sim.SetDialect(clbsim.Dialect{TaskExpiryCode: code, TaskExpiry: time.Second}))
+			chunk := e.targets[:20]
+			dr, err := e.deregister(activities.DeregisterInput{Selector: e.sel, Targets: chunk})
+			require.NoError(t, err)
+			e.simClock.Advance(10 * time.Second) // the worker that waited crashed; another took over late
+
+			_, err = e.wait(e.env, dr.TaskID)
+			ae := applicationError(t, err)
+			require.Equal(t, activities.ErrTaskUnknown, ae.Type())
+			require.True(t, ae.NonRetryable())
+			require.Contains(t, ae.Error(), code)
+
+			again, err := e.deregister(activities.DeregisterInput{Selector: e.sel, Targets: chunk, Recheck: true})
+			require.NoError(t, err)
+			require.Empty(t, again.TaskID, "nothing left to send")
+			require.Equal(t, chunk, again.AlreadyGone)
+			gone := e.changes(clb.ActionDeregisterTargets)
+			require.Len(t, gone, 20)
+			for _, tg := range chunk {
+				require.Equal(t, 1, gone[tg.Key()], tg.Key())
+			}
+		})
+	}
 }

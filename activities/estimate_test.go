@@ -17,17 +17,17 @@ const ms = time.Millisecond
 func TestTaskEstimateWindow(t *testing.T) {
 	var e taskEstimate
 	s := PollSettings{}
-	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, step: 125 * ms}, e.window(s),
+	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, step: 125 * ms, stuck: 10 * time.Second}, e.window(s),
 		"before any measure: Expected, give or take a quarter")
 
 	e.outlived(1600 * ms)
-	assert.Equal(t, pollWindow{from: 1150 * ms, until: 2000 * ms, step: 200 * ms}, e.window(s),
+	assert.Equal(t, pollWindow{from: 1150 * ms, until: 2000 * ms, step: 200 * ms, stuck: 10 * time.Second}, e.window(s),
 		"a task seen running longer than the guess moves it")
 	e.outlived(900 * ms)
 	assert.Equal(t, 1150*ms, e.window(s).from, "a shorter one does not")
 
 	e.observe(taskMeasure{d: 2000 * ms, spread: 120 * ms}, s)
-	assert.Equal(t, pollWindow{from: 1830 * ms, until: 2120 * ms, step: 100 * ms, measured: true}, e.window(s),
+	assert.Equal(t, pollWindow{from: 1830 * ms, until: 2120 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s),
 		"the first measure sets the mean and, from its spread, the deviation")
 	e.outlived(5 * time.Second)
 	assert.Equal(t, 1830*ms, e.window(s).from, "once measured, running answers change nothing")
@@ -43,7 +43,7 @@ func TestTaskEstimateWindow(t *testing.T) {
 		e.observe(taskMeasure{d: 2200 * ms, spread: 10 * ms}, s)
 	}
 	assert.Equal(t, 50*ms, e.dev, "the deviation stays at half a poll interval or more")
-	assert.Equal(t, pollWindow{from: 2100 * ms, until: 2250 * ms, step: 100 * ms, measured: true}, e.window(s))
+	assert.Equal(t, pollWindow{from: 2100 * ms, until: 2250 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s))
 }
 
 func TestTaskEstimateAtMost(t *testing.T) {
@@ -112,9 +112,10 @@ func TestWaitForTaskLearnsWhileAsleep(t *testing.T) {
 	start := clock.now
 	tasks := &stubTasks{clock: clock, end: start.Add(3 * time.Second)}
 	a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+	est := a.estimates.of(taskKind{})
 	clock.onSleep = func() {
-		if a.estimate.n == 0 {
-			a.estimate.observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
+		if est.n == 0 {
+			est.observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
 		}
 	}
 	var s testsuite.WorkflowTestSuite

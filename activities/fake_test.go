@@ -129,6 +129,27 @@ func (f *fakeCLB) DescribeTargets(_ context.Context, lb, listener string) (clb.L
 	return out, nil
 }
 
+func (f *fakeCLB) DescribeListeners(_ context.Context, lb string, ids ...string) ([]clb.ListenerAttributes, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(clb.ActionDescribeListeners); err != nil {
+		return nil, err
+	}
+	var out []clb.ListenerAttributes
+	for _, id := range ids {
+		l, ok := f.listeners[id]
+		if !ok || l.ListenerId != id {
+			return nil, clb.NewError(clb.ActionDescribeListeners, "InvalidParameter.ListenerIdNotFound", lb+" has no listener "+id)
+		}
+		info := clb.ListenerAttributes{ListenerId: l.ListenerId, Protocol: l.Protocol, Port: l.Port}
+		for _, r := range l.Rules {
+			info.Rules = append(info.Rules, clb.Rule{LocationId: r.LocationId, Domain: r.Domain, Url: r.Url})
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
 // bindings returns the targets bound where sel names (by LocationId on a
 // layer-7 listener, as the workflow sends it).
 func (f *fakeCLB) bindings(sel clb.Selector) *[]clb.BoundTarget {
@@ -183,15 +204,21 @@ func (f *fakeCLB) ModifyTargetWeight(_ context.Context, sel clb.Selector, target
 		return "", err
 	}
 	bound := f.bindings(sel)
+	// As the API does: a target not bound fails the whole call.
 	for _, t := range targets {
 		found := false
-		for i := range *bound {
-			if (*bound)[i].Matches(t.Target) {
-				(*bound)[i].Weight, found = t.Weight, true
-			}
+		for _, b := range *bound {
+			found = found || b.Matches(t.Target)
 		}
 		if !found {
 			return "", clb.NewError(clb.ActionModifyTargetWeight, "InvalidParameter", t.Key()+" is not bound")
+		}
+	}
+	for _, t := range targets {
+		for i := range *bound {
+			if (*bound)[i].Matches(t.Target) {
+				(*bound)[i].Weight = t.Weight
+			}
 		}
 	}
 	f.sent[clb.ActionModifyTargetWeight] = append(f.sent[clb.ActionModifyTargetWeight], clb.Unweighted(targets))
@@ -209,9 +236,9 @@ func (f *fakeCLB) DescribeTaskStatus(_ context.Context, taskID string) (clb.Task
 		return clb.TaskStatus{}, clb.NewError(clb.ActionDescribeTaskStatus, "InvalidParameter", "no task "+taskID)
 	}
 	if f.clock.Now().Before(t.end) {
-		return clb.TaskStatus{Status: clb.TaskRunning, RequestId: "req-status"}, nil
+		return clb.TaskStatus{Status: clb.TaskRunning, RequestID: "req-status"}, nil
 	}
-	return clb.TaskStatus{Status: t.status, Message: t.message, RequestId: "req-status"}, nil
+	return clb.TaskStatus{Status: t.status, Message: t.message, RequestID: "req-status"}, nil
 }
 
 // addTask registers a task that ends after d, as a mutating call would.

@@ -31,7 +31,8 @@ type SetWeightResult struct {
 	TaskID string `json:"TaskId,omitempty"`
 	// Sent are the targets sent to ModifyTargetWeight, with their weights.
 	Sent []clb.WeightedTarget `json:"Sent,omitempty"`
-	// Skipped are the targets not bound any more when re-checked.
+	// Skipped are the targets found not bound any more, by Recheck or
+	// after a not-bound answer; nothing was sent for them.
 	Skipped []clb.WeightedTarget `json:"Skipped,omitempty"`
 	// Turn is the turn on the load balancer held for the task, for
 	// WaitForTask to release; nil when none is held.
@@ -40,8 +41,13 @@ type SetWeightResult struct {
 
 // SetWeight sets each target's weight with one ModifyTargetWeight call and
 // returns its task id. Setting a weight twice is harmless, so a retried
-// attempt simply sends the call again. It first waits for its turn on the
-// load balancer (takeTurn), which the result carries to WaitForTask.
+// attempt simply sends the call again. A target not bound any more is no
+// failure: Recheck skips it before the call, and a not-bound answer
+// (InvalidParameter) is checked with DescribeTargets, as DeregisterTargets
+// does: the targets gone are Skipped and the others sent once more; when
+// every target is still bound the answer is about something else, a caller
+// error. It first waits for its turn on the load balancer (takeTurn), which
+// the result carries to WaitForTask.
 func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (res SetWeightResult, err error) {
 	if err := checkBatch(len(in.Targets)); err != nil {
 		return SetWeightResult{}, err
@@ -64,7 +70,28 @@ func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (res SetW
 	}
 	taskID, err := a.CLB.ModifyTargetWeight(ctx, in.Selector, send)
 	if err != nil {
-		return res, apiError(ctx, clb.ActionModifyTargetWeight, err)
+		ce := clb.Classify(clb.ActionModifyTargetWeight, err)
+		if ce.Class != clb.ClassNotBound {
+			return res, apiError(ctx, clb.ActionModifyTargetWeight, err)
+		}
+		countAPIError(ctx, ce)
+		bound, rerr := a.stillBound(ctx, in.Selector, clb.Unweighted(send))
+		if rerr != nil {
+			return res, rerr
+		}
+		var gone []clb.WeightedTarget
+		send, gone = split(send, bound)
+		res.Skipped = append(res.Skipped, gone...)
+		switch {
+		case len(send) == 0:
+			return res, nil
+		case len(gone) == 0:
+			return res, newAPIError(ce, true, 0)
+		}
+		activity.GetLogger(ctx).Info("targets unbound meanwhile, skipped", "selector", in.Selector.String(), "gone", len(gone))
+		if taskID, err = a.CLB.ModifyTargetWeight(ctx, in.Selector, send); err != nil {
+			return res, apiError(ctx, clb.ActionModifyTargetWeight, err)
+		}
 	}
 	activity.GetMetricsHandler(ctx).Counter(MetricTargetsWeightSet).Inc(int64(len(send)))
 	res.TaskID, res.Sent = taskID, send
@@ -149,7 +176,7 @@ func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) 
 		res.AlreadyGone = append(res.AlreadyGone, gone...)
 		switch {
 		case len(bound) == 0:
-			log.Info("not bound, confirmed gone", "selector", in.Selector.String(), "code", ce.Code, "requestId", ce.RequestId)
+			log.Info("not bound, confirmed gone", "selector", in.Selector.String(), "code", ce.Code, "requestId", ce.RequestID)
 			return res, nil
 		case len(gone) == 0:
 			// Every target is still bound: the answer is about something

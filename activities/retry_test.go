@@ -15,7 +15,9 @@ func TestEveryClassHasAPolicy(t *testing.T) {
 		clb.ClassCallerError:  false,
 		clb.ClassNotBound:     false,
 		clb.ClassAlreadyBound: false,
+		clb.ClassTaskUnknown:  false,
 		clb.ClassDenied:       false,
+		clb.ClassClockSkew:    true,
 		clb.ClassThrottled:    true,
 		clb.ClassBusy:         true,
 		clb.ClassTransient:    true,
@@ -25,6 +27,12 @@ func TestEveryClassHasAPolicy(t *testing.T) {
 	for class, want := range retryable {
 		assert.Equal(t, want, classPolicies[class].retryable, class)
 	}
+}
+
+// policyOf is the retry policy of an error code answered to action: the
+// policy of its class.
+func policyOf(action, code string) retryPolicy {
+	return classPolicies[clb.ClassOf(action, code)]
 }
 
 func TestPolicyOfCodes(t *testing.T) {
@@ -38,7 +46,7 @@ func TestPolicyOfCodes(t *testing.T) {
 	}
 	assert.False(t, policyOf(clb.ActionDeregisterTargets, "AuthFailure.SignatureFailure").retryable)
 	assert.False(t, policyOf(clb.ActionDeregisterTargets, "AuthFailure.SignatureExpire.Other").retryable,
-		"the override names one code, not its prefix")
+		"the clock-skew class has one code, not its prefix")
 	// Unlisted codes follow their prefix's class, else the unknown class.
 	assert.Equal(t, classPolicies[clb.ClassUnknown], policyOf(clb.ActionDeregisterTargets, "Foo.Bar"))
 	assert.Equal(t, classPolicies[clb.ClassThrottled], policyOf(clb.ActionDeregisterTargets, "RequestLimitExceeded.Foo"))
@@ -115,4 +123,14 @@ func TestRetryDecision(t *testing.T) {
 	assert.Zero(t, delay)
 	stop, _ = retryDecision(clb.NewError(clb.ActionDescribeTargets, "MissingParameter", "no"), 1)
 	assert.True(t, stop)
+	// The decision follows the error's class, as classified, only.
+	skew := clb.NewError(clb.ActionDeregisterTargets, "AuthFailure.SignatureExpire", "expired")
+	stop, delay = retryDecision(skew, 1)
+	assert.False(t, stop)
+	assert.Equal(t, time.Second, delay)
+	stop, _ = retryDecision(skew, 2)
+	assert.True(t, stop)
+	skew.Class = clb.ClassDenied
+	stop, _ = retryDecision(skew, 1)
+	assert.True(t, stop, "the class decides, not the code")
 }

@@ -28,22 +28,32 @@ type SnapshotResult struct {
 	// listener: its LocationId, Domain and Url as the listener has them.
 	Selector clb.Selector `json:"Selector"`
 	// Bound are the targets asked for that are bound now, in input order,
-	// each with its current weight.
+	// each with its current weight, named as they are bound (see
+	// clb.BoundTarget.Identity): the spelling every mutating call sends.
 	Bound []clb.WeightedTarget `json:"Bound"`
 	// Absent are the targets asked for that are not bound, in input order.
 	Absent []clb.Target `json:"Absent,omitempty"`
+	// Renamed pairs each target asked for in another spelling than its
+	// binding's (an EniIp naming a CVM binding, an address written another
+	// way) with the target in Bound.
+	Renamed []clb.Renamed `json:"Renamed,omitempty"`
+	// Merged counts targets asked for that name a binding an earlier one
+	// already named (two spellings of one binding); they are left out.
+	Merged int `json:"Merged,omitempty"`
 }
 
 // Snapshot reads what is bound to the listener or rule now
 // (DescribeTargets) and splits the targets asked for into bound ones, with
-// their current weights, and absent ones. It resolves a rule named by
+// their current weights and named as bound, and absent ones. It resolves a rule named by
 // Domain+Url to its LocationId. A layer-7 listener without a rule, or a rule
 // the listener does not have, fails with ErrNoRule; a rule named on a
-// layer-4 listener fails with ErrInvalidInput; neither is retried.
+// layer-4 listener, or a LocationId and a Domain+Url that name two rules,
+// fail with ErrInvalidInput (the API would ignore Domain+Url); none is
+// retried.
 func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotResult, error) {
-	l, err := a.CLB.DescribeTargets(ctx, in.Selector.LoadBalancerId, in.Selector.ListenerId)
+	l, err := a.listener(ctx, in.Selector)
 	if err != nil {
-		return SnapshotResult{}, apiError(ctx, clb.ActionDescribeTargets, err)
+		return SnapshotResult{}, err
 	}
 	sel, bound, err := bindings(l, in.Selector)
 	if err != nil {
@@ -51,15 +61,61 @@ func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotRe
 	}
 	res := SnapshotResult{Protocol: l.Protocol, Selector: sel}
 	idx := indexBound(bound)
+	seen := make(map[string]bool, len(in.Targets))
 	for _, t := range in.Targets {
-		if b, ok := idx.find(t); ok {
-			res.Bound = append(res.Bound, clb.WeightedTarget{Target: t, Weight: b.Weight})
-		} else {
+		b, ok := idx.find(t)
+		if !ok {
 			res.Absent = append(res.Absent, t)
+			continue
 		}
+		id := b.Identity(t)
+		if seen[id.Key()] {
+			res.Merged++
+			continue
+		}
+		seen[id.Key()] = true
+		if id != t {
+			res.Renamed = append(res.Renamed, clb.Renamed{Requested: t, Bound: id})
+		}
+		res.Bound = append(res.Bound, clb.WeightedTarget{Target: id, Weight: b.Weight})
 	}
 	return res, nil
 }
+
+// listener reads the listener sel names with what is bound to it now. An
+// answer of DescribeTargets without the listener (ListenerIdNotFound) is
+// checked with DescribeListeners: the API may leave out a listener with no
+// targets left, which then comes back with nothing bound (and, on layer 7,
+// DescribeListeners' rules); a listener DescribeListeners does not list
+// either fails with ErrNoListener.
+func (a *Activities) listener(ctx context.Context, sel clb.Selector) (clb.Listener, error) {
+	l, err := a.CLB.DescribeTargets(ctx, sel.LoadBalancerId, sel.ListenerId)
+	if err == nil {
+		return l, nil
+	}
+	if ce := clb.Classify(clb.ActionDescribeTargets, err); ce.Code != codeListenerNotFound {
+		return l, apiError(ctx, clb.ActionDescribeTargets, err)
+	}
+	ls, err := a.CLB.DescribeListeners(ctx, sel.LoadBalancerId, sel.ListenerId)
+	if ce := clb.Classify(clb.ActionDescribeListeners, err); ce != nil && ce.Code == codeListenerNotFound {
+		return l, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"listener %s of %s not found: neither DescribeTargets nor DescribeListeners lists it", sel.ListenerId, sel.LoadBalancerId),
+			ErrNoListener, err)
+	}
+	if err != nil {
+		return l, apiError(ctx, clb.ActionDescribeListeners, err)
+	}
+	for _, info := range ls {
+		if info.ListenerId == sel.ListenerId {
+			return clb.Listener{ListenerId: info.ListenerId, Protocol: info.Protocol, Port: info.Port, Rules: info.Rules}, nil
+		}
+	}
+	return l, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"listener %s of %s not found: DescribeListeners answered without it", sel.ListenerId, sel.LoadBalancerId), ErrNoListener, nil)
+}
+
+// codeListenerNotFound is the code of a listener missing from an answer.
+const codeListenerNotFound = "InvalidParameter.ListenerIdNotFound"
 
 // bindings returns what sel names on the listener l: the selector with the
 // rule resolved, and the targets bound to the rule (layer 7) or to the
@@ -90,6 +146,11 @@ func bindings(l clb.Listener, sel clb.Selector) (clb.Selector, []clb.BoundTarget
 		// Host names are case-insensitive; paths are not.
 		if sel.LocationId == "" && (!strings.EqualFold(r.Domain, sel.Domain) || r.Url != sel.Url) {
 			continue
+		}
+		if sel.LocationId != "" && (sel.Domain != "" || sel.Url != "") && (!strings.EqualFold(r.Domain, sel.Domain) || r.Url != sel.Url) {
+			return sel, nil, invalidInput(fmt.Sprintf(
+				"%s: LocationId %s is the rule %s%s, not Domain+Url %s%s: name one rule, by LocationId or by Domain and Url",
+				where, sel.LocationId, r.Domain, r.Url, sel.Domain, sel.Url))
 		}
 		sel.LocationId, sel.Domain, sel.Url = r.LocationId, r.Domain, r.Url
 		return sel, r.Targets, nil
@@ -150,9 +211,9 @@ func (idx boundIndex) find(t clb.Target) (clb.BoundTarget, bool) {
 // stillBound reads what is bound to sel now and reports, for each of
 // targets, whether it is still bound.
 func (a *Activities) stillBound(ctx context.Context, sel clb.Selector, targets []clb.Target) ([]bool, error) {
-	l, err := a.CLB.DescribeTargets(ctx, sel.LoadBalancerId, sel.ListenerId)
+	l, err := a.listener(ctx, sel)
 	if err != nil {
-		return nil, apiError(ctx, clb.ActionDescribeTargets, err)
+		return nil, err
 	}
 	_, now, err := bindings(l, sel)
 	if err != nil {

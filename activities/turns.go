@@ -121,8 +121,10 @@ func (a *Activities) beatWhileWaiting(ctx context.Context) (stop func()) {
 // for WaitForTask, which releases it when the task ends, when a task was
 // started; kept for the next attempt, which takes it over, after an error
 // that is retried (the call may have been applied, and a busy load balancer
-// is busy for everyone); released otherwise (no task, or an error that ends
-// the activity). It returns the turn to carry to WaitForTask, or nil.
+// is busy for everyone), an attempt cut short by its worker's shutdown
+// (ErrInterrupted) included; released otherwise (no task, an error that
+// ends the activity, or the workflow's cancellation). It returns the turn
+// to carry to WaitForTask, or nil.
 func (a *Activities) handOver(ctx context.Context, turn *turns.Turn, taskID string, err error) *turns.Turn {
 	if turn == nil {
 		return nil
@@ -131,7 +133,8 @@ func (a *Activities) handOver(ctx context.Context, turn *turns.Turn, taskID stri
 		return turn
 	}
 	var appErr *temporal.ApplicationError
-	if err != nil && ctx.Err() == nil && errors.As(err, &appErr) && !appErr.NonRetryable() {
+	if err != nil && errors.As(err, &appErr) && !appErr.NonRetryable() &&
+		(ctx.Err() == nil || appErr.Type() == ErrInterrupted) {
 		return nil
 	}
 	a.releaseTurn(ctx, *turn)

@@ -175,6 +175,24 @@ func TestTurnOnAnError(t *testing.T) {
 		require.False(t, applicationError(t, err).NonRetryable())
 		require.Empty(t, f.released(), "the next attempt takes the turn over")
 	})
+	t.Run("a call cut by the worker's shutdown keeps the turn for the retry", func(t *testing.T) {
+		h := newHarness(t)
+		h.env = h.newEnv(cutContext(errWorkerShutdown))
+		f := withTurns(h)
+		h.clb.fail(clb.ActionDeregisterTargets, clb.Classify(clb.ActionDeregisterTargets, context.Canceled))
+		_, err := h.deregister(activities.DeregisterInput{Selector: tcpSel(), Targets: cvms(1)})
+		require.Equal(t, activities.ErrInterrupted, applicationError(t, err).Type())
+		require.Empty(t, f.released(), "another worker's attempt takes the turn over")
+	})
+	t.Run("a call cancelled by the workflow releases the turn", func(t *testing.T) {
+		h := newHarness(t)
+		h.env = h.newEnv(cutContext(temporal.NewCanceledError()))
+		f := withTurns(h)
+		h.clb.fail(clb.ActionDeregisterTargets, clb.Classify(clb.ActionDeregisterTargets, context.Canceled))
+		_, err := h.deregister(activities.DeregisterInput{Selector: tcpSel(), Targets: cvms(1)})
+		require.Error(t, err)
+		require.Equal(t, []turns.Release{{Token: turnFor(f.requests[0]).Token}}, f.released())
+	})
 	t.Run("no turn to be had fails the attempt, retried", func(t *testing.T) {
 		h := newHarness(t)
 		f := withTurns(h)
@@ -260,6 +278,15 @@ func TestWaitForTaskReleasesTheTurnWhenTheTaskEnds(t *testing.T) {
 		h.clb.taskStatus = clb.TaskFailed
 		err := waitWithTurn(h, h.env, h.clb.addTask(2*time.Second), turn)
 		require.Equal(t, activities.ErrTaskFailed, applicationError(t, err).Type())
+		f.eventuallyReleased(t, []turns.Release{{Token: turn.Token}})
+	})
+	t.Run("unknown to DescribeTaskStatus", func(t *testing.T) {
+		h := newHarness(t)
+		f := withTurns(h)
+		id := h.clb.addTask(2 * time.Second)
+		h.clb.fail(clb.ActionDescribeTaskStatus, sdkErr("ResourceNotFound", "task not found"))
+		err := waitWithTurn(h, h.env, id, turn)
+		require.Equal(t, activities.ErrTaskUnknown, applicationError(t, err).Type())
 		f.eventuallyReleased(t, []turns.Release{{Token: turn.Token}})
 	})
 	t.Run("cut short, the task still running: the retry keeps the turn", func(t *testing.T) {

@@ -26,6 +26,10 @@ type PollSettings struct {
 	MinInterval time.Duration
 	// MaxInterval caps the interval between polls. Default 1 s.
 	MaxInterval time.Duration
+	// StuckInterval caps the interval between polls of a task well past
+	// its estimate (stuckFactor times the mean, and stuckAfter): the
+	// interval goes on growing by half up to it. Default 5 s.
+	StuckInterval time.Duration
 }
 
 // Default poll settings.
@@ -33,7 +37,27 @@ const (
 	DefaultExpectedTask = time.Second
 	DefaultMinInterval  = 100 * time.Millisecond
 	DefaultMaxInterval  = time.Second
+	// DefaultStuckInterval polls a task stuck in Status 2 every 5 s: 0.2
+	// requests/s, 1% of the account's 20/s DescribeTaskStatus budget
+	// instead of 5% at MaxInterval, over a stuck task's 30 minutes. It
+	// costs at most 5 s of delay on a task that has already taken 10 s or
+	// more, and three times as long as its kind of task takes.
+	DefaultStuckInterval = 5 * time.Second
 )
+
+// A task is well past its estimate, and polled at most StuckInterval
+// apart, once it has run stuckFactor times the estimated mean and at least
+// stuckAfter: a lone slow task among quick ones is not taken for stuck.
+const (
+	stuckFactor = 3
+	stuckAfter  = 10 * time.Second
+)
+
+// CallHeartbeat is how often WaitForTask heartbeats while a
+// DescribeTaskStatus call is in flight: the call's wait for a token of the
+// client's rate limiter has no bound, and the request itself may take the
+// client's timeout (clb.DefaultTimeout).
+const CallHeartbeat = time.Second
 
 func (s PollSettings) expected() time.Duration {
 	if s.Expected > 0 {
@@ -56,10 +80,24 @@ func (s PollSettings) maxInterval() time.Duration {
 	return max(DefaultMaxInterval, s.minInterval())
 }
 
+func (s PollSettings) stuckInterval() time.Duration {
+	if s.StuckInterval > 0 {
+		return max(s.StuckInterval, s.maxInterval())
+	}
+	return max(DefaultStuckInterval, s.maxInterval())
+}
+
 // WaitInput is the input of WaitForTask.
 type WaitInput struct {
 	// TaskID is the task to wait for: the RequestId of the mutating call.
 	TaskID string `json:"TaskId"`
+	// LoadBalancerID is the load balancer the task changes and Action the
+	// mutating action that made it (clb.ActionDeregisterTargets,
+	// clb.ActionModifyTargetWeight, clb.ActionRegisterTargets): together
+	// they pick the estimate of how long the task takes. Both empty (as in
+	// inputs scheduled before they existed): the process's shared estimate.
+	LoadBalancerID string `json:"LoadBalancerId,omitempty"`
+	Action         string `json:"Action,omitempty"`
 	// Turn is the turn on the load balancer held for the task, if any:
 	// renewed while the wait goes on, released when the task ends.
 	Turn *turns.Turn `json:"Turn,omitempty"`
@@ -85,11 +123,13 @@ type WaitProgress struct {
 	FirstPoll time.Time `json:"FirstPoll,omitzero"`
 }
 
-// TaskFailure is the detail of an ErrTaskFailed error.
+// TaskFailure is the detail of an ErrTaskFailed or ErrTaskUnknown error.
 type TaskFailure struct {
-	// TaskID is the task that ended with Status 1.
+	// TaskID is the task that ended with Status 1, or that
+	// DescribeTaskStatus did not know.
 	TaskID string `json:"TaskId"`
-	// Message is the task's Message, as DescribeTaskStatus gave it.
+	// Message is the task's Message, as DescribeTaskStatus gave it; for an
+	// unknown task, the API's error.
 	Message string `json:"Message"`
 	// Polls counts DescribeTaskStatus calls spent on the task.
 	Polls int `json:"Polls"`
@@ -97,28 +137,32 @@ type TaskFailure struct {
 
 // WaitForTask polls DescribeTaskStatus until the task ends. It returns on
 // Status 0, and fails with a non-retryable ErrTaskFailed (details: a
-// TaskFailure) on Status 1. Every poll heartbeats a WaitProgress, and a
-// retried attempt resumes from it. A failed poll is retried inside the
-// activity as its class's retry policy says, counting the failures of that
-// class since the last answer; past the bound it fails non-retryable.
-// Polls follow the process's estimate of how long tasks take (taskEstimate).
-// It renews in.Turn while it waits and releases it when the wait is over
-// for good (keepTurn).
+// TaskFailure) on Status 1, or ErrTaskUnknown when DescribeTaskStatus does
+// not know the task (its id expired): the caller then learns from
+// DescribeTargets what the task did. Every poll heartbeats a WaitProgress,
+// every CallHeartbeat while the call is in flight, and a retried attempt
+// resumes from it. A failed poll is retried inside the activity as its
+// class's retry policy says, counting the failures of that class since the
+// last answer; past the bound it fails non-retryable. Polls follow the
+// process's estimate of how long tasks of the load balancer and action
+// take (taskEstimate), and space out to StuckInterval once the task is
+// well past it. It renews in.Turn while it waits and releases it when the
+// wait is over for good (keepTurn): the task ended, failed or is unknown.
 func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResult, err error) {
-	if in.TaskID == "" {
-		return WaitResult{}, invalidInput("WaitForTask: TaskId is required")
+	if err := checkWaitInput(in); err != nil {
+		return WaitResult{}, err
 	}
 	endTurn := a.keepTurn(ctx, in.Turn)
 	defer func() { endTurn(err) }()
-	w := a.startWait(ctx, in.TaskID)
+	w := a.startWait(ctx, in)
 	next := w.firstPoll()
 	for {
 		if err := a.sleepUntil(ctx, next, w.prog); err != nil {
-			return WaitResult{Polls: w.prog.Polls}, err
+			return WaitResult{Polls: w.prog.Polls}, cutShort(ctx, err)
 		}
 		// Other waits may have moved the estimate later meanwhile, as when
 		// a fleet's first tasks start together.
-		if from := w.prog.Started.Add(a.estimate.window(a.Poll).from); !w.resumed && from.After(a.now()) {
+		if from := w.prog.Started.Add(w.est.window(a.Poll).from); !w.resumed && from.After(a.now()) {
 			next = from
 			continue
 		}
@@ -137,11 +181,27 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResul
 	}
 }
 
+// checkWaitInput refuses a WaitInput without a task, or whose Action
+// makes no task.
+func checkWaitInput(in WaitInput) error {
+	if in.TaskID == "" {
+		return invalidInput("WaitForTask: TaskId is required")
+	}
+	switch in.Action {
+	case "", clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionRegisterTargets:
+		return nil
+	}
+	return invalidInput(fmt.Sprintf("WaitForTask: Action %q makes no task: want %s, %s or %s", in.Action,
+		clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionRegisterTargets))
+}
+
 // taskWait is the state of one WaitForTask attempt.
 type taskWait struct {
 	a      *Activities
 	taskID string
-	prog   WaitProgress
+	// est is the estimate of the task's load balancer and action.
+	est  *taskEstimate
+	prog WaitProgress
 	// resumed is true when an earlier attempt's progress was read: this
 	// one saw only part of the task.
 	resumed bool
@@ -155,8 +215,9 @@ type taskWait struct {
 
 // startWait begins a wait, resuming the progress an earlier attempt
 // heartbeated.
-func (a *Activities) startWait(ctx context.Context, taskID string) *taskWait {
-	w := &taskWait{a: a, taskID: taskID, prog: WaitProgress{Started: a.now()},
+func (a *Activities) startWait(ctx context.Context, in WaitInput) *taskWait {
+	taskID := in.TaskID
+	w := &taskWait{a: a, taskID: taskID, est: a.estimates.of(taskKind{in.LoadBalancerID, in.Action}), prog: WaitProgress{Started: a.now()},
 		interval: a.Poll.minInterval(), errs: map[clb.Class]int{}}
 	if activity.HasHeartbeatDetails(ctx) {
 		var prev WaitProgress
@@ -176,14 +237,17 @@ func (w *taskWait) firstPoll() time.Time {
 	if w.resumed {
 		return w.a.now()
 	}
-	return w.prog.Started.Add(w.a.estimate.window(w.a.Poll).from)
+	return w.prog.Started.Add(w.est.window(w.a.Poll).from)
 }
 
-// poll calls DescribeTaskStatus once, counts and heartbeats it, and returns
-// when it was asked and when it was answered.
+// poll calls DescribeTaskStatus once, heartbeating while it is in flight,
+// counts and heartbeats it, and returns when it was asked and when it was
+// answered.
 func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled time.Time, err error) {
 	asked = w.a.now()
+	stop := w.a.heartbeatWhile(ctx, w.prog)
 	st, err = w.a.CLB.DescribeTaskStatus(ctx, w.taskID)
+	stop()
 	polled = w.a.now()
 	w.prog.Polls++
 	if w.prog.FirstPoll.IsZero() {
@@ -197,11 +261,15 @@ func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled t
 // pollFailed decides what follows a failed poll: when to poll again, or the
 // error that ends the wait.
 func (w *taskWait) pollFailed(ctx context.Context, err error, polled time.Time) (time.Time, error) {
-	if ctx.Err() != nil {
-		return time.Time{}, ctx.Err()
+	if cut := interrupted(ctx, err); cut != nil {
+		return time.Time{}, cut
 	}
 	ce := clb.Classify(clb.ActionDescribeTaskStatus, err)
 	countAPIError(ctx, ce)
+	if ce.Class == clb.ClassTaskUnknown {
+		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": "unknown"}).Counter(MetricTasksWaited).Inc(1)
+		return time.Time{}, taskUnknown(w.taskID, ce, w.prog.Polls)
+	}
 	w.errs[ce.Class]++
 	n := w.errs[ce.Class]
 	stop, delay := retryDecision(ce, n)
@@ -209,7 +277,7 @@ func (w *taskWait) pollFailed(ctx context.Context, err error, polled time.Time) 
 		return time.Time{}, newAPIError(ce, true, 0)
 	}
 	activity.GetLogger(ctx).Warn("DescribeTaskStatus failed, polling again", "taskId", w.taskID, "code", ce.Code,
-		"requestId", ce.RequestId, "errors", n, "delay", delay)
+		"requestId", ce.RequestID, "errors", n, "delay", delay)
 	return polled.Add(delay), nil
 }
 
@@ -222,7 +290,7 @@ func (w *taskWait) ended(ctx context.Context, st clb.TaskStatus, asked, polled t
 		if !w.resumed {
 			// A resumed wait saw only part of the task: it would skew the
 			// estimate.
-			w.a.estimate.observe(taskEnd(w.prog.Started, w.lastRunning, seenAt(asked, polled, st)), w.a.Poll)
+			w.est.observe(taskEnd(w.prog.Started, w.lastRunning, seenAt(asked, polled, st)), w.a.Poll)
 		}
 		metrics.WithTags(map[string]string{"outcome": "succeeded"}).Counter(MetricTasksWaited).Inc(1)
 		metrics.Timer(MetricTaskWaitDuration).Record(res.Elapsed)
@@ -244,18 +312,76 @@ func (w *taskWait) nextPoll(seen, polled time.Time) time.Time {
 	w.lastRunning = seen
 	elapsed := seen.Sub(w.prog.Started)
 	if !w.resumed {
-		w.a.estimate.outlived(elapsed)
+		w.est.outlived(elapsed)
 	}
-	win := w.a.estimate.window(w.a.Poll)
+	win := w.est.window(w.a.Poll)
 	switch {
 	case elapsed < win.from:
 		return w.prog.Started.Add(win.from)
 	case win.measured && elapsed < win.until:
 		return polled.Add(win.step)
 	}
+	limit := w.a.Poll.maxInterval()
+	if elapsed > win.stuck {
+		limit = w.a.Poll.stuckInterval()
+	}
 	next := polled.Add(w.interval)
-	w.interval = min(w.interval*3/2, w.a.Poll.maxInterval())
+	w.interval = min(w.interval*3/2, limit)
 	return next
+}
+
+// heartbeatWhile heartbeats prog every CallHeartbeat, from another
+// goroutine, until the stop it returns is called; stop returns once the
+// heartbeats have stopped, so that none follows the activity's end.
+func (a *Activities) heartbeatWhile(ctx context.Context, prog WaitProgress) (stop func()) {
+	hctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ticks <-chan time.Time
+		if a.Ticks != nil {
+			ticks = a.Ticks(hctx, CallHeartbeat)
+		} else {
+			t := time.NewTicker(CallHeartbeat)
+			defer t.Stop()
+			ticks = t.C
+		}
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case _, ok := <-ticks:
+				if !ok {
+					return
+				}
+				activity.RecordHeartbeat(ctx, prog)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// cutShort is the error of a wait whose sleep ended with err: as
+// interrupted says when the activity's context is done, err otherwise.
+func cutShort(ctx context.Context, err error) error {
+	if cut := interrupted(ctx, err); cut != nil {
+		return cut
+	}
+	return err
+}
+
+// taskUnknown is the error of a task DescribeTaskStatus does not know.
+func taskUnknown(taskID string, ce *clb.Error, polls int) error {
+	return temporal.NewApplicationErrorWithOptions(
+		fmt.Sprintf("CLB task %s is unknown to DescribeTaskStatus (expired?): %s", taskID, ce.Error()),
+		ErrTaskUnknown, temporal.ApplicationErrorOptions{
+			NonRetryable: true,
+			Cause:        ce.Err,
+			Details:      []any{TaskFailure{TaskID: taskID, Message: ce.Error(), Polls: polls}},
+		})
 }
 
 // taskFailed is the error of a task that ended with Status 1.
@@ -323,8 +449,40 @@ func (a *Activities) sleepUntil(ctx context.Context, t time.Time, prog WaitProgr
 	}
 }
 
-// taskEstimate is a moving estimate of how long tasks take, shared by the
-// process's WaitForTask calls: the mean and the mean deviation, smoothed as
+// taskKind names the tasks that share an estimate: those of one load
+// balancer and action. The zero taskKind is the shared default.
+type taskKind struct{ loadBalancerID, action string }
+
+// maxEstimates bounds the estimates a process keeps; past it, they start
+// afresh.
+const maxEstimates = 4096
+
+// taskEstimates are the process's estimates, one per taskKind: how long a
+// task takes depends on its load balancer (its size, its other bindings)
+// and on the action, and one estimate for all would poll quick tasks on
+// the timing of slow ones.
+type taskEstimates struct {
+	mu     sync.Mutex
+	byKind map[taskKind]*taskEstimate
+}
+
+// of is the estimate of kind, made on first use.
+func (e *taskEstimates) of(kind taskKind) *taskEstimate {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if est, ok := e.byKind[kind]; ok {
+		return est
+	}
+	if e.byKind == nil || len(e.byKind) >= maxEstimates {
+		e.byKind = map[taskKind]*taskEstimate{}
+	}
+	est := &taskEstimate{}
+	e.byKind[kind] = est
+	return est
+}
+
+// taskEstimate is a moving estimate of how long tasks of one kind take,
+// shared by the process's WaitForTask calls on them: the mean and the mean deviation, smoothed as
 // TCP smooths round-trip times. A wait sleeps until just before the expected
 // end, polls every half deviation until a deviation past it, then ever less
 // often, up to MaxInterval apart. Durations run from when each poll was sent,
@@ -353,6 +511,9 @@ type pollWindow struct {
 	// measured is false until a task has been measured: the window is
 	// then a guess, and polls space out from its start on.
 	measured bool
+	// stuck is when a task is well past the estimate: stuckFactor times
+	// the mean, and stuckAfter at least.
+	stuck time.Duration
 }
 
 // window is the poll window as the estimate stands. Before any task was
@@ -371,6 +532,7 @@ func (e *taskEstimate) window(s PollSettings) pollWindow {
 		until:    mean + dev,
 		step:     max(s.minInterval(), dev/2),
 		measured: measured,
+		stuck:    max(stuckFactor*mean, stuckAfter),
 	}
 }
 

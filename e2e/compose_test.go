@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,6 +29,7 @@ type composeService struct {
 	} `yaml:"healthcheck"`
 	Entrypoint []string `yaml:"entrypoint"`
 	Command    any      `yaml:"command"`
+	Volumes    []string `yaml:"volumes"`
 }
 
 // The compose file cannot run here (no container registry), so its structure
@@ -90,11 +92,32 @@ func TestDockerComposeStructure(t *testing.T) {
 	assert.Contains(t, joined, "--wait")
 	assert.Contains(t, c.Services["clbsim"].Command, "/demo/fleet.json")
 
+	// What make test-cluster runs: the server release pinned in the Makefile (the
+	// admin tools of the same release), PostgreSQL 15, and the dynamic config file.
+	version := makeVariable(t, "TEMPORAL_SERVER_VERSION")
+	for _, name := range []string{"temporal", "temporal-admin-tools", "temporal-create-namespace"} {
+		image := c.Services[name].Image
+		assert.Equal(t, strings.TrimPrefix(version, "v"), image[strings.LastIndex(image, ":")+1:], "%s runs the release make test-cluster tests", name)
+	}
+	assert.Equal(t, "postgres:15", c.Services["postgresql"].Image)
+	dynamic := c.Services["temporal"].Environment["DYNAMIC_CONFIG_FILE_PATH"]
+	assert.Contains(t, c.Services["temporal"].Volumes, "./deploy/temporal/dynamicconfig.yaml:"+dynamic+":ro")
+
 	// The files the images and the demo use exist.
-	for _, f := range []string{"../Dockerfile", "../demo/fleet.json", "../demo/l4-targets.txt", "../demo/l7-targets.json"} {
+	for _, f := range []string{"../deploy/temporal/dynamicconfig.yaml", "../Dockerfile", "../demo/fleet.json", "../demo/l4-targets.txt", "../demo/l7-targets.json"} {
 		_, err := os.Stat(f)
 		assert.NoError(t, err, f)
 	}
+}
+
+// makeVariable returns the value the Makefile gives name (NAME := value).
+func makeVariable(t *testing.T, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile("../Makefile")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(\S+)`).FindSubmatch(raw)
+	require.NotNil(t, m, "the Makefile sets %s", name)
+	return string(m[1])
 }
 
 func toStrings(in []any) []string {

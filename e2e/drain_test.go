@@ -60,7 +60,7 @@ func TestLayer4Drain(t *testing.T) {
 	assert.Len(t, res.Deregistered, 45)
 	require.Len(t, res.Chunks, 3)
 	for i, n := range []int{20, 20, 5} {
-		assert.Len(t, res.Chunks[i].Targets, n)
+		assert.Equal(t, n, res.Chunks[i].Size)
 		assert.Equal(t, workflows.OutcomeDeregistered, res.Chunks[i].Outcome)
 		assert.NotEmpty(t, res.Chunks[i].RequestID)
 	}
@@ -148,4 +148,21 @@ func TestChildWorkflowFromParent(t *testing.T) {
 	child, err := s.temporal.DescribeWorkflow(ctx, workflows.WorkflowIDFor(in), "")
 	require.NoError(t, err)
 	assert.Equal(t, "release-42", child.RawResponse.GetWorkflowExecutionInfo().GetParentExecution().GetWorkflowId())
+}
+
+// A drain of a rule that continues as new claims the rule's other ID again
+// in each run: the claim of the run before ends with it.
+func TestLayer7DrainContinuedAsNewKeepsItsClaim(t *testing.T) {
+	need(t)
+	lb := s.takeLB(t)
+	l7 := layer7(t, lb)
+	rule := l7.Rules[0]
+	want := targetsOf(rule.Targets)[:5]
+	res := execute(t, workflows.DrainInput{
+		Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l7.ListenerId, LocationId: rule.LocationId},
+		Targets:  want, DrainDelay: time.Second, ChunkSize: 1, ChunksPerRun: 2,
+	})
+	assert.Equal(t, 3, res.Runs)
+	assert.Len(t, res.Deregistered, 5)
+	assertRemovedOnce(t, lb.LoadBalancerId, want)
 }

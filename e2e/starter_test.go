@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -111,4 +112,47 @@ func TestSecondDrainOfSameListenerIsRefusedThenCancelRestoresWeights(t *testing.
 		assert.NotEqual(t, clb.ActionDeregisterTargets, c.Action, "nothing was deregistered")
 	}
 	assert.True(t, strings.Contains(stdout+stderr, "cancel"))
+}
+
+// One rule, one drain: while a drain of a rule named by LocationId runs, a
+// drain of the same rule named by Domain+Url is refused; cancelling "it" by
+// that ID cancels the running drain; once that drain closes, its hold on
+// the ID ends.
+func TestDrainOfARuleByItsOtherNameIsRefused(t *testing.T) {
+	need(t)
+	lb := s.takeLB(t)
+	l7 := layer7(t, lb)
+	rule := l7.Rules[0]
+	want := targetsOf(rule.Targets)[:5]
+
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l7.ListenerId, LocationId: rule.LocationId},
+		Targets: want, DrainDelay: time.Minute}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowIDFor(in), TaskQueue: workflows.TaskQueue},
+		workflows.WorkflowName, in)
+	require.NoError(t, err)
+	waitForPhase(ctx, t, run.GetID(), workflows.PhaseDrainWait)
+
+	other := in
+	other.LocationId, other.Domain, other.Url = "", rule.Domain, rule.Url
+	otherID := workflows.WorkflowIDFor(other)
+	file := writeTargets(t, want[:2])
+	code, stdout, stderr := s.starter(t, "", "drain", "--lb", lb.LoadBalancerId, "--listener", l7.ListenerId,
+		"--domain", rule.Domain, "--url", rule.Url, "--targets", file)
+	assert.Equal(t, 3, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	assert.Contains(t, stderr, otherID)
+
+	code, stdout, stderr = s.starter(t, "", "cancel", otherID, "--wait")
+	assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	assert.Contains(t, stderr, "held by the drain "+run.GetID())
+	var res workflows.DrainResult
+	require.NoError(t, run.Get(ctx, &res))
+	assert.True(t, res.Cancelled)
+	assert.Len(t, res.Restored, 5)
+
+	require.Eventually(t, func() bool {
+		desc, err := s.temporal.DescribeWorkflow(ctx, otherID, "")
+		return err == nil && desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	}, 30*time.Second, 100*time.Millisecond, "the claim is released as its drain ends")
 }

@@ -59,7 +59,11 @@ echo "demo: building clbdrain"
 go build -o bin/ ./cmd/worker ./cmd/starter ./cmd/clbsim
 
 echo "demo: starting the Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (UI http://127.0.0.1:$UI_PORT)"
+# The audit search attributes, which `starter list` and the UI search on (README, "Audit").
 "$TEMPORAL" server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$UI_PORT" \
+	--search-attribute ClbKind=Keyword --search-attribute ClbLoadBalancers=KeywordList \
+	--search-attribute ClbListeners=KeywordList --search-attribute ClbServers=KeywordList \
+	--search-attribute ClbReason=Text --search-attribute ClbRequester=Keyword --search-attribute ClbPhase=Keyword \
 	--log-level error >"$STATE/temporal.log" 2>&1 &
 pids+=($!)
 
@@ -86,6 +90,11 @@ echo
 echo "demo: drain 2: 60 servers from the HTTP rule $L7_DOMAIN$L7_URL of listener $L7_LISTENER"
 bin/starter drain --lb "$LB" --listener "$L7_LISTENER" --domain "$L7_DOMAIN" --url "$L7_URL" \
 	--targets demo/l7-targets.json --reason "make demo" --wait
+
+echo
+echo "demo: who drained $LB, when and why (starter list --lb $LB --since 1h)"
+sleep 1 # visibility follows the workflows within a second
+bin/starter list --lb "$LB" --since 1h
 
 echo
 echo "demo: done. What the emulator saw: http://127.0.0.1:$CLBSIM_PORT/_sim/stats and /_sim/audit"

@@ -22,17 +22,23 @@ var a *activities.Activities
 // in.Selector names: it validates the input, snapshots what is bound, sets
 // weight 0 and waits DrainDelay when DrainDelay > 0, then deregisters chunk
 // by chunk, continuing as new every ChunksPerRun chunks. It answers
-// QueryProgress with a Progress. It fails with ErrInvalidInput (details: the
-// []clb.Problem), ErrNoRule, ErrTaskFailed, or the Tencent code of an API
-// error that is not retried, leaving drained targets at weight 0. Cancelled,
-// it restores the drained weights and completes with Cancelled set. Register
-// it as WorkflowName; the README tells the procedure in full.
+// QueryProgress with a Progress. Before changing anything it holds, with a
+// DrainClaim child each, the conventional IDs of its listener or rule that
+// it does not run under (a layer-7 rule's other spelling). It fails
+// with ErrInvalidInput (details: the []clb.Problem), ErrNoRule,
+// ErrNoListener, ErrAlreadyRunning, ErrTaskFailed, ErrTaskUnknown, or the Tencent code of an
+// API error that is not retried, leaving drained targets at weight 0 and
+// naming them in a FailureDetails first detail. Cancelled, it restores the
+// drained weights and completes with Cancelled set. Register it as
+// WorkflowName, and DrainClaim as ClaimWorkflowName; the README tells the
+// procedure in full.
 func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error) {
 	d := newDrain(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
 		return DrainResult{}, err
 	}
 	d.watchTurns(ctx)
+	d.audit = startAudit(ctx, drainAudit(in))
 	return d.run(ctx)
 }
 
@@ -42,7 +48,8 @@ type drain struct {
 	log log.Logger
 	// targets are the input's targets with duplicates merged.
 	targets []clb.Target
-	// sel is the selector with the rule resolved, once snapshotted.
+	// sel is the input's selector, with the rule resolved once
+	// snapshotted (a continued run's input has it resolved already).
 	sel clb.Selector
 	// toGo are the targets still to deregister, in order, each with its
 	// weight before the drain.
@@ -63,11 +70,17 @@ type drain struct {
 	progress   Progress
 	// mutating is true while a mutating activity runs (turns_drain.go).
 	mutating bool
+	// audit upserts the search attributes and current details.
+	audit *auditor
+	// claims are the DrainClaim children holding the other IDs of the
+	// listener or rule (claim.go).
+	claims []workflow.ChildWorkflowFuture
 }
 
 func newDrain(ctx workflow.Context, in DrainInput) *drain {
 	d := &drain{
 		in:           in,
+		sel:          in.Selector,
 		log:          workflow.GetLogger(ctx),
 		drained:      map[string]bool{},
 		chunkSize:    in.ChunkSize,
@@ -83,6 +96,9 @@ func newDrain(ctx workflow.Context, in DrainInput) *drain {
 		d.result = in.Resume.Result
 		d.drainDone = in.Resume.Drained
 		d.chunksDone = len(d.result.Chunks)
+		if len(in.Resume.Remaining) > 0 {
+			d.in.Targets = clb.Unweighted(in.Resume.Remaining)
+		}
 	} else {
 		d.result = DrainResult{Reason: in.Reason, Started: workflow.Now(ctx)}
 	}
@@ -109,6 +125,9 @@ func (d *drain) run(ctx workflow.Context) (DrainResult, error) {
 		return d.stop(ctx, err)
 	}
 	if err := d.snapshot(ctx); err != nil {
+		return d.stop(ctx, err)
+	}
+	if err := d.claim(ctx); err != nil {
 		return d.stop(ctx, err)
 	}
 	if d.in.DrainDelay > 0 && !d.drainDone {
@@ -138,6 +157,7 @@ func (d *drain) validate() error {
 		d.result.Requested = len(targets)
 		d.result.DuplicatesMerged = merged
 	}
+	d.resumed()
 	return nil
 }
 
@@ -145,6 +165,7 @@ func (d *drain) validate() error {
 // weights; a resumed run takes the weights from before the drain.
 func (d *drain) snapshot(ctx workflow.Context) error {
 	d.progress.Phase = PhaseSnapshot
+	d.noteAudit(ctx)
 	sel := d.in.Selector
 	var snap activities.SnapshotResult
 	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Snapshot,
@@ -155,10 +176,13 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	d.sel = snap.Selector
 	d.result.Selector, d.result.Protocol = snap.Selector, snap.Protocol
 	d.result.AlreadyAbsent = append(d.result.AlreadyAbsent, snap.Absent...)
-	var original map[string]int64
-	if d.in.Resume != nil {
-		original = d.in.Resume.OriginalWeights
-	}
+	d.result.Renamed = append(d.result.Renamed, snap.Renamed...)
+	// Two spellings of one binding are one target asked for.
+	d.result.DuplicatesMerged += snap.Merged
+	d.result.Requested -= snap.Merged
+	original := d.in.Resume.weights()
+	// The resume state's view gives way to what is bound now.
+	d.toGo, d.drained = nil, map[string]bool{}
 	for _, t := range snap.Bound {
 		if w, ok := original[t.Key()]; ok {
 			t.Weight = w
@@ -170,6 +194,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	}
 	d.log.Info("snapshot taken", "selector", d.sel.String(), "protocol", snap.Protocol,
 		"toDeregister", len(d.toGo), "alreadyAbsent", len(snap.Absent), "run", d.result.Runs)
+	d.noteAudit(ctx)
 	return nil
 }
 
@@ -177,6 +202,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 // their connections end.
 func (d *drain) drain(ctx workflow.Context) error {
 	d.progress.Phase = PhaseDraining
+	d.noteAudit(ctx)
 	var weighted []clb.WeightedTarget
 	for _, t := range d.toGo {
 		if t.Weight > 0 {
@@ -189,14 +215,16 @@ func (d *drain) drain(ctx workflow.Context) error {
 		for _, t := range batch {
 			d.drained[t.Key()] = true
 		}
-		sent, err := d.setWeights(ctx, batch, false)
+		sent, gone, err := d.setWeights(ctx, batch, false)
 		if err != nil {
 			return err
 		}
 		d.result.Drained += len(sent)
+		d.goneDuringDrain(gone)
 	}
 	until := workflow.Now(ctx).Add(d.in.DrainDelay)
 	d.progress.Phase, d.progress.DrainUntil = PhaseDrainWait, until
+	d.noteAudit(ctx)
 	d.log.Info("drained, waiting", "selector", d.sel.String(), "targets", len(weighted), "until", until)
 	if err := workflow.Sleep(ctx, d.in.DrainDelay); err != nil {
 		return err
@@ -210,6 +238,7 @@ func (d *drain) drain(ctx workflow.Context) error {
 // as new when this run has done its share.
 func (d *drain) deregister(ctx workflow.Context) error {
 	d.progress.Phase = PhaseDeregistering
+	d.noteAudit(ctx)
 	for len(d.toGo) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -218,28 +247,39 @@ func (d *drain) deregister(ctx workflow.Context) error {
 			return d.continueAsNew(ctx)
 		}
 		n := min(d.chunkSize, len(d.toGo))
-		if err := d.deregisterChunk(ctx, clb.Unweighted(d.toGo[:n])); err != nil {
+		if err := d.deregisterChunk(ctx, d.toGo[:n]); err != nil {
 			return err
 		}
 		d.toGo = d.toGo[n:]
 		d.runChunks++
+		d.noteAudit(ctx)
 	}
 	return nil
 }
 
 // deregisterChunk unbinds one chunk and waits for its task, sending what is
 // still bound again when the task fails.
-func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error {
-	cr := ChunkResult{Index: d.chunksDone, Targets: chunk, Started: workflow.Now(ctx)}
+func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget) error {
+	cr := ChunkResult{Index: d.chunksDone, Size: len(chunk), Started: workflow.Now(ctx)}
 	d.progress.CurrentChunk = cr.Index
 	defer func() { d.progress.CurrentChunk, d.progress.CurrentTaskID = -1, "" }()
-	pending := cr.Targets
+	pending := clb.Unweighted(chunk)
 	// sent is true once a call of this chunk may have been applied: one
 	// was accepted, or an attempt was retried after an error that may have
 	// hidden an applied call (a lost answer).
 	sent := false
+	// finishing is true once a cancel cut the sending short (see
+	// finishOnCancel).
+	finishing := false
 	for {
-		dr, err := d.sendChunk(ctx, &cr, pending)
+		dr, err := d.sendChunk(ctx, &cr, pending, finishing || cr.TaskRetries > 0)
+		if err != nil && !finishing && ctx.Err() != nil {
+			var cancel workflow.CancelFunc
+			ctx, cancel = d.finishOnCancel(ctx, &cr)
+			defer cancel()
+			finishing, sent = true, true
+			continue
+		}
 		if err != nil {
 			return d.chunkFailed(ctx, &cr, err)
 		}
@@ -262,26 +302,37 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.Target) error 
 		cr.Outcome = OutcomeAlreadyAbsent
 	}
 	d.result.Chunks = append(d.result.Chunks, cr)
-	d.result.Deregistered = append(d.result.Deregistered, cr.Targets...)
+	d.result.Deregistered = append(d.result.Deregistered, chunk...)
 	d.chunksDone++
-	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", len(cr.Targets), "taskId", cr.RequestID,
-		"alreadyGone", len(cr.AlreadyGone), "polls", cr.Polls, "taskRetries", cr.TaskRetries)
+	d.log.Info("chunk deregistered", "chunk", cr.Index, "targets", cr.Size, "taskId", cr.RequestID,
+		"alreadyGone", cr.Gone, "polls", cr.Polls, "taskRetries", cr.TaskRetries)
 	return nil
 }
 
+// finishOnCancel is how a chunk whose sending a cancel cut short ends: an
+// attempt may have been applied with its answer lost (the cancel landing in
+// the retry's backoff), so its outcome is unknown. The chunk in flight
+// finishes, as on any cancel: it is sent again on a context the cancel does
+// not reach, re-checking first, so that what is gone counts as deregistered,
+// only what is still bound is sent, and the task is waited for.
+func (d *drain) finishOnCancel(ctx workflow.Context, cr *ChunkResult) (workflow.Context, workflow.CancelFunc) {
+	d.log.Info("cancelled while sending a chunk: re-checking it and finishing it", "chunk", cr.Index)
+	return workflow.NewDisconnectedContext(ctx)
+}
+
 // sendChunk runs DeregisterTargets on the targets of cr still pending, a
-// re-check first after a failed task, and records it in cr.
-func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target) (activities.DeregisterResult, error) {
+// re-check first when recheck is set, and records it in cr.
+func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target, recheck bool) (activities.DeregisterResult, error) {
 	called := workflow.Now(ctx)
 	var dr activities.DeregisterResult
 	err := d.mutate(ctx, a.DeregisterTargets,
-		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: cr.TaskRetries > 0}, &dr)
+		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: recheck}, &dr)
 	cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
 	if err != nil {
 		return dr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err)
 	}
 	cr.Attempts += dr.Attempt
-	cr.AlreadyGone = append(cr.AlreadyGone, dr.AlreadyGone...)
+	cr.Gone += len(dr.AlreadyGone)
 	return dr, nil
 }
 
@@ -292,26 +343,26 @@ func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string, 
 	cr.RequestID = taskID
 	d.progress.CurrentTaskID = taskID
 	waited := workflow.Now(ctx)
-	wr, err := d.waitForTask(ctx, taskID, turn)
+	wr, err := d.waitForTask(ctx, taskID, clb.ActionDeregisterTargets, turn)
 	cr.WaitDuration += workflow.Now(ctx).Sub(waited)
 	cr.Polls += wr.Polls
 	if err == nil {
 		return true, nil
 	}
-	failure, msg, isTaskFailure := taskFailure(err)
+	failure, msg, typ := taskFailure(err)
 	cr.Polls += failure.Polls
 	switch {
-	case !isTaskFailure || ctx.Err() != nil:
+	case typ == "" || ctx.Err() != nil:
 		return false, d.activityFailed(fmt.Sprintf("chunk %d of %s: task %s", cr.Index, d.sel, taskID), err)
 	case cr.TaskRetries >= MaxTaskRetries:
 		return false, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("chunk %d of %s: %s (after %d task retries)", cr.Index, d.sel, msg, cr.TaskRetries),
-			ErrTaskFailed, err, failure)
+			typ, err, failure)
 	}
 	cr.TaskRetries++
 	d.noteError(err)
-	d.log.Warn("task failed, sending the chunk again", "chunk", cr.Index, "taskId", taskID,
-		"message", failure.Message, "taskRetry", cr.TaskRetries)
+	d.log.Warn("task failed or unknown, re-checking and sending the chunk again", "chunk", cr.Index, "taskId", taskID,
+		"error", typ, "message", failure.Message, "taskRetry", cr.TaskRetries)
 	return false, nil
 }
 
@@ -329,42 +380,45 @@ func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) er
 }
 
 // setWeights sets each target's own weight and waits for the task, sending
-// the call again when the task fails. It returns the targets changed.
-func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) ([]clb.WeightedTarget, error) {
+// the call again when the task fails. It returns the targets changed, and
+// those found unbound (skipped).
+func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) (sent, skipped []clb.WeightedTarget, err error) {
 	for retry := 0; ; retry++ {
 		var res activities.SetWeightResult
 		err := d.mutate(ctx, a.SetWeight,
 			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}, &res)
 		if err != nil {
-			return nil, d.activityFailed("setting weights on "+d.sel.String(), err)
+			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
+		skipped = append(skipped, res.Skipped...)
 		if res.TaskID == "" {
-			return res.Sent, nil
+			return res.Sent, skipped, nil
 		}
 		d.progress.CurrentTaskID = res.TaskID
-		_, err = d.waitForTask(ctx, res.TaskID, res.Turn)
+		_, err = d.waitForTask(ctx, res.TaskID, clb.ActionModifyTargetWeight, res.Turn)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
-			return res.Sent, nil
+			return res.Sent, skipped, nil
 		}
-		failure, _, isTaskFailure := taskFailure(err)
-		if !isTaskFailure || retry >= MaxTaskRetries || ctx.Err() != nil {
-			return nil, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
+		failure, _, typ := taskFailure(err)
+		if typ == "" || retry >= MaxTaskRetries || ctx.Err() != nil {
+			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
 		}
 		d.noteError(err)
-		d.log.Warn("weight task failed, sending it again", "taskId", res.TaskID, "message", failure.Message)
+		d.log.Warn("weight task failed or unknown, sending it again", "taskId", res.TaskID, "error", typ, "message", failure.Message)
 	}
 }
 
-// waitForTask waits for a task on a disconnected context: the task runs
-// whatever happens to the workflow, and a cancelled drain must still learn
-// how its last change ended. The wait releases turn, if any, when the task
-// ends.
-func (d *drain) waitForTask(ctx workflow.Context, taskID string, turn *turns.Turn) (activities.WaitResult, error) {
+// waitForTask waits for the task that action made, on a disconnected
+// context: the task runs whatever happens to the workflow, and a cancelled
+// drain must still learn how its last change ended. The wait releases turn,
+// if any, when the task ends.
+func (d *drain) waitForTask(ctx workflow.Context, taskID, action string, turn *turns.Turn) (activities.WaitResult, error) {
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res activities.WaitResult
-	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, activities.WaitInput{TaskID: taskID, Turn: turn}).Get(wctx, &res)
+	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: d.sel.LoadBalancerId, Action: action, Turn: turn}
+	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, &res)
 	return res, err
 }
 
@@ -373,14 +427,13 @@ func (d *drain) waitForTask(ctx workflow.Context, taskID string, turn *turns.Tur
 func (d *drain) continueAsNew(ctx workflow.Context) error {
 	next := d.in
 	next.LocationId = d.sel.LocationId
-	next.Targets = clb.Unweighted(d.toGo)
-	weights := make(map[string]int64, len(d.toGo))
-	for _, t := range d.toGo {
-		weights[t.Key()] = t.Weight
-	}
-	next.Resume = &ResumeState{Result: d.result, OriginalWeights: weights, Drained: d.drainDone}
+	// The remaining targets travel once, with their weights, in the
+	// compact JSON of Resume.Remaining, so that the input stays small.
+	next.Targets = nil
+	next.Resume = &ResumeState{Result: d.result, Remaining: d.toGo, Drained: d.drainDone}
 	d.log.Info("continuing as new", "selector", d.sel.String(), "remaining", len(d.toGo),
 		"chunksDone", d.chunksDone, "run", d.result.Runs)
+	d.releaseClaims(ctx)
 	return workflow.NewContinueAsNewError(ctx, WorkflowName, next)
 }
 
@@ -395,8 +448,9 @@ func (d *drain) stop(ctx workflow.Context, err error) (DrainResult, error) {
 	}
 	d.noteError(err)
 	d.progress.Phase = PhaseFailed
+	d.noteAudit(ctx)
 	d.log.Error("drain failed", "selector", d.in.Selector.String(), "error", err)
-	return DrainResult{}, err
+	return DrainResult{}, d.withLeftAtZero(err)
 }
 
 // cancel restores the weights of the targets drained but not deregistered,
@@ -413,10 +467,11 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 	d.log.Info("drain cancelled", "selector", d.sel.String(), "deregistered", len(d.result.Deregistered), "toRestore", len(restore))
 	if len(restore) > 0 {
 		d.progress.Phase = PhaseRestoring
+		d.noteAudit(ctx)
 		rctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
 		for _, batch := range chunks(restore, MaxChunkSize) {
-			sent, err := d.setWeights(rctx, batch, true)
+			sent, _, err := d.setWeights(rctx, batch, true)
 			if err != nil {
 				d.noteError(err)
 				d.result.RestoreError = errorMessage(err)
@@ -431,8 +486,10 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 
 // finish closes the result.
 func (d *drain) finish(ctx workflow.Context, phase Phase) DrainResult {
+	d.releaseClaims(ctx)
 	d.result.Finished = workflow.Now(ctx)
 	d.progress.Phase = phase
+	d.noteAudit(ctx)
 	d.log.Info("drain finished", "selector", d.sel.String(), "phase", string(phase),
 		"deregistered", len(d.result.Deregistered), "alreadyAbsent", len(d.result.AlreadyAbsent),
 		"restored", len(d.result.Restored), "runs", d.result.Runs)
@@ -466,20 +523,22 @@ func errorMessage(err error) string {
 	return err.Error()
 }
 
-// taskFailure reports whether err is a task that ended with Status 1, with
-// its details and the activity's message, which names the task and quotes
-// its Message.
-func taskFailure(err error) (activities.TaskFailure, string, bool) {
+// taskFailure reports whether err is a task that ended with Status 1
+// (ErrTaskFailed) or that DescribeTaskStatus did not know (ErrTaskUnknown):
+// either way the change is re-checked and sent again. It returns the
+// details, the activity's message, which names the task and quotes its
+// Message, and the error's type; an empty type for any other error.
+func taskFailure(err error) (activities.TaskFailure, string, string) {
 	var appErr *temporal.ApplicationError
 	var tf activities.TaskFailure
-	if !errors.As(err, &appErr) || appErr.Type() != ErrTaskFailed {
-		return tf, "", false
+	if !errors.As(err, &appErr) || (appErr.Type() != ErrTaskFailed && appErr.Type() != ErrTaskUnknown) {
+		return tf, "", ""
 	}
 	if !appErr.HasDetails() || appErr.Details(&tf) != nil {
 		// Without readable details, the message still carries the task's.
 		tf.Message = appErr.Message()
 	}
-	return tf, appErr.Message(), true
+	return tf, appErr.Message(), appErr.Type()
 }
 
 // chunks splits targets into consecutive slices of at most size.

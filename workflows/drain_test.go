@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +100,7 @@ func newFleet(t *testing.T) *fleet {
 	env.SetStartTime(start)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue})
 	env.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	f := &fleet{t: t, env: env, queues: map[string][]string{}, absent: map[string]bool{}, protocol: clb.ProtocolTCP}
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		f.mu.Lock()
@@ -222,7 +224,7 @@ func TestChunksOf20InOrderOnTheirQueues(t *testing.T) {
 	require.Equal(t, []string{"task-1", "task-2", "task-3"}, f.waits)
 
 	require.Equal(t, 45, res.Requested)
-	require.Equal(t, cvms(45), res.Deregistered)
+	require.Equal(t, keysOf(cvms(45)), keysOf(res.Deregistered))
 	require.Len(t, res.Chunks, 3)
 	for i, c := range res.Chunks {
 		require.Equal(t, i, c.Index)
@@ -303,7 +305,7 @@ func TestLayer7(t *testing.T) {
 			wantDeregistered: cvms(3), wantAlreadyAbsent: []clb.Target{cvm(3), cvm(4)}},
 		{name: "by Domain and Url", domain: "API.example.com", url: "/v1", wantLoc: locID,
 			wantDeregistered: cvms(3), wantAlreadyAbsent: []clb.Target{cvm(3), cvm(4)}},
-		{name: "LocationId wins over Domain and Url", loc: locID2, domain: "api.example.com", url: "/v1", wantLoc: locID2,
+		{name: "LocationId and the same rule's Domain and Url", loc: locID2, domain: "www.example.com", url: "/", wantLoc: locID2,
 			wantDeregistered: []clb.Target{cvm(3), cvm(4)}, wantAlreadyAbsent: cvms(3)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,8 +320,8 @@ func TestLayer7(t *testing.T) {
 
 			require.Equal(t, tc.wantLoc, res.Selector.LocationId)
 			require.Equal(t, clb.ProtocolHTTP, res.Protocol)
-			require.Equal(t, tc.wantDeregistered, res.Deregistered)
-			require.Equal(t, tc.wantAlreadyAbsent, res.AlreadyAbsent)
+			require.Equal(t, keysOf(tc.wantDeregistered), keysOf(res.Deregistered))
+			require.Equal(t, keysOf(tc.wantAlreadyAbsent), keysOf(res.AlreadyAbsent))
 			require.Len(t, f.deregs, 1)
 			require.Equal(t, tc.wantLoc, f.deregs[0].Selector.LocationId, "later calls name the rule by its LocationId")
 		})
@@ -359,8 +361,8 @@ func TestAlreadyAbsent(t *testing.T) {
 	f.healthy(time.Second)
 	f.run(layer4(5))
 	res := f.result()
-	require.Equal(t, []clb.Target{cvm(1), cvm(3)}, res.AlreadyAbsent)
-	require.Equal(t, []clb.Target{cvm(0), cvm(2), cvm(4)}, res.Deregistered)
+	require.Equal(t, keysOf([]clb.Target{cvm(1), cvm(3)}), keysOf(res.AlreadyAbsent))
+	require.Equal(t, keysOf([]clb.Target{cvm(0), cvm(2), cvm(4)}), keysOf(res.Deregistered))
 	require.Equal(t, [][]clb.Target{{cvm(0), cvm(2), cvm(4)}}, f.deregistered())
 	p := f.progress()
 	require.Equal(t, 2, p.AlreadyAbsent)
@@ -377,7 +379,7 @@ func TestAllAbsentCallsNothing(t *testing.T) {
 	in.DrainDelay = time.Minute
 	f.run(in)
 	res := f.result()
-	require.Equal(t, cvms(4), res.AlreadyAbsent)
+	require.Equal(t, keysOf(cvms(4)), keysOf(res.AlreadyAbsent))
 	require.Empty(t, res.Deregistered)
 	require.Empty(t, res.Chunks)
 	require.Empty(t, f.deregs)
@@ -444,7 +446,7 @@ func TestThrottledAndBusyAreRetried(t *testing.T) {
 			f.healthy(time.Second)
 			f.run(layer4(25))
 			res := f.result()
-			require.Equal(t, cvms(25), res.Deregistered)
+			require.Equal(t, keysOf(cvms(25)), keysOf(res.Deregistered))
 			require.Equal(t, 2, res.Chunks[0].Attempts, "the retry is the activity's second attempt")
 			require.Equal(t, 1, res.Chunks[1].Attempts)
 			f.env.AssertActivityNumberOfCalls(t, "DeregisterTargets", 3)
@@ -462,9 +464,9 @@ func TestNotBoundCountsAsDone(t *testing.T) {
 	f.healthy(time.Second)
 	f.run(layer4(25))
 	res := f.result()
-	require.Equal(t, cvms(25), res.Deregistered)
+	require.Equal(t, keysOf(cvms(25)), keysOf(res.Deregistered))
 	require.Equal(t, workflows.OutcomeAlreadyAbsent, res.Chunks[0].Outcome)
-	require.Equal(t, cvms(20), res.Chunks[0].AlreadyGone)
+	require.Equal(t, 20, res.Chunks[0].Gone)
 	require.Empty(t, res.Chunks[0].RequestID)
 	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[1].Outcome)
 	require.Equal(t, []string{"task-1"}, f.waits, "no task to wait for when nothing was sent")
@@ -493,10 +495,10 @@ func TestFailedTaskIsSentAgain(t *testing.T) {
 	c := res.Chunks[0]
 	require.Equal(t, 1, c.TaskRetries)
 	require.Equal(t, "task-2", c.RequestID)
-	require.Equal(t, cvms(10), c.AlreadyGone)
+	require.Equal(t, 10, c.Gone)
 	require.Equal(t, 3+2, c.Polls)
 	require.Equal(t, workflows.OutcomeDeregistered, c.Outcome)
-	require.Equal(t, cvms(20), res.Deregistered)
+	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
 	require.Contains(t, f.progress().LastError, "backend error")
 	f.env.AssertExpectations(t)
 }
@@ -554,7 +556,7 @@ func TestDrainPhase(t *testing.T) {
 	}
 	require.Equal(t, cvms(45), drained)
 	require.Equal(t, 45, res.Drained)
-	require.Equal(t, cvms(45), res.Deregistered)
+	require.Equal(t, keysOf(cvms(45)), keysOf(res.Deregistered))
 	require.Equal(t, start.Add(3*time.Second+10*time.Minute+3*time.Second), res.Finished)
 	require.Equal(t, time.Time{}, f.progress().DrainUntil)
 }
@@ -601,12 +603,12 @@ func TestCancelMidRunRestoresWeights(t *testing.T) {
 
 	require.True(t, res.Cancelled)
 	require.Len(t, res.Chunks, 2, "the chunk in flight ends cleanly; the next is not started")
-	require.Equal(t, cvms(40), res.Deregistered)
+	require.Equal(t, keysOf(cvms(40)), keysOf(res.Deregistered))
 	require.Len(t, f.deregs, 2)
 	require.Equal(t, []string{"task-1", "task-2", "task-3", "task-4", "task-5", "task-6"}, f.waits, "the restore's task is waited for too")
 	require.Len(t, f.weights, 3+1)
 	require.Equal(t, cvms(45)[40:], restoredWeights(t, f.weights[3:]))
-	require.Equal(t, cvms(45)[40:], snapshotWeights(t, res.Restored))
+	require.Equal(t, keysOf(cvms(45)[40:]), keysOf(snapshotWeights(t, res.Restored)))
 	require.Empty(t, res.RestoreError)
 	require.Equal(t, workflows.PhaseCancelled, f.progress().Phase)
 }
@@ -624,7 +626,7 @@ func TestCancelDuringDrainTimerRestoresAll(t *testing.T) {
 	require.Empty(t, f.deregs)
 	require.Len(t, f.weights, 3+3)
 	require.Equal(t, cvms(45), restoredWeights(t, f.weights[3:]))
-	require.Equal(t, cvms(45), snapshotWeights(t, res.Restored))
+	require.Equal(t, keysOf(cvms(45)), keysOf(snapshotWeights(t, res.Restored)))
 	require.Equal(t, start.Add(10*time.Minute+3*time.Second), res.Finished, "three restore tasks of 1 s after the cancel")
 }
 
@@ -635,7 +637,7 @@ func TestCancelWithoutDrainRestoresNothing(t *testing.T) {
 	f.run(layer4(45))
 	res := f.result()
 	require.True(t, res.Cancelled)
-	require.Equal(t, cvms(40), res.Deregistered)
+	require.Equal(t, keysOf(cvms(40)), keysOf(res.Deregistered))
 	require.Empty(t, f.weights)
 	require.Empty(t, res.Restored)
 }
@@ -674,15 +676,16 @@ func TestContinueAsNew(t *testing.T) {
 	f.run(in)
 	next := decodeContinueAsNew(t, f.env.GetWorkflowError())
 
-	require.Equal(t, cvms(45)[40:], next.Targets)
+	require.Empty(t, next.Targets, "the remaining targets travel once, in Resume.Remaining")
 	require.Equal(t, 2, next.ChunksPerRun)
 	require.NotNil(t, next.Resume)
 	require.True(t, next.Resume.Drained)
-	require.Len(t, next.Resume.OriginalWeights, 5)
-	for _, tg := range next.Targets {
-		require.Equal(t, weightOf(tg), next.Resume.OriginalWeights[tg.Key()])
+	require.Empty(t, next.Resume.OriginalWeights)
+	require.Equal(t, keysOf(cvms(45)[40:]), keysOf(next.Resume.Remaining))
+	for _, tg := range next.Resume.Remaining {
+		require.Equal(t, weightOf(tg.Target), tg.Weight, "the weight from before the drain")
 	}
-	require.Equal(t, cvms(40), next.Resume.Result.Deregistered)
+	require.Equal(t, keysOf(cvms(40)), keysOf(next.Resume.Result.Deregistered))
 	require.Len(t, next.Resume.Result.Chunks, 2)
 	require.Equal(t, 1, next.Resume.Result.Runs)
 	require.Equal(t, 45, next.Resume.Result.Drained)
@@ -697,7 +700,7 @@ func TestContinueAsNew(t *testing.T) {
 	require.Equal(t, 2, res.Runs)
 	require.Equal(t, 45, res.Requested)
 	require.Equal(t, 45, res.Drained)
-	require.Equal(t, cvms(45), res.Deregistered)
+	require.Equal(t, keysOf(cvms(45)), keysOf(res.Deregistered))
 	require.Len(t, res.Chunks, 3)
 	require.Equal(t, 2, res.Chunks[2].Index)
 	require.Equal(t, start, res.Started, "the result spans the whole drain")
@@ -734,9 +737,9 @@ func TestContinueAsNewCancelRestoresOriginalWeights(t *testing.T) {
 	res := g.result()
 	require.True(t, res.Cancelled)
 	require.Equal(t, 2, res.Runs)
-	require.Equal(t, cvms(40), res.Deregistered)
+	require.Equal(t, keysOf(cvms(40)), keysOf(res.Deregistered))
 	require.Equal(t, cvms(45)[40:], restoredWeights(t, g.weights))
-	require.Equal(t, cvms(45)[40:], snapshotWeights(t, res.Restored))
+	require.Equal(t, keysOf(cvms(45)[40:]), keysOf(snapshotWeights(t, res.Restored)))
 }
 
 func TestContinueAsNewWhenSuggested(t *testing.T) {
@@ -746,7 +749,7 @@ func TestContinueAsNewWhenSuggested(t *testing.T) {
 	f.run(layer4(45))
 	next := decodeContinueAsNew(t, f.env.GetWorkflowError())
 	require.Len(t, next.Resume.Result.Chunks, 1, "one chunk per run at least, then as suggested")
-	require.Equal(t, cvms(45)[20:], next.Targets)
+	require.Equal(t, keysOf(cvms(45)[20:]), keysOf(next.Resume.Remaining))
 	require.False(t, next.Resume.Drained)
 }
 
@@ -761,7 +764,7 @@ func TestContinueAsNewCarriesTheResolvedRule(t *testing.T) {
 	f.run(in)
 	next := decodeContinueAsNew(t, f.env.GetWorkflowError())
 	require.Equal(t, locID, next.LocationId)
-	require.Equal(t, cvms(3)[1:], next.Targets)
+	require.Equal(t, keysOf(cvms(3)[1:]), keysOf(next.Resume.Remaining))
 }
 
 func TestProgressQuery(t *testing.T) {
@@ -875,4 +878,25 @@ func TestValidate(t *testing.T) {
 			require.Equal(t, tc.fields, fields)
 		})
 	}
+}
+
+// weightedAll gives every target of ts the weight w.
+func weightedAll(ts []clb.Target, w int64) clb.WeightedList {
+	out := make(clb.WeightedList, len(ts))
+	for i, t := range ts {
+		out[i] = weighted(t, w)
+	}
+	return out
+}
+
+// keysOf is the sorted keys of a list of targets, weighted or not: drain
+// results list each target once, grouped (clb.WeightedList), not in the
+// order of removal.
+func keysOf[T interface{ Key() string }](ts []T) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Key()
+	}
+	sort.Strings(out)
+	return out
 }

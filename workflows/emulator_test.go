@@ -3,14 +3,12 @@ package workflows_test
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -18,6 +16,7 @@ import (
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -35,26 +34,11 @@ func startEmulator(t *testing.T, cfg clbsim.Config) *emulator {
 	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: 45, ENI: 0.2}, 11)
 	require.NoError(t, err)
 	cfg.State = state
-	sim, err := clbsim.New(cfg)
-	require.NoError(t, err)
-	ts := httptest.NewServer(sim)
-	t.Cleanup(ts.Close)
-	t.Cleanup(sim.Close)
-	// The client's rate limit runs on the wall clock: loose, so that the
-	// test does not wait for it; the emulator's limit still applies.
-	client, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL, RatePerAction: 1000,
-		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
-	require.NoError(t, err)
+	client, sim := clbsimtest.Start(t, cfg)
 	lb := state.LoadBalancers[0]
 	l := lb.Listeners[0]
-	e := &emulator{sim: sim, client: client, sel: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
-	for _, b := range l.Targets {
-		tg := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-		if b.Type == clbsim.TypeENI {
-			tg = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
-		}
-		e.targets = append(e.targets, tg)
-	}
+	e := &emulator{sim: sim, client: client, sel: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId},
+		targets: clbsim.RequestTargets(l.Targets)}
 	require.Len(t, e.targets, 45)
 	return e
 }
@@ -136,6 +120,7 @@ func emulatedEnv(t *testing.T, cfg clbsim.Config, faults map[int]clbsim.Faults) 
 	em := startEmulator(t, cfg)
 	env.RegisterActivity(&activities.Activities{CLB: &scriptedCLB{API: em.client, sim: em.sim, faults: faults}, Now: clock.Now, Sleep: clock.Sleep})
 	env.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	return env, em, clock
 }
 
@@ -155,21 +140,21 @@ func TestDrainAgainstEmulator(t *testing.T) {
 	var res workflows.DrainResult
 	require.NoError(t, env.GetWorkflowResult(&res))
 
-	require.Equal(t, em.targets, res.Deregistered)
-	require.Equal(t, in.Targets[45:], res.AlreadyAbsent)
+	require.Equal(t, keysOf(em.targets), keysOf(res.Deregistered))
+	require.Equal(t, keysOf(in.Targets[45:]), keysOf(res.AlreadyAbsent))
 	require.Equal(t, 45, res.Drained)
 	require.Len(t, res.Chunks, 3)
 
 	c0 := res.Chunks[0]
 	require.Equal(t, 2, c0.Attempts, "the retry after the lost answer")
-	require.Equal(t, em.targets[:20], c0.AlreadyGone, "and it found the change applied")
+	require.Equal(t, 20, c0.Gone, "and it found the change applied")
 	require.Empty(t, c0.RequestID)
 	require.Equal(t, workflows.OutcomeDeregistered, c0.Outcome)
 
 	c1 := res.Chunks[1]
 	require.Equal(t, 1, c1.TaskRetries)
 	require.NotEmpty(t, c1.RequestID)
-	require.Empty(t, c1.AlreadyGone, "a failed task changes nothing")
+	require.Zero(t, c1.Gone, "a failed task changes nothing")
 
 	// Exactly once: every target drained once and unbound once.
 	weights, gone := em.changes(clb.ActionModifyTargetWeight), em.changes(clb.ActionDeregisterTargets)
@@ -185,6 +170,27 @@ func TestDrainAgainstEmulator(t *testing.T) {
 	require.Empty(t, em.sim.State().LoadBalancers[0].Listeners[0].Targets)
 }
 
+// Under the dialect that leaves empty listeners out of DescribeTargets and
+// spells backend types in lower case, the re-check after the last chunk's
+// lost answer (the listener emptied) finds the chunk done.
+func TestDrainAgainstEmulatorDialect(t *testing.T) {
+	env, em, _ := emulatedEnv(t, clbsim.Config{TaskLatency: 200 * time.Millisecond, Seed: 3,
+		Dialect: clbsim.Dialect{OmitEmptyListeners: true, LowerCaseTypes: true}},
+		map[int]clbsim.Faults{3: {{Action: clb.ActionDeregisterTargets, Kind: clbsim.FaultDrop, Probability: 1}}})
+	env.ExecuteWorkflow(workflows.WorkflowName, em.input())
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res workflows.DrainResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, keysOf(em.targets), keysOf(res.Deregistered))
+	require.Equal(t, 5, res.Chunks[2].Gone)
+	gone := em.changes(clb.ActionDeregisterTargets)
+	require.Len(t, gone, 45)
+	for _, tg := range em.targets {
+		require.Equal(t, 1, gone[tg.Key()], tg.Key())
+	}
+}
+
 func TestWaitHeartbeatsThroughLongTasks(t *testing.T) {
 	env, em, clock := emulatedEnv(t, clbsim.Config{TaskLatency: 12 * time.Second, Rate: -1}, nil)
 	in := em.input()
@@ -193,7 +199,7 @@ func TestWaitHeartbeatsThroughLongTasks(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 
 	// Once 12 s tasks are expected, the wait sleeps most of them, in slices
-	// of half the 5 s heartbeat timeout.
-	require.Contains(t, clock.sleeps, 2500*time.Millisecond)
-	require.LessOrEqual(t, slices.Max(clock.sleeps), 2500*time.Millisecond)
+	// of half the 15 s heartbeat timeout.
+	require.Contains(t, clock.sleeps, 7500*time.Millisecond)
+	require.LessOrEqual(t, slices.Max(clock.sleeps), 7500*time.Millisecond)
 }

@@ -30,9 +30,40 @@ func sameJSON[T any](t *testing.T, what string, p *commonpb.Payloads) {
 	require.Equal(t, string(data), string(again), what)
 }
 
+// decodes decodes data into a T, encodes it and decodes it again: for the
+// payloads whose JSON changed shape (the compact target lists of results
+// and of continue-as-new inputs), what the recorded histories hold must
+// still be read, and what is written now must read back the same.
+func decodes[T any](t *testing.T, what string, p *commonpb.Payloads) {
+	t.Helper()
+	require.NotEmpty(t, p.GetPayloads(), what)
+	var v, back T
+	require.NoError(t, json.Unmarshal(p.GetPayloads()[0].GetData(), &v), what)
+	again, err := json.Marshal(v)
+	require.NoError(t, err, what)
+	require.NoError(t, json.Unmarshal(again, &back), what)
+	twice, err := json.Marshal(back)
+	require.NoError(t, err, what)
+	require.Equal(t, string(again), string(twice), what)
+}
+
+// drainInput checks a workflow input: byte for byte, unless it carries a
+// ResumeState, whose result lists are compact now.
+func drainInput(t *testing.T, what string, p *commonpb.Payloads) {
+	t.Helper()
+	var in workflows.DrainInput
+	require.NoError(t, json.Unmarshal(p.GetPayloads()[0].GetData(), &in), what)
+	if in.Resume != nil {
+		decodes[workflows.DrainInput](t, what, p)
+		return
+	}
+	sameJSON[workflows.DrainInput](t, what, p)
+}
+
 // TestRecordedPayloadsKeepTheirShape decodes every workflow input and
 // result, activity input and activity result of the recorded histories into
-// today's types and encodes them again, byte for byte.
+// today's types and encodes them again: byte for byte, but for the results
+// and continue-as-new states, whose target lists are compact now.
 func TestRecordedPayloadsKeepTheirShape(t *testing.T) {
 	for _, f := range historyFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -45,11 +76,16 @@ func TestRecordedPayloadsKeepTheirShape(t *testing.T) {
 			for _, e := range hist.GetEvents() {
 				switch e.GetEventType() {
 				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-					sameJSON[workflows.DrainInput](t, "input", e.GetWorkflowExecutionStartedEventAttributes().GetInput())
+					attrs := e.GetWorkflowExecutionStartedEventAttributes()
+					if attrs.GetWorkflowType().GetName() == workflows.ScheduledWorkflowName {
+						sameJSON[workflows.ScheduledDrainInput](t, "input", attrs.GetInput())
+						break
+					}
+					drainInput(t, "input", attrs.GetInput())
 				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-					sameJSON[workflows.DrainInput](t, "next input", e.GetWorkflowExecutionContinuedAsNewEventAttributes().GetInput())
+					drainInput(t, "next input", e.GetWorkflowExecutionContinuedAsNewEventAttributes().GetInput())
 				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-					sameJSON[workflows.DrainResult](t, "result", e.GetWorkflowExecutionCompletedEventAttributes().GetResult())
+					decodes[workflows.DrainResult](t, "result", e.GetWorkflowExecutionCompletedEventAttributes().GetResult())
 				case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 					attrs := e.GetActivityTaskScheduledEventAttributes()
 					types[e.GetEventId()] = attrs.GetActivityType().GetName()
@@ -62,7 +98,7 @@ func TestRecordedPayloadsKeepTheirShape(t *testing.T) {
 				}
 				checked++
 			}
-			require.Greater(t, checked, 2)
+			require.GreaterOrEqual(t, checked, 2, "an input and a result at least")
 		})
 	}
 }

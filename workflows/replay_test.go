@@ -2,17 +2,18 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -25,6 +26,7 @@ import (
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/internal/clbsim/clbsimtest"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -38,10 +40,42 @@ const (
 )
 
 func historyFiles(t *testing.T) []string {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	all, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)
+	files := slices.DeleteFunc(all, func(f string) bool { return f == idsFile })
 	require.NotEmpty(t, files, "no recorded history: run with %s=1", envRecord)
 	return files
+}
+
+// idsFile maps each recorded history to the workflow ID it ran under: a
+// drain's commands depend on its own ID (it claims the conventional IDs it
+// does not run under), so it is replayed under that ID.
+var idsFile = filepath.Join("testdata", "workflow-ids.json")
+
+// replay replays the history in file with r, under the workflow ID it was
+// recorded with when idsFile names it.
+func replay(t *testing.T, r worker.WorkflowReplayer, logger log.Logger, file string) error {
+	t.Helper()
+	f, err := os.Open(file)
+	require.NoError(t, err)
+	defer f.Close()
+	hist, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	require.NoError(t, err)
+	var opts worker.ReplayWorkflowHistoryOptions
+	opts.OriginalExecution.ID = recordedIDs(t)[filepath.Base(file)]
+	return r.ReplayWorkflowHistoryWithOptions(logger, hist, opts)
+}
+
+// recordedIDs reads idsFile; histories recorded before it have no entry.
+func recordedIDs(t *testing.T) map[string]string {
+	ids := map[string]string{}
+	b, err := os.ReadFile(idsFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return ids
+	}
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &ids))
+	return ids
 }
 
 func quietLogger(t *testing.T) log.Logger {
@@ -55,9 +89,10 @@ func quietLogger(t *testing.T) log.Logger {
 func TestReplay(t *testing.T) {
 	for _, f := range historyFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
+			r := newReplayer()
 			r.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
-			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(quietLogger(t), f))
+			r.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
+			require.NoError(t, replay(t, r, quietLogger(t), f))
 		})
 	}
 }
@@ -71,12 +106,19 @@ func TestReplayDetectsChanges(t *testing.T) {
 		}
 		return workflows.DrainAndDeregister(ctx, in)
 	}
+	changedScheduled := func(ctx workflow.Context, in workflows.ScheduledDrainInput) (workflows.DrainResult, error) {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return workflows.DrainResult{}, err
+		}
+		return workflows.ScheduledDrain(ctx, in)
+	}
 	for _, f := range historyFiles(t) {
-		r := worker.NewWorkflowReplayer()
+		r := newReplayer()
 		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.WorkflowName})
+		r.RegisterWorkflowWithOptions(changedScheduled, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
 		// The replayer logs the expected failure as a workflow panic.
 		silent := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-		err := r.ReplayWorkflowHistoryFromJSONFile(silent, f)
+		err := replay(t, r, silent, f)
 		require.ErrorContains(t, err, "[TMPRL1100]", "%s: want a nondeterminism error", f)
 	}
 }
@@ -95,47 +137,8 @@ func TestRecordHistories(t *testing.T) {
 	if os.Getenv(envRecord) != "1" {
 		t.Skipf("set %s=1 to record histories on a dev server", envRecord)
 	}
-	cli := os.Getenv(envTemporalCLI)
-	if cli == "" {
-		cli = filepath.Join("..", "bin", "temporal")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	logger := quietLogger(t)
-	server, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: cli, LogLevel: "error",
-		ClientOptions: &client.Options{Logger: logger}, Stdout: testWriter{t}, Stderr: testWriter{t}})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, server.Stop()) }()
-	c := server.Client()
-
-	// A TCP listener and an HTTP one with two rules, 45 targets each; tasks
-	// take 300-500 ms, the API's rate limit applies.
-	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}, 5)
-	require.NoError(t, err)
-	sim, err := clbsim.New(clbsim.Config{State: state, TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5})
-	require.NoError(t, err)
-	ts := httptest.NewServer(sim)
-	defer ts.Close()
-	defer sim.Close()
-	api, err := clb.NewClient(clb.Config{Region: "ap-guangzhou", Endpoint: ts.URL,
-		Credential: common.NewCredential(clbsim.DefaultSecretID, clbsim.DefaultSecretKey)})
-	require.NoError(t, err)
-	scripted := &scriptedCLB{API: api, sim: sim}
-
-	// The worker's setup: the workflow and the read-only activities on the
-	// task queue, the mutating ones on the rate-limited mutations queue.
-	acts := &activities.Activities{CLB: scripted}
-	reads := worker.New(c, workflows.TaskQueue, worker.Options{})
-	reads.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	reads.RegisterActivity(acts)
-	mutations := worker.New(c, workflows.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{TaskQueueActivitiesPerSecond: 20})
-	mutations.RegisterActivity(acts)
-	require.NoError(t, reads.Start())
-	defer reads.Stop()
-	require.NoError(t, mutations.Start())
-	defer mutations.Stop()
-
-	r := &recorder{t: t, ctx: ctx, client: c, sim: sim, scripted: scripted, state: state}
+	r := startRecorder(t, nil, nil)
+	c, ctx := r.client, r.ctx
 	tcp := r.state.LoadBalancers[0].Listeners[0]
 
 	// A layer-4 drain of 45 targets (and 2 absent) with a drain phase.
@@ -180,18 +183,61 @@ func TestRecordHistories(t *testing.T) {
 	require.Len(t, res.Restored, 45)
 }
 
+// startRecorder starts, for the rest of the test, a dev server (the
+// Temporal CLI of envTemporalCLI, given devArgs), an emulator of the
+// recorded fleet behind a scriptedCLB, and the worker's setup: the
+// workflow and the read-only activities on the task queue, the mutating
+// ones on the rate-limited mutations queue; extra, when set, registers
+// more on the task queue. Its context ends after 5 minutes.
+func startRecorder(t *testing.T, devArgs []string, extra func(worker.Worker)) *recorder {
+	spec := clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 45, ENI: 0.2}
+	return startRecorderWith(t, spec, clbsim.Config{TaskLatency: 300 * time.Millisecond, TaskJitter: 200 * time.Millisecond, Seed: 5}, devArgs, extra)
+}
+
+// startRecorderWith is startRecorder with the fleet generated from spec
+// (seed 5) and the emulator's settings in cfg.
+func startRecorderWith(t *testing.T, spec clbsim.GenerateSpec, cfg clbsim.Config, devArgs []string, extra func(worker.Worker)) *recorder {
+	cli := os.Getenv(envTemporalCLI)
+	if cli == "" {
+		cli = filepath.Join("..", "bin", "temporal")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	server, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: cli, LogLevel: "error", ExtraArgs: devArgs,
+		ClientOptions: &client.Options{Logger: quietLogger(t)}, Stdout: testWriter{t}, Stderr: testWriter{t}})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, server.Stop()) })
+	c := server.Client()
+
+	// By default a TCP listener and an HTTP one with two rules, 45 targets
+	// each; tasks take 300-500 ms, the API's rate limit applies.
+	state, err := clbsim.Generate(spec, 5)
+	require.NoError(t, err)
+	cfg.State = state
+	api, sim := clbsimtest.Start(t, cfg)
+	scripted := &scriptedCLB{API: api, sim: sim}
+
+	acts := &activities.Activities{CLB: scripted}
+	reads := worker.New(c, workflows.TaskQueue, worker.Options{})
+	reads.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	reads.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
+	reads.RegisterActivity(acts)
+	if extra != nil {
+		extra(reads)
+	}
+	mutations := worker.New(c, workflows.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{TaskQueueActivitiesPerSecond: 20})
+	mutations.RegisterActivity(acts)
+	require.NoError(t, reads.Start())
+	t.Cleanup(reads.Stop)
+	require.NoError(t, mutations.Start())
+	t.Cleanup(mutations.Stop)
+	return &recorder{t: t, ctx: ctx, client: c, sim: sim, scripted: scripted, state: state}
+}
+
 // input drains the bound targets of a listener (or of one of its rules),
 // and two that are not bound.
 func (r *recorder) input(listenerID string, bound []clb.BoundTarget) workflows.DrainInput {
-	var targets []clb.Target
-	for _, b := range bound {
-		if b.Type == clbsim.TypeENI {
-			targets = append(targets, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
-		} else {
-			targets = append(targets, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
-		}
-	}
-	targets = append(targets, clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
+	targets := append(clbsim.RequestTargets(bound), clb.Target{InstanceId: "ins-ghost001", Port: 80}, clb.Target{EniIp: "192.0.2.1", Port: 80})
 	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: r.state.LoadBalancers[0].LoadBalancerId, ListenerId: listenerID}, Targets: targets}
 }
 
@@ -206,17 +252,24 @@ func (r *recorder) reset(faults map[int]clbsim.Faults) {
 // run starts a drain, lets during act on it, waits for its result, and
 // writes the history of each of its runs as testdata/<name>[-run<n>].json.
 func (r *recorder) run(name string, in workflows.DrainInput, during func(workflowID string)) workflows.DrainResult {
+	var res workflows.DrainResult
+	require.NoError(r.t, r.record(name, workflows.WorkflowName, workflows.WorkflowIDFor(in), in, during, &res))
+	return res
+}
+
+// record starts the workflow of type name under wid with input in, lets
+// during act on it, waits for its end into res, writes the history of each
+// of its runs as testdata/<name>[-run<n>].json, and returns how it ended.
+func (r *recorder) record(name, workflowType, wid string, in any, during func(workflowID string), res any) error {
 	t := r.t
-	wid := workflows.WorkflowIDFor(in)
-	run, err := r.client.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: workflows.TaskQueue}, workflows.WorkflowName, in)
+	run, err := r.client.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: workflows.TaskQueue}, workflowType, in)
 	require.NoError(t, err)
 	// Taken now: after Get follows a continue-as-new, it names the last run.
 	firstRunID := run.GetRunID()
 	if during != nil {
 		during(wid)
 	}
-	var res workflows.DrainResult
-	require.NoError(t, run.Get(r.ctx, &res))
+	ended := run.Get(r.ctx, res)
 
 	var runIDs []string
 	for id := firstRunID; id != ""; id = r.nextRun(wid, id) {
@@ -229,7 +282,7 @@ func (r *recorder) run(name string, in workflows.DrainInput, during func(workflo
 		}
 		r.write(file, wid, id)
 	}
-	return res
+	return ended
 }
 
 // nextRun is the run that the run id continued as, or "".
@@ -255,5 +308,10 @@ func (r *recorder) write(file, wid, runID string) {
 	require.NoError(r.t, err)
 	require.NoError(r.t, os.MkdirAll("testdata", 0o755))
 	require.NoError(r.t, os.WriteFile(filepath.Join("testdata", file), append(b, '\n'), 0o644))
+	ids := recordedIDs(r.t)
+	ids[file] = wid
+	b, err = json.MarshalIndent(ids, "", "  ")
+	require.NoError(r.t, err)
+	require.NoError(r.t, os.WriteFile(idsFile, append(b, '\n'), 0o644))
 	r.t.Logf("wrote testdata/%s: %d events", file, len(hist.Events))
 }

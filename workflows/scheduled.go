@@ -35,15 +35,18 @@ func ScheduledDrain(ctx workflow.Context, in ScheduledDrainInput) (DrainResult, 
 	}
 	// The drain runs where the schedule's workflow runs.
 	opts.TaskQueue = workflow.GetInfo(ctx).TaskQueueName
-	ctx = workflow.WithChildOptions(ctx, opts)
+	// ctx itself stays the workflow's: the current details live on it.
+	audit := startAudit(ctx, scheduledAudit(in.Drain))
 
 	var res DrainResult
-	err := workflow.ExecuteChildWorkflow(ctx, WorkflowName, in.Drain).Get(ctx, &res)
+	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), WorkflowName, in.Drain).Get(ctx, &res)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		msg := fmt.Sprintf("skipped: a drain of %s is already running as workflow %s; nothing was touched",
 			in.Drain.Selector, opts.WorkflowID)
 		workflow.GetLogger(ctx).Warn("scheduled drain skipped", "drain_workflow_id", opts.WorkflowID)
+		audit.setPhase(ctx, PhaseSkipped)
 		return DrainResult{}, temporal.NewNonRetryableApplicationError(msg, ErrAlreadyRunning, err)
 	}
+	audit.setPhase(ctx, scheduledOutcome(res, err))
 	return res, err
 }

@@ -30,7 +30,7 @@ func TestScheduledDrainRunsTheDrainAsAChildUnderTheConventionalID(t *testing.T) 
 	var childID string
 	env.RegisterWorkflowWithOptions(func(ctx workflow.Context, got workflows.DrainInput) (workflows.DrainResult, error) {
 		childID = workflow.GetInfo(ctx).WorkflowExecution.ID
-		return workflows.DrainResult{Deregistered: got.Targets}, nil
+		return workflows.DrainResult{Deregistered: weightedAll(got.Targets, 10)}, nil
 	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
 
 	env.ExecuteWorkflow(workflows.ScheduledWorkflowName, in)
@@ -38,7 +38,7 @@ func TestScheduledDrainRunsTheDrainAsAChildUnderTheConventionalID(t *testing.T) 
 	require.NoError(t, env.GetWorkflowError())
 	var res workflows.DrainResult
 	require.NoError(t, env.GetWorkflowResult(&res))
-	assert.Equal(t, in.Drain.Targets, res.Deregistered)
+	assert.Equal(t, keysOf(in.Drain.Targets), keysOf(res.Deregistered))
 	assert.Equal(t, workflows.WorkflowIDFor(in.Drain), childID)
 }
 

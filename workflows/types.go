@@ -32,6 +32,10 @@ const (
 	// ErrTaskFailed is the ApplicationError type of a CLB task that kept
 	// ending with Status 1.
 	ErrTaskFailed = activities.ErrTaskFailed
+	// ErrTaskUnknown is the ApplicationError type of a CLB task that
+	// DescribeTaskStatus kept not knowing (its id expired) although the
+	// change was re-checked and sent again MaxTaskRetries times.
+	ErrTaskUnknown = activities.ErrTaskUnknown
 	// ErrNoRule is the ApplicationError type of a layer-7 listener given
 	// without a rule, or of a rule that does not exist.
 	ErrNoRule = activities.ErrNoRule
@@ -54,9 +58,10 @@ const (
 	MaxReasonLen = 1024
 	// DefaultChunksPerRun keeps a run's history near 1,200 events.
 	DefaultChunksPerRun = 100
-	// MaxTaskRetries bounds how many times a chunk is sent again after its
-	// CLB task ended with Status 1, before the drain fails with
-	// ErrTaskFailed.
+	// MaxTaskRetries bounds how many times a chunk (or a weight change) is
+	// sent again after its CLB task ended with Status 1 or was unknown to
+	// DescribeTaskStatus, before the drain fails with ErrTaskFailed or
+	// ErrTaskUnknown.
 	MaxTaskRetries = 3
 )
 
@@ -81,6 +86,10 @@ type DrainInput struct {
 	// continues as new (sooner if Temporal suggests it); 0 means
 	// DefaultChunksPerRun.
 	ChunksPerRun int `json:"ChunksPerRun,omitempty"`
+	// Requester is who asked for the drain (a user name), recorded in the
+	// ClbRequester search attribute for audit; at most MaxRequesterLen
+	// bytes. A parent passes its own requester on.
+	Requester string `json:"Requester,omitempty"`
 	// Resume carries the work already done across continue-as-new.
 	// Callers leave it nil.
 	Resume *ResumeState `json:"Resume,omitempty"`
@@ -90,11 +99,31 @@ type DrainInput struct {
 type ResumeState struct {
 	// Result is the result accumulated so far.
 	Result DrainResult `json:"Result"`
-	// OriginalWeights are the snapshot weights of the targets still to
-	// go, by Target.Key, for restoring them on cancellation.
+	// Remaining are the targets still to go, each with its weight before
+	// the drain (for the result, and for restoring it on cancellation).
+	// The next run takes its targets from here, not from Targets.
+	Remaining clb.WeightedList `json:"Remaining,omitempty"`
+	// OriginalWeights, by Target.Key, is how earlier versions carried the
+	// weights of the targets still to go (in Targets); read, never written.
 	OriginalWeights map[string]int64 `json:"OriginalWeights,omitempty"`
 	// Drained is true once the drain phase (weights and delay) is done.
 	Drained bool `json:"Drained"`
+}
+
+// weights are the weights before the drain of the targets still to go, by
+// Target.Key; nil for a first run.
+func (r *ResumeState) weights() map[string]int64 {
+	if r == nil {
+		return nil
+	}
+	if len(r.Remaining) == 0 {
+		return r.OriginalWeights
+	}
+	out := make(map[string]int64, len(r.Remaining))
+	for _, t := range r.Remaining {
+		out[t.Key()] = t.Weight
+	}
+	return out
 }
 
 // Chunk outcomes.
@@ -109,8 +138,8 @@ const (
 type ChunkResult struct {
 	// Index is the chunk's number, from 0, over the whole drain.
 	Index int `json:"Index"`
-	// Targets are the chunk's targets.
-	Targets []clb.Target `json:"Targets"`
+	// Size is the number of the chunk's targets; DrainResult lists them.
+	Size int `json:"Size"`
 	// RequestID is the DeregisterTargets RequestId (the task id) of the
 	// attempt that removed them; empty when nothing was left to send.
 	RequestID string `json:"RequestId,omitempty"`
@@ -129,10 +158,10 @@ type ChunkResult struct {
 	WaitDuration       time.Duration `json:"WaitDuration"`
 	// Outcome is one of the Outcome* constants.
 	Outcome string `json:"Outcome"`
-	// AlreadyGone are targets of the chunk found unbound when re-checked
+	// Gone counts targets of the chunk found unbound when re-checked
 	// (removed by an attempt whose answer was lost, or by someone else);
 	// they count as deregistered.
-	AlreadyGone []clb.Target `json:"AlreadyGone,omitempty"`
+	Gone int `json:"Gone,omitempty"`
 	// Error is the last error, for a failed or abandoned chunk.
 	Error string `json:"Error,omitempty"`
 }
@@ -152,15 +181,28 @@ type DrainResult struct {
 	DuplicatesMerged int `json:"DuplicatesMerged,omitempty"`
 	// Chunks are the chunks in order.
 	Chunks []ChunkResult `json:"Chunks"`
-	// Deregistered are the targets this drain removed.
-	Deregistered []clb.Target `json:"Deregistered"`
+	// Deregistered are the targets this drain removed, each with its weight
+	// before the drain: what a restore puts back. Each target is listed once
+	// in the whole result (compact JSON, see clb.WeightedList).
+	Deregistered clb.WeightedList `json:"Deregistered"`
 	// AlreadyAbsent are targets asked for that were not bound.
-	AlreadyAbsent []clb.Target `json:"AlreadyAbsent,omitempty"`
+	AlreadyAbsent clb.TargetList `json:"AlreadyAbsent,omitempty"`
+	// Renamed pairs each target asked for in another spelling than its
+	// binding's (an EniIp naming a CVM binding's private IP, an address
+	// written another way) with the binding's own: every call sent, and
+	// every other list of the result, names the target as it is bound.
+	// Spellings of one binding beyond the first count in DuplicatesMerged.
+	Renamed []clb.Renamed `json:"Renamed,omitempty"`
 	// Drained are the targets whose weight was set to 0.
 	Drained int `json:"Drained,omitempty"`
+	// GoneDuringDrain are targets bound at the snapshot that were found
+	// unbound when their weight was to be set to 0: removed by someone else
+	// during the drain phase. This drain neither deregistered nor
+	// restored them.
+	GoneDuringDrain clb.TargetList `json:"GoneDuringDrain,omitempty"`
 	// Restored are targets whose weights were put back after cancellation,
 	// with those weights.
-	Restored []clb.WeightedTarget `json:"Restored,omitempty"`
+	Restored clb.WeightedList `json:"Restored,omitempty"`
 	// RestoreError is the last error met while restoring weights after
 	// cancellation; drained targets missing from Restored kept weight 0.
 	RestoreError string `json:"RestoreError,omitempty"`
@@ -247,5 +289,7 @@ func ChildOptions(in DrainInput) workflow.ChildWorkflowOptions {
 		TaskQueue:           TaskQueue,
 		ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
+		StaticSummary:       Summary(in),
+		StaticDetails:       Details(in),
 	}
 }

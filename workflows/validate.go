@@ -10,10 +10,11 @@ import (
 // Validate checks a DrainInput as DrainAndDeregister does before any API
 // call: the listener and rule names, every target (at most MaxTargets),
 // DrainDelay (0 to MaxDrainDelay), ChunkSize (0 to MaxChunkSize),
-// ChunksPerRun (0 or more) and Reason (UTF-8 text of at most MaxReasonLen
-// bytes). It returns nil, or a *clb.ValidationError listing every problem at
-// once. Exact duplicate targets are not a problem: the workflow merges them.
-// The starter calls it before starting anything.
+// ChunksPerRun (0 or more), Reason (UTF-8 text of at most MaxReasonLen
+// bytes) and Requester (likewise, MaxRequesterLen). It returns nil, or a
+// *clb.ValidationError listing every problem at once. Exact duplicate
+// targets are not a problem: the workflow merges them. The starter calls it
+// before starting anything.
 func Validate(in DrainInput) error {
 	problems := clb.ValidateSelector(in.Selector)
 	problems = append(problems, clb.ValidateTargets("Targets", in.Targets, MaxTargets)...)
@@ -38,5 +39,6 @@ func Validate(in DrainInput) error {
 		// another reason, possibly over the bound.
 		problems = append(problems, clb.Problem{Field: "Reason", Value: in.Reason, Reason: "must be UTF-8 text"})
 	}
+	problems = append(problems, validateRequester(in.Requester)...)
 	return clb.Err(problems)
 }

@@ -39,25 +39,25 @@ func taskGaps(audit []clbsim.Change, reqs []request) []taskGap {
 	byLB := map[string][]task{}
 	known := map[string]bool{}
 	for _, c := range audit {
-		if c.Action != clb.ActionDeregisterTargets || known[c.TaskId] {
+		if c.Action != clb.ActionDeregisterTargets || known[c.TaskID] {
 			continue
 		}
-		known[c.TaskId] = true
+		known[c.TaskID] = true
 		if _, ok := byLB[c.LoadBalancerId]; !ok {
 			lbs = append(lbs, c.LoadBalancerId)
 		}
-		byLB[c.LoadBalancerId] = append(byLB[c.LoadBalancerId], task{id: c.TaskId, done: c.Time})
+		byLB[c.LoadBalancerId] = append(byLB[c.LoadBalancerId], task{id: c.TaskID, done: c.Time})
 	}
 	sent := map[string]time.Time{}
 	polls := map[string][]time.Time{}
 	for _, r := range reqs {
 		switch r.Action {
 		case clb.ActionDeregisterTargets:
-			if r.RequestId != "" {
-				sent[r.RequestId] = r.At
+			if r.RequestID != "" {
+				sent[r.RequestID] = r.At
 			}
 		case clb.ActionDescribeTaskStatus:
-			polls[r.TaskId] = append(polls[r.TaskId], r.At)
+			polls[r.TaskID] = append(polls[r.TaskID], r.At)
 		}
 	}
 	var gaps []taskGap

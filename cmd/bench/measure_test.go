@@ -21,26 +21,26 @@ func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) 
 
 func TestTaskGaps(t *testing.T) {
 	removed := func(lb, task string, ms int, target string) clbsim.Change {
-		return clbsim.Change{Time: at(ms), TaskId: task, Action: clb.ActionDeregisterTargets, LoadBalancerId: lb, Target: target}
+		return clbsim.Change{Time: at(ms), TaskID: task, Action: clb.ActionDeregisterTargets, LoadBalancerId: lb, Target: target}
 	}
 	audit := []clbsim.Change{
 		removed("lb-a", "t1", 2000, "ins-1:80"),
 		removed("lb-a", "t1", 2000, "ins-2:80"), // one change per target, one task
 		removed("lb-b", "u1", 2500, "ins-3:80"),
-		{Time: at(2600), TaskId: "w1", Action: clb.ActionModifyTargetWeight, LoadBalancerId: "lb-a", Target: "ins-4:80"},
+		{Time: at(2600), TaskID: "w1", Action: clb.ActionModifyTargetWeight, LoadBalancerId: "lb-a", Target: "ins-4:80"},
 		removed("lb-a", "t2", 4200, "ins-4:80"),
 		removed("lb-b", "u2", 4700, "ins-5:80"),
 	}
 	reqs := []request{
-		{At: at(0), Action: clb.ActionDeregisterTargets, RequestId: "t1"},
-		{At: at(1900), Action: clb.ActionDescribeTaskStatus, TaskId: "t1"},
-		{At: at(2040), Action: clb.ActionDescribeTaskStatus, TaskId: "t1"},
-		{At: at(2100), Action: clb.ActionDescribeTaskStatus, TaskId: "t1"},
-		{At: at(2150), Action: clb.ActionDeregisterTargets, RequestId: "t2"},
-		{At: at(500), Action: clb.ActionDeregisterTargets, RequestId: "u1"},
-		{At: at(2700), Action: clb.ActionDescribeTaskStatus, TaskId: "u1"},
-		{At: at(2710), Action: clb.ActionDeregisterTargets, RequestId: ""}, // refused: no task
-		{At: at(2750), Action: clb.ActionDeregisterTargets, RequestId: "u2"},
+		{At: at(0), Action: clb.ActionDeregisterTargets, RequestID: "t1"},
+		{At: at(1900), Action: clb.ActionDescribeTaskStatus, TaskID: "t1"},
+		{At: at(2040), Action: clb.ActionDescribeTaskStatus, TaskID: "t1"},
+		{At: at(2100), Action: clb.ActionDescribeTaskStatus, TaskID: "t1"},
+		{At: at(2150), Action: clb.ActionDeregisterTargets, RequestID: "t2"},
+		{At: at(500), Action: clb.ActionDeregisterTargets, RequestID: "u1"},
+		{At: at(2700), Action: clb.ActionDescribeTaskStatus, TaskID: "u1"},
+		{At: at(2710), Action: clb.ActionDeregisterTargets, RequestID: ""}, // refused: no task
+		{At: at(2750), Action: clb.ActionDeregisterTargets, RequestID: "u2"},
 	}
 	gaps := taskGaps(audit, reqs)
 	assert.Equal(t, []taskGap{
@@ -58,11 +58,11 @@ func TestTaskGaps(t *testing.T) {
 
 func TestTaskGapsLeavesOutUnrecordedCalls(t *testing.T) {
 	audit := []clbsim.Change{
-		{Time: at(2000), TaskId: "t1", Action: clb.ActionDeregisterTargets, LoadBalancerId: "lb-a"},
-		{Time: at(4000), TaskId: "t2", Action: clb.ActionDeregisterTargets, LoadBalancerId: "lb-a"},
+		{Time: at(2000), TaskID: "t1", Action: clb.ActionDeregisterTargets, LoadBalancerId: "lb-a"},
+		{Time: at(4000), TaskID: "t2", Action: clb.ActionDeregisterTargets, LoadBalancerId: "lb-a"},
 	}
 	assert.Empty(t, taskGaps(audit, nil))
-	assert.Empty(t, taskGaps(audit, []request{{At: at(2100), Action: clb.ActionDeregisterTargets, RequestId: "t2"}}),
+	assert.Empty(t, taskGaps(audit, []request{{At: at(2100), Action: clb.ActionDeregisterTargets, RequestID: "t2"}}),
 		"no poll of t1 after its end")
 }
 

@@ -32,21 +32,24 @@ const (
 	largeLatency = 50 * time.Millisecond
 )
 
-// listenerFleet is count load balancers of one TCP listener with targets
-// CVMs bound each.
-func listenerFleet(count, targets int) (clbsim.State, error) {
-	return clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: count, Listeners: 1, Targets: targets}, 7)
+// startListeners serves an emulator of count load balancers, each with one
+// TCP listener binding targets CVMs, tasks taking latency; it returns the
+// fleet and the emulator, which the caller closes.
+func startListeners(count, targets int, latency time.Duration) (clbsim.State, *sim, error) {
+	fleet, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: count, Listeners: 1, Targets: targets}, 7)
+	if err != nil {
+		return fleet, nil, err
+	}
+	s, err := startSim(fleet, latency)
+	return fleet, s, err
 }
 
 // drainAll is the input that deregisters everything bound to a load
 // balancer's only listener.
 func drainAll(lb clbsim.LoadBalancer, reason string) workflows.DrainInput {
 	l := lb.Listeners[0]
-	targets := make([]clb.Target, len(l.Targets))
-	for i, b := range l.Targets {
-		targets[i] = clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-	}
-	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, Targets: targets, Reason: reason}
+	return workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId},
+		Targets: clbsim.RequestTargets(l.Targets), Reason: reason}
 }
 
 // drain runs one drain on the task queue and returns its result and its
@@ -98,11 +101,7 @@ func (e *env) runs(ctx context.Context, workflowID, firstRunID string) ([][]*his
 // history.
 func (e *env) single(ctx context.Context) (singleFigures, []*historypb.HistoryEvent, error) {
 	f := singleFigures{Targets: singleTargets, Chunks: singleTargets / clb.MaxTargetsPerCall, Latency: singleLatency}
-	fleet, err := listenerFleet(1, singleTargets)
-	if err != nil {
-		return f, nil, err
-	}
-	s, err := startSim(fleet, singleLatency)
+	fleet, s, err := startListeners(1, singleTargets, singleLatency)
 	if err != nil {
 		return f, nil, err
 	}
@@ -135,11 +134,7 @@ func (e *env) single(ctx context.Context) (singleFigures, []*historypb.HistoryEv
 // script runs the naive script on a copy of the single drain's listener.
 func script(ctx context.Context) (scriptFigures, error) {
 	var f scriptFigures
-	fleet, err := listenerFleet(1, singleTargets)
-	if err != nil {
-		return f, err
-	}
-	s, err := startSim(fleet, singleLatency)
+	fleet, s, err := startListeners(1, singleTargets, singleLatency)
 	if err != nil {
 		return f, err
 	}
@@ -161,38 +156,55 @@ func script(ctx context.Context) (scriptFigures, error) {
 func (e *env) fleet(ctx context.Context) (fleetFigures, error) {
 	f := fleetFigures{LoadBalancers: fleetLBs, TargetsPerLB: fleetTargets, ChunksPerLB: fleetTargets / clb.MaxTargetsPerCall,
 		Workers: fleetWorkers, Latency: fleetLatency, Rate: clbsim.DefaultRate, WorkerRate: fleetWorkerRate}
-	fleet, err := listenerFleet(fleetLBs, fleetTargets)
-	if err != nil {
-		return f, err
-	}
-	s, err := startSim(fleet, fleetLatency)
+	fleet, s, err := startListeners(fleetLBs, fleetTargets, fleetLatency)
 	if err != nil {
 		return f, err
 	}
 	defer s.close()
 	const queue = "bench-fleet"
-	var workers []*harness.Process
+	workers, err := e.startFleetWorkers(s, queue)
 	defer func() {
 		for _, w := range workers {
 			w.Stop()
 		}
 	}()
+	if err != nil {
+		return f, err
+	}
+	start := time.Now()
+	errs := e.drainFleet(ctx, queue, fleet.LoadBalancers)
+	f.Makespan = time.Since(start)
+	f.Failed = len(errs)
+	for _, err := range errs {
+		progress("fleet: a drain failed: %v", err)
+	}
+	return f, fleetCounts(&f, s, workers)
+}
+
+// startFleetWorkers starts fleetWorkers workers on queue, each with its share
+// of the budget; it returns those it started, also when one fails to start.
+func (e *env) startFleetWorkers(s *sim, queue string) ([]*harness.Process, error) {
+	var workers []*harness.Process
 	for range fleetWorkers {
 		w, err := e.startWorker(s.http.URL, "--task-queue", queue,
 			"--api-rate", fmt.Sprint(fleetWorkerRate), "--queue-rate", fmt.Sprint(fleetQueueRate))
 		if err != nil {
-			return f, err
+			return workers, err
 		}
 		workers = append(workers, w)
 	}
+	return workers, nil
+}
 
+// drainFleet drains every target of each load balancer's listener, all at
+// once, and returns the drains' errors.
+func (e *env) drainFleet(ctx context.Context, queue string, lbs []clbsim.LoadBalancer) []error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 	)
-	start := time.Now()
-	for i, lb := range fleet.LoadBalancers {
+	for i, lb := range lbs {
 		wg.Go(func() {
 			res, _, err := e.drain(ctx, queue, drainAll(lb, fmt.Sprintf("bench: fleet drain %d", i+1)))
 			if err == nil && len(res.Deregistered) != fleetTargets {
@@ -206,11 +218,12 @@ func (e *env) fleet(ctx context.Context) (fleetFigures, error) {
 		})
 	}
 	wg.Wait()
-	f.Makespan = time.Since(start)
-	f.Failed = len(errs)
-	for _, err := range errs {
-		progress("fleet: a drain failed: %v", err)
-	}
+	return errs
+}
+
+// fleetCounts fills in what the emulator and the workers measured: the
+// busiest second, throttling, polls, tasks and each worker's peak RSS.
+func fleetCounts(f *fleetFigures, s *sim, workers []*harness.Process) error {
 	st := s.Stats()
 	f.Busiest, f.Throttled = busiestSecond(s.tap.requests()), map[string]int{}
 	for a, as := range st.Actions {
@@ -220,11 +233,11 @@ func (e *env) fleet(ctx context.Context) (fleetFigures, error) {
 	for _, w := range workers {
 		rss, err := peakRSS(w)
 		if err != nil {
-			return f, err
+			return err
 		}
 		f.PeakRSS = append(f.PeakRSS, rss)
 	}
-	return f, nil
+	return nil
 }
 
 // large drains largeTargets from one listener, tasks taking largeLatency,
@@ -237,11 +250,7 @@ func (e *env) large(ctx context.Context, single []*historypb.HistoryEvent) (hist
 		return f, fmt.Errorf("the single drain's history has fewer than two chunks")
 	}
 	f.PerChunkMost = f.PerChunk
-	fleet, err := listenerFleet(1, largeTargets)
-	if err != nil {
-		return f, err
-	}
-	s, err := startSim(fleet, largeLatency)
+	fleet, s, err := startListeners(1, largeTargets, largeLatency)
 	if err != nil {
 		return f, err
 	}

@@ -115,8 +115,12 @@ func checked(figure, measured, target string, ok bool) row {
 
 // sections lays the figures out as the table and checks each target.
 func sections(f figures) []section {
-	s, sc, fl, h := f.Single, f.Script, f.Fleet, f.History
+	return []section{singleSection(f.Single), scriptSection(f.Single, f.Script), fleetSection(f.Fleet), historySection(f.History)}
+}
 
+// singleSection is the single drain against the ideal: wall time, polls
+// per task, and how soon the drain sees a task done and moves on.
+func singleSection(s singleFigures) section {
 	ideal := time.Duration(s.Chunks) * s.Latency
 	singleRatio := ratio(s.Wall, ideal)
 	polls := perTask(s.Polls, s.Tasks)
@@ -126,7 +130,7 @@ func sections(f figures) []section {
 	}
 	seenMean, seenMax := meanMax(seen)
 	nextMean, nextMax := meanMax(next)
-	single := section{
+	return section{
 		Title: fmt.Sprintf("1. single drain: %d targets on one listener (%d chunks), tasks take %s", s.Targets, s.Chunks, s.Latency),
 		Rows: []row{
 			checked(fmt.Sprintf("wall time / ideal (%d × %s = %s)", s.Chunks, s.Latency, ideal),
@@ -137,9 +141,12 @@ func sections(f figures) []section {
 			info("task done → next DeregisterTargets, mean / max", fmt.Sprintf("%s / %s", millis(nextMean), millis(nextMax))),
 		},
 	}
+}
 
+// scriptSection compares the naive script sc with the single drain s.
+func scriptSection(s singleFigures, sc scriptFigures) section {
 	speedup := ratio(sc.Wall, s.Wall)
-	script := section{
+	return section{
 		Title: "2. naive script: official SDK, 20 per call, polls at once then 0.5 s doubling to 10 s; same work",
 		Rows: []row{
 			info("script wall time (DescribeTaskStatus calls per task)",
@@ -148,7 +155,11 @@ func sections(f figures) []section {
 				fmt.Sprintf("≥ %.1f×", minSpeedup), speedup >= minSpeedup),
 		},
 	}
+}
 
+// fleetSection is the fleet's makespan against its lower bound, failures,
+// per-second peaks against the budget, throttling, polls and memory.
+func fleetSection(fl fleetFigures) section {
 	bound := fleetLowerBound(fl.LoadBalancers, fl.ChunksPerLB, fl.Latency, fl.Rate)
 	fleetRatio := ratio(fl.Makespan, bound)
 	calls := fl.LoadBalancers * fl.ChunksPerLB
@@ -179,12 +190,16 @@ func sections(f figures) []section {
 		info("throttled answers (RequestLimitExceeded)", fmt.Sprint(throttled)),
 		info("DescribeTaskStatus calls per task", fmt.Sprintf("%.2f (%d / %d)", perTask(fl.Polls, fl.Tasks), fl.Polls, fl.Tasks)),
 		info("peak RSS of each worker (VmHWM)", strings.Join(rss, " / ")+" MiB"))
+	return fleet
+}
 
+// historySection is the history's size per chunk and per run.
+func historySection(h historyFigures) section {
 	large := fmt.Sprintf("%d runs, longest %d events (%s)", h.Runs, h.LongestRun, seconds(h.Wall))
 	if h.Err != nil {
 		large = "did not complete: " + h.Err.Error()
 	}
-	history := section{
+	return section{
 		Title: "4. history",
 		Rows: []row{
 			checked("events per chunk: drain 1; most of any run", fmt.Sprintf("%.2f; %.2f", h.PerChunk, h.PerChunkMost),
@@ -193,7 +208,6 @@ func sections(f figures) []section {
 				fmt.Sprintf("completes, ≤ %d per run", maxRunEvents), h.Err == nil && h.LongestRun <= maxRunEvents),
 		},
 	}
-	return []section{single, script, fleet, history}
 }
 
 // printTable writes the header and the sections, the columns aligned

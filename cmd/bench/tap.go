@@ -18,11 +18,11 @@ type request struct {
 	At time.Time
 	// Action is the X-TC-Action header.
 	Action string
-	// RequestId is the answer's RequestId: for an accepted mutating call,
+	// RequestID is the answer's RequestId: for an accepted mutating call,
 	// the id of its task.
-	RequestId string
-	// TaskId is the task a DescribeTaskStatus call asked about.
-	TaskId string
+	RequestID string
+	// TaskID is the task a DescribeTaskStatus call asked about.
+	TaskID string
 }
 
 // tap sits in front of the emulator and records when each API call
@@ -46,7 +46,7 @@ func (t *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			var req struct{ TaskId string }
 			if json.Unmarshal(body, &req) == nil {
-				rec.TaskId = req.TaskId
+				rec.TaskID = req.TaskId
 			}
 		}
 		// The emulator reads what was read here, or fails on it as the
@@ -54,7 +54,7 @@ func (t *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	t.next.ServeHTTP(w, r)
-	rec.RequestId = w.Header().Get("X-TC-RequestId")
+	rec.RequestID = w.Header().Get("X-TC-RequestId")
 	t.mu.Lock()
 	t.reqs = append(t.reqs, rec)
 	t.mu.Unlock()

@@ -1,34 +1,21 @@
-// Command clbsim serves the CLB API emulator (internal/clbsim) over
-// HTTP, for the demo, compose and benchmarks. Point clbdrain at it with an
-// endpoint override (for the worker, its endpoint flag set to the URL it
-// prints) and the credentials it accepts.
+// Command clbsim serves the CLB API emulator (internal/clbsim) over HTTP,
+// for the demo, compose and the benchmark. Point clbdrain at it with an
+// endpoint override (the worker's endpoint flag set to the URL it prints)
+// and the credentials it accepts.
 //
 // Usage:
 //
-//	clbsim [--listen 127.0.0.1:9000] [--state FILE | --generate SPEC] [--seed N]
-//	       [--task-latency 1s] [--task-jitter 0s] [--rate 20] [--faults SPEC]
-//	       [--dialect SPEC] [--health-delay 0s] [--unhealthy KEY,...] [--unhealthy-share P]
-//	       [--secret-id ID] [--secret-key KEY] [--region REGION] [--dump-state FILE]
-//
-// --dialect selects variants of API behaviour that no public document pins
-// down (clbsim.DialectHelp, printed by -h), such as
-// "lingering-lock=2s,lock-code=InternalError" or "all"; PUT /_sim/dialect
-// changes them while it runs.
-//
-// --health-delay, --unhealthy and --unhealthy-share set the health model of
-// DescribeTargetHealth (clbsim.HealthModel): how long a new binding stays
-// Unknown, and which bindings stay Dead; PUT /_sim/health-model changes it
-// and PUT /_sim/health sets one target's health while it runs.
+//	clbsim [--listen 127.0.0.1:9000] [--state FILE | --generate SPEC] [flags]
 //
 // It prints one line to standard output, "clbsim listening on
-// http://HOST:PORT" (with the real port when --listen asks for port 0), logs
-// to standard error, and stops cleanly on SIGINT or SIGTERM.
+// http://HOST:PORT" (the real port when --listen asks for port 0), logs to
+// standard error, and stops cleanly on SIGINT or SIGTERM. -h lists the
+// flags, the dialects and the admin routes; the README tells the rest.
 //
 // The default credentials, clbsim-demo-id and clbsim-demo-key, are for demos
 // and tests only; CLBSIM_SECRET_ID and CLBSIM_SECRET_KEY override them, and
-// the flags override both. The admin routes under /_sim/ (state, stats,
-// audit, faults, dialect, lock, health, health-model, reset) need no signature: serve clbsim on a loopback
-// or private address only.
+// the flags override both. The admin routes under /_sim/ need no signature:
+// serve clbsim on a loopback or private address only.
 package main
 
 import (
@@ -71,13 +58,18 @@ func main() {
 	}
 }
 
-// healthHelp documents the health model's routes, for -h.
-const healthHelp = `
-Health (DescribeTargetHealth): a binding is Alive, Dead or Unknown. While clbsim runs,
-  GET /_sim/health-model  the model in force: {"Delay": "5s", "Unhealthy": ["ins-abc12345:80"], "UnhealthyShare": 0.1}
-  PUT /_sim/health-model  replace it (same JSON; a new Delay applies to bindings made afterwards)
-  PUT /_sim/health        set one target's health until it is unbound: {"Target": "ins-abc12345:80", "Healthy": false}
-                          and optionally "LoadBalancerId", "ListenerId", "LocationId" to narrow where
+// routesHelp lists the admin routes, for -h.
+const routesHelp = `
+Admin routes, unsigned (serve clbsim on a loopback or private address only):
+  GET  /_sim/state         the fleet bound now, in the --state format
+  GET  /_sim/stats         requests, errors by code, throttled answers, tasks
+  GET  /_sim/audit         every applied change, in order
+  GET  /_sim/faults        the fault spec in force; PUT replaces it (text, as --faults)
+  GET  /_sim/dialect       the dialect in force (JSON); PUT replaces it: {"LockCode": "InternalError"} or "all"
+  POST /_sim/lock          hold a load balancer's lock: {"LoadBalancerId": "lb-abc12345", "Duration": "5s"}
+  PUT  /_sim/health        set a target's health until it is unbound: {"Target": "ins-abc12345:80", "Healthy": false}
+  GET  /_sim/health-model  the health model in force; PUT replaces it: {"Delay": "5s", "Unhealthy": ["10.0.0.5:80"], "UnhealthyShare": 0.1}
+  POST /_sim/reset         back to the initial fleet (the faults, dialect and health model stay)
 `
 
 // options are the command line.
@@ -121,9 +113,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage of clbsim:\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(fs.Output(), "\n--dialect takes %s\nWhile clbsim runs, GET /_sim/dialect shows the dialect and PUT /_sim/dialect replaces it\n"+
-			"(a JSON object such as {\"LockCode\": \"InternalError\"}, or a JSON string holding a spec such as \"all\").\n", clbsim.DialectHelp)
-		fmt.Fprint(fs.Output(), healthHelp)
+		fmt.Fprintf(fs.Output(), "\n--dialect takes %s\n", clbsim.DialectHelp)
+		fmt.Fprint(fs.Output(), routesHelp)
 	}
 	fs.StringVar(&o.secretID, "secret-id", o.secretID, "SecretId accepted (env "+envSecretID+"; the default is a demo-only credential)")
 	fs.StringVar(&o.secretKey, "secret-key", o.secretKey, "SecretKey of --secret-id (env "+envSecretKey+"; the default is a demo-only credential)")

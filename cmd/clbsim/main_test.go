@@ -78,11 +78,7 @@ func TestServesAGeneratedFleet(t *testing.T) {
 	c := client(t, url, clbsim.DefaultSecretID, clbsim.DefaultSecretKey)
 	ctx := context.Background()
 	b := l.Targets[0]
-	target := clb.Target{InstanceId: b.InstanceId, Port: b.Port}
-	if b.Type == clbsim.TypeENI {
-		target = clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port}
-	}
-	task, err := c.DeregisterTargets(ctx, clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, []clb.Target{target})
+	task, err := c.DeregisterTargets(ctx, clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, clbsim.RequestTargets([]clb.BoundTarget{b}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +197,8 @@ func TestHelpDocumentsTheDialects(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"-dialect", "/_sim/dialect", "rst=SHARE", "idle=SECONDS", "-faults",
-		"-health-delay", "-unhealthy", "-unhealthy-share", "PUT /_sim/health ", "/_sim/health-model"} {
+		"-health-delay", "-unhealthy", "-unhealthy-share",
+		"/_sim/state", "/_sim/stats", "/_sim/audit", "/_sim/faults", "/_sim/lock", "/_sim/health ", "/_sim/health-model", "/_sim/reset"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h does not mention %s", want)
 		}

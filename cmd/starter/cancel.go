@@ -30,7 +30,7 @@ func (a *app) cancel(ctx context.Context, c *watchCmd, id string) int {
 		return exitFailed
 	}
 	defer tc.Close()
-	info, code := a.describeDrain(ctx, tc, "cancel", namespace, id)
+	info, id, code := a.describeDrain(ctx, tc, "cancel", namespace, id)
 	if code >= 0 {
 		return code
 	}

@@ -30,6 +30,7 @@ type drainFlags struct {
 	drainDelay                          time.Duration
 	chunkSize                           int
 	reason                              string
+	requester                           string
 	workflowID                          string
 	taskQueue                           string
 	timeout                             time.Duration
@@ -45,6 +46,7 @@ func (f *drainFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.drainDelay, "drain-delay", 0, "set the targets' weight to 0 first and wait this `DURATION` (such as 30s or 5m, at most 24h) before deregistering them; 0 deregisters at once")
 	fs.IntVar(&f.chunkSize, "chunk-size", 0, "at most `N` targets per DeregisterTargets call, 1-20 (0: 20)")
 	fs.StringVar(&f.reason, "reason", "", "why, as `TEXT` recorded in the result for audit: a ticket, a release")
+	fs.StringVar(&f.requester, "requester", "", "who asks for the drain, as a `NAME` recorded for audit (starter list); default: your OS user name")
 	fs.StringVar(&f.workflowID, "workflow-id", "", "the workflow `ID` (default clb-drain/<lb>/<listener>[/<rule>], which keeps two drains of one listener from running at once)")
 	fs.StringVar(&f.taskQueue, "task-queue", workflows.TaskQueue, "the clbdrain worker's task `QUEUE`")
 	fs.DurationVar(&f.timeout, "timeout", 0, "end the drain as failed if it has not finished after this `DURATION` (the workflow execution timeout; it stops at once, without restoring drained weights, so prefer cancel); 0: none")
@@ -61,6 +63,7 @@ var flagHints = map[string]string{
 	"DrainDelay":     "--drain-delay",
 	"ChunkSize":      "--chunk-size",
 	"Reason":         "--reason",
+	"Requester":      "--requester",
 }
 
 // input builds and validates the DrainInput, reading the targets from the
@@ -73,6 +76,7 @@ func (f *drainFlags) input(stdin io.Reader) (workflows.DrainInput, []clb.Problem
 		DrainDelay: f.drainDelay,
 		ChunkSize:  f.chunkSize,
 		Reason:     f.reason,
+		Requester:  f.requester,
 	}
 	var problems []clb.Problem
 	targets, targetProblems := readTargets(f.targets, stdin)
@@ -145,6 +149,14 @@ func (a *app) printProblems(cmd string, problems []clb.Problem) {
 	fmt.Fprintf(a.stderr, "Run '%s help %s' for the flags and the targets file format.\n", a.prog, cmd)
 }
 
+// defaultRequester sets --requester, when not given, to the OS user
+// (user() returns "" when it cannot tell: the drain then has none).
+func (f *drainFlags) defaultRequester(user func() string) {
+	if f.requester == "" {
+		f.requester = user()
+	}
+}
+
 // workflowIDOf is --workflow-id, or else the drain's own workflow ID.
 func (f *drainFlags) workflowIDOf(in workflows.DrainInput) string {
 	if f.workflowID != "" {
@@ -171,7 +183,7 @@ so a second drain of one listener or rule is refused while the first runs
 (exit 3). Without --wait, the command exits once the drain is started.
 
 FILE (- for standard input) lists one target a line, as InstanceId:port or
-IP:port (no @weight: targets keep theirs until they are removed); blank
+IP:port (no @weight: the drain reads weights from the load balancer); blank
 lines and # comments are ignored:
     ins-abc12345:80
     10.0.0.5:8080      # ENI IP
@@ -198,13 +210,14 @@ func (a *app) drainCommand() *cobra.Command {
 // started is what drain prints once the workflow is started (as JSON with
 // --json and without --wait).
 type started struct {
-	WorkflowId string `json:"WorkflowId"`
-	RunId      string `json:"RunId"`
+	WorkflowID string `json:"WorkflowId"`
+	RunID      string `json:"RunId"`
 	Namespace  string `json:"Namespace"`
 	URL        string `json:"URL"`
 }
 
 func (a *app) drain(ctx context.Context, c *drainCmd) int {
+	c.defaultRequester(a.user)
 	in, problems := c.input(a.stdin)
 	if len(problems) > 0 {
 		a.printProblems("drain", problems)
@@ -224,13 +237,13 @@ func (a *app) drain(ctx context.Context, c *drainCmd) int {
 	if c.json {
 		out = a.stderr
 	}
-	info := started{WorkflowId: run.GetID(), RunId: run.GetRunID(), Namespace: namespace,
+	info := started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Namespace: namespace,
 		URL: connect.WorkflowURL(connect.UIAddress(), namespace, run.GetID(), run.GetRunID())}
 	fmt.Fprintf(out, "started drain of %s: %d targets\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
-		in.Selector, len(in.Targets), info.WorkflowId, info.RunId, info.URL)
+		in.Selector, len(in.Targets), info.WorkflowID, info.RunID, info.URL)
 	if !c.wait {
 		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n",
-			a.command("status", "--wait", info.WorkflowId), a.command("cancel", info.WorkflowId))
+			a.command("status", "--wait", info.WorkflowID), a.command("cancel", info.WorkflowID))
 		if c.json {
 			return a.printJSON("drain", info)
 		}
@@ -255,6 +268,8 @@ func (a *app) startDrain(ctx context.Context, tc client.Client, c *drainCmd, in 
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            workflows.Summary(in),
+		StaticDetails:                            workflows.Details(in),
 	}
 	run, err := tc.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted

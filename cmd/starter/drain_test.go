@@ -46,7 +46,7 @@ func TestDrainStartsFromATargetsFile(t *testing.T) {
 			{EniIp: "10.0.0.5", Port: 8080},
 			{EniIp: "fd00::5", Port: 443},
 		},
-		DrainDelay: 30 * time.Second, ChunkSize: 10, Reason: "release 42",
+		DrainDelay: 30 * time.Second, ChunkSize: 10, Reason: "release 42", Requester: "tester",
 	}, startedInput(t, fc))
 	opts := fc.starts[0].opts
 	assert.Equal(t, testID, opts.ID)
@@ -127,8 +127,8 @@ func TestDrainJSONWithoutWait(t *testing.T) {
 	require.Equal(t, exitOK, res.code, res.stderr)
 	var got started
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &got))
-	assert.Equal(t, testID, got.WorkflowId)
-	assert.Equal(t, "run-1", got.RunId)
+	assert.Equal(t, testID, got.WorkflowID)
+	assert.Equal(t, "run-1", got.RunID)
 	assert.Equal(t, "ops", got.Namespace)
 	assert.Contains(t, res.stderr, "started drain of")
 }
@@ -142,8 +142,8 @@ var (
 			{Index: 0, Outcome: workflows.OutcomeDeregistered},
 			{Index: 1, Outcome: workflows.OutcomeDeregistered},
 		},
-		Deregistered:  []clb.Target{{InstanceId: "ins-abc12345", Port: 80}, {InstanceId: "ins-def67890", Port: 80}},
-		AlreadyAbsent: []clb.Target{{EniIp: "10.0.0.5", Port: 80}},
+		Deregistered:  clb.WeightedList{{Target: clb.Target{InstanceId: "ins-abc12345", Port: 80}, Weight: 10}, {Target: clb.Target{InstanceId: "ins-def67890", Port: 80}, Weight: 10}},
+		AlreadyAbsent: clb.TargetList{{EniIp: "10.0.0.5", Port: 80}},
 		Runs:          1,
 		Started:       t0,
 		Finished:      t0.Add(95 * time.Second),

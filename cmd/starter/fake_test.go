@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -22,15 +23,17 @@ import (
 type fakeClient struct {
 	client.Client
 
-	mu        sync.Mutex
-	starts    []startCall
-	startErr  error
-	run       *fakeRun
-	answers   []workflows.Progress // successive progress answers; the last repeats
-	queries   int
-	queryErr  error
-	desc      *client.WorkflowExecutionDescription
-	descErr   error
+	mu       sync.Mutex
+	starts   []startCall
+	startErr error
+	run      *fakeRun
+	answers  []workflows.Progress // successive progress answers; the last repeats
+	queries  int
+	queryErr error
+	desc     *client.WorkflowExecutionDescription
+	descErr  error
+	// descByID, when it has the ID, answers its description first.
+	descByID  map[string]*client.WorkflowExecutionDescription
 	describes int
 	// describeAfterWait, when set, answers every description but the first.
 	describeAfterWait *client.WorkflowExecutionDescription
@@ -38,6 +41,10 @@ type fakeClient struct {
 	cancelErr         error
 	schedules         *fakeScheduleClient
 	closed            bool
+	// lists records each ListWorkflow request; pages answer them in turn.
+	lists   []*workflowservice.ListWorkflowExecutionsRequest
+	pages   []*workflowservice.ListWorkflowExecutionsResponse
+	listErr error
 }
 
 type startCall struct {
@@ -81,7 +88,10 @@ func (f *fakeClient) QueryWorkflow(_ context.Context, _, _, queryType string, _ 
 	return encoded{f.answers[min(f.queries, len(f.answers))-1]}, nil
 }
 
-func (f *fakeClient) DescribeWorkflow(context.Context, string, string) (*client.WorkflowExecutionDescription, error) {
+func (f *fakeClient) DescribeWorkflow(_ context.Context, id, _ string) (*client.WorkflowExecutionDescription, error) {
+	if d, ok := f.descByID[id]; ok {
+		return d, nil
+	}
 	f.describes++
 	if f.describes > 1 && f.describeAfterWait != nil {
 		return f.describeAfterWait, nil
@@ -92,6 +102,17 @@ func (f *fakeClient) DescribeWorkflow(context.Context, string, string) (*client.
 func (f *fakeClient) CancelWorkflow(_ context.Context, id, _ string) error {
 	f.cancelled = append(f.cancelled, id)
 	return f.cancelErr
+}
+
+func (f *fakeClient) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	f.lists = append(f.lists, req)
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	if len(f.lists) > len(f.pages) {
+		return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+	}
+	return f.pages[len(f.lists)-1], nil
 }
 
 func (f *fakeClient) ScheduleClient() client.ScheduleClient { return f.schedules }
@@ -209,6 +230,8 @@ func runWith(t *testing.T, fc *fakeClient, stdin string, args ...string) result 
 		terminal:     func(io.Writer) (int, bool) { return 0, false },
 		pollInterval: time.Millisecond,
 		queryTimeout: time.Second,
+		user:         func() string { return "tester" },
+		now:          func() time.Time { return listNow },
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		terminal:     terminalWidth,
 		pollInterval: time.Second,
 		queryTimeout: 3 * time.Second,
+		user:         osUser,
+		now:          time.Now,
 	}
 	if len(args) > 0 {
 		a.prog = filepath.Base(args[0])
@@ -69,6 +72,20 @@ type app struct {
 	// bounds one progress query, which waits for a worker to answer.
 	pollInterval time.Duration
 	queryTimeout time.Duration
+	// user is the OS user name, the default requester of a drain; "" when
+	// unknown.
+	user func() string
+	// now is the clock of list's --since.
+	now func() time.Time
+}
+
+// osUser is the name of the user running the starter, from the OS, else
+// $USER; "" when neither tells.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }
 
 // dialTemporal dials with connect.Dial, sending the SDK's own logs (warnings

@@ -82,6 +82,7 @@ func (c *scheduleCmd) problems() []clb.Problem {
 
 func (a *app) schedule(ctx context.Context, c *scheduleCmd) int {
 	problems := c.problems()
+	c.defaultRequester(a.user)
 	in, inputProblems := c.input(a.stdin)
 	if problems = append(problems, inputProblems...); len(problems) > 0 {
 		a.printProblems("schedule", problems)
@@ -130,6 +131,8 @@ func (c *scheduleCmd) options(in workflows.DrainInput, workflowID string) client
 			Args:                     []any{workflows.ScheduledDrainInput{Drain: in, DrainWorkflowID: workflowID}},
 			TaskQueue:                c.taskQueue,
 			WorkflowExecutionTimeout: c.timeout,
+			StaticSummary:            "scheduled " + workflows.Summary(in),
+			StaticDetails:            workflows.Details(in),
 		},
 		// A time that comes while the previous scheduled drain still runs
 		// is skipped.

@@ -22,7 +22,7 @@ func TestSchedule(t *testing.T) {
 	fc := &fakeClient{schedules: sc}
 	res := runWith(t, fc, "ins-abc12345:80\n", "schedule", "--schedule-id", "nightly-web", "--cron", "0 3 * * *", "--cron", "30 4 * * SUN",
 		"--every", "36h", "--lb", "lb-abc12345", "--listener", "lbl-abc12345", "--targets", "-", "--drain-delay", "1m",
-		"--reason", "weekly patching", "--timeout", "1h")
+		"--reason", "weekly patching", "--timeout", "1h", "--requester", "ops-team")
 	require.Equal(t, exitOK, res.code, res.stderr)
 	require.Len(t, sc.created, 1)
 	opts := sc.created[0]
@@ -37,11 +37,15 @@ func TestSchedule(t *testing.T) {
 		Workflow: workflows.ScheduledWorkflowName,
 		Args: []any{workflows.ScheduledDrainInput{
 			Drain: workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345"},
-				Targets: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}}, DrainDelay: time.Minute, Reason: "weekly patching"},
+				Targets: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}}, DrainDelay: time.Minute, Reason: "weekly patching",
+				Requester: "ops-team"},
 			DrainWorkflowID: testID,
 		}},
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowExecutionTimeout: time.Hour,
+		StaticSummary:            "scheduled drain 1 targets from lb-abc12345/lbl-abc12345 by ops-team: weekly patching",
+		StaticDetails: "**Load balancer:** lb-abc12345  \n**Listener:** lbl-abc12345  \n**Targets:** 1  \n" +
+			"**Servers:** ins-abc12345  \n**Drain delay:** 1m0s  \n**Requester:** ops-team  \n**Reason:** weekly patching\n",
 	}, opts.Action, "the schedule runs the drain as a child under the conventional ID")
 	assert.Contains(t, res.stdout, "created schedule nightly-web: drain of lb-abc12345/lbl-abc12345, 1 targets\n")
 	assert.Contains(t, res.stdout, "  each run:      clb-drain-schedule/nightly-web-<start time>, which runs the drain as "+testID+"\n")

@@ -41,8 +41,8 @@ drain runs or completed, 1 when it failed or was cancelled.`,
 
 // statusReport is what status prints, as text or as JSON.
 type statusReport struct {
-	WorkflowId string    `json:"WorkflowId"`
-	RunId      string    `json:"RunId"`
+	WorkflowID string    `json:"WorkflowId"`
+	RunID      string    `json:"RunId"`
 	Status     string    `json:"Status"`
 	Started    time.Time `json:"Started"`
 	Closed     time.Time `json:"Closed,omitzero"`
@@ -74,23 +74,30 @@ func isOpen(s enumspb.WorkflowExecutionStatus) bool {
 }
 
 // describeDrain describes the latest run of the drain with this workflow
-// ID. On failure it prints why and returns the exit code; else -1.
-func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, int) {
+// ID. An ID a running drain holds for its rule (a DrainClaim: the rule
+// named the other way) stands for that drain: its description and ID are
+// returned instead, and said so on stderr. On failure it prints why and
+// returns the exit code; else -1.
+func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, string, int) {
 	desc, err := tc.DescribeWorkflow(ctx, id, "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
 		a.errorf(cmd, "no workflow with ID %q in namespace %s", id, namespace)
-		return nil, exitFailed
+		return nil, id, exitFailed
 	case err != nil:
 		a.errorf(cmd, "describing workflow %s: %v", id, err)
-		return nil, exitFailed
+		return nil, id, exitFailed
+	}
+	if parent := desc.ParentWorkflowExecution; desc.WorkflowType.Name == workflows.ClaimWorkflowName && parent != nil {
+		fmt.Fprintf(a.stderr, "%s %s: %s is held by the drain %s of the same rule; following that drain.\n", a.prog, cmd, id, parent.ID)
+		return a.describeDrain(ctx, tc, cmd, namespace, parent.ID)
 	}
 	if name := desc.WorkflowType.Name; name != workflows.WorkflowName {
 		a.errorf(cmd, "workflow %s is a %s, not a clbdrain drain (%s)", id, name, workflows.WorkflowName)
-		return nil, exitUsage
+		return nil, id, exitUsage
 	}
-	return desc, -1
+	return desc, id, -1
 }
 
 func (a *app) status(ctx context.Context, c *watchCmd, id string) int {
@@ -99,7 +106,7 @@ func (a *app) status(ctx context.Context, c *watchCmd, id string) int {
 		return exitFailed
 	}
 	defer tc.Close()
-	info, code := a.describeDrain(ctx, tc, "status", namespace, id)
+	info, id, code := a.describeDrain(ctx, tc, "status", namespace, id)
 	if code >= 0 {
 		return code
 	}
@@ -131,7 +138,7 @@ func (a *app) waitForEnd(ctx context.Context, tc client.Client, asJSON bool, nam
 		return nil, exitFailed
 	}
 	// The run's end is reported from a fresh description.
-	info, code := a.describeDrain(ctx, tc, "status", namespace, id)
+	info, _, code := a.describeDrain(ctx, tc, "status", namespace, id)
 	if code >= 0 {
 		return nil, code
 	}
@@ -146,8 +153,8 @@ func (a *app) waitForEnd(ctx context.Context, tc client.Client, asJSON bool, nam
 // exit code that goes with it.
 func (a *app) statusReport(ctx context.Context, tc client.Client, namespace, id string, info *client.WorkflowExecutionDescription) (statusReport, int) {
 	rep := statusReport{
-		WorkflowId: id,
-		RunId:      info.WorkflowExecution.RunID,
+		WorkflowID: id,
+		RunID:      info.WorkflowExecution.RunID,
 		Status:     statusNames[info.Status],
 		Started:    info.WorkflowStartTime,
 		URL:        connect.WorkflowURL(connect.UIAddress(), namespace, id, info.WorkflowExecution.RunID),
@@ -168,7 +175,7 @@ func (a *app) statusReport(ctx context.Context, tc client.Client, namespace, id 
 		rep.Closed = *info.WorkflowCloseTime
 	}
 	var res workflows.DrainResult
-	if err := tc.GetWorkflow(ctx, id, rep.RunId).Get(ctx, &res); err != nil {
+	if err := tc.GetWorkflow(ctx, id, rep.RunID).Get(ctx, &res); err != nil {
 		f := explain(err)
 		rep.Failure = &f
 		return rep, exitFailed
@@ -183,21 +190,21 @@ func (a *app) statusReport(ctx context.Context, tc client.Client, namespace, id 
 // printStatus writes a status report as text.
 func (a *app) printStatus(w io.Writer, rep statusReport, now time.Time) {
 	const timeFormat = "2006-01-02 15:04:05 MST"
-	fmt.Fprintf(w, "drain %s\n", rep.WorkflowId)
+	fmt.Fprintf(w, "drain %s\n", rep.WorkflowID)
 	if rep.Closed.IsZero() {
 		fmt.Fprintf(w, "  status:   %s since %s (%s)\n", rep.Status, rep.Started.Local().Format(timeFormat), formatDuration(now.Sub(rep.Started)))
 	} else {
 		fmt.Fprintf(w, "  status:   %s at %s, after %s\n", rep.Status, rep.Closed.Local().Format(timeFormat), formatDuration(rep.Closed.Sub(rep.Started)))
 	}
-	fmt.Fprintf(w, "  run ID:   %s\n  UI:       %s\n", rep.RunId, rep.URL)
+	fmt.Fprintf(w, "  run ID:   %s\n  UI:       %s\n", rep.RunID, rep.URL)
 	switch {
 	case rep.Progress != nil:
 		fmt.Fprintf(w, "  progress: %s\n", progressLine(*rep.Progress, rep.Started, now, false, 0))
-		fmt.Fprintf(w, "  watch it: %s\n  cancel it: %s\n", a.command("status", "--wait", rep.WorkflowId), a.command("cancel", rep.WorkflowId))
+		fmt.Fprintf(w, "  watch it: %s\n  cancel it: %s\n", a.command("status", "--wait", rep.WorkflowID), a.command("cancel", rep.WorkflowID))
 	case rep.ProgressError != "":
 		fmt.Fprintf(w, "  progress: unknown: %s\n", rep.ProgressError)
 	case rep.Result != nil:
-		_, text := outcome(rep.WorkflowId, *rep.Result, nil, false)
+		_, text := outcome(rep.WorkflowID, *rep.Result, nil, false)
 		fmt.Fprintln(w, text)
 	case rep.Failure != nil:
 		fmt.Fprintf(w, "  failure:  %s\n", rep.Failure.Message)

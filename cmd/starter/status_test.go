@@ -119,6 +119,31 @@ func TestCancel(t *testing.T) {
 	assert.Contains(t, res.stdout, "watch it: starter status --wait "+testID)
 }
 
+// The other ID of a rule, held by a running drain (a DrainClaim), stands
+// for that drain: cancel and status follow it.
+func TestCancelAndStatusFollowAClaim(t *testing.T) {
+	const claimID = "clb-drain/lb-abc12345/lbl-abc12345/api.example.com/v1"
+	claim := &client.WorkflowExecutionDescription{}
+	claim.WorkflowExecution = workflow.Execution{ID: claimID, RunID: "run-c"}
+	claim.WorkflowType = workflow.Type{Name: workflows.ClaimWorkflowName}
+	claim.Status = enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	claim.ParentWorkflowExecution = &workflow.Execution{ID: testID, RunID: "run-2"}
+
+	fc := &fakeClient{desc: description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING),
+		descByID: map[string]*client.WorkflowExecutionDescription{claimID: claim}}
+	res := runWith(t, fc, "", "cancel", claimID)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Equal(t, []string{testID}, fc.cancelled, "the drain is cancelled, not the claim")
+	assert.Contains(t, res.stderr, claimID+" is held by the drain "+testID+" of the same rule")
+	assert.Contains(t, res.stdout, "cancellation requested for drain "+testID)
+
+	fc = &fakeClient{desc: description(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), answers: progressSteps[3:4],
+		descByID: map[string]*client.WorkflowExecutionDescription{claimID: claim}}
+	res = runWith(t, fc, "", "status", claimID)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Contains(t, res.stdout, testID)
+}
+
 func TestCancelWait(t *testing.T) {
 	cancelled := doneResult
 	cancelled.Cancelled = true

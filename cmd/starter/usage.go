@@ -35,8 +35,8 @@ Flags:
 // overview names every subcommand, the exit codes and the environment.
 func (a *app) overview(root *cobra.Command) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `%[1]s starts, watches, cancels and schedules clbdrain drains, which take real
-servers out of a Tencent Cloud CLB listener or layer-7 rule safely.
+	fmt.Fprintf(&b, `%[1]s starts, watches, cancels, schedules and lists clbdrain drains, which take
+real servers out of a Tencent Cloud CLB listener or layer-7 rule safely.
 
 Usage:
 `, a.prog)

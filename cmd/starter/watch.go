@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/term"
 
+	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -237,14 +238,18 @@ type failure struct {
 	Cancelled  bool   `json:"Cancelled,omitempty"`
 	TimedOut   bool   `json:"TimedOut,omitempty"`
 	Terminated bool   `json:"Terminated,omitempty"`
+	// LeftAtZero are the targets the failed drain left at weight 0, with
+	// their weights from before it (workflows.FailureDetails).
+	LeftAtZero []clb.WeightedTarget `json:"LeftAtZero,omitempty"`
 }
 
 // workflowErrorTypes are the ApplicationError types the workflow itself
 // raises; they say more than the activity error they may wrap.
 var workflowErrorTypes = map[string]bool{
-	workflows.ErrInvalidInput: true,
-	workflows.ErrTaskFailed:   true,
-	workflows.ErrNoRule:       true,
+	workflows.ErrInvalidInput:   true,
+	workflows.ErrTaskFailed:     true,
+	workflows.ErrNoRule:         true,
+	workflows.ErrAlreadyRunning: true,
 }
 
 // explain walks a workflow's error chain (WorkflowExecutionError, then
@@ -259,10 +264,18 @@ func explain(err error) failure {
 		deepest                = err
 		underActivity          bool
 	)
+	fd, leftAtZero := workflows.LeftAtZeroOf(err)
+	if leftAtZero {
+		f.LeftAtZero = fd.LeftAtZero
+	}
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		deepest = e
 		switch v := e.(type) {
 		case *temporal.ApplicationError:
+			if leftAtZero && wrapsLeftAtZero(v) {
+				// The wrapper of what failed: what failed says more.
+				continue
+			}
 			if own == nil && workflowErrorTypes[v.Type()] {
 				own = v
 			}
@@ -293,6 +306,14 @@ func explain(err error) failure {
 	if chosen == nil {
 		chosen = outer
 	}
+	f.describe(chosen, deepest)
+	return f
+}
+
+// describe sets the failure's message (and type): from what ended the
+// drain (a cancel, a termination, its timeout), else from the chosen
+// ApplicationError, else from the deepest error of the chain.
+func (f *failure) describe(chosen *temporal.ApplicationError, deepest error) {
 	switch {
 	case f.Cancelled:
 		f.Message = "the drain was cancelled"
@@ -305,7 +326,13 @@ func explain(err error) failure {
 	default:
 		f.Message = deepest.Error()
 	}
-	return f
+}
+
+// wrapsLeftAtZero reports whether e is the error a failed drain wraps its
+// failure in to name the targets it left at weight 0.
+func wrapsLeftAtZero(e *temporal.ApplicationError) bool {
+	var fd workflows.FailureDetails
+	return e.HasDetails() && e.Details(&fd) == nil && len(fd.LeftAtZero) > 0
 }
 
 // outcome is the exit code and the text for how a drain ended: its result,
@@ -333,6 +360,9 @@ func outcome(workflowID string, res workflows.DrainResult, err error, cancelling
 	if f.Activity != "" {
 		text += "\n  in activity: " + f.Activity
 	}
+	if n := len(f.LeftAtZero); n > 0 {
+		text += fmt.Sprintf("\n  left at weight 0: %d targets (their weights from before: LeftAtZero in the error's details, or status --json)", n)
+	}
 	return exitFailed, text
 }
 
@@ -353,8 +383,15 @@ func summary(res workflows.DrainResult) string {
 	if res.Drained > 0 {
 		fmt.Fprintf(&b, "  drained first:     %d targets set to weight 0\n", res.Drained)
 	}
+	if len(res.GoneDuringDrain) > 0 {
+		fmt.Fprintf(&b, "  gone meanwhile:    %d targets (unbound by someone else during the drain phase)\n", len(res.GoneDuringDrain))
+	}
+	if len(res.Renamed) > 0 {
+		fmt.Fprintf(&b, "  named as bound:    %d targets asked for in another spelling (Renamed)\n", len(res.Renamed))
+	}
 	if res.Cancelled {
-		fmt.Fprintf(&b, "  left bound:        %d targets\n", max(0, res.Requested-len(res.Deregistered)-len(res.AlreadyAbsent)))
+		fmt.Fprintf(&b, "  left bound:        %d targets\n",
+			max(0, res.Requested-len(res.Deregistered)-len(res.AlreadyAbsent)-len(res.GoneDuringDrain)))
 		fmt.Fprintf(&b, "  weights restored:  %d targets\n", len(res.Restored))
 	}
 	if res.DuplicatesMerged > 0 {

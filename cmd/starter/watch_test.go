@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,16 @@ func terminatedError() error {
 		Message:     "terminated",
 		FailureInfo: &failurepb.Failure_TerminatedFailureInfo{TerminatedFailureInfo: &failurepb.TerminatedFailureInfo{}},
 	})
+}
+
+// leftAtZero is a failed drain's FailureDetails.LeftAtZero in these tests.
+var leftAtZero = []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-abc12345", Port: 80}, Weight: 30}}
+
+// roundTrip is err as a client reads it back from Temporal, details
+// encoded.
+func roundTrip(err error) error {
+	fc := temporal.GetDefaultFailureConverter()
+	return fc.FailureToError(fc.ErrorToFailure(err))
 }
 
 func TestOutcome(t *testing.T) {
@@ -109,6 +120,13 @@ func TestOutcome(t *testing.T) {
 			err:     workflowError(temporal.NewNonRetryableApplicationError("task 9f2c failed 3 times", workflows.ErrTaskFailed, activityError("WaitForTask", "FailedOperation", "task failed"))),
 			failure: failure{Type: "TaskFailed", Message: "task 9f2c failed 3 times", Activity: "WaitForTask"},
 			code:    exitFailed, text: []string{"error type: TaskFailed"}},
+		{name: "a failure that left targets at weight 0: what failed, and those targets",
+			err: workflowError(roundTrip(temporal.NewNonRetryableApplicationError("drain of lb-abc12345/lbl-abc12345 failed leaving 1 targets at weight 0",
+				workflows.ErrTaskFailed, temporal.NewNonRetryableApplicationError("task 9f2c failed 3 times", workflows.ErrTaskFailed,
+					activityError("WaitForTask", "FailedOperation", "task failed")),
+				workflows.FailureDetails{LeftAtZero: leftAtZero}))),
+			failure: failure{Type: "TaskFailed", Message: "task 9f2c failed 3 times", Activity: "WaitForTask", LeftAtZero: leftAtZero},
+			code:    exitFailed, text: []string{"failed: task 9f2c failed 3 times", "left at weight 0: 1 targets"}},
 		{name: "cancelled, from drain --wait", err: workflowError(temporal.NewCanceledError()), code: exitFailed,
 			text: []string{"drain " + testID + " was cancelled"}, failure: failure{Cancelled: true, Message: "the drain was cancelled"}},
 		{name: "cancelled, from cancel --wait", err: workflowError(temporal.NewCanceledError()), cancelling: true, code: exitOK,
@@ -136,7 +154,7 @@ func TestOutcome(t *testing.T) {
 			for _, want := range tc.text {
 				assert.Contains(t, text, want)
 			}
-			if tc.failure != (failure{}) {
+			if !reflect.DeepEqual(tc.failure, failure{}) {
 				assert.Equal(t, tc.failure, explain(tc.err))
 			}
 		})
@@ -160,12 +178,16 @@ func TestSummary(t *testing.T) {
 		"  chunk 2 abandoned: cancelled while waiting", summary(res))
 
 	res = workflows.DrainResult{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-abc12345", LocationId: "loc-abc12345"},
-		Requested: 5, Cancelled: true, Deregistered: []clb.Target{{InstanceId: "ins-abc12345", Port: 80}},
-		Restored: []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-def67890", Port: 80}, Weight: 10}}}
+		Requested: 5, Cancelled: true, Deregistered: clb.WeightedList{{Target: clb.Target{InstanceId: "ins-abc12345", Port: 80}, Weight: 10}},
+		Restored:        []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-def67890", Port: 80}, Weight: 10}},
+		GoneDuringDrain: clb.TargetList{{InstanceId: "ins-gone0001", Port: 80}},
+		Renamed:         []clb.Renamed{{Requested: clb.Target{EniIp: "10.0.0.5", Port: 80}, Bound: clb.Target{InstanceId: "ins-def67890", Port: 80}}}}
 	assert.Equal(t, "drain of lb-abc12345/lbl-abc12345/loc-abc12345 cancelled\n"+
 		"  deregistered:      1 targets in 0 chunks\n"+
 		"  already absent:    0 targets\n"+
-		"  left bound:        4 targets\n"+
+		"  gone meanwhile:    1 targets (unbound by someone else during the drain phase)\n"+
+		"  named as bound:    1 targets asked for in another spelling (Renamed)\n"+
+		"  left bound:        3 targets\n"+
 		"  weights restored:  1 targets", summary(res))
 }
 

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -43,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	// The SDK, the libraries and the standard log package log through it.
+	slog.SetDefault(log)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("worker stopped", "error", err)
 		return 1
@@ -81,31 +85,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 
-	c, err := connect.Dial(ctx, connect.Options{Logger: log, MetricsHandler: m.handler, Identity: cfg.Identity})
+	copts := connect.Options{Logger: log, MetricsHandler: m.handler, Identity: cfg.Identity}
+	topts, err := connect.ClientOptions(copts)
+	if err != nil {
+		return err
+	}
+	c, err := connect.Dial(ctx, copts)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	audit := newAuditCheck(c.OperatorService(), topts.Namespace)
+	audit.report(ctx, log)
 
 	acts := &activities.Activities{CLB: api, Turns: &turns.Client{Temporal: c, TaskQueue: cfg.TaskQueue, Log: log}}
+	main, mut := newWorkers(c, cfg, acts, audit)
 	mutations := cfg.TaskQueue + workflows.MutationsQueueSuffix
-
-	main := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.StopTimeout})
-	main.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	main.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
-	main.RegisterWorkflowWithOptions(workflows.LoadBalancerTurns, workflow.RegisterOptions{Name: turns.WorkflowName})
-	main.RegisterActivity(acts)
-
-	mut := worker.New(c, mutations, worker.Options{
-		WorkerStopTimeout:            cfg.StopTimeout,
-		TaskQueueActivitiesPerSecond: serverQueueRate(cfg.QueueRate),
-		DisableWorkflowWorker:        true,
-		// A mutation waiting for its turn heartbeats every second: it
-		// learns of its cancellation within this interval.
-		MaxHeartbeatThrottleInterval: turnHeartbeatThrottle,
-	})
-	mut.RegisterActivity(acts)
-
 	if err := main.Start(); err != nil {
 		return fmt.Errorf("starting the worker on %s: %w", cfg.TaskQueue, err)
 	}
@@ -125,6 +120,30 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 // turnHeartbeatThrottle is the longest the mutations worker holds back the
 // heartbeats of activities waiting for their turn on a load balancer.
 const turnHeartbeatThrottle = 2 * time.Second
+
+// newWorkers are the worker of the task queue (the workflows, the
+// read-only activities, the audit check and the load balancers' turns) and
+// the worker of its mutations queue, rate-limited for the whole fleet.
+func newWorkers(c client.Client, cfg config, acts *activities.Activities, audit auditCheck) (main, mut worker.Worker) {
+	main = worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.StopTimeout})
+	main.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	main.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
+	main.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
+	main.RegisterWorkflowWithOptions(workflows.LoadBalancerTurns, workflow.RegisterOptions{Name: turns.WorkflowName})
+	main.RegisterActivity(acts)
+	main.RegisterActivityWithOptions(audit.attributes, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})
+
+	mut = worker.New(c, cfg.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{
+		WorkerStopTimeout:            cfg.StopTimeout,
+		TaskQueueActivitiesPerSecond: serverQueueRate(cfg.QueueRate),
+		DisableWorkflowWorker:        true,
+		// A mutation waiting for its turn heartbeats every second: it
+		// learns of its cancellation within this interval.
+		MaxHeartbeatThrottleInterval: turnHeartbeatThrottle,
+	})
+	mut.RegisterActivity(acts)
+	return main, mut
+}
 
 // queueRateHeadroom is how much more than --queue-rate the worker asks the
 // Temporal server to dispatch on the mutations task queue: the server splits

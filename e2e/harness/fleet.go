@@ -20,17 +20,10 @@ func Listener(lb clbsim.LoadBalancer, layer7 bool) (clb.Listener, bool) {
 	return clb.Listener{}, false
 }
 
-// TargetsOf turns bound targets into request targets (ENI ones by address).
+// TargetsOf turns bound targets into request targets, as
+// clbsim.RequestTargets does: ENI ones (in any case of Type) by address.
 func TargetsOf(bound []clb.BoundTarget) []clb.Target {
-	out := make([]clb.Target, 0, len(bound))
-	for _, b := range bound {
-		if b.Type == clbsim.TypeENI {
-			out = append(out, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
-		} else {
-			out = append(out, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
-		}
-	}
-	return out
+	return clbsim.RequestTargets(bound)
 }
 
 // KeyOf is the key of a bound target, as clb.Target.Key spells the request

@@ -1,10 +1,11 @@
-// Package harness runs clbdrain end to end for the e2e test packages: it
-// finds the temporal CLI, builds the real binaries, starts Temporal dev
-// servers, serves clbsim over HTTP in the test process, runs the worker as
-// a process (stopped, or killed with SIGKILL) and the starter to
-// completion, and reads what clbsim holds back, so that tests check
-// outcomes against the emulator rather than against what clbdrain says
-// about itself.
+// Package harness runs clbdrain end to end for the e2e test packages and
+// the benchmark: it finds the temporal CLI, builds the real binaries,
+// starts Temporal dev servers, serves clbsim over HTTP in the test process,
+// runs the worker (or any program, such as a Temporal server node) as a
+// process (stopped, or killed with SIGKILL) and the starter to completion,
+// and reads what clbsim holds back: the audit verdicts (each requested
+// target removed exactly once, nothing else touched) come from the
+// emulator, not from what clbdrain says about itself.
 package harness
 
 import (
@@ -23,6 +24,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/clbdrain/clbdrain/internal/clbsim"
+	"github.com/clbdrain/clbdrain/workflows"
 )
 
 // Environment variables the end-to-end tests read.
@@ -115,6 +117,9 @@ type DevServerOptions struct {
 	// server started again on it resumes every workflow; empty keeps it in
 	// memory.
 	DBFilename string
+	// WithoutAuditAttributes leaves out clbdrain's audit search attributes,
+	// which a dev server registers by default.
+	WithoutAuditAttributes bool
 }
 
 // StartDevServer starts a Temporal dev server (quiet, headless) and waits
@@ -127,11 +132,24 @@ func StartDevServer(ctx context.Context, o DevServerOptions) (*testsuite.DevServ
 		ClientOptions: &client.Options{HostPort: o.HostPort, Namespace: Namespace},
 		Stdout:        io.Discard,
 		Stderr:        io.Discard,
+		ExtraArgs:     auditAttributeArgs(o),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the Temporal dev server: %w", err)
 	}
 	return dev, nil
+}
+
+// auditAttributeArgs register the audit search attributes on a dev server
+// (--search-attribute Name=Type), unless o leaves them out.
+func auditAttributeArgs(o DevServerOptions) []string {
+	var args []string
+	for _, k := range workflows.AuditSearchAttributes() {
+		if !o.WithoutAuditAttributes {
+			args = append(args, "--search-attribute", k.GetName()+"="+k.GetValueType().String())
+		}
+	}
+	return args
 }
 
 // FreeHostPort returns a loopback address with a port free now, for a

@@ -39,6 +39,8 @@ type Spec struct {
 	Args []string
 	Env  []string
 	// Log, when set, receives the output too (the memory copy is kept).
+	// It must take writes until the process ends: a failed write ends the
+	// copy, and the process with SIGPIPE at its next line.
 	Log io.Writer
 	// Ready, when not empty, is a line fragment Start waits for in the
 	// output, for at most ReadyTimeout (60 s when zero).
@@ -48,8 +50,7 @@ type Spec struct {
 
 // Start runs spec's program and, when spec.Ready is set, waits until its
 // output contains it. A process that exits first or does not get ready in
-// time is an error that quotes its output (the latter killed first). The
-// process is killed when the calling process dies (on Linux).
+// time is an error that quotes its output (the latter killed first).
 func Start(spec Spec) (*Process, error) {
 	p := &Process{out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(spec.Path, spec.Args...)
@@ -59,7 +60,6 @@ func Start(spec Spec) (*Process, error) {
 		out = io.MultiWriter(p.out, spec.Log)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	p.cmd.SysProcAttr = dieWithParent()
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -30,4 +30,8 @@ type API interface {
 	ModifyTargetWeight(ctx context.Context, sel Selector, targets []WeightedTarget) (taskID string, err error)
 	// DescribeTaskStatus reports the state of an async task.
 	DescribeTaskStatus(ctx context.Context, taskID string) (TaskStatus, error)
+	// ListenerReader tells a listener with nothing bound, which
+	// DescribeTargets may leave out of its answer, from one that does not
+	// exist, and gives a layer-7 listener's rules then.
+	ListenerReader
 }

@@ -333,13 +333,17 @@ func (c *Client) DescribeTargets(ctx context.Context, loadBalancerID, listenerID
 		}
 		for _, l := range resp.Response.Listeners {
 			if l != nil && value(l.ListenerId) == listenerID {
+				if b := withoutWeight(l); b != nil {
+					return malformed(ActionDescribeTargets, value(resp.Response.RequestId),
+						"backend "+value(b.InstanceId)+strings.Join(stringValues(b.PrivateIpAddresses), ",")+" has no Weight")
+				}
 				out = listenerOf(l)
 				return nil
 			}
 		}
 		e := NewError(ActionDescribeTargets, "InvalidParameter.ListenerIdNotFound",
 			"load balancer "+loadBalancerID+" has no listener "+listenerID)
-		e.RequestId = value(resp.Response.RequestId)
+		e.RequestID = value(resp.Response.RequestId)
 		return e
 	})
 	if err != nil {
@@ -348,14 +352,12 @@ func (c *Client) DescribeTargets(ctx context.Context, loadBalancerID, listenerID
 	return out, nil
 }
 
-// DeregisterTargets unbinds targets from the listener or rule sel names, and returns the task id. LocationId, Domain
-// and Url are sent as given: the API ignores Domain and Url when
-// LocationId is set.
+// DeregisterTargets unbinds targets from the listener or rule sel names,
+// and returns the task id. LocationId, Domain and Url are sent as given:
+// the API ignores Domain and Url when LocationId is set.
 func (c *Client) DeregisterTargets(ctx context.Context, sel Selector, targets []Target) (string, error) {
 	req := v20180317.NewDeregisterTargetsRequest()
-	req.LoadBalancerId = common.StringPtr(sel.LoadBalancerId)
-	req.ListenerId = common.StringPtr(sel.ListenerId)
-	req.LocationId, req.Domain, req.Url = optional(sel.LocationId), optional(sel.Domain), optional(sel.Url)
+	req.LoadBalancerId, req.ListenerId, req.LocationId, req.Domain, req.Url = selectorFields(sel)
 	req.Targets = sdkTargets(targets)
 	resp := v20180317.NewDeregisterTargetsResponse()
 	return c.mutate(ctx, ActionDeregisterTargets, req, resp, func() *string {
@@ -370,9 +372,7 @@ func (c *Client) DeregisterTargets(ctx context.Context, sel Selector, targets []
 // id. The call's Weight, which the API requires, repeats the first one's.
 func (c *Client) ModifyTargetWeight(ctx context.Context, sel Selector, targets []WeightedTarget) (string, error) {
 	req := v20180317.NewModifyTargetWeightRequest()
-	req.LoadBalancerId = common.StringPtr(sel.LoadBalancerId)
-	req.ListenerId = common.StringPtr(sel.ListenerId)
-	req.LocationId, req.Domain, req.Url = optional(sel.LocationId), optional(sel.Domain), optional(sel.Url)
+	req.LoadBalancerId, req.ListenerId, req.LocationId, req.Domain, req.Url = selectorFields(sel)
 	req.Targets = sdkWeightedTargets(targets)
 	if len(targets) > 0 {
 		req.Weight = common.Int64Ptr(targets[0].Weight)
@@ -417,7 +417,7 @@ func (c *Client) DescribeTaskStatus(ctx context.Context, taskID string) (TaskSta
 			Status:          TaskState(*r.Status),
 			Message:         value(r.Message),
 			LoadBalancerIds: stringValues(r.LoadBalancerIds),
-			RequestId:       value(r.RequestId),
+			RequestID:       value(r.RequestId),
 		}
 		return nil
 	})
@@ -641,7 +641,7 @@ func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // malformed is an answer that lacks what the action must return.
 func malformed(action, requestID, message string) *Error {
 	e := NewError(action, CodeParseJSONError, message)
-	e.RequestId = requestID
+	e.RequestID = requestID
 	return e
 }
 
@@ -700,6 +700,23 @@ func listenerOf(l *v20180317.ListenerBackend) Listener {
 	return out
 }
 
+// withoutWeight is the first backend of l that the answer gives no Weight:
+// a weight taken for 0 would skip its drain and restore it to 0.
+func withoutWeight(l *v20180317.ListenerBackend) *v20180317.Backend {
+	all := l.Targets
+	for _, r := range l.Rules {
+		if r != nil {
+			all = append(all[:len(all):len(all)], r.Targets...)
+		}
+	}
+	for _, b := range all {
+		if b != nil && b.Weight == nil {
+			return b
+		}
+	}
+	return nil
+}
+
 func boundTargets(in []*v20180317.Backend) []BoundTarget {
 	var out []BoundTarget
 	for _, b := range in {
@@ -712,9 +729,17 @@ func boundTargets(in []*v20180317.Backend) []BoundTarget {
 			PrivateIpAddresses: stringValues(b.PrivateIpAddresses),
 			Port:               value(b.Port),
 			Weight:             value(b.Weight),
+			EniId:              value(b.EniId),
 		})
 	}
 	return out
+}
+
+// selectorFields are the request fields that name a listener or rule:
+// LoadBalancerId, ListenerId, and LocationId, Domain and Url when set.
+func selectorFields(sel Selector) (lb, listener, location, domain, url *string) {
+	return common.StringPtr(sel.LoadBalancerId), common.StringPtr(sel.ListenerId),
+		optional(sel.LocationId), optional(sel.Domain), optional(sel.Url)
 }
 
 // value dereferences an optional field of the SDK: nil is the zero value.

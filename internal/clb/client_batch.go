@@ -51,9 +51,7 @@ type BatchWeightEntry struct {
 // are sent as given, as DeregisterTargets sends them.
 func (c *Client) RegisterTargets(ctx context.Context, sel Selector, targets []WeightedTarget) (string, error) {
 	req := v20180317.NewRegisterTargetsRequest()
-	req.LoadBalancerId = common.StringPtr(sel.LoadBalancerId)
-	req.ListenerId = common.StringPtr(sel.ListenerId)
-	req.LocationId, req.Domain, req.Url = optional(sel.LocationId), optional(sel.Domain), optional(sel.Url)
+	req.LoadBalancerId, req.ListenerId, req.LocationId, req.Domain, req.Url = selectorFields(sel)
 	req.Targets = sdkWeightedTargets(targets)
 	resp := v20180317.NewRegisterTargetsResponse()
 	return c.mutate(ctx, ActionRegisterTargets, req, resp, func() *string {

@@ -201,7 +201,7 @@ func TestNewActionsClassifyErrors(t *testing.T) {
 				api := newFakeAPI(t, reply(http.StatusOK, apiError(code, "echo "+testSecretKey, "req-9")))
 				err := call(newTestClient(t, api.URL))
 				e := requireError(t, err, action, code, class)
-				assert.Equal(t, "req-9", e.RequestId)
+				assert.Equal(t, "req-9", e.RequestID)
 			})
 		}
 	}
@@ -221,7 +221,7 @@ func TestClientDecodesTheNewAnswers(t *testing.T) {
 		assert.Equal(t, []clb.ListenerAttributes{
 			{ListenerId: "lbl-tcp00001", ListenerName: "web-tcp", Protocol: "TCP", Port: 80, DeregisterTargetRst: ptr(true),
 				IdleConnectTimeout: ptr[int64](600), SessionExpireTime: ptr[int64](30)},
-			{ListenerId: "lbl-http0001", Protocol: "HTTP", Port: 80},
+			{ListenerId: "lbl-http0001", Protocol: "HTTP", Port: 80, Rules: []clb.Rule{{LocationId: "loc-rule0001"}}},
 		}, got)
 		assert.Equal(t, `{"LoadBalancerId":"lb-abc12345","ListenerIds":["lbl-tcp00001","lbl-http0001"]}`, string(api.requests()[0].Body))
 	})
@@ -230,7 +230,7 @@ func TestClientDecodesTheNewAnswers(t *testing.T) {
 		api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"TotalCount":0,"Listeners":[],"RequestId":"req-2"}}`))
 		_, err := newTestClient(t, api.URL).DescribeListeners(ctx, "lb-abc12345", "lbl-gone0001")
 		e := requireError(t, err, clb.ActionDescribeListeners, "InvalidParameter.ListenerIdNotFound", clb.ClassCallerError)
-		assert.Equal(t, "req-2", e.RequestId)
+		assert.Equal(t, "req-2", e.RequestID)
 		assert.Contains(t, e.Message, "lbl-gone0001")
 	})
 
@@ -247,16 +247,16 @@ func TestClientDecodesTheNewAnswers(t *testing.T) {
 		got, err := newTestClient(t, api.URL).DescribeTargetHealth(ctx, "lb-abc12345")
 		require.NoError(t, err)
 		require.Equal(t, []clb.TargetHealth{
-			{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-tcp00001", IP: "10.0.0.1", TargetId: "ins-aaaa0001", Port: 8080, Healthy: true, Detail: clb.HealthAlive},
-			{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-tcp00001", IP: "10.0.1.5", Port: 8080, Detail: clb.HealthUnknown},
-			{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-http0001", LocationId: "loc-rule0001", Domain: "www.example.com", Url: "/api/",
+			{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-tcp00001"}, IP: "10.0.0.1", TargetId: "ins-aaaa0001", Port: 8080, Healthy: true, Detail: clb.HealthAlive},
+			{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-tcp00001"}, IP: "10.0.1.5", Port: 8080, Detail: clb.HealthUnknown},
+			{Selector: clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-http0001", LocationId: "loc-rule0001", Domain: "www.example.com", Url: "/api/"},
 				IP: "10.0.0.3", TargetId: "ins-aaaa0003", Port: 9000, Detail: clb.HealthDead},
 		}, got)
 		assert.True(t, got[0].Matches(clb.Target{InstanceId: "ins-aaaa0001", Port: 8080}))
 		assert.False(t, got[0].Matches(clb.Target{InstanceId: "ins-aaaa0001", Port: 8081}))
 		assert.True(t, got[1].Matches(clb.Target{EniIp: "10.0.1.5", Port: 8080}))
 		assert.False(t, got[1].Matches(clb.Target{InstanceId: "ins-aaaa0001", Port: 8080}))
-		assert.Equal(t, clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-http0001", LocationId: "loc-rule0001"}, got[2].Selector())
+		assert.Equal(t, clb.Selector{LoadBalancerId: "lb-abc12345", ListenerId: "lbl-http0001", LocationId: "loc-rule0001", Domain: "www.example.com", Url: "/api/"}, got[2].Selector)
 	})
 
 	t.Run("DescribeLoadBalancers", func(t *testing.T) {
@@ -346,6 +346,15 @@ func TestAllLoadBalancersRefusesAnInexactListing(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// rulesOf are rules as DescribeListeners answers them: without targets.
+func rulesOf(rules []clb.Rule) []clb.Rule {
+	out := make([]clb.Rule, len(rules))
+	for i, r := range rules {
+		out[i] = clb.Rule{LocationId: r.LocationId, Domain: r.Domain, Url: r.Url}
+	}
+	return out
+}
+
 // TestNewReadsAgainstTheEmulator: the listener attributes of the fixture,
 // and the health of a layer-4 listener's targets with no rule named, as
 // the production client reads them from the emulator.
@@ -360,7 +369,7 @@ func TestNewReadsAgainstTheEmulator(t *testing.T) {
 	assert.Equal(t, []clb.ListenerAttributes{
 		{ListenerId: "lbl-tcp00001", ListenerName: "web-tcp", Protocol: "TCP", Port: 80, DeregisterTargetRst: ptr(true),
 			IdleConnectTimeout: ptr[int64](600), SessionExpireTime: ptr[int64](30)},
-		{ListenerId: "lbl-http0001", ListenerName: "web-http", Protocol: "HTTP", Port: 80},
+		{ListenerId: "lbl-http0001", ListenerName: "web-http", Protocol: "HTTP", Port: 80, Rules: rulesOf(fleet.LoadBalancers[0].Listeners[1].Rules)},
 	}, ls)
 	_, err = c.DescribeListeners(ctx, "lb-test0001", "lbl-tcp00001", "lbl-nothere1")
 	requireError(t, err, clb.ActionDescribeListeners, "InvalidParameter.ListenerIdNotFound", clb.ClassCallerError)
@@ -371,7 +380,7 @@ func TestNewReadsAgainstTheEmulator(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, hs, 7)
 	for _, h := range hs[:4] {
-		assert.Equal(t, clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-tcp00001"}, h.Selector())
+		assert.Equal(t, clb.Selector{LoadBalancerId: "lb-test0001", ListenerId: "lbl-tcp00001"}, h.Selector)
 		assert.Equal(t, !h.Matches(clb.Target{EniIp: "10.0.1.5", Port: 8080}), h.Healthy, "%+v", h)
 	}
 	assert.Equal(t, "loc-rule0002", hs[6].LocationId)

@@ -276,7 +276,7 @@ func TestClientDecodesAnswers(t *testing.T) {
 			Port:       80,
 			Targets: []clb.BoundTarget{
 				{Type: "CVM", InstanceId: "ins-abc12345", PrivateIpAddresses: []string{"10.0.0.4"}, Port: 8080, Weight: 10},
-				{Type: "ENI", PrivateIpAddresses: []string{"10.0.0.5", "fd00::5"}, Port: 8080, Weight: 0},
+				{Type: "ENI", PrivateIpAddresses: []string{"10.0.0.5", "fd00::5"}, Port: 8080, Weight: 0, EniId: "eni-abc12345"},
 			},
 		}, got)
 	})
@@ -306,7 +306,7 @@ func TestClientDecodesAnswers(t *testing.T) {
 		api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"Listeners":[],"RequestId":"req-3"}}`))
 		_, err := newTestClient(t, api.URL).DescribeTargets(ctx, "lb-abc12345", "lbl-gone0001")
 		e := requireError(t, err, clb.ActionDescribeTargets, "InvalidParameter.ListenerIdNotFound", clb.ClassCallerError)
-		assert.Equal(t, "req-3", e.RequestId)
+		assert.Equal(t, "req-3", e.RequestID)
 		assert.Contains(t, e.Message, "lbl-gone0001")
 	})
 
@@ -316,21 +316,21 @@ func TestClientDecodesAnswers(t *testing.T) {
 		got, err := newTestClient(t, api.URL).DescribeTaskStatus(ctx, "task-1")
 		require.NoError(t, err)
 		assert.Equal(t, clb.TaskStatus{Status: clb.TaskFailed, Message: "backend ins-abc12345:80 is not bound",
-			LoadBalancerIds: []string{"lb-abc12345"}, RequestId: "req-4"}, got)
+			LoadBalancerIds: []string{"lb-abc12345"}, RequestID: "req-4"}, got)
 	})
 
 	t.Run("DescribeTaskStatus running", func(t *testing.T) {
 		api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"Status":2,"LoadBalancerIds":null,"RequestId":"req-5"}}`))
 		got, err := newTestClient(t, api.URL).DescribeTaskStatus(ctx, "task-1")
 		require.NoError(t, err)
-		assert.Equal(t, clb.TaskStatus{Status: clb.TaskRunning, RequestId: "req-5"}, got)
+		assert.Equal(t, clb.TaskStatus{Status: clb.TaskRunning, RequestID: "req-5"}, got)
 	})
 
 	t.Run("DescribeTaskStatus without Status", func(t *testing.T) {
 		api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"RequestId":"req-6"}}`))
 		_, err := newTestClient(t, api.URL).DescribeTaskStatus(ctx, "task-1")
 		e := requireError(t, err, clb.ActionDescribeTaskStatus, clb.CodeParseJSONError, clb.ClassTransient)
-		assert.Equal(t, "req-6", e.RequestId)
+		assert.Equal(t, "req-6", e.RequestID)
 	})
 
 	mutations := map[string]func(*clb.Client) (string, error){
@@ -384,9 +384,9 @@ func TestClientAPIErrors(t *testing.T) {
 		{"not bound on deregister", clb.ActionDeregisterTargets, deregister, 200,
 			apiError("InvalidParameter", "rs not bound", "req-e2"),
 			"InvalidParameter", clb.ClassNotBound, "rs not bound", "req-e2"},
-		{"invalid parameter elsewhere", clb.ActionModifyTargetWeight, modify, 200,
+		{"invalid parameter reweighing", clb.ActionModifyTargetWeight, modify, 200,
 			apiError("InvalidParameter", "bad weight", "req-e3"),
-			"InvalidParameter", clb.ClassCallerError, "bad weight", "req-e3"},
+			"InvalidParameter", clb.ClassNotBound, "bad weight", "req-e3"},
 		{"throttled", clb.ActionDeregisterTargets, deregister, 200,
 			apiError("RequestLimitExceeded", "too many requests", "req-e4"),
 			"RequestLimitExceeded", clb.ClassThrottled, "too many requests", "req-e4"},
@@ -394,8 +394,8 @@ func TestClientAPIErrors(t *testing.T) {
 			apiError("AuthFailure.SignatureFailure", "signature mismatch", "req-e5"),
 			"AuthFailure.SignatureFailure", clb.ClassDenied, "signature mismatch", "req-e5"},
 		{"unknown code", clb.ActionDeregisterTargets, deregister, 200,
-			apiError("FailedOperation.SomethingNew", "something new", "req-e6"),
-			"FailedOperation.SomethingNew", clb.ClassUnknown, "something new", "req-e6"},
+			apiError("SomethingNew.Sub", "something new", "req-e6"),
+			"SomethingNew.Sub", clb.ClassUnknown, "something new", "req-e6"},
 		{"API error with HTTP 500 keeps its code", clb.ActionDeregisterTargets, deregister, 500,
 			apiError("InternalError", "internal error", "req-e7"),
 			"InternalError", clb.ClassTransient, "internal error", "req-e7"},
@@ -416,7 +416,7 @@ func TestClientAPIErrors(t *testing.T) {
 			e := requireError(t, err, tt.action, tt.wantCode, tt.wantClass)
 			assert.Contains(t, e.Message, tt.wantMsg)
 			assert.Less(t, len(e.Message), 400, "a long error page is cut short")
-			assert.Equal(t, tt.wantReqID, e.RequestId)
+			assert.Equal(t, tt.wantReqID, e.RequestID)
 			assert.Len(t, api.requests(), 1, "the SDK's own retries stay off")
 		})
 	}
@@ -467,7 +467,7 @@ func TestClientNetworkFailures(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(20*time.Millisecond, cancel)
 		_, err := newTestClient(t, api.URL).DescribeTaskStatus(ctx, "task-1")
-		e := requireError(t, err, clb.ActionDescribeTaskStatus, clb.CodeCanceled, clb.ClassCallerError)
+		e := requireError(t, err, clb.ActionDescribeTaskStatus, clb.CodeCanceled, clb.ClassTransient)
 		assert.ErrorIs(t, e, context.Canceled)
 	})
 
@@ -882,4 +882,23 @@ func TestClientReportsTheWaitForAToken(t *testing.T) {
 	reqs := api.requests()
 	require.Len(t, reqs, 2)
 	assert.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), interval-between.Sub(before))
+}
+
+// TestClientRefusesABackendWithoutWeight: a weight the answer leaves out is
+// not taken for 0 (which would skip the target's drain and restore it to
+// 0): the answer is malformed, a transient error that is retried.
+func TestClientRefusesABackendWithoutWeight(t *testing.T) {
+	for name, backend := range map[string]string{
+		"layer 4": `"Targets":[{"Type":"CVM","InstanceId":"ins-abc12345","Port":80}]`,
+		"layer 7": `"Rules":[{"LocationId":"loc-abc12345","Domain":"a.example.com","Url":"/","Targets":[
+			{"Type":"CVM","InstanceId":"ins-abc12345","Port":80,"Weight":10},{"Type":"ENI","PrivateIpAddresses":["10.0.0.5"],"Port":80}]}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			api := newFakeAPI(t, reply(http.StatusOK, `{"Response":{"Listeners":[{"ListenerId":"lbl-abc12345","Protocol":"TCP","Port":80,`+
+				backend+`}],"RequestId":"req-1"}}`))
+			_, err := newTestClient(t, api.URL).DescribeTargets(context.Background(), "lb-abc12345", "lbl-abc12345")
+			e := requireError(t, err, clb.ActionDescribeTargets, clb.CodeParseJSONError, clb.ClassTransient)
+			assert.Contains(t, e.Message, "has no Weight")
+		})
+	}
 }

@@ -17,8 +17,9 @@ type Class string
 const (
 	// ClassCallerError: the request itself is wrong; retrying cannot help.
 	ClassCallerError Class = "caller-error"
-	// ClassNotBound: DeregisterTargets named a target that is not bound.
-	// The caller confirms with DescribeTargets; gone means done.
+	// ClassNotBound: DeregisterTargets or ModifyTargetWeight named a target
+	// that is not bound. The caller confirms with DescribeTargets; gone
+	// means done (or, for a weight, nothing to change).
 	ClassNotBound Class = "not-bound"
 	// ClassAlreadyBound: RegisterTargets named a target that is bound
 	// already. The caller confirms with DescribeTargets; bound means done,
@@ -26,6 +27,9 @@ const (
 	ClassAlreadyBound Class = "already-bound"
 	// ClassDenied: the credentials are wrong or lack permission.
 	ClassDenied Class = "denied"
+	// ClassClockSkew: the signature expired, which a clock that is off
+	// causes as well as an old request; retried once.
+	ClassClockSkew Class = "clock-skew"
 	// ClassThrottled: over the API's request rate; always retried.
 	ClassThrottled Class = "throttled"
 	// ClassBusy: the load balancer is locked by another task; retried.
@@ -35,6 +39,10 @@ const (
 	ClassTransient Class = "transient"
 	// ClassUnknown: an unlisted code; a few retries, then fail.
 	ClassUnknown Class = "unknown"
+	// ClassTaskUnknown: DescribeTaskStatus does not know the task (its id
+	// expired, or never existed). Whether the task's change was applied is
+	// to be learnt from DescribeTargets.
+	ClassTaskUnknown Class = "task-unknown"
 )
 
 // Codes made by the client for failures that have no answer from the API.
@@ -76,25 +84,31 @@ var codeTable = []codeRule{
 	{Code: "UnsupportedOperation", Class: ClassCallerError},
 	{Code: "LimitExceeded", Class: ClassCallerError},
 	{Code: CodeNoCredential, Class: ClassCallerError},
-	{Code: CodeCanceled, Class: ClassCallerError},
 
-	// Not bound: deregistering a target that is not bound answers
-	// InvalidParameter; the caller confirms with DescribeTargets.
+	// Not bound: deregistering or reweighing a target that is not bound
+	// answers InvalidParameter; the caller confirms with DescribeTargets.
 	{Code: "InvalidParameter", Action: ActionDeregisterTargets, Class: ClassNotBound},
+	{Code: "InvalidParameter", Action: ActionModifyTargetWeight, Class: ClassNotBound},
 	// Likewise a batch weight change naming a target that is gone.
 	{Code: "InvalidParameter", Action: ActionBatchModifyTargetWeight, Class: ClassNotBound},
 	// Already bound: registering a bound target answers InvalidParameter;
 	// the caller confirms with DescribeTargets.
 	{Code: "InvalidParameter", Action: ActionRegisterTargets, Class: ClassAlreadyBound},
 
-	// Denied: the credentials are wrong (the activities retry an expired
-	// signature once: the clock may be off).
+	// Task unknown: DescribeTaskStatus of an expired or unknown task id.
+	// The id is one the API gave, so the request is never malformed.
+	{Code: "InvalidParameter", Action: ActionDescribeTaskStatus, Class: ClassTaskUnknown},
+	{Code: "ResourceNotFound", Action: ActionDescribeTaskStatus, Class: ClassTaskUnknown},
+
+	// Denied: the credentials are wrong.
 	{Code: "UnauthorizedOperation", Class: ClassDenied},
 	{Code: "AuthFailure", Class: ClassDenied},
 	{Code: "AuthFailure.SignatureFailure", Class: ClassDenied},
 	{Code: "AuthFailure.SecretIdNotFound", Class: ClassDenied},
 	{Code: "AuthFailure.TokenFailure", Class: ClassDenied},
-	{Code: "AuthFailure.SignatureExpire", Class: ClassDenied},
+
+	// Clock skew: an expired signature; the clock may be off.
+	{Code: "AuthFailure.SignatureExpire", Class: ClassClockSkew},
 
 	// Throttled: retried at about 1 s, never given up within the deadline.
 	{Code: "RequestLimitExceeded", Class: ClassThrottled},
@@ -104,6 +118,13 @@ var codeTable = []codeRule{
 
 	// Busy: another task holds the load balancer.
 	{Code: "FailedOperation.ResourceInOperating", Class: ClassBusy},
+	// Some load balancers answer a lock with plain FailedOperation. On a
+	// mutating call that is the lock's shape: clbdrain sends one change at
+	// a time and waits for its task, so what refuses the next one is
+	// another writer's task or a lock that outlives the task.
+	{Code: "FailedOperation", Action: ActionDeregisterTargets, Class: ClassBusy},
+	{Code: "FailedOperation", Action: ActionModifyTargetWeight, Class: ClassBusy},
+	{Code: "FailedOperation", Action: ActionRegisterTargets, Class: ClassBusy},
 	{Code: "FailedOperation.InvalidLBStatus", Class: ClassBusy},
 	{Code: "ResourceInUse", Class: ClassBusy},
 	{Code: "ResourceUnavailable", Class: ClassBusy},
@@ -115,6 +136,10 @@ var codeTable = []codeRule{
 	{Code: CodeIOError, Class: ClassTransient},
 	{Code: CodeHTTPStatus, Class: ClassTransient},
 	{Code: CodeParseJSONError, Class: ClassTransient},
+	// A call cut short by its context: the activity's worker is stopping,
+	// or the activity was cancelled. Never the request's fault; the
+	// activities tell the two apart (activities/retry.go).
+	{Code: CodeCanceled, Class: ClassTransient},
 
 	// Unknown: a few retries, then fail with the code.
 	{Code: "FailedOperation", Class: ClassUnknown},
@@ -160,8 +185,8 @@ type Error struct {
 	Code string
 	// Message is the API's message (never holds credentials).
 	Message string
-	// RequestId is the API's request id, when there was an answer.
-	RequestId string
+	// RequestID is the API's request id, when there was an answer.
+	RequestID string
 	// Class is the code's class for this action.
 	Class Class
 	// Err is the underlying error.
@@ -174,8 +199,8 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		s += ": " + e.Message
 	}
-	if e.RequestId != "" {
-		s += " (RequestId " + e.RequestId + ")"
+	if e.RequestID != "" {
+		s += " (RequestId " + e.RequestID + ")"
 	}
 	return s
 }
@@ -201,7 +226,7 @@ func Classify(action string, err error) *Error {
 	var netErr net.Error
 	switch {
 	case errors.As(err, &sdk):
-		e.Code, e.Message, e.RequestId = sdk.GetCode(), sdk.GetMessage(), sdk.GetRequestId()
+		e.Code, e.Message, e.RequestID = sdk.GetCode(), sdk.GetMessage(), sdk.GetRequestId()
 		if e.Code == "" {
 			e.Code = string(ClassUnknown)
 		}

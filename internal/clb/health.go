@@ -2,7 +2,6 @@ package clb
 
 import (
 	"context"
-	"net/netip"
 	"strings"
 
 	v20180317 "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/clb/v20180317"
@@ -22,14 +21,10 @@ const (
 // TargetHealth is the health of one binding, as DescribeTargetHealth
 // reports it.
 type TargetHealth struct {
-	// LoadBalancerId and ListenerId are where the target is bound;
-	// LocationId, Domain and Url name the layer-7 rule, empty for a layer-4
-	// listener (whose targets the API nests under a rule of its own).
-	LoadBalancerId string `json:"LoadBalancerId"`
-	ListenerId     string `json:"ListenerId"`
-	LocationId     string `json:"LocationId,omitempty"`
-	Domain         string `json:"Domain,omitempty"`
-	Url            string `json:"Url,omitempty"`
+	// Selector is the listener or rule the target is bound to; its rule
+	// is empty for a layer-4 listener (whose targets the API nests under a
+	// rule of its own).
+	Selector
 	// IP is the target's private address, TargetId its instance (a CVM's
 	// InstanceId), Port its port.
 	IP       string `json:"IP,omitempty"`
@@ -43,11 +38,6 @@ type TargetHealth struct {
 	Detail string `json:"Detail,omitempty"`
 }
 
-// Selector is the listener or rule the target is bound to.
-func (h TargetHealth) Selector() Selector {
-	return Selector{LoadBalancerId: h.LoadBalancerId, ListenerId: h.ListenerId, LocationId: h.LocationId}
-}
-
 // Matches reports whether the health is that of the binding t names: same
 // port and, for a CVM target, its InstanceId as TargetId; for an EniIp
 // target, its address as IP.
@@ -58,9 +48,7 @@ func (h TargetHealth) Matches(t Target) bool {
 	if t.InstanceId != "" {
 		return h.TargetId == t.InstanceId
 	}
-	a, errA := netip.ParseAddr(h.IP)
-	b, errB := netip.ParseAddr(t.EniIp)
-	return errA == nil && errB == nil && a == b || h.IP != "" && h.IP == t.EniIp
+	return sameAddress(h.IP, t.EniIp)
 }
 
 // HealthReader reads the health of bound targets.
@@ -110,7 +98,7 @@ func lbHealth(lb *v20180317.LoadBalancerHealth) []TargetHealth {
 			if r == nil {
 				continue
 			}
-			where := TargetHealth{LoadBalancerId: value(lb.LoadBalancerId), ListenerId: value(l.ListenerId)}
+			where := TargetHealth{Selector: Selector{LoadBalancerId: value(lb.LoadBalancerId), ListenerId: value(l.ListenerId)}}
 			if layer7 {
 				where.LocationId, where.Domain, where.Url = value(r.LocationId), value(r.Domain), value(r.Url)
 			}

@@ -33,6 +33,9 @@ type ListenerAttributes struct {
 	// SessionExpireTime is the session persistence time in seconds, 0 when
 	// off (layer-4 listeners).
 	SessionExpireTime *int64 `json:"SessionExpireTime,omitempty"`
+	// Rules are a layer-7 listener's rules, without their targets
+	// (DescribeTargets has those).
+	Rules []Rule `json:"Rules,omitempty"`
 }
 
 // ListenerReader reads listeners' attributes.
@@ -89,7 +92,20 @@ func listenerAttributes(in []*v20180317.Listener) []ListenerAttributes {
 			DeregisterTargetRst: copyPtr(l.DeregisterTargetRst),
 			IdleConnectTimeout:  copyPtr(l.IdleConnectTimeout),
 			SessionExpireTime:   copyPtr(l.SessionExpireTime),
+			Rules:               rulesOf(l.Rules),
 		})
+	}
+	return out
+}
+
+// rulesOf converts the SDK's rules to Rules without targets, skipping nil
+// entries.
+func rulesOf(in []*v20180317.RuleOutput) []Rule {
+	var out []Rule
+	for _, r := range in {
+		if r != nil {
+			out = append(out, Rule{LocationId: value(r.LocationId), Domain: value(r.Domain), Url: value(r.Url)})
+		}
 	}
 	return out
 }
@@ -112,7 +128,7 @@ func missingListeners(loadBalancerID string, asked []string, got []ListenerAttri
 	}
 	e := NewError(ActionDescribeListeners, "InvalidParameter.ListenerIdNotFound",
 		"load balancer "+loadBalancerID+" has no listener "+strings.Join(missing, ", "))
-	e.RequestId = requestID
+	e.RequestID = requestID
 	return e
 }
 

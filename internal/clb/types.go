@@ -20,12 +20,15 @@ type Target struct {
 }
 
 // Key identifies the binding: "ins-abc12345:80", "10.0.0.5:8080" or
-// "[fd00::5]:8080". Two targets with the same Key are the same binding.
+// "[fd00::5]:8080". Two targets with the same Key are the same binding. An
+// address is keyed in its canonical form, an IPv4-mapped IPv6 address
+// (::ffff:10.0.0.5) as the IPv4 address it maps, so every spelling of one
+// address gives one Key.
 func (t Target) Key() string {
 	host := t.InstanceId
 	if host == "" {
 		host = t.EniIp
-		if addr, err := netip.ParseAddr(t.EniIp); err == nil {
+		if addr, ok := parseIP(t.EniIp); ok {
 			host = addr.String()
 			if addr.Is6() {
 				host = "[" + host + "]"
@@ -33,6 +36,15 @@ func (t Target) Key() string {
 		}
 	}
 	return host + ":" + strconv.FormatInt(t.Port, 10)
+}
+
+// parseIP parses an address, unmapping an IPv4-mapped IPv6 one.
+func parseIP(s string) (netip.Addr, bool) {
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return addr.Unmap(), true
 }
 
 // String is the Key.
@@ -50,6 +62,14 @@ type WeightedTarget struct {
 // String is the Key followed by "@weight".
 func (w WeightedTarget) String() string {
 	return w.Key() + "@" + strconv.FormatInt(w.Weight, 10)
+}
+
+// Renamed pairs a target as it was asked for with the same binding as it
+// is bound, when the two are spelled differently: an EniIp naming a CVM
+// binding by its private IP, or an address written another way.
+type Renamed struct {
+	Requested Target `json:"Requested"`
+	Bound     Target `json:"Bound"`
 }
 
 // Unweighted returns the targets of ws without their weights, in order.
@@ -110,9 +130,16 @@ func IsLayer7(protocol string) bool {
 	return p == ProtocolHTTP || p == ProtocolHTTPS
 }
 
+// Backend types as DescribeTargets spells them; answers in lower case
+// (cvm, eni) are met too, so compare with strings.EqualFold (IsCVM does).
+const (
+	TypeCVM = "CVM"
+	TypeENI = "ENI"
+)
+
 // BoundTarget is a real server bound now, as DescribeTargets reports it.
 type BoundTarget struct {
-	// Type is CVM or ENI.
+	// Type is CVM or ENI, in either case.
 	Type string `json:"Type,omitempty"`
 	// InstanceId is the CVM instance (set for CVM targets).
 	InstanceId string `json:"InstanceId,omitempty"`
@@ -123,10 +150,25 @@ type BoundTarget struct {
 	Port int64 `json:"Port"`
 	// Weight is the current forwarding weight.
 	Weight int64 `json:"Weight"`
+	// EniId is the elastic network interface of an ENI target, when the
+	// API gives it.
+	EniId string `json:"EniId,omitempty"`
+}
+
+// IsCVM reports whether the binding is a CVM instance, bound by its
+// InstanceId: Type CVM in any case, or no Type and an InstanceId.
+func (b BoundTarget) IsCVM() bool {
+	if b.Type == "" {
+		return b.InstanceId != ""
+	}
+	return strings.EqualFold(b.Type, TypeCVM)
 }
 
 // Matches reports whether the bound target is the binding t names: same port
-// and the same InstanceId, or (for an EniIp target) one of its private IPs.
+// and the same InstanceId, or (for an EniIp target) one of its private IPs,
+// compared as addresses (an IPv4-mapped IPv6 address matches the IPv4 one).
+// An EniIp may name a CVM binding by its private IP: Identity gives the
+// target to send for it.
 func (b BoundTarget) Matches(t Target) bool {
 	if b.Port != t.Port {
 		return false
@@ -134,16 +176,44 @@ func (b BoundTarget) Matches(t Target) bool {
 	if t.InstanceId != "" {
 		return b.InstanceId == t.InstanceId
 	}
-	want, err := netip.ParseAddr(t.EniIp)
+	_, ok := b.matchedIP(t.EniIp)
+	return ok
+}
+
+// matchedIP is the private IP of b, as the API spells it, that eniIP names.
+func (b BoundTarget) matchedIP(eniIP string) (string, bool) {
 	for _, ip := range b.PrivateIpAddresses {
-		if ip == t.EniIp {
-			return true
-		}
-		if got, perr := netip.ParseAddr(ip); err == nil && perr == nil && got == want {
-			return true
+		if sameAddress(ip, eniIP) {
+			return ip, true
 		}
 	}
-	return false
+	return "", false
+}
+
+// Identity is the target that names b in a mutating call, for a target t
+// that Matches it: a CVM binding by its InstanceId (the API refuses an
+// EniIp for it), an ENI binding by the private IP t names, spelled as the
+// API answered it.
+func (b BoundTarget) Identity(t Target) Target {
+	if b.IsCVM() && b.InstanceId != "" {
+		return Target{InstanceId: b.InstanceId, Port: b.Port}
+	}
+	if ip, ok := b.matchedIP(t.EniIp); ok {
+		return Target{EniIp: ip, Port: b.Port}
+	}
+	return t
+}
+
+// sameAddress reports whether a and b are the same IP address, spelt alike
+// or not (fd00::5 and FD00:0::5, ::ffff:10.0.0.5 and 10.0.0.5), or the same
+// non-empty string.
+func sameAddress(a, b string) bool {
+	if a != "" && a == b {
+		return true
+	}
+	x, okX := parseIP(a)
+	y, okY := parseIP(b)
+	return okX && okY && x == y
 }
 
 // Rule is a layer-7 forwarding rule with the targets bound to it.
@@ -202,8 +272,8 @@ type TaskStatus struct {
 	Message string `json:"Message,omitempty"`
 	// LoadBalancerIds are the load balancers the task works on.
 	LoadBalancerIds []string `json:"LoadBalancerIds,omitempty"`
-	// RequestId is the RequestId of the DescribeTaskStatus call.
-	RequestId string `json:"RequestId,omitempty"`
+	// RequestID is the RequestId of the DescribeTaskStatus call.
+	RequestID string `json:"RequestId,omitempty"`
 	// Waited is how long the call waited for the rate limiter before it
 	// was sent: the status is as of that long after the call was made.
 	Waited time.Duration `json:"Waited,omitempty"`

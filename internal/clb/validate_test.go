@@ -241,9 +241,10 @@ func TestMergeDuplicates(t *testing.T) {
 		{EniIp: "fd00::5", Port: 80},
 		{EniIp: "FD00:0:0::5", Port: 80}, // the same address, written otherwise
 		{EniIp: "10.0.0.5", Port: 80},
+		{EniIp: "::ffff:10.0.0.5", Port: 80}, // IPv4-mapped: the same address
 	}
 	out, removed := clb.MergeDuplicates(in)
-	assert.Equal(t, 3, removed)
+	assert.Equal(t, 4, removed)
 	assert.Equal(t, []clb.Target{
 		{InstanceId: "ins-abc12345", Port: 80},
 		{EniIp: "10.0.0.5", Port: 80},
@@ -265,7 +266,7 @@ func TestTargetKey(t *testing.T) {
 		{clb.Target{EniIp: "10.0.0.5", Port: 8080}, "10.0.0.5:8080"},
 		{clb.Target{EniIp: "fd00::5", Port: 8080}, "[fd00::5]:8080"},
 		{clb.Target{EniIp: "FD00:0000::0005", Port: 8080}, "[fd00::5]:8080"},
-		{clb.Target{EniIp: "::ffff:10.0.0.5", Port: 80}, "[::ffff:10.0.0.5]:80"},
+		{clb.Target{EniIp: "::ffff:10.0.0.5", Port: 80}, "10.0.0.5:80"},
 		{clb.Target{EniIp: "2001:db8::1", Port: 443}, "[2001:db8::1]:443"},
 		{clb.Target{Port: 80}, ":80"},
 		{clb.Target{EniIp: "not-an-ip", Port: 80}, "not-an-ip:80"},
@@ -278,6 +279,27 @@ func TestTargetKey(t *testing.T) {
 	assert.Equal(t, "ins-abc12345:80", w.Target.String())
 	assert.Equal(t, "ins-abc12345:80", w.Key())
 	assert.Equal(t, []clb.Target{{InstanceId: "ins-abc12345", Port: 80}}, clb.Unweighted([]clb.WeightedTarget{w}))
+}
+
+// TestBoundIdentity: a binding is matched by any spelling of its address
+// and named as bound, whatever the case of its Type.
+func TestBoundIdentity(t *testing.T) {
+	for _, typ := range []string{"CVM", "cvm", ""} {
+		b := clb.BoundTarget{Type: typ, InstanceId: "ins-abc12345", PrivateIpAddresses: []string{"10.0.0.5"}, Port: 80}
+		assert.True(t, b.IsCVM(), typ)
+		for _, asked := range []clb.Target{{EniIp: "10.0.0.5", Port: 80}, {EniIp: "::ffff:10.0.0.5", Port: 80}, {InstanceId: "ins-abc12345", Port: 80}} {
+			assert.True(t, b.Matches(asked), "%s %v", typ, asked)
+			assert.Equal(t, clb.Target{InstanceId: "ins-abc12345", Port: 80}, b.Identity(asked), "%s %v", typ, asked)
+		}
+		assert.False(t, b.Matches(clb.Target{EniIp: "10.0.0.5", Port: 81}))
+	}
+	for _, typ := range []string{"ENI", "eni"} {
+		b := clb.BoundTarget{Type: typ, PrivateIpAddresses: []string{"fd00::5"}, Port: 80, EniId: "eni-abc12345"}
+		assert.False(t, b.IsCVM(), typ)
+		asked := clb.Target{EniIp: "FD00:0::5", Port: 80}
+		assert.True(t, b.Matches(asked))
+		assert.Equal(t, clb.Target{EniIp: "fd00::5", Port: 80}, b.Identity(asked))
+	}
 }
 
 // TestWeightedTargetJSON: a weighted target's JSON is the old Target's with
@@ -341,4 +363,26 @@ func TestSelectorAndProtocols(t *testing.T) {
 	assert.Equal(t, "failed", clb.TaskFailed.String())
 	assert.Equal(t, "running", clb.TaskRunning.String())
 	assert.Equal(t, "unknown(7)", clb.TaskState(7).String())
+}
+
+func TestHealthAndBindingMatchAddressesAlike(t *testing.T) {
+	tests := []struct {
+		ip, eniIP string
+		want      bool
+	}{
+		{"10.0.0.5", "10.0.0.5", true},
+		{"fd00::5", "FD00:0::5", true},
+		{"fd00::5", "fd00::6", false},
+		{"10.0.0.5", "::ffff:10.0.0.5", true},
+		{"not-an-ip", "not-an-ip", true},
+		{"", "", false},
+		{"10.0.0.5", "", false},
+	}
+	for _, tt := range tests {
+		target := clb.Target{EniIp: tt.eniIP, Port: 80}
+		bound := clb.BoundTarget{Type: "ENI", PrivateIpAddresses: []string{tt.ip}, Port: 80}
+		health := clb.TargetHealth{IP: tt.ip, Port: 80}
+		assert.Equal(t, tt.want, bound.Matches(target), "binding %q, target %q", tt.ip, tt.eniIP)
+		assert.Equal(t, tt.want, health.Matches(target), "health %q, target %q", tt.ip, tt.eniIP)
+	}
 }

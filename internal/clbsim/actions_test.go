@@ -202,8 +202,8 @@ func TestMutationsApplyWhenTheirTaskCompletes(t *testing.T) {
 	if audit[2].LocationId != "loc-rule0001" || audit[2].ListenerId != "lbl-http0001" || audit[0].LocationId != "" {
 		t.Errorf("audit places: %+v / %+v", audit[0], audit[2])
 	}
-	if audit[0].TaskId != audit[1].TaskId || audit[1].TaskId == audit[2].TaskId {
-		t.Errorf("audit task ids: %s %s %s", audit[0].TaskId, audit[1].TaskId, audit[2].TaskId)
+	if audit[0].TaskID != audit[1].TaskID || audit[1].TaskID == audit[2].TaskID {
+		t.Errorf("audit task ids: %s %s %s", audit[0].TaskID, audit[1].TaskID, audit[2].TaskID)
 	}
 	if !audit[5].Time.After(audit[0].Time) || !audit[0].Time.Equal(audit[1].Time) {
 		t.Errorf("audit times: %v %v %v", audit[0].Time, audit[1].Time, audit[5].Time)

@@ -57,7 +57,8 @@ func TestAdminRoutes(t *testing.T) {
 
 	_, body = adminDo(t, http.MethodGet, base+"audit", "")
 	audit := decodeJSON[[]clbsim.Change](t, body)
-	if len(audit) != 1 || audit[0].TaskId != task || audit[0].Target != "ins-aaaa0001:8080" || !strings.Contains(body, `"NewWeight": null`) {
+	if len(audit) != 1 || audit[0].TaskID != task || audit[0].Target != "ins-aaaa0001:8080" || !strings.Contains(body, `"NewWeight": null`) ||
+		!strings.Contains(body, `"TaskId": "`+task+`"`) {
 		t.Errorf("audit: %s", body)
 	}
 

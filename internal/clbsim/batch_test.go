@@ -76,7 +76,7 @@ func TestBatchModifyTargetWeight(t *testing.T) {
 		old, new      int64
 	}{{"", "ins-aaaa0001:8080", 10, 0}, {"", "[fd00::5]:8080", 30, 5}, {"loc-rule0001", "ins-aaaa0003:9000", 10, 100}, {"loc-rule0002", "ins-aaaa0002:9000", 50, 1}} {
 		a := audit[i]
-		if a.Action != "BatchModifyTargetWeight" || a.TaskId != task || a.LocationId != want.location || a.Target != want.key ||
+		if a.Action != "BatchModifyTargetWeight" || a.TaskID != task || a.LocationId != want.location || a.Target != want.key ||
 			!eqPtr(a.OldWeight, &want.old) || !eqPtr(a.NewWeight, &want.new) {
 			t.Errorf("audit[%d] = %+v, want %+v", i, a, want)
 		}

@@ -72,24 +72,12 @@ func (fs Faults) String() string {
 	return strings.Join(parts, ",")
 }
 
-// ParseFaults reads a fault spec: comma-separated entries, each
-//
-//	ACTION:CODE:P            answer error CODE with probability P
-//	ACTION:drop:P            handle the call, then drop the connection unanswered
-//	ACTION:taskfail:P        the call's async task fails (Status 1), nothing applied
-//	ACTION:latency:DUR[:P]   handle the call DUR later (always, or with probability P)
-//
-// ACTION is an API action name or * for every action; P is 0-1; DUR is a
-// Go duration such as 200ms; CODE is an error code such as InternalError or
-// FailedOperation.ResourceInOperating. Example:
-//
-//	DeregisterTargets:InternalError:0.1,DeregisterTargets:drop:0.05,*:taskfail:0.05,*:latency:200ms
-//
-// Error codes of one call are drawn once, in spec order: the chances add up
-// and at most one code is answered. The chances of drop (and of taskfail)
-// entries that match a call add up too; latencies add up. taskfail applies
-// to mutating calls only; drop applies to answers that are not errors. An
-// empty spec means no faults.
+// ParseFaults reads a fault spec: comma-separated entries ACTION:CODE:P,
+// ACTION:drop:P, ACTION:taskfail:P or ACTION:latency:DUR[:P], where ACTION
+// is an action name or *, P a probability 0-1 and DUR a Go duration; for
+// instance "DeregisterTargets:InternalError:0.1,*:latency:200ms". An empty
+// spec means no faults; a bad entry is an error that quotes it. The README
+// ("The emulator (clbsim)") says what each kind does and how they combine.
 func ParseFaults(spec string) (Faults, error) {
 	var out Faults
 	for entry := range strings.SplitSeq(spec, ",") {

@@ -251,7 +251,7 @@ func TestHealthModelAdminRoutes(t *testing.T) {
 
 func TestParseTargetKey(t *testing.T) {
 	for in, want := range map[string]string{"ins-abc12345:80": "ins-abc12345:80", "10.0.0.5:8080": "10.0.0.5:8080",
-		"[fd00:0::5]:443": "[fd00::5]:443", "[::ffff:10.0.0.1]:80": "[::ffff:10.0.0.1]:80"} {
+		"[fd00:0::5]:443": "[fd00::5]:443", "[::ffff:10.0.0.1]:80": "10.0.0.1:80"} {
 		if got, err := clbsim.ParseTargetKey(in); err != nil || got != want {
 			t.Errorf("ParseTargetKey(%q) = %q, %v; want %q", in, got, err, want)
 		}

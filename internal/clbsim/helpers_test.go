@@ -183,7 +183,7 @@ func bound(s clbsim.State, lbID, listenerID, locationID string) map[string]int64
 				}
 			}
 			for _, b := range targets {
-				out[clbsimtest.Targets([]clb.BoundTarget{b})[0].Key()] = b.Weight
+				out[clbsim.RequestTargets([]clb.BoundTarget{b})[0].Key()] = b.Weight
 			}
 		}
 	}

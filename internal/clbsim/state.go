@@ -332,3 +332,21 @@ func knownProtocol(p string) bool {
 	}
 	return false
 }
+
+// RequestTargets are the request targets that name bound targets, in order:
+// an ENI binding (Type ENI in any case, or neither Type nor InstanceId, as a
+// fixture may leave it) by its first address, any other by its InstanceId.
+// An ENI binding without an address is named by its empty InstanceId, which
+// a request refuses; RequestTargets itself never fails.
+func RequestTargets(bound []clb.BoundTarget) []clb.Target {
+	out := make([]clb.Target, 0, len(bound))
+	for _, b := range bound {
+		eni := strings.EqualFold(b.Type, TypeENI) || b.Type == "" && b.InstanceId == ""
+		if eni && len(b.PrivateIpAddresses) > 0 {
+			out = append(out, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
+			continue
+		}
+		out = append(out, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
+	}
+	return out
+}

@@ -132,3 +132,22 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func TestRequestTargets(t *testing.T) {
+	got := clbsim.RequestTargets([]clb.BoundTarget{
+		{Type: "CVM", InstanceId: "ins-aaaa0001", PrivateIpAddresses: []string{"10.0.0.1"}, Port: 80},
+		{PrivateIpAddresses: []string{"fd00::5"}, Port: 81},
+		{Type: "eni", PrivateIpAddresses: []string{"10.0.0.9"}, Port: 82},
+		{Type: "ENI", PrivateIpAddresses: []string{"10.0.0.10", "10.0.0.11"}, Port: 83},
+		{Type: "ENI", Port: 84},
+	})
+	want := []string{"ins-aaaa0001:80", "[fd00::5]:81", "10.0.0.9:82", "10.0.0.10:83", ":84"}
+	if len(got) != len(want) {
+		t.Fatalf("RequestTargets = %v", got)
+	}
+	for i, tg := range got {
+		if tg.Key() != want[i] {
+			t.Errorf("RequestTargets[%d] = %q, want %q", i, tg.Key(), want[i])
+		}
+	}
+}

@@ -11,8 +11,8 @@ import (
 type Change struct {
 	// Time is when the task that made the change completed.
 	Time time.Time `json:"Time"`
-	// TaskId is the task (the RequestId of the mutating call).
-	TaskId         string `json:"TaskId"`
+	// TaskID is the task (the RequestId of the mutating call).
+	TaskID         string `json:"TaskId"`
 	Action         string `json:"Action"`
 	LoadBalancerId string `json:"LoadBalancerId"`
 	ListenerId     string `json:"ListenerId"`
@@ -138,7 +138,7 @@ func (s *Server) complete(t *task) {
 // part, target by target.
 func (s *Server) apply(t *task) {
 	for _, p := range t.parts {
-		change := Change{Time: t.due, TaskId: t.id, Action: t.action, LoadBalancerId: t.lbID, ListenerId: p.listener.id}
+		change := Change{Time: t.due, TaskID: t.id, Action: t.action, LoadBalancerId: t.lbID, ListenerId: p.listener.id}
 		if p.rule != nil {
 			change.LocationId = p.rule.id
 		}

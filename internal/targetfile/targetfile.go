@@ -177,7 +177,7 @@ func parseLine(line string) (clb.Target, string) {
 const exampleObject = `{"InstanceId":"ins-abc12345","Port":80} or {"EniIp":"10.0.0.5","Port":8080}`
 
 // noWeight is why a weight is refused.
-const noWeight = "a drain takes no weights (each target keeps its own until it is removed)"
+const noWeight = "a drain takes no weights (it reads each target's weight from the load balancer, to drain it and to put it back if cancelled)"
 
 func parseJSON(data []byte) ([]clb.Target, error) {
 	lineAt := func(offset int64) int {

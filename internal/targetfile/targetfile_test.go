@@ -57,7 +57,7 @@ var parseCases = []struct {
 		problems: []problem{{"targets file line 1", "10.0.0.5:", `port "" is not a number`}}},
 	{name: "a weight is refused", input: "ins-abc12345:80\n[fd00::5]:443@0\nins-abc12345:81@heavy",
 		problems: []problem{
-			{"targets file line 2", "[fd00::5]:443@0", "has a weight (@0): a drain takes no weights (each target keeps its own until it is removed), so write host:port alone"},
+			{"targets file line 2", "[fd00::5]:443@0", "has a weight (@0): a drain takes no weights (it reads each target's weight from the load balancer, to drain it and to put it back if cancelled), so write host:port alone"},
 			{"targets file line 3", "ins-abc12345:81@heavy", "has a weight (@heavy)"},
 		}},
 	{name: "IPv6 without brackets", input: "fd00::5:8080",
@@ -97,7 +97,7 @@ var parseCases = []struct {
 		}},
 	{name: "JSON weight is refused", input: "[\n{\"InstanceId\":\"ins-abc12345\",\"Port\":80,\"Weight\":50}\n]",
 		problems: []problem{{"targets file line 2", `{"InstanceId":"ins-abc12345","Port":80,"Weight":50}`,
-			"target 1: has a Weight (50): a drain takes no weights (each target keeps its own until it is removed), so leave Weight out"}}},
+			"target 1: has a Weight (50): a drain takes no weights (it reads each target's weight from the load balancer, to drain it and to put it back if cancelled), so leave Weight out"}}},
 	{name: "JSON syntax error", input: "[\n{\"InstanceId\":\"ins-abc12345\",\"Port\":80},\n{\"InstanceId\":\"ins-def67890\" \"Port\":80}\n]",
 		problems: []problem{{"targets file line 3", `{"InstanceId":"ins-def67890" "Port":80}`, "invalid character"}}},
 	{name: "JSON not closed", input: "[{\"InstanceId\":\"ins-abc12345\",\"Port\":80},\n",

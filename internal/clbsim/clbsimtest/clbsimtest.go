@@ -2,7 +2,7 @@
 // production client, as net/http/httptest does for a handler:
 //
 //	client, sim := clbsimtest.Start(t, clbsim.Config{State: fleet, TaskLatency: time.Second, Clock: clock})
-//	taskID, err := client.DeregisterTargets(ctx, sel, targets)
+//	taskID, err := client.DeregisterTargets(ctx, sel, clbsim.RequestTargets(bound))
 //	... sim.Audit(), sim.SetFaults(...), sim.SetDialect(...)
 //
 // The client reaches the emulator by Endpoint only, over HTTP in process,
@@ -13,7 +13,6 @@ package clbsimtest
 
 import (
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
@@ -67,20 +66,4 @@ func Start(t testing.TB, cfg clbsim.Config, edits ...func(*clb.Config)) (*clb.Cl
 		t.Fatalf("clbsimtest: %v", err)
 	}
 	return client, sim
-}
-
-// Targets are the request targets that name bound targets, in order: a CVM
-// binding by InstanceId, an ENI binding (Type ENI in either case, or no Type
-// and no InstanceId, as a fixture may leave it) by its first address.
-func Targets(bound []clb.BoundTarget) []clb.Target {
-	out := make([]clb.Target, 0, len(bound))
-	for _, b := range bound {
-		eni := strings.EqualFold(b.Type, clbsim.TypeENI) || b.Type == "" && b.InstanceId == ""
-		if eni && len(b.PrivateIpAddresses) > 0 {
-			out = append(out, clb.Target{EniIp: b.PrivateIpAddresses[0], Port: b.Port})
-			continue
-		}
-		out = append(out, clb.Target{InstanceId: b.InstanceId, Port: b.Port})
-	}
-	return out
 }

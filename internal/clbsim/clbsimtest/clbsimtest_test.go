@@ -38,7 +38,7 @@ func TestStartServesTheRealClient(t *testing.T) {
 			}
 		})
 	lb, l := state.LoadBalancers[0], state.LoadBalancers[0].Listeners[0]
-	targets := clbsimtest.Targets(l.Targets)
+	targets := clbsim.RequestTargets(l.Targets)
 	if len(targets) != 10 {
 		t.Fatalf("Targets = %v", targets)
 	}
@@ -109,19 +109,5 @@ func TestStartCleansUp(t *testing.T) {
 	if err == nil {
 		resp.Body.Close()
 		t.Fatalf("the emulator still serves after its test ended: %s", resp.Status)
-	}
-}
-
-func TestTargetsOfAFixtureWithoutTypes(t *testing.T) {
-	got := clbsimtest.Targets([]clb.BoundTarget{
-		{InstanceId: "ins-aaaa0001", PrivateIpAddresses: []string{"10.0.0.1"}, Port: 80},
-		{PrivateIpAddresses: []string{"fd00::5"}, Port: 81},
-		{Type: "eni", PrivateIpAddresses: []string{"10.0.0.9"}, Port: 82},
-	})
-	want := []string{"ins-aaaa0001:80", "[fd00::5]:81", "10.0.0.9:82"}
-	for i, tg := range got {
-		if tg.Key() != want[i] {
-			t.Errorf("Targets[%d] = %s, want %s", i, tg.Key(), want[i])
-		}
 	}
 }

@@ -1,0 +1,212 @@
+package workflows_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/clbdrain/clbdrain/activities"
+	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/workflows"
+)
+
+// A target removed by someone else during the drain phase is skipped and
+// reported; the others are drained and deregistered.
+func TestTargetGoneDuringDrainIsSkipped(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
+			res, err := f.setWeight(ctx, in)
+			res.Sent, res.Skipped = nil, nil
+			for _, tg := range in.Targets {
+				if tg.Target == cvm(1) {
+					res.Skipped = append(res.Skipped, tg)
+				} else {
+					res.Sent = append(res.Sent, tg)
+				}
+			}
+			return res, err
+		})
+	f.healthy(time.Second)
+	in := layer4(3)
+	in.DrainDelay = time.Minute
+	f.run(in)
+	res := f.result()
+	require.Equal(t, clb.TargetList{cvm(1)}, res.GoneDuringDrain)
+	require.Equal(t, 2, res.Drained)
+	require.Equal(t, keysOf([]clb.Target{cvm(0), cvm(2)}), keysOf(res.Deregistered))
+	require.Equal(t, [][]clb.Target{{cvm(0), cvm(2)}}, f.deregistered())
+}
+
+// A drain that fails after the drain phase names, in its error's details,
+// the targets it left at weight 0 with their weights from before.
+func TestFailedDrainNamesWhatItLeftAtZero(t *testing.T) {
+	f := newFleet(t)
+	first := true
+	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.DeregisterInput) (activities.DeregisterResult, error) {
+			if first {
+				first = false
+				return f.deregister(ctx, in)
+			}
+			return activities.DeregisterResult{}, appErr("DeregisterTargets: UnauthorizedOperation: no (RequestId r)", "UnauthorizedOperation", true)
+		})
+	f.healthy(time.Second)
+	in := layer4(25)
+	in.DrainDelay = time.Minute
+	f.run(in)
+	ae := applicationError(t, f.env.GetWorkflowError())
+	require.Equal(t, "UnauthorizedOperation", ae.Type(), "the failure keeps the code's type")
+	require.Contains(t, ae.Error(), "failed leaving 5 targets at weight 0")
+	require.Contains(t, ae.Error(), "UnauthorizedOperation: no")
+	var fd workflows.FailureDetails
+	require.NoError(t, ae.Details(&fd))
+	require.Equal(t, cvms(25)[20:], snapshotWeights(t, fd.LeftAtZero))
+	got, ok := workflows.LeftAtZeroOf(f.env.GetWorkflowError())
+	require.True(t, ok)
+	require.Equal(t, fd, got)
+	require.Equal(t, lbID+"/"+lisID, got.Selector.String())
+}
+
+// A failure before any weight was set carries no such details.
+func TestFailedDrainWithNothingAtZero(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
+		activities.DeregisterResult{}, appErr("DeregisterTargets: UnauthorizedOperation: no (RequestId r)", "UnauthorizedOperation", true))
+	f.healthy(time.Second)
+	f.run(layer4(5))
+	_, ok := workflows.LeftAtZeroOf(f.env.GetWorkflowError())
+	require.False(t, ok)
+}
+
+// resumedInput is the input of a drain's second run: 5 targets left, all
+// drained in the first run (their weights are at 0 now).
+func resumedInput() workflows.DrainInput {
+	in := layer4(45)
+	in.Targets = nil
+	in.DrainDelay = time.Minute
+	withWeights := func(ts []clb.Target) clb.WeightedList {
+		var out clb.WeightedList
+		for _, tg := range ts {
+			out = append(out, weighted(tg, weightOf(tg)))
+		}
+		return out
+	}
+	in.Resume = &workflows.ResumeState{Drained: true, Remaining: withWeights(cvms(45)[40:]),
+		Result: workflows.DrainResult{Requested: 45, Drained: 45, Deregistered: withWeights(cvms(40)), Runs: 1, Started: start}}
+	return in
+}
+
+// A cancel that lands while a continued run takes its snapshot restores
+// the weights the first run set to 0, from the resume state.
+func TestCancelDuringResumedSnapshotRestores(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).After(10 * time.Second).Return(f.snapshot)
+	f.healthy(time.Second)
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, time.Second)
+	f.run(resumedInput())
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Equal(t, 2, res.Runs)
+	require.Equal(t, cvms(45)[40:], restoredWeights(t, f.weights))
+	require.Equal(t, cvms(45)[40:], snapshotWeights(t, res.Restored))
+	f.env.AssertActivityNumberOfCalls(t, "DeregisterTargets", 0)
+}
+
+// A continued run whose snapshot fails names the targets the first run
+// left at weight 0.
+func TestResumedSnapshotFailureNamesWhatIsAtZero(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(
+		activities.SnapshotResult{}, appErr("DescribeTargets: UnauthorizedOperation: no (RequestId r)", "UnauthorizedOperation", true))
+	f.healthy(time.Second)
+	f.run(resumedInput())
+	fd, ok := workflows.LeftAtZeroOf(f.env.GetWorkflowError())
+	require.True(t, ok)
+	require.Equal(t, cvms(45)[40:], snapshotWeights(t, fd.LeftAtZero))
+}
+
+// A cancel that lands in the retry backoff of a DeregisterTargets whose
+// answer was lost learns the chunk's outcome: the chunk is re-checked and
+// finished on a disconnected context, and what the lost call removed counts
+// as deregistered.
+func TestCancelInRetryBackoffLearnsTheChunksOutcome(t *testing.T) {
+	f := newFleet(t)
+	var calls []activities.DeregisterInput
+	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.DeregisterInput) (activities.DeregisterResult, error) {
+			calls = append(calls, in)
+			switch len(calls) {
+			case 1: // applied, but the answer is lost
+				return activities.DeregisterResult{}, temporal.NewApplicationErrorWithOptions(
+					"DeregisterTargets: ClientError.Timeout: no answer", "ClientError.Timeout",
+					temporal.ApplicationErrorOptions{NextRetryDelay: time.Minute})
+			case 2: // the re-check finds the whole chunk gone
+				return activities.DeregisterResult{AlreadyGone: in.Targets, Attempt: 1}, nil
+			}
+			return f.deregister(ctx, in)
+		})
+	f.healthy(time.Second)
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 10*time.Second)
+	f.run(layer4(25))
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Len(t, calls, 2, "the chunk is re-checked once; the next chunk is not started")
+	require.True(t, calls[1].Recheck)
+	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered), "what the lost call removed is reported")
+	require.Len(t, res.Chunks, 1)
+	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
+	require.Equal(t, 20, res.Chunks[0].Gone)
+}
+
+// When the re-check finds part of the chunk still bound, that part is sent
+// and its task waited for before the drain reports.
+func TestCancelInRetryBackoffFinishesTheChunk(t *testing.T) {
+	f := newFleet(t)
+	n := 0
+	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.DeregisterInput) (activities.DeregisterResult, error) {
+			n++
+			if n == 1 { // not applied, answer lost
+				return activities.DeregisterResult{}, temporal.NewApplicationErrorWithOptions(
+					"DeregisterTargets: ClientError.Timeout: no answer", "ClientError.Timeout",
+					temporal.ApplicationErrorOptions{NextRetryDelay: time.Minute})
+			}
+			return f.deregister(ctx, in)
+		})
+	f.healthy(time.Second)
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 10*time.Second)
+	f.run(layer4(25))
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
+	require.Equal(t, []string{"task-1"}, f.waits, "the finishing call's task is waited for")
+	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
+}
+
+// Targets asked for in another spelling than their binding's are drained
+// as bound, counted once, and reported with both spellings.
+func TestTargetsAreDrainedAsBound(t *testing.T) {
+	f := newFleet(t)
+	l := clb.Listener{ListenerId: lisID, Protocol: clb.ProtocolTCP, Port: 80, Targets: []clb.BoundTarget{
+		{Type: "cvm", InstanceId: cvm(0).InstanceId, PrivateIpAddresses: []string{"10.0.0.1"}, Port: 80, Weight: 10},
+		{Type: "eni", PrivateIpAddresses: []string{"10.0.0.2"}, Port: 80, Weight: 20, EniId: "eni-abc12345"},
+	}}
+	snap := &activities.Activities{CLB: oneListener{l: l}}
+	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(snap.Snapshot)
+	f.healthy(time.Second)
+	in := layer4(1)
+	in.Targets = []clb.Target{cvm(0), {EniIp: "10.0.0.1", Port: 80}, {EniIp: "::ffff:10.0.0.2", Port: 80}}
+	f.run(in)
+	res := f.result()
+	bound := []clb.Target{cvm(0), {EniIp: "10.0.0.2", Port: 80}}
+	require.Equal(t, [][]clb.Target{bound}, f.deregistered())
+	require.Equal(t, keysOf(bound), keysOf(res.Deregistered))
+	require.Equal(t, 2, res.Requested)
+	require.Equal(t, 1, res.DuplicatesMerged)
+	require.Equal(t, []clb.Renamed{{Requested: in.Targets[2], Bound: bound[1]}}, res.Renamed)
+}
