@@ -211,6 +211,15 @@ func TestEmulatorSetWeightAndRestore(t *testing.T) {
 	restored, err := e.snapshot(activities.SnapshotInput{Selector: e.sel, Targets: e.targets[:4]})
 	require.NoError(t, err)
 	require.Equal(t, snap.Bound[1:], restored.Bound)
+
+	// Sent again (its task lost): what is at its weight already is not
+	// sent, and counts as set.
+	again := append([]clb.WeightedTarget{weighted(snap.Bound[1].Target, 0)}, snap.Bound[2:]...)
+	sw, err = e.setWeight(activities.SetWeightInput{Selector: e.sel, Targets: again, Recheck: true})
+	require.NoError(t, err)
+	require.Equal(t, again[:1], sw.Sent)
+	require.Equal(t, snap.Bound[2:], sw.AlreadySet)
+	require.Empty(t, sw.Skipped)
 }
 
 func TestEmulatorWaitResumesAfterCrash(t *testing.T) {

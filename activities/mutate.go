@@ -19,8 +19,10 @@ type SetWeightInput struct {
 	// weight to set: 0 to drain, the snapshot weight to restore.
 	Targets []clb.WeightedTarget `json:"Targets"`
 	// Recheck, when true, first reads what is bound and changes only the
-	// targets still bound: a restore skips targets that were removed
-	// meanwhile instead of failing on them.
+	// targets still bound and not at their weight already: a restore skips
+	// targets that were removed meanwhile instead of failing on them, and a
+	// change sent again after its task was lost sends only what it had not
+	// done.
 	Recheck bool `json:"Recheck,omitempty"`
 }
 
@@ -34,6 +36,9 @@ type SetWeightResult struct {
 	// Skipped are the targets found not bound any more, by Recheck or
 	// after a not-bound answer; nothing was sent for them.
 	Skipped []clb.WeightedTarget `json:"Skipped,omitempty"`
+	// AlreadySet are the targets Recheck found at their weight already;
+	// nothing was sent for them, and they count as done.
+	AlreadySet []clb.WeightedTarget `json:"AlreadySet,omitempty"`
 	// Turn is the turn on the load balancer held for the task, for
 	// WaitForTask to release; nil when none is held.
 	Turn *turns.Turn `json:"Turn,omitempty"`
@@ -59,11 +64,11 @@ func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (res SetW
 	defer func() { res.Turn = a.handOver(ctx, turn, res.TaskID, err) }()
 	send := in.Targets
 	if in.Recheck {
-		bound, err := a.stillBound(ctx, in.Selector, clb.Unweighted(send))
+		now, err := a.weightsNow(ctx, in.Selector, clb.Unweighted(send))
 		if err != nil {
 			return res, err
 		}
-		send, res.Skipped = split(send, bound)
+		send, res.Skipped, res.AlreadySet = sortByWeightNow(send, now)
 		if len(send) == 0 {
 			return res, nil
 		}
@@ -96,6 +101,22 @@ func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (res SetW
 	activity.GetMetricsHandler(ctx).Counter(MetricTargetsWeightSet).Inc(int64(len(send)))
 	res.TaskID, res.Sent = taskID, send
 	return res, nil
+}
+
+// sortByWeightNow splits targets by their weight now (-1: not bound): to
+// send, gone, and at their weight already.
+func sortByWeightNow(targets []clb.WeightedTarget, now []int64) (send, gone, already []clb.WeightedTarget) {
+	for i, t := range targets {
+		switch {
+		case now[i] < 0:
+			gone = append(gone, t)
+		case now[i] == t.Weight:
+			already = append(already, t)
+		default:
+			send = append(send, t)
+		}
+	}
+	return send, gone, already
 }
 
 // DeregisterInput is the input of DeregisterTargets.

@@ -40,6 +40,15 @@ type SnapshotResult struct {
 	// Merged counts targets asked for that name a binding an earlier one
 	// already named (two spellings of one binding); they are left out.
 	Merged int `json:"Merged,omitempty"`
+	// Listener are the listener's attributes (DeregisterTargetRst,
+	// IdleConnectTimeout, SessionExpireTime), as DescribeListeners reports
+	// them, without its rules; nil when they could not be read (see
+	// ListenerError) or in results of earlier versions.
+	Listener *clb.ListenerAttributes `json:"Listener,omitempty"`
+	// ListenerError says why the attributes could not be read (a caller
+	// error, such as a policy that denies DescribeListeners): the snapshot
+	// goes on without them.
+	ListenerError string `json:"ListenerError,omitempty"`
 }
 
 // Snapshot reads what is bound to the listener or rule now
@@ -49,9 +58,12 @@ type SnapshotResult struct {
 // the listener does not have, fails with ErrNoRule; a rule named on a
 // layer-4 listener, or a LocationId and a Domain+Url that name two rules,
 // fail with ErrInvalidInput (the API would ignore Domain+Url); none is
-// retried.
+// retried. It also reads the listener's attributes (DescribeListeners, one
+// call, none when DescribeTargets left the listener out and it was read
+// already); a caller error reading them is reported in ListenerError, not
+// failed on.
 func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotResult, error) {
-	l, err := a.listener(ctx, in.Selector)
+	l, attrs, err := a.listener(ctx, in.Selector)
 	if err != nil {
 		return SnapshotResult{}, err
 	}
@@ -59,7 +71,12 @@ func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotRe
 	if err != nil {
 		return SnapshotResult{}, err
 	}
-	res := SnapshotResult{Protocol: l.Protocol, Selector: sel}
+	res := SnapshotResult{Protocol: l.Protocol, Selector: sel, Listener: attrs}
+	if attrs == nil {
+		if res.Listener, res.ListenerError, err = a.listenerAttributes(ctx, in.Selector); err != nil {
+			return SnapshotResult{}, err
+		}
+	}
 	idx := indexBound(bound)
 	seen := make(map[string]bool, len(in.Targets))
 	for _, t := range in.Targets {
@@ -82,35 +99,62 @@ func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotRe
 	return res, nil
 }
 
+// listenerAttributes reads the attributes of the listener sel names with
+// DescribeListeners. A caller error (denied, or the listener not listed)
+// comes back as a message, the snapshot going on without them; any other
+// error is the activity's, retried.
+func (a *Activities) listenerAttributes(ctx context.Context, sel clb.Selector) (*clb.ListenerAttributes, string, error) {
+	ls, err := a.CLB.DescribeListeners(ctx, sel.LoadBalancerId, sel.ListenerId)
+	if err != nil {
+		ce := clb.Classify(clb.ActionDescribeListeners, err)
+		if ctx.Err() == nil && (ce.Class == clb.ClassCallerError || ce.Class == clb.ClassDenied) {
+			return nil, ce.Code + ": " + ce.Message, nil
+		}
+		return nil, "", apiError(ctx, clb.ActionDescribeListeners, err)
+	}
+	for _, info := range ls {
+		if info.ListenerId == sel.ListenerId {
+			return attributesOnly(info), "", nil
+		}
+	}
+	return nil, "DescribeListeners answered without listener " + sel.ListenerId, nil
+}
+
+// attributesOnly is info without its rules.
+func attributesOnly(info clb.ListenerAttributes) *clb.ListenerAttributes {
+	info.Rules = nil
+	return &info
+}
+
 // listener reads the listener sel names with what is bound to it now. An
 // answer of DescribeTargets without the listener (ListenerIdNotFound) is
 // checked with DescribeListeners: the API may leave out a listener with no
 // targets left, which then comes back with nothing bound (and, on layer 7,
-// DescribeListeners' rules); a listener DescribeListeners does not list
-// either fails with ErrNoListener.
-func (a *Activities) listener(ctx context.Context, sel clb.Selector) (clb.Listener, error) {
+// DescribeListeners' rules), along with its attributes (nil otherwise); a
+// listener DescribeListeners does not list either fails with ErrNoListener.
+func (a *Activities) listener(ctx context.Context, sel clb.Selector) (clb.Listener, *clb.ListenerAttributes, error) {
 	l, err := a.CLB.DescribeTargets(ctx, sel.LoadBalancerId, sel.ListenerId)
 	if err == nil {
-		return l, nil
+		return l, nil, nil
 	}
 	if ce := clb.Classify(clb.ActionDescribeTargets, err); ce.Code != codeListenerNotFound {
-		return l, apiError(ctx, clb.ActionDescribeTargets, err)
+		return l, nil, apiError(ctx, clb.ActionDescribeTargets, err)
 	}
 	ls, err := a.CLB.DescribeListeners(ctx, sel.LoadBalancerId, sel.ListenerId)
 	if ce := clb.Classify(clb.ActionDescribeListeners, err); ce != nil && ce.Code == codeListenerNotFound {
-		return l, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		return l, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"listener %s of %s not found: neither DescribeTargets nor DescribeListeners lists it", sel.ListenerId, sel.LoadBalancerId),
 			ErrNoListener, err)
 	}
 	if err != nil {
-		return l, apiError(ctx, clb.ActionDescribeListeners, err)
+		return l, nil, apiError(ctx, clb.ActionDescribeListeners, err)
 	}
 	for _, info := range ls {
 		if info.ListenerId == sel.ListenerId {
-			return clb.Listener{ListenerId: info.ListenerId, Protocol: info.Protocol, Port: info.Port, Rules: info.Rules}, nil
+			return clb.Listener{ListenerId: info.ListenerId, Protocol: info.Protocol, Port: info.Port, Rules: info.Rules}, attributesOnly(info), nil
 		}
 	}
-	return l, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+	return l, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 		"listener %s of %s not found: DescribeListeners answered without it", sel.ListenerId, sel.LoadBalancerId), ErrNoListener, nil)
 }
 
@@ -211,7 +255,21 @@ func (idx boundIndex) find(t clb.Target) (clb.BoundTarget, bool) {
 // stillBound reads what is bound to sel now and reports, for each of
 // targets, whether it is still bound.
 func (a *Activities) stillBound(ctx context.Context, sel clb.Selector, targets []clb.Target) ([]bool, error) {
-	l, err := a.listener(ctx, sel)
+	weights, err := a.weightsNow(ctx, sel, targets)
+	if err != nil {
+		return nil, err
+	}
+	bound := make([]bool, len(targets))
+	for i, w := range weights {
+		bound[i] = w >= 0
+	}
+	return bound, nil
+}
+
+// weightsNow reads what is bound to sel now: each target's current weight,
+// or -1 when it is not bound.
+func (a *Activities) weightsNow(ctx context.Context, sel clb.Selector, targets []clb.Target) ([]int64, error) {
+	l, _, err := a.listener(ctx, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -220,11 +278,14 @@ func (a *Activities) stillBound(ctx context.Context, sel clb.Selector, targets [
 		return nil, err
 	}
 	idx := indexBound(now)
-	bound := make([]bool, len(targets))
+	weights := make([]int64, len(targets))
 	for i, t := range targets {
-		_, bound[i] = idx.find(t)
+		weights[i] = -1
+		if b, ok := idx.find(t); ok {
+			weights[i] = b.Weight
+		}
 	}
-	return bound, nil
+	return weights, nil
 }
 
 // recheck splits targets into those still bound to sel and those gone.

@@ -103,7 +103,7 @@ func newDrain(ctx workflow.Context, in DrainInput) *drain {
 		d.result = DrainResult{Reason: in.Reason, Started: workflow.Now(ctx)}
 	}
 	d.result.Runs++
-	d.progress = Progress{Phase: PhaseValidating, CurrentChunk: -1, Run: d.result.Runs}
+	d.progress = Progress{Phase: PhaseValidating, CurrentChunk: -1, Run: d.result.Runs, Warnings: d.result.Warnings}
 	return d
 }
 
@@ -180,6 +180,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	// Two spellings of one binding are one target asked for.
 	d.result.DuplicatesMerged += snap.Merged
 	d.result.Requested -= snap.Merged
+	d.listenerRead(snap)
 	original := d.in.Resume.weights()
 	// The resume state's view gives way to what is bound now.
 	d.toGo, d.drained = nil, map[string]bool{}
@@ -196,6 +197,25 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 		"toDeregister", len(d.toGo), "alreadyAbsent", len(snap.Absent), "run", d.result.Runs)
 	d.noteAudit(ctx)
 	return nil
+}
+
+// listenerRead records the listener's attributes the snapshot read, and
+// the warnings they call for, in the result and the progress. Without
+// them (unreadable, or an earlier version's activity) what an earlier run
+// recorded stands.
+func (d *drain) listenerRead(snap activities.SnapshotResult) {
+	if snap.ListenerError != "" {
+		d.log.Warn("listener attributes unread: no warning about live connections", "error", snap.ListenerError)
+	}
+	if snap.Listener == nil {
+		return
+	}
+	d.result.Listener = snap.Listener
+	d.result.Warnings = clb.DrainWarnings(*snap.Listener, d.in.DrainDelay)
+	d.progress.Warnings = d.result.Warnings
+	for _, w := range d.result.Warnings {
+		d.log.Warn("live connections", "warning", w)
+	}
 }
 
 // drain sets weight 0 on the targets to go, then waits DrainDelay so that
@@ -391,14 +411,17 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
 		skipped = append(skipped, res.Skipped...)
+		// What a lost or failed earlier task had set already counts as
+		// set: a change sent again sends only the rest.
+		done := append(res.AlreadySet, res.Sent...)
 		if res.TaskID == "" {
-			return res.Sent, skipped, nil
+			return done, skipped, nil
 		}
 		d.progress.CurrentTaskID = res.TaskID
 		_, err = d.waitForTask(ctx, res.TaskID, clb.ActionModifyTargetWeight, res.Turn)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
-			return res.Sent, skipped, nil
+			return done, skipped, nil
 		}
 		failure, _, typ := taskFailure(err)
 		if typ == "" || retry >= MaxTaskRetries || ctx.Err() != nil {

@@ -83,6 +83,8 @@ type fleet struct {
 	// absent holds the keys of the targets Snapshot finds unbound; every
 	// other target is bound with weightOf.
 	absent map[string]bool
+	// listener, when set, are the listener's attributes Snapshot reads.
+	listener *clb.ListenerAttributes
 }
 
 // testWriter sends the SDK's log lines to the test's log, shown on failure.
@@ -120,7 +122,7 @@ func (f *fleet) taskID() string {
 func (f *fleet) snapshot(ctx context.Context, in activities.SnapshotInput) (activities.SnapshotResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	res := activities.SnapshotResult{Protocol: f.protocol, Selector: in.Selector}
+	res := activities.SnapshotResult{Protocol: f.protocol, Selector: in.Selector, Listener: f.listener}
 	for _, t := range in.Targets {
 		if f.absent[t.Key()] {
 			res.Absent = append(res.Absent, t)
@@ -276,6 +278,10 @@ type oneListener struct {
 
 func (o oneListener) DescribeTargets(context.Context, string, string) (clb.Listener, error) {
 	return o.l, nil
+}
+
+func (o oneListener) DescribeListeners(context.Context, string, ...string) ([]clb.ListenerAttributes, error) {
+	return []clb.ListenerAttributes{{ListenerId: o.l.ListenerId, Protocol: o.l.Protocol, Port: o.l.Port}}, nil
 }
 
 func httpListener() clb.Listener {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -71,6 +72,10 @@ func TestLargestDrainStaysSmall(t *testing.T) {
 	var res workflows.DrainResult
 	for run := 1; ; run++ {
 		f := newFleet(t)
+		// Validating and snapshotting 10,000 targets takes about 0.1 s of a
+		// workflow task; under the race detector on a loaded machine it can
+		// pass the default 1 s deadlock detection.
+		f.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 20 * time.Second})
 		f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.SnapshotInput) (activities.SnapshotResult, error) {
 			res, err := snapshot(ctx, in)
 			if run == 1 {

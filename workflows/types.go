@@ -210,6 +210,13 @@ type DrainResult struct {
 	Cancelled bool `json:"Cancelled,omitempty"`
 	// Runs counts workflow runs (continue-as-new adds one).
 	Runs int `json:"Runs"`
+	// Listener are the listener's attributes at the latest snapshot
+	// (DeregisterTargetRst, IdleConnectTimeout, SessionExpireTime; no
+	// rules); nil when they could not be read, or from earlier versions.
+	Listener *clb.ListenerAttributes `json:"Listener,omitempty"`
+	// Warnings say what the drain does to live connections given those
+	// attributes and the drain delay (clb.DrainWarnings).
+	Warnings []string `json:"Warnings,omitempty"`
 	// Started and Finished bound the whole drain (workflow time).
 	Started  time.Time `json:"Started"`
 	Finished time.Time `json:"Finished"`
@@ -253,6 +260,8 @@ type Progress struct {
 	WaitingFor string `json:"WaitingFor,omitempty"`
 	// Run is the run number (1 for the first, +1 per continue-as-new).
 	Run int `json:"Run"`
+	// Warnings are DrainResult.Warnings, known once the snapshot is taken.
+	Warnings []string `json:"Warnings,omitempty"`
 }
 
 // WorkflowID is the conventional workflow ID of a drain:

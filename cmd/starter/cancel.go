@@ -57,7 +57,7 @@ func (a *app) cancel(ctx context.Context, c *watchCmd, id string) int {
 		}
 		return exitOK
 	}
-	res, err := a.watch(ctx, tc, tc.GetWorkflow(ctx, id, ""), out, info.WorkflowStartTime)
+	res, err := a.watch(ctx, tc, "cancel", tc.GetWorkflow(ctx, id, ""), out, info.WorkflowStartTime)
 	if a.interrupted(ctx, "cancel", id) {
 		return exitFailed
 	}

@@ -168,7 +168,8 @@ func (f *drainFlags) workflowIDOf(in workflows.DrainInput) string {
 // drainCmd holds the flags of the drain subcommand.
 type drainCmd struct {
 	drainFlags
-	wait, json bool
+	wait, json          bool
+	region, clbEndpoint string
 }
 
 const drainAbout = `Starts a drain on the clbdrain worker: the targets listed in FILE are taken
@@ -204,6 +205,8 @@ func (a *app) drainCommand() *cobra.Command {
 	c.register(fs)
 	fs.BoolVar(&c.wait, "wait", false, "wait for the drain to end, showing its progress, and exit with its outcome")
 	fs.BoolVar(&c.json, "json", false, "print the start, or with --wait the DrainResult, as JSON on stdout; progress and messages go to stderr")
+	fs.StringVar(&c.region, "region", "", "the load balancer's `REGION`, such as ap-guangzhou (default $TENCENTCLOUD_REGION): with TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY set, the listener's attributes are read before the start, to warn if unbinding will cut live connections")
+	fs.StringVar(&c.clbEndpoint, "clb-endpoint", "", "the CLB API `HOST` for that read, as the worker's --clb-endpoint (default $CLB_ENDPOINT, else the region's)")
 	return cmd
 }
 
@@ -224,6 +227,7 @@ func (a *app) drain(ctx context.Context, c *drainCmd) int {
 		return exitUsage
 	}
 	id := c.workflowIDOf(in)
+	a.preflight(ctx, c, in)
 	tc, namespace, ok := a.connect(ctx, "drain")
 	if !ok {
 		return exitFailed
@@ -249,7 +253,7 @@ func (a *app) drain(ctx context.Context, c *drainCmd) int {
 		}
 		return exitOK
 	}
-	res, err := a.watch(ctx, tc, run, out, time.Now())
+	res, err := a.watch(ctx, tc, "drain", run, out, time.Now())
 	if a.interrupted(ctx, "drain", id) {
 		return exitFailed
 	}

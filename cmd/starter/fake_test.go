@@ -212,6 +212,12 @@ type result struct {
 // test), stdin as standard input, and neither output a terminal.
 func runWith(t *testing.T, fc *fakeClient, stdin string, args ...string) result {
 	t.Helper()
+	return runWithEnv(t, nil, fc, stdin, args...)
+}
+
+// runWithEnv is runWith with env as the whole environment.
+func runWithEnv(t *testing.T, env map[string]string, fc *fakeClient, stdin string, args ...string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	var res result
 	a := &app{
@@ -232,6 +238,7 @@ func runWith(t *testing.T, fc *fakeClient, stdin string, args ...string) result 
 		queryTimeout: time.Second,
 		user:         func() string { return "tester" },
 		now:          func() time.Time { return listNow },
+		env:          func(key string) string { return env[key] },
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

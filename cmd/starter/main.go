@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		queryTimeout: 3 * time.Second,
 		user:         osUser,
 		now:          time.Now,
+		env:          os.Getenv,
 	}
 	if len(args) > 0 {
 		a.prog = filepath.Base(args[0])
@@ -77,6 +78,10 @@ type app struct {
 	user func() string
 	// now is the clock of list's --since.
 	now func() time.Time
+	// env reads an environment variable (nil: none is set).
+	env func(key string) string
+	// warned holds the warnings printed already (see warn).
+	warned map[string]bool
 }
 
 // osUser is the name of the user running the starter, from the OS, else

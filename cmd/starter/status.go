@@ -116,6 +116,12 @@ func (a *app) status(ctx context.Context, c *watchCmd, id string) int {
 		}
 	}
 	rep, code := a.statusReport(ctx, tc, namespace, id, info)
+	switch {
+	case rep.Progress != nil:
+		a.warn("status", rep.Progress.Warnings)
+	case rep.Result != nil:
+		a.warn("status", rep.Result.Warnings)
+	}
 	if c.json {
 		if jsonCode := a.printJSON("status", rep); jsonCode != exitOK {
 			return jsonCode
@@ -133,7 +139,7 @@ func (a *app) waitForEnd(ctx context.Context, tc client.Client, asJSON bool, nam
 	if asJSON {
 		out = a.stderr
 	}
-	_, err := a.watch(ctx, tc, tc.GetWorkflow(ctx, id, ""), out, since)
+	_, err := a.watch(ctx, tc, "status", tc.GetWorkflow(ctx, id, ""), out, since)
 	if a.interrupted(ctx, "status", id) {
 		return nil, exitFailed
 	}

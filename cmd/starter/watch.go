@@ -47,10 +47,11 @@ func (a *app) queryProgress(ctx context.Context, tc client.Client, workflowID st
 	return p, err
 }
 
-// watch follows a drain until it ends, showing its progress on w, and
-// returns its result or error. Progress is asked of the workflow ID, not of
-// the run, so it follows continue-as-new, as run.Get does.
-func (a *app) watch(ctx context.Context, tc client.Client, run client.WorkflowRun, w io.Writer, since time.Time) (workflows.DrainResult, error) {
+// watch follows a drain until it ends, showing its progress on w and its
+// warnings on stderr (once each), and returns its result or error. Progress
+// is asked of the workflow ID, not of the run, so it follows
+// continue-as-new, as run.Get does.
+func (a *app) watch(ctx context.Context, tc client.Client, cmd string, run client.WorkflowRun, w io.Writer, since time.Time) (workflows.DrainResult, error) {
 	type end struct {
 		res workflows.DrainResult
 		err error
@@ -62,7 +63,8 @@ func (a *app) watch(ctx context.Context, tc client.Client, run client.WorkflowRu
 		done <- end{res, err}
 	}()
 	width, tty := a.terminal(w)
-	pp := &progressPrinter{w: w, tty: tty, width: width, since: since}
+	pp := &progressPrinter{w: w, tty: tty, width: width, since: since,
+		warn: func(ws []string) { a.printWarnings(cmd, ws) }, fresh: a.fresh}
 	ticker := time.NewTicker(a.pollInterval)
 	defer ticker.Stop()
 	for {
@@ -85,6 +87,10 @@ type progressPrinter struct {
 	tty   bool
 	width int
 	since time.Time
+
+	// fresh picks the warnings not printed yet; warn prints them.
+	fresh func([]string) []string
+	warn  func([]string)
 
 	last     workflows.Progress
 	haveLast bool
@@ -112,6 +118,15 @@ func (pp *progressPrinter) show(p workflows.Progress, err error, now time.Time) 
 		return
 	}
 	pp.lastErr = ""
+	if pp.fresh != nil {
+		if ws := pp.fresh(p.Warnings); len(ws) > 0 {
+			if pp.tty && pp.drawn {
+				// The warnings start on a line of their own.
+				fmt.Fprint(pp.w, "\r\x1b[K")
+			}
+			pp.warn(ws)
+		}
+	}
 	if pp.tty {
 		pp.draw(progressLine(p, pp.since, now, true, pp.width))
 	} else if !pp.haveLast || progressChanged(pp.last, p) {
@@ -415,6 +430,9 @@ func summary(res workflows.DrainResult) string {
 // --json, and returns the exit code.
 func (a *app) report(cmd, workflowID string, res workflows.DrainResult, err error, cancelling, asJSON bool) int {
 	code, text := outcome(workflowID, res, err, cancelling)
+	if err == nil {
+		a.warn(cmd, res.Warnings)
+	}
 	out := a.stdout
 	if asJSON || code != exitOK {
 		out = a.stderr

@@ -73,6 +73,11 @@ func drainThroughNodeKill(t *testing.T, number, victim int) {
 		sc.row.Events += "; no activity retried"
 	}
 	assert.Len(t, res.Deregistered, drainTargets)
+	// The audit trail is in the cluster's (SQL) visibility too.
+	desc, err := survivor.client.DescribeWorkflow(ctx, id, "")
+	require.NoError(t, err)
+	phase, _ := desc.TypedSearchAttributes.GetKeyword(workflows.SearchAttrPhase)
+	assert.Equal(t, string(workflows.PhaseDone), phase, "the audit phase on the cluster")
 	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}}
 	sc.account(harness.BindingsOf(in.Selector, want), true)
 }

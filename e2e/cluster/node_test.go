@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -19,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbdrain/clbdrain/e2e/harness"
+	"github.com/clbdrain/clbdrain/workflows"
 )
 
 // nodeStartTimeout bounds how long a node may take to serve.
@@ -208,6 +211,22 @@ func registerNamespace(ctx context.Context, nodes []*node) error {
 		if err := n.awaitNamespace(ctx); err != nil {
 			return err
 		}
+	}
+	return registerAuditAttributes(ctx, nodes[0].client)
+}
+
+// registerAuditAttributes adds clbdrain's audit search attributes to the
+// namespace, once, as an operator does on a real cluster (README, "Audit").
+func registerAuditAttributes(ctx context.Context, c client.Client) error {
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, k := range workflows.AuditSearchAttributes() {
+		attrs[k.GetName()] = k.GetValueType()
+	}
+	_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: harness.Namespace, SearchAttributes: attrs})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("registering the audit search attributes: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -174,6 +175,14 @@ type Sim struct {
 
 // StartSim builds a clbsim Server from cfg and serves it.
 func StartSim(cfg clbsim.Config) (*Sim, error) {
+	return StartSimWith(cfg, nil)
+}
+
+// StartSimWith is StartSim with the emulator's handler wrapped by wrap, a
+// test's observer of the requests and answers; a nil wrap serves the
+// emulator as it is. The wrapper must pass every request on and keep the
+// http.Hijacker of the ResponseWriter (a drop fault closes the connection).
+func StartSimWith(cfg clbsim.Config, wrap func(http.Handler) http.Handler) (*Sim, error) {
 	if cfg.Region == "" {
 		cfg.Region = Region
 	}
@@ -181,8 +190,12 @@ func StartSim(cfg clbsim.Config) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := httptest.NewServer(srv)
-	return &Sim{Server: srv, URL: h.URL, http: h}, nil
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	ts := httptest.NewServer(h)
+	return &Sim{Server: srv, URL: ts.URL, http: ts}, nil
 }
 
 // Close stops serving and stops the emulator's timer.

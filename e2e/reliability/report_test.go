@@ -2,10 +2,12 @@ package reliability
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -17,9 +19,10 @@ import (
 // clbsim (audit, stats) and from the scenario's own doings (kills,
 // restarts), never from what the workflow reports.
 type row struct {
-	// Number orders the rows; Scenario names the scenario.
-	Number   int
-	Scenario string
+	// Number and Sub order the rows: Sub numbers the variants of a
+	// scenario that has several, from 0. Scenario names the scenario.
+	Number, Sub int
+	Scenario    string
 	// Injected says what was broken, and Outcome how the scenario ended.
 	Injected string
 	Outcome  string
@@ -69,7 +72,7 @@ func (tb *table) publish(w io.Writer, path string) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	slices.SortFunc(rows, func(a, b row) int { return a.Number - b.Number })
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Or(a.Number-b.Number, a.Sub-b.Sub) })
 	var buf bytes.Buffer
 	render(&buf, rows)
 	if _, err := w.Write(buf.Bytes()); err != nil {
@@ -87,14 +90,23 @@ func render(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tscenario\trequested\tremoved once\tremoved twice\tother touched\tAPI calls\tfaults\tkills\trestarts\ttime\toutcome\tinjected")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n",
-			r.Number, r.Scenario, r.Requested, r.RemovedOnce, r.RemovedTwice, r.OtherTouched, r.APICalls, r.Faults,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n",
+			r.label(), r.Scenario, r.Requested, r.RemovedOnce, r.RemovedTwice, r.OtherTouched, r.APICalls, r.Faults,
 			r.Kills, r.Restarts, r.Elapsed.Round(100*time.Millisecond), r.Outcome, r.Injected)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "requested: target bindings asked to be removed; removed once/twice: requested bindings clbsim's audit shows removed")
 	fmt.Fprintln(w, "exactly once / more than once; other touched: bindings not requested that the audit shows changed;")
 	fmt.Fprintln(w, "faults: injected error answers, dropped answers and failed tasks; restarts: workers or Temporal started again.")
+}
+
+// label is the row's number, with its variant number after a dot when
+// it has one: 3, 3.1, 3.2.
+func (r row) label() string {
+	if r.Sub == 0 {
+		return strconv.Itoa(r.Number)
+	}
+	return fmt.Sprintf("%d.%d", r.Number, r.Sub)
 }
 
 // apiCalls counts every request an emulator received.

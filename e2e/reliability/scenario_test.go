@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -46,17 +47,40 @@ type scenario struct {
 // others, on the campaign's Temporal dev server unless it brings its own.
 func newScenario(t *testing.T, number int, name, queue string, spec clbsim.GenerateSpec, cfg clbsim.Config) *scenario {
 	t.Helper()
+	return newVariant(t, variant{number: number, name: name, queue: queue}, spec, cfg)
+}
+
+// variant names one row of a scenario that runs in several variants: its
+// number, its variant number (0 for a scenario's only or first row), its
+// name, its task queue, and the observer of its emulator's answers (nil
+// for none).
+type variant struct {
+	number, sub int
+	name, queue string
+	observer    *observer
+}
+
+// newVariant is newScenario for a row that may be one of several of a
+// scenario: variant v.sub of scenario v.number, seeded with
+// campaignSeed+number+100*sub, its emulator's answers watched by
+// v.observer when it is not nil.
+func newVariant(t *testing.T, v variant, spec clbsim.GenerateSpec, cfg clbsim.Config) *scenario {
+	t.Helper()
 	if campaign.skip != "" {
 		t.Skip(campaign.skip)
 	}
 	t.Parallel()
-	sc := &scenario{t: t, seed: campaignSeed + uint64(number), queue: "reliability-" + queue,
-		temporal: campaign.dev.Client(), row: row{Number: number, Scenario: name}, begun: time.Now()}
+	sc := &scenario{t: t, seed: campaignSeed + uint64(v.number) + 100*uint64(v.sub), queue: "reliability-" + v.queue,
+		temporal: campaign.dev.Client(), row: row{Number: v.number, Sub: v.sub, Scenario: v.name}, begun: time.Now()}
 	sc.rng = rand.New(rand.NewPCG(sc.seed, sc.seed))
 	fleet, err := clbsim.Generate(spec, sc.seed)
 	require.NoError(t, err)
 	cfg.State, cfg.Seed = fleet, sc.seed
-	sc.sim, err = harness.StartSim(cfg)
+	var wrap func(http.Handler) http.Handler
+	if v.observer != nil {
+		wrap = v.observer.wrap
+	}
+	sc.sim, err = harness.StartSimWith(cfg, wrap)
 	require.NoError(t, err)
 	sc.initial = sc.sim.State()
 	sc.env = harness.Env{TemporalAddress: campaign.dev.FrontendHostPort(), CLBEndpoint: sc.sim.URL, Home: t.TempDir()}
