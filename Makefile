@@ -31,7 +31,8 @@ test: lint $(TEMPORAL)
 
 ## test-cluster: the end-to-end scenarios on a real Temporal cluster: two server nodes over
 ## PostgreSQL, one killed with kill -9 mid-drain and started again (about 3 minutes, the
-## first time about 5 more to build the server; installs PostgreSQL with apt-get when missing).
+## first time 4-20 more to build the server, depending on load; installs PostgreSQL with
+## apt-get when missing).
 test-cluster:
 	TEMPORAL_SERVER_VERSION=$(TEMPORAL_SERVER_VERSION) GO=$(GO) bash scripts/test-cluster.sh
 

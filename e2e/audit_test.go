@@ -171,8 +171,8 @@ func TestWorkerWithoutAuditAttributesStillDrains(t *testing.T) {
 	logged := worker.Output()
 	assert.Contains(t, logged, "audit search attributes missing")
 	for _, cmd := range []string{
-		"temporal operator search-attribute create --namespace default --name ClbKind --name ClbRequester --name ClbPhase --type Keyword",
-		"temporal operator search-attribute create --namespace default --name ClbLoadBalancers --name ClbListeners --name ClbServers --type KeywordList",
+		"temporal operator search-attribute create --namespace default --name ClbKind --type Keyword --name ClbRequester --type Keyword --name ClbPhase --type Keyword",
+		"temporal operator search-attribute create --namespace default --name ClbLoadBalancers --type KeywordList --name ClbListeners --type KeywordList --name ClbServers --type KeywordList",
 		"temporal operator search-attribute create --namespace default --name ClbReason --type Text",
 	} {
 		assert.Contains(t, logged, cmd)

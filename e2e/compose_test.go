@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/clbdrain/clbdrain/workflows"
 )
 
 // composeFile is the part of docker-compose.yaml the structure test reads.
@@ -127,4 +129,28 @@ func toStrings(in []any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// The compose deployment is the one make test-cluster proves: its namespace
+// gets the audit search attributes (every one of
+// workflows.AuditSearchAttributes, each --name with its own --type), and its
+// PostgreSQL the max_connections the test's has.
+func TestDockerComposeRegistersAuditAndConnections(t *testing.T) {
+	raw, err := os.ReadFile("../docker-compose.yaml")
+	require.NoError(t, err)
+	var c composeFile
+	require.NoError(t, yaml.Unmarshal(raw, &c))
+
+	cmd, _ := c.Services["temporal-create-namespace"].Command.([]any)
+	script := strings.Join(strings.Fields(strings.ReplaceAll(strings.Join(toStrings(cmd), " "), "\\\n", " ")), " ")
+	assert.Contains(t, script, "temporal operator search-attribute create -n default")
+	for _, k := range workflows.AuditSearchAttributes() {
+		assert.Contains(t, script, "--name "+k.GetName()+" --type "+k.GetValueType().String(), "compose registers %s", k.GetName())
+	}
+
+	pg, _ := c.Services["postgresql"].Command.([]any)
+	assert.Equal(t, []string{"postgres", "-c", "max_connections=300"}, toStrings(pg))
+	testScript, err := os.ReadFile("../scripts/test-cluster.sh")
+	require.NoError(t, err)
+	assert.Contains(t, string(testScript), "-c max_connections=300", "the same as make test-cluster's PostgreSQL")
 }

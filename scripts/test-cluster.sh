@@ -61,7 +61,7 @@ build_server() {
 		say "Temporal server $VERSION already built in ./bin"
 		return
 	fi
-	say "building the Temporal server and its SQL tool $VERSION into ./bin (once, several minutes)"
+	say "building the Temporal server and its SQL tool $VERSION into ./bin (once: 4-20 minutes, depending on load)"
 	mkdir -p "$BIN"
 	build_dir=$(mktemp -d "$BIN/.temporal-server.XXXXXX")
 	GOBIN=$build_dir "$GO" install "go.temporal.io/server/cmd/server@$VERSION" "go.temporal.io/server/cmd/tools/sql@$VERSION"
@@ -71,8 +71,17 @@ build_server() {
 	build_dir=""
 }
 
-# latest_pg_bin prints the bin directory of the newest PostgreSQL installed.
-latest_pg_bin() { find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1; }
+# latest_pg_bin prints the bin directory of the newest PostgreSQL installed
+# with both its server and initdb (a client-only package has neither).
+latest_pg_bin() {
+	local dir
+	find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -rV | while read -r dir; do
+		if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ]; then
+			echo "$dir"
+			break
+		fi
+	done
+}
 
 install_postgresql() {
 	pg_bin=$(latest_pg_bin)
@@ -82,7 +91,7 @@ install_postgresql() {
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
 		pg_bin=$(latest_pg_bin)
 	fi
-	[ -n "$pg_bin" ] || { say "no PostgreSQL under /usr/lib/postgresql after installing it"; exit 1; }
+	[ -n "$pg_bin" ] || { say "no PostgreSQL with initdb and postgres under /usr/lib/postgresql after installing it"; exit 1; }
 	say "PostgreSQL: $("$pg_bin/postgres" --version)"
 }
 
@@ -127,16 +136,32 @@ set_up_schemas() {
 	say "databases temporal and temporal_visibility created and migrated"
 }
 
+# validate_dynamic_config checks the dynamic config file the nodes load. The
+# server's validate-dynamic-config exits 0 whatever it finds, and says what is
+# wrong on its output: a "warning:" or an "error:" there fails.
+validate_dynamic_config() {
+	local out
+	out=$("$SERVER" validate-dynamic-config "$DYNAMIC_CONFIG" 2>&1) || { echo "$out"; exit 1; }
+	if grep -qiE 'warning:|error:' <<<"$out"; then
+		echo "$out"
+		say "$DYNAMIC_CONFIG is not valid for Temporal server $VERSION"
+		exit 1
+	fi
+}
+
 build_server
 install_postgresql
-"$SERVER" validate-dynamic-config "$DYNAMIC_CONFIG"
+validate_dynamic_config
 work=$(mktemp -d /tmp/clbdrain-cluster.XXXXXX)
 chmod 755 "$work"
+# The test's own temporary files (go build's, t.TempDir's) go in $work too,
+# so that an interrupted run leaves nothing behind in /tmp.
+mkdir "$work/tmp"
 start_postgresql
 set_up_schemas
 say "running the scenarios on two server nodes ($VERSION)"
 rm -f "$REPORT"
 CLBDRAIN_CLUSTER=1 CLBDRAIN_CLUSTER_SERVER=$SERVER CLBDRAIN_CLUSTER_DB=127.0.0.1:$pg_port \
-	CLBDRAIN_CLUSTER_DIR=$work CLBDRAIN_REPORT=$REPORT \
+	CLBDRAIN_CLUSTER_DIR=$work CLBDRAIN_REPORT=$REPORT TMPDIR=$work/tmp \
 	"$GO" test -count=1 -v -timeout 20m ./e2e/cluster
 say "passed in ${SECONDS}s"

@@ -31,7 +31,8 @@ var (
 	// SearchAttrServers are the servers it takes out: instance IDs and ENI
 	// IPs, distinct, in input order, at most MaxAuditValueBytes of them.
 	SearchAttrServers = temporal.NewSearchAttributeKeyKeywordList("ClbServers")
-	// SearchAttrReason is the input's Reason (Text: searched by words).
+	// SearchAttrReason is the input's Reason (Text: searched by words),
+	// with ':', ' and \ replaced by spaces (see textSafe).
 	SearchAttrReason = temporal.NewSearchAttributeKeyString("ClbReason")
 	// SearchAttrRequester is who asked for it.
 	SearchAttrRequester = temporal.NewSearchAttributeKeyKeyword("ClbRequester")
@@ -63,8 +64,9 @@ const (
 
 // Audit bounds.
 const (
-	// MaxRequesterLen bounds DrainInput.Requester.
-	MaxRequesterLen = 256
+	// MaxRequesterLen bounds DrainInput.Requester, in characters: a SQL
+	// visibility store keeps a Keyword in a VARCHAR(255) column.
+	MaxRequesterLen = 255
 	// MaxAuditValueBytes bounds each audit attribute's value as JSON:
 	// Temporal refuses a search attribute value over 2 KB by default (and
 	// the refusal stalls the workflow), so a drain of more servers records
@@ -140,6 +142,7 @@ func startAudit(ctx workflow.Context, rec auditRecord) *auditor {
 		return au
 	}
 	au.registered = registeredAuditAttributes(ctx, au.log)
+	rec.requester = auditRequester(ctx, rec.requester)
 	au.upsert(ctx,
 		keyword(SearchAttrKind, rec.kind),
 		keywords(SearchAttrLoadBalancers, rec.loadBalancers),
@@ -150,6 +153,24 @@ func startAudit(ctx workflow.Context, rec auditRecord) *auditor {
 		keyword(SearchAttrPhase, string(rec.phase)))
 	return au
 }
+
+// auditRequester is the requester to record: requester when given, else,
+// for a child workflow, "workflow:" and its parent's workflow ID (from the
+// workflow info, so replay sees the same), else none. It is cut to
+// MaxRequesterLen characters, what SQL visibility keeps of a Keyword.
+func auditRequester(ctx workflow.Context, requester string) string {
+	if parent := workflow.GetInfo(ctx).ParentWorkflowExecution; requester == "" && parent != nil {
+		requester = ParentRequesterPrefix + parent.ID
+	}
+	if utf8.RuneCountInString(requester) > MaxRequesterLen {
+		requester = string([]rune(requester)[:MaxRequesterLen])
+	}
+	return requester
+}
+
+// ParentRequesterPrefix starts the ClbRequester of a child drain started
+// without a Requester; the parent's workflow ID follows.
+const ParentRequesterPrefix = "workflow:"
 
 // registeredAuditAttributes runs AuditAttributesActivity; on failure audit
 // is off for the run.
@@ -192,8 +213,30 @@ func keywords(k temporal.SearchAttributeKeyKeywordList, v []string) auditUpdate 
 	return auditUpdate{name: k.GetName(), update: k.ValueSet(v), skip: len(v) == 0}
 }
 
+// text sets a Text attribute, its value made safe by textSafe.
 func text(k temporal.SearchAttributeKeyString, v string) auditUpdate {
-	return auditUpdate{name: k.GetName(), update: k.ValueSet(v), skip: v == ""}
+	v = textSafe(v)
+	return auditUpdate{name: k.GetName(), update: k.ValueSet(v), skip: strings.TrimSpace(v) == ""}
+}
+
+// tsvectorSyntax are the characters that a Text value must not hold.
+// Temporal's PostgreSQL visibility store writes a Text attribute as a
+// tsvector literal, where ':' starts a position, and ' and \ quote
+// and escape; a value holding one of them fails that write, and the
+// workflow silently goes missing from visibility (and from
+// `starter list`): temporalio/temporal#11085.
+const tsvectorSyntax = ":'\\"
+
+// textSafe is v with each character of tsvectorSyntax replaced by a space,
+// so that every visibility store takes it. Words stay searchable: "CHG-42:
+// reboot" becomes "CHG-42  reboot".
+func textSafe(v string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(tsvectorSyntax, r) {
+			return ' '
+		}
+		return r
+	}, v)
 }
 
 // upsert sends the updates of registered attributes, in one command.
@@ -323,14 +366,15 @@ func (d *drain) noteAudit(ctx workflow.Context) {
 }
 
 // validateRequester checks DrainInput.Requester: UTF-8 text of at most
-// MaxRequesterLen bytes.
+// MaxRequesterLen characters (what a VARCHAR(255) column of SQL
+// visibility takes).
 func validateRequester(requester string) []clb.Problem {
 	switch {
-	case len(requester) > MaxRequesterLen:
-		return []clb.Problem{{Field: "Requester", Value: strconv.Itoa(len(requester)) + " bytes",
-			Reason: "must be at most " + strconv.Itoa(MaxRequesterLen) + " bytes"}}
 	case !utf8.ValidString(requester):
 		return []clb.Problem{{Field: "Requester", Value: requester, Reason: "must be UTF-8 text"}}
+	case utf8.RuneCountInString(requester) > MaxRequesterLen:
+		return []clb.Problem{{Field: "Requester", Value: strconv.Itoa(utf8.RuneCountInString(requester)) + " characters",
+			Reason: "must be at most " + strconv.Itoa(MaxRequesterLen) + " characters: SQL visibility keeps a Keyword in a VARCHAR(255)"}}
 	}
 	return nil
 }

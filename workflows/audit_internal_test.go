@@ -42,3 +42,23 @@ func TestFitListAndFitJSONMatchEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestTextSafeRemovesTsvectorSyntax: a Text value never holds a character
+// that breaks the PostgreSQL visibility store's tsvector write; the rest of
+// it, words and length, stays.
+func TestTextSafeRemovesTsvectorSyntax(t *testing.T) {
+	for in, want := range map[string]string{
+		"CHG-42: kernel upgrade":  "CHG-42  kernel upgrade",
+		`it's C:\temp`:            "it s C  temp",
+		"plain words, no problem": "plain words, no problem",
+		"é:ü":                     "é ü",
+		"":                        "",
+	} {
+		got := textSafe(in)
+		assert.Equal(t, want, got, "%q", in)
+		assert.False(t, strings.ContainsAny(got, tsvectorSyntax), "%q", in)
+	}
+	u := text(SearchAttrReason, "CHG-42: it's done")
+	assert.False(t, u.skip)
+	assert.True(t, text(SearchAttrReason, "::").skip, "nothing left to search")
+}

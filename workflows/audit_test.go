@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -101,7 +102,7 @@ func TestAuditUpsertsWhoWhatWhyAndEveryPhase(t *testing.T) {
 	in := layer4(3)
 	in.Domain, in.Url = "api.example.com", "/v1"
 	in.DrainDelay = time.Minute
-	in.Requester, in.Reason = "alice", "CHG-42 kernel upgrade"
+	in.Requester, in.Reason = "alice", `CHG-42: kernel upgrade, it's C:\boot`
 	f.run(in)
 	f.result()
 
@@ -113,7 +114,7 @@ func TestAuditUpsertsWhoWhatWhyAndEveryPhase(t *testing.T) {
 	reason, _ := first.GetString(workflows.SearchAttrReason)
 	assert.Equal(t, workflows.KindDrain, get(workflows.SearchAttrKind))
 	assert.Equal(t, "alice", get(workflows.SearchAttrRequester))
-	assert.Equal(t, "CHG-42 kernel upgrade", reason)
+	assert.Equal(t, "CHG-42  kernel upgrade, it s C  boot", reason, "no tsvector syntax (PostgreSQL visibility)")
 	assert.Equal(t, []string{lbID}, list(workflows.SearchAttrLoadBalancers))
 	assert.Equal(t, []string{lisID}, list(workflows.SearchAttrListeners))
 	assert.Equal(t, []string{"ins-00000000", "ins-00000001", "ins-00000002"}, list(workflows.SearchAttrServers))
@@ -328,17 +329,69 @@ func TestSummaryAndDetails(t *testing.T) {
 
 func TestValidateRequester(t *testing.T) {
 	in := layer4(1)
-	in.Requester = strings.Repeat("a", workflows.MaxRequesterLen)
-	require.NoError(t, workflows.Validate(in))
+	assert.Equal(t, 255, workflows.MaxRequesterLen, "SQL visibility keeps a Keyword in a VARCHAR(255)")
+	in.Requester = strings.Repeat("é", workflows.MaxRequesterLen)
+	require.NoError(t, workflows.Validate(in), "255 characters, 510 bytes")
 
 	in.Requester = strings.Repeat("a", workflows.MaxRequesterLen+1)
 	var verr *clb.ValidationError
 	require.ErrorAs(t, workflows.Validate(in), &verr)
 	require.Len(t, verr.Problems, 1)
 	assert.Equal(t, "Requester", verr.Problems[0].Field)
-	assert.Equal(t, "257 bytes", verr.Problems[0].Value)
+	assert.Equal(t, "256 characters", verr.Problems[0].Value)
+	assert.Contains(t, verr.Problems[0].Reason, "must be at most 255 characters")
 
 	in.Requester = "al\xffce"
 	require.ErrorAs(t, workflows.Validate(in), &verr)
 	assert.Equal(t, "must be UTF-8 text", verr.Problems[0].Reason)
+}
+
+// releaseParent runs a drain as its child, as README shows, with or
+// without a Requester.
+func releaseParent(ctx workflow.Context, in workflows.DrainInput) (int, error) {
+	var res workflows.DrainResult
+	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflows.ChildOptions(in)), workflows.WorkflowName, in).Get(ctx, &res)
+	return len(res.Deregistered), err
+}
+
+// A child drain without a Requester records its parent as requester
+// ("workflow:" and the parent's workflow ID); one with a Requester keeps it.
+func TestChildDrainRecordsItsParentAsRequester(t *testing.T) {
+	const parentID = "release/v42"
+	for requester, want := range map[string]string{"": workflows.ParentRequesterPrefix + parentID, "alice": "alice"} {
+		f := newFleet(t)
+		auditCheck(f.env, allAudit(), nil)
+		u := recordUpserts(f.env)
+		f.healthy(time.Second)
+		f.env.RegisterWorkflow(releaseParent)
+		f.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: parentID, TaskQueue: workflows.TaskQueue})
+		in := layer4(2)
+		in.Requester = requester
+		f.env.ExecuteWorkflow(releaseParent, in)
+		require.True(t, f.env.IsWorkflowCompleted())
+		require.NoError(t, f.env.GetWorkflowError())
+
+		var got []string
+		for _, sa := range u.list {
+			if v, ok := sa.GetKeyword(workflows.SearchAttrRequester); ok {
+				got = append(got, v)
+			}
+		}
+		assert.Equal(t, []string{want}, got, "requester %q", requester)
+	}
+}
+
+// A drain started without a parent and without a Requester records none.
+func TestTopLevelDrainWithoutRequesterRecordsNone(t *testing.T) {
+	f := newFleet(t)
+	auditCheck(f.env, allAudit(), nil)
+	u := recordUpserts(f.env)
+	f.healthy(time.Second)
+	f.run(layer4(1))
+	f.result()
+	require.NotEmpty(t, u.list)
+	for _, sa := range u.list {
+		_, ok := sa.GetKeyword(workflows.SearchAttrRequester)
+		assert.False(t, ok)
+	}
 }

@@ -88,7 +88,7 @@ type DrainInput struct {
 	ChunksPerRun int `json:"ChunksPerRun,omitempty"`
 	// Requester is who asked for the drain (a user name), recorded in the
 	// ClbRequester search attribute for audit; at most MaxRequesterLen
-	// bytes. A parent passes its own requester on.
+	// characters. A parent passes its own requester on.
 	Requester string `json:"Requester,omitempty"`
 	// Resume carries the work already done across continue-as-new.
 	// Callers leave it nil.

@@ -11,7 +11,8 @@ import (
 // call: the listener and rule names, every target (at most MaxTargets),
 // DrainDelay (0 to MaxDrainDelay), ChunkSize (0 to MaxChunkSize),
 // ChunksPerRun (0 or more), Reason (UTF-8 text of at most MaxReasonLen
-// bytes) and Requester (likewise, MaxRequesterLen). It returns nil, or a
+// bytes) and Requester (UTF-8 text of at most MaxRequesterLen characters).
+// It returns nil, or a
 // *clb.ValidationError listing every problem at once. Exact duplicate
 // targets are not a problem: the workflow merges them. The starter calls it
 // before starting anything.

@@ -58,7 +58,7 @@ func (a *app) listCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&c.lb, "lb", "", "only the workflows of this load balancer `ID`, such as lb-abc12345")
 	fs.StringVar(&c.server, "server", "", "only the workflows that take out this `SERVER`: an instance ID or an ENI IP")
-	fs.StringVar(&c.since, "since", defaultSince, "only the workflows started in the last `DURATION`, such as 1h, 36h or 7d; 0: any time")
+	fs.StringVar(&c.since, "since", defaultSince, "only the workflows started in the last `DURATION`, such as 1h, 36h or 7d, at most 3650d; 0: any time")
 	fs.BoolVar(&c.running, "running", false, "only the workflows still running")
 	fs.BoolVar(&c.json, "json", false, "print the query and the workflows as JSON on stdout")
 	fs.BoolVar(&c.verbose, "verbose", false, "print the visibility query first (as temporal workflow list --query takes it)")
@@ -161,23 +161,34 @@ func (c *listCmd) query(now time.Time) (string, []clb.Problem) {
 	return strings.Join(clauses, " AND "), problems
 }
 
+// maxSinceDays bounds --since: ten years, far beyond any retention, and
+// far below where a number of days overflows a time.Duration.
+const maxSinceDays = 3650
+
 // parseSince reads a duration as time.ParseDuration does, or a whole
-// number of days such as 7d; 0 means no bound.
+// number of days such as 7d; 0 means no bound. It refuses more than
+// maxSinceDays days.
 func parseSince(s string) (time.Duration, error) {
+	const day = 24 * time.Hour
 	var d time.Duration
 	var err error
+	tooLong := false
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		var n int
 		n, err = strconv.Atoi(days)
-		d = time.Duration(n) * 24 * time.Hour
+		tooLong = n > maxSinceDays
+		d = time.Duration(min(n, maxSinceDays+1)) * day
 	} else {
 		d, err = time.ParseDuration(s)
+		tooLong = d > maxSinceDays*day
 	}
 	switch {
 	case err != nil:
 		return 0, errors.New("must be a duration such as 1h, 36h or 7d")
 	case d < 0:
 		return 0, errors.New("must be 0 (any time) or more")
+	case tooLong:
+		return 0, fmt.Errorf("must be at most %dd (ten years); 0 lists from any time", maxSinceDays)
 	}
 	return d, nil
 }

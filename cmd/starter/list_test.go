@@ -170,6 +170,15 @@ func TestListBadFlagsExitTwoWithoutDialing(t *testing.T) {
 	res = runWith(t, nil, "", "list", "--since", "-2d")
 	assert.Equal(t, exitUsage, res.code)
 	assert.Contains(t, res.stderr, "must be 0 (any time) or more")
+	for _, since := range []string{"3651d", "99999999999d", "87649h"} {
+		res = runWith(t, nil, "", "list", "--since", since)
+		assert.Equal(t, exitUsage, res.code, since)
+		assert.False(t, res.dialed)
+		assert.Contains(t, res.stderr, `--since "`+since+`": must be at most 3650d (ten years)`)
+	}
+	fc := &fakeClient{}
+	res = runWith(t, fc, "", "list", "--since", "3650d")
+	assert.Equal(t, exitOK, res.code, res.stderr)
 }
 
 func TestListRejectedQueryPointsAtTheSearchAttributes(t *testing.T) {
@@ -197,5 +206,5 @@ func TestDrainRequesterDefaultsToTheOSUserAndTheUIGetsASummary(t *testing.T) {
 
 	res = runWith(t, nil, "", drainArgs(file, "--requester", strings.Repeat("x", 300))...)
 	assert.Equal(t, exitUsage, res.code)
-	assert.Contains(t, res.stderr, `Requester = "300 bytes": must be at most 256 bytes (--requester)`)
+	assert.Contains(t, res.stderr, `Requester = "300 characters": must be at most 255 characters: SQL visibility keeps a Keyword in a VARCHAR(255) (--requester)`)
 }

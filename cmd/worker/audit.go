@@ -106,7 +106,8 @@ func (c auditCheck) report(ctx context.Context, log *slog.Logger) {
 }
 
 // createCommands are the temporal CLI commands that register missing: one
-// per type, as the CLI takes one --type with any number of --name.
+// per type, each --name followed by its --type. The CLI pairs the flags:
+// "--name A --name B --type Keyword" registers one of the two only.
 func createCommands(namespace string, missing []workflows.AuditAttribute) []string {
 	var types []enumspb.IndexedValueType
 	names := map[enumspb.IndexedValueType][]string{}
@@ -114,12 +115,12 @@ func createCommands(namespace string, missing []workflows.AuditAttribute) []stri
 		if _, ok := names[a.Type]; !ok {
 			types = append(types, a.Type)
 		}
-		names[a.Type] = append(names[a.Type], "--name "+a.Name)
+		names[a.Type] = append(names[a.Type], fmt.Sprintf("--name %s --type %s", a.Name, a.Type))
 	}
 	var out []string
 	for _, t := range types {
-		out = append(out, fmt.Sprintf("temporal operator search-attribute create --namespace %s %s --type %s",
-			namespace, strings.Join(names[t], " "), t))
+		out = append(out, fmt.Sprintf("temporal operator search-attribute create --namespace %s %s",
+			namespace, strings.Join(names[t], " ")))
 	}
 	return out
 }

@@ -69,9 +69,9 @@ func TestAuditReportLogsTheExactCommandsForMissingAttributes(t *testing.T) {
 	assert.Contains(t, logged, "audit search attributes missing")
 	assert.Contains(t, logged, `missing=ClbLoadBalancers,ClbListeners,ClbServers,ClbRequester,ClbPhase`)
 	assert.Contains(t, logged, `command="temporal operator search-attribute create --namespace ops`+
-		` --name ClbLoadBalancers --name ClbListeners --name ClbServers --type KeywordList"`)
+		` --name ClbLoadBalancers --type KeywordList --name ClbListeners --type KeywordList --name ClbServers --type KeywordList"`)
 	assert.Contains(t, logged, `command="temporal operator search-attribute create --namespace ops`+
-		` --name ClbRequester --name ClbPhase --type Keyword"`)
+		` --name ClbRequester --type Keyword --name ClbPhase --type Keyword"`)
 	assert.Contains(t, logged, "ClbReason is registered as Keyword, clbdrain wants Text")
 }
 

@@ -91,8 +91,14 @@ func setUp() error {
 	if cluster.bin, err = harness.Build(filepath.Join(dir, "bin")); err != nil {
 		return err
 	}
+	// Every port of both nodes in one draw, so no two can be the same.
+	ports, err := freePorts(len(cluster.nodes) * len(portVars))
+	if err != nil {
+		return err
+	}
 	for i := range cluster.nodes {
-		n, err := newNode(i+1, server, db, filepath.Join(root, dynamicConfig), dir)
+		own := ports[i*len(portVars) : (i+1)*len(portVars)]
+		n, err := newNode(i+1, server, db, filepath.Join(root, dynamicConfig), dir, own)
 		if err != nil {
 			return err
 		}

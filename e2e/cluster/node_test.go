@@ -53,10 +53,11 @@ type node struct {
 	client   client.Client
 }
 
-// newNode prepares node number: free ports, and the environment the
-// server's embedded config template reads, as docker-compose.yaml sets it
-// for the temporalio/server image, with db as the PostgreSQL host:port.
-func newNode(number int, server, db, dynamicConfig, dir string) (*node, error) {
+// newNode prepares node number: the environment the server's embedded
+// config template reads, as docker-compose.yaml sets it for the
+// temporalio/server image, with db as the PostgreSQL host:port and ports
+// (free, one per portVars entry, the frontend's first) as its ports.
+func newNode(number int, server, db, dynamicConfig, dir string, ports []int) (*node, error) {
 	host, port, err := net.SplitHostPort(db)
 	if err != nil {
 		return nil, fmt.Errorf("%s=%q: %w", envDB, db, err)
@@ -64,9 +65,8 @@ func newNode(number int, server, db, dynamicConfig, dir string) (*node, error) {
 	if _, err := os.Stat(dynamicConfig); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(len(portVars))
-	if err != nil {
-		return nil, err
+	if len(ports) != len(portVars) {
+		return nil, fmt.Errorf("node %d: %d ports, want %d", number, len(ports), len(portVars))
 	}
 	n := &node{number: number, server: server,
 		frontend: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),

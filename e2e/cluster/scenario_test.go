@@ -170,6 +170,38 @@ func (sc *scenario) retriedActivities(ctx context.Context, c client.Client, id s
 	return out
 }
 
+// listedWorkflow is a workflow of `starter list --json`.
+type listedWorkflow struct {
+	WorkflowID string `json:"WorkflowId"`
+	Outcome    string `json:"Outcome"`
+	Requester  string `json:"Requester"`
+}
+
+// listed runs `starter list --json` with args through n's frontend until
+// it shows workflow id (visibility lags behind a little), and returns it.
+func (sc *scenario) listed(ctx context.Context, n *node, id string, args ...string) listedWorkflow {
+	sc.t.Helper()
+	var found listedWorkflow
+	last := ""
+	ok := harness.WaitFor(time.Minute, 500*time.Millisecond, func() bool {
+		res := sc.starter(ctx, n, append([]string{"list", "--json"}, args...)...)
+		last = res.Stdout + res.Stderr
+		var out struct{ Workflows []listedWorkflow }
+		if res.Code != 0 || json.Unmarshal([]byte(res.Stdout), &out) != nil {
+			return false
+		}
+		for _, w := range out.Workflows {
+			if w.WorkflowID == id && !strings.HasPrefix(w.Outcome, "running") {
+				found = w
+				return true
+			}
+		}
+		return false
+	})
+	require.True(sc.t, ok, "starter list %q never showed %s closed; last answer:\n%s", args, id, last)
+	return found
+}
+
 // awaitProgress waits until a drain's progress, asked through c, holds cond.
 func (sc *scenario) awaitProgress(ctx context.Context, c client.Client, id, what string, cond func(workflows.Progress) bool) {
 	sc.t.Helper()

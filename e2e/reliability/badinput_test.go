@@ -248,9 +248,11 @@ func TestBadInput(t *testing.T) {
 		after := sc.sim.Stats()
 		assert.Equal(t, 2, after.Actions[clb.ActionDescribeTargets].Requests-before.Actions[clb.ActionDescribeTargets].Requests,
 			"%s: one snapshot per drain", r.name)
-		assert.Equal(t, 1, after.Actions[clb.ActionDescribeListeners].Requests-before.Actions[clb.ActionDescribeListeners].Requests,
-			"%s: the starter's read of the listener's attributes before the start", r.name)
-		assert.Equal(t, 3, apiCalls(after)-apiCalls(before), "%s: and nothing else", r.name)
+		// Each snapshot may also read the listener's attributes; nothing
+		// else is called, and nothing changed.
+		listeners := after.Actions[clb.ActionDescribeListeners].Requests - before.Actions[clb.ActionDescribeListeners].Requests
+		assert.LessOrEqual(t, listeners, 2, "%s: at most one DescribeListeners per snapshot", r.name)
+		assert.Equal(t, 2+listeners, apiCalls(after)-apiCalls(before), "%s: and nothing else", r.name)
 	}
 
 	sc.row.Injected = fmt.Sprintf("%d malformed inputs via the starter, %d via a client start; %d unknown or missing rules via both",
