@@ -310,6 +310,39 @@ func TestDeregisterRecheckSendsOnlyWhatIsBound(t *testing.T) {
 	require.Equal(t, 1, h.clb.count(clb.ActionDeregisterTargets))
 }
 
+// Recheck reads what is bound and changes nothing.
+func TestRecheckOnlyReads(t *testing.T) {
+	h := newHarness(t)
+	v, err := h.env.ExecuteActivity(h.acts.Recheck, activities.RecheckInput{Selector: tcpSel(), Targets: cvms(1, 8, 2)})
+	require.NoError(t, err)
+	var res activities.RecheckResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, cvms(1, 2), res.Bound)
+	require.Equal(t, cvms(8), res.Gone)
+	require.Equal(t, []string{clb.ActionDescribeTargets}, h.clb.calls)
+}
+
+// A rule whose Url another writer changed after the drain resolved it is
+// still re-checked by its LocationId; only the user's input is held to
+// LocationId and Domain+Url naming one rule.
+func TestRecheckFollowsARuleByLocationID(t *testing.T) {
+	h := newHarness(t)
+	stale := httpSel(locAPI)
+	stale.Domain, stale.Url = "api.example.com", "/renamed-since"
+	v, err := h.env.ExecuteActivity(h.acts.Recheck, activities.RecheckInput{Selector: stale, Targets: cvms(0, 3)})
+	require.NoError(t, err)
+	var res activities.RecheckResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, cvms(0), res.Bound)
+	require.Equal(t, cvms(3), res.Gone)
+	dr, err := h.deregister(activities.DeregisterInput{Selector: stale, Targets: cvms(0, 3), Recheck: true})
+	require.NoError(t, err)
+	require.Equal(t, cvms(0), dr.Sent)
+
+	_, err = h.env.ExecuteActivity(h.acts.Snapshot, activities.SnapshotInput{Selector: stale, Targets: cvms(0)})
+	require.ErrorContains(t, err, "name one rule", "the user's own input is still checked")
+}
+
 func TestDeregisterRecheckOnARule(t *testing.T) {
 	h := newHarness(t)
 	res, err := h.deregister(activities.DeregisterInput{Selector: httpSel(locAPI), Targets: cvms(0, 3), Recheck: true})

@@ -20,6 +20,11 @@ type SnapshotInput struct {
 	Targets []clb.Target `json:"Targets"`
 }
 
+// MaxRenamedListed bounds the renamed targets a SnapshotResult (and a
+// drain's result) lists: 10,000 pairs of IPv6 spellings would pass
+// Temporal's payload limit. RenamedCount counts them all.
+const MaxRenamedListed = 100
+
 // SnapshotResult is what Snapshot found bound now.
 type SnapshotResult struct {
 	// Protocol is the listener's protocol (TCP, HTTP, ...).
@@ -35,8 +40,11 @@ type SnapshotResult struct {
 	Absent []clb.Target `json:"Absent,omitempty"`
 	// Renamed pairs each target asked for in another spelling than its
 	// binding's (an EniIp naming a CVM binding, an address written another
-	// way) with the target in Bound.
+	// way) with the target in Bound: the first MaxRenamedListed of them,
+	// so that the result stays small.
 	Renamed []clb.Renamed `json:"Renamed,omitempty"`
+	// RenamedCount counts all such targets, listed or not.
+	RenamedCount int `json:"RenamedCount,omitempty"`
 	// Merged counts targets asked for that name a binding an earlier one
 	// already named (two spellings of one binding); they are left out.
 	Merged int `json:"Merged,omitempty"`
@@ -92,7 +100,10 @@ func (a *Activities) Snapshot(ctx context.Context, in SnapshotInput) (SnapshotRe
 		}
 		seen[id.Key()] = true
 		if id != t {
-			res.Renamed = append(res.Renamed, clb.Renamed{Requested: t, Bound: id})
+			res.RenamedCount++
+			if len(res.Renamed) < MaxRenamedListed {
+				res.Renamed = append(res.Renamed, clb.Renamed{Requested: t, Bound: id})
+			}
 		}
 		res.Bound = append(res.Bound, clb.WeightedTarget{Target: id, Weight: b.Weight})
 	}
@@ -203,6 +214,18 @@ func bindings(l clb.Listener, sel clb.Selector) (clb.Selector, []clb.BoundTarget
 		"%s has no rule %q; its rules: %s", where, ruleName(sel), ruleList(l.Rules)), ErrNoRule, nil)
 }
 
+// byLocation is sel naming its rule by LocationId alone when it has one:
+// a resolved selector carries the rule's Domain and Url as they were when
+// resolved, and another writer may have changed them since. Only the
+// user's own input is held to LocationId and Domain+Url naming one rule
+// (Snapshot); re-checks follow the rule by its LocationId.
+func byLocation(sel clb.Selector) clb.Selector {
+	if sel.LocationId != "" {
+		sel.Domain, sel.Url = "", ""
+	}
+	return sel
+}
+
 // ruleName names the rule of sel as the user gave it.
 func ruleName(sel clb.Selector) string {
 	if sel.LocationId != "" {
@@ -273,7 +296,7 @@ func (a *Activities) weightsNow(ctx context.Context, sel clb.Selector, targets [
 	if err != nil {
 		return nil, err
 	}
-	_, now, err := bindings(l, sel)
+	_, now, err := bindings(l, byLocation(sel))
 	if err != nil {
 		return nil, err
 	}
@@ -308,4 +331,33 @@ func split[T any](items []T, keep []bool) (kept, others []T) {
 		}
 	}
 	return kept, others
+}
+
+// RecheckInput is the input of Recheck.
+type RecheckInput struct {
+	// Selector names the listener or rule, with its LocationId resolved
+	// (SnapshotResult.Selector).
+	Selector clb.Selector `json:"Selector"`
+	// Targets are the targets to look for, named as bound.
+	Targets []clb.Target `json:"Targets"`
+}
+
+// RecheckResult is what Recheck found.
+type RecheckResult struct {
+	// Bound are the targets still bound, in input order.
+	Bound []clb.Target `json:"Bound,omitempty"`
+	// Gone are the targets not bound any more, in input order.
+	Gone []clb.Target `json:"Gone,omitempty"`
+}
+
+// Recheck reads what is bound to the listener or rule now
+// (DescribeTargets) and splits the targets into those still bound and
+// those gone. It changes nothing: a cancelled drain uses it to learn how
+// a chunk whose call or task it could not follow to the end ended.
+func (a *Activities) Recheck(ctx context.Context, in RecheckInput) (RecheckResult, error) {
+	bound, gone, err := a.recheck(ctx, in.Selector, in.Targets)
+	if err != nil {
+		return RecheckResult{}, err
+	}
+	return RecheckResult{Bound: bound, Gone: gone}, nil
 }

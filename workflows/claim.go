@@ -67,6 +67,26 @@ func (d *drain) releaseClaims(ctx workflow.Context) {
 	d.claims = nil
 }
 
+// claimEarlyVersion is the workflow.GetVersion change after which a
+// continued run of a rule's drain takes its claims before its snapshot:
+// they are released at continue-as-new, and a drain of the rule by its
+// other name could otherwise start in between and see the targets at
+// weight 0. Before it, a continued run claimed after its snapshot.
+const claimEarlyVersion = "claim-before-snapshot"
+
+// claimsEarly reports whether this run takes its claims before its
+// snapshot: a continued run (Resume set) of a rule whose LocationId run 1
+// resolved, from claimEarlyVersion on. It claims under the rule as run 1
+// resolved it.
+func (d *drain) claimsEarly(ctx workflow.Context) bool {
+	if d.in.Resume == nil || d.in.LocationId == "" || !d.result.Selector.HasRule() ||
+		workflow.GetVersion(ctx, claimEarlyVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return false
+	}
+	d.sel = d.result.Selector
+	return true
+}
+
 // ruleIDs are the conventional workflow IDs of the listener or rule sel
 // names, resolved: one for a listener, one per spelling of a rule.
 func ruleIDs(sel clb.Selector) []string {
@@ -110,9 +130,7 @@ func (d *drain) claim(ctx workflow.Context) error {
 			ClaimInput{Selector: d.sel, DrainWorkflowID: own})
 		err := child.GetChildWorkflowExecution().Get(cctx, nil)
 		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-				"a drain of %s is already running as workflow %s (the same rule named another way); nothing was touched",
-				d.sel, id), ErrAlreadyRunning, err)
+			return d.alreadyRunning(id, err)
 		}
 		if err != nil {
 			return err
@@ -120,4 +138,24 @@ func (d *drain) claim(ctx workflow.Context) error {
 		d.claims = append(d.claims, child)
 	}
 	return nil
+}
+
+// alreadyRunning is the error of a claim refused because a drain of the
+// same rule runs as workflow id. Run 1 has touched nothing yet; a
+// continued run says what earlier runs left at weight 0 (FailureDetails
+// name them, see withLeftAtZero).
+func (d *drain) alreadyRunning(id string, err error) error {
+	msg := fmt.Sprintf("a drain of %s is already running as workflow %s (the same rule named another way); ", d.sel, id)
+	left := len(d.leftAtZero())
+	switch {
+	case d.in.Resume == nil:
+		msg += "nothing was touched"
+	case left > 0:
+		msg += fmt.Sprintf("this drain stops in run %d, leaving %d targets it drained at weight 0 and %d deregistered",
+			d.result.Runs, left, len(d.result.Deregistered))
+	default:
+		msg += fmt.Sprintf("this drain stops in run %d, with %d targets deregistered and none left at weight 0",
+			d.result.Runs, len(d.result.Deregistered))
+	}
+	return temporal.NewNonRetryableApplicationError(msg, ErrAlreadyRunning, err)
 }

@@ -53,7 +53,8 @@ func twoDrains(ctx workflow.Context, blockID, drainID string, in workflows.Drain
 	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), workflows.WorkflowName, in).Get(ctx, &res)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return appErr.Type() + ": " + appErr.Message(), nil
+		// Error() adds the causes' messages.
+		return appErr.Type() + ": " + appErr.Error(), nil
 	}
 	if err != nil {
 		return "", err
@@ -212,4 +213,28 @@ func TestClaimsAreReleasedBeforeContinueAsNewAndEnd(t *testing.T) {
 		// The test's drain runs under an ID of its own: it claims both.
 		require.Equal(t, []string{byLocationID, byDomainURL}, released, "chunksPerRun %d", chunksPerRun)
 	}
+}
+
+// A continued run takes its claims before its snapshot: refused because a
+// drain of the rule by its other name started in between, it reads
+// nothing and says what earlier runs left at weight 0.
+func TestContinuedRunClaimsBeforeItsSnapshot(t *testing.T) {
+	f := l7Fleet(t)
+	in := ruleInput(true)
+	in.DrainDelay, in.ChunkSize, in.ChunksPerRun = time.Minute, 1, 1
+	f.run(in)
+	next := decodeContinueAsNew(t, f.env.GetWorkflowError())
+
+	g := l7Fleet(t)
+	g.env.ExecuteWorkflow(twoDrains, byDomainURL, byLocationID, next)
+	require.True(t, g.env.IsWorkflowCompleted())
+	require.NoError(t, g.env.GetWorkflowError())
+	var out string
+	require.NoError(t, g.env.GetWorkflowResult(&out))
+	require.Contains(t, out, workflows.ErrAlreadyRunning+": ")
+	require.Contains(t, out, "failed leaving 2 targets at weight 0")
+	require.Contains(t, out, "this drain stops in run 2, leaving 2 targets it drained at weight 0 and 1 deregistered")
+	require.NotContains(t, out, "nothing was touched")
+	g.env.AssertActivityNumberOfCalls(t, "Snapshot", 0)
+	g.env.AssertActivityNumberOfCalls(t, "DeregisterTargets", 0)
 }

@@ -124,13 +124,21 @@ func (d *drain) run(ctx workflow.Context) (DrainResult, error) {
 	if err := d.validate(); err != nil {
 		return d.stop(ctx, err)
 	}
+	early := d.claimsEarly(ctx)
+	if early {
+		if err := d.claim(ctx); err != nil {
+			return d.stop(ctx, err)
+		}
+	}
 	if err := d.snapshot(ctx); err != nil {
 		return d.stop(ctx, err)
 	}
-	if err := d.claim(ctx); err != nil {
-		return d.stop(ctx, err)
+	if !early {
+		if err := d.claim(ctx); err != nil {
+			return d.stop(ctx, err)
+		}
 	}
-	if d.in.DrainDelay > 0 && !d.drainDone {
+	if d.in.DrainDelay > 0 && !d.drainDone && !cancelledBeforeDrain(ctx) {
 		if err := d.drain(ctx); err != nil {
 			return d.stop(ctx, err)
 		}
@@ -139,6 +147,19 @@ func (d *drain) run(ctx workflow.Context) (DrainResult, error) {
 		return d.stop(ctx, err)
 	}
 	return d.finish(ctx, PhaseDone), nil
+}
+
+// cancelSkipsDrainVersion is the workflow.GetVersion change after which a
+// cancel that landed before the drain phase (while the claims started)
+// skips it: before it, the drain phase ran on the cancelled context and the
+// cancel then restored weights it never set.
+const cancelSkipsDrainVersion = "cancel-skips-drain"
+
+// cancelledBeforeDrain reports whether the drain was cancelled before its
+// drain phase, and so skips it (from cancelSkipsDrainVersion on).
+func cancelledBeforeDrain(ctx workflow.Context) bool {
+	return ctx.Err() != nil &&
+		workflow.GetVersion(ctx, cancelSkipsDrainVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 }
 
 // validate rejects a bad input before any API call and merges duplicates.
@@ -167,6 +188,11 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	d.progress.Phase = PhaseSnapshot
 	d.noteAudit(ctx)
 	sel := d.in.Selector
+	if d.in.Resume != nil && sel.LocationId != "" {
+		// A continued run follows the rule run 1 resolved by its
+		// LocationId: its Domain and Url may have been changed since.
+		sel.Domain, sel.Url = "", ""
+	}
 	var snap activities.SnapshotResult
 	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Snapshot,
 		activities.SnapshotInput{Selector: sel, Targets: d.targets}).Get(ctx, &snap)
@@ -176,7 +202,7 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 	d.sel = snap.Selector
 	d.result.Selector, d.result.Protocol = snap.Selector, snap.Protocol
 	d.result.AlreadyAbsent = append(d.result.AlreadyAbsent, snap.Absent...)
-	d.result.Renamed = append(d.result.Renamed, snap.Renamed...)
+	d.renamed(snap)
 	// Two spellings of one binding are one target asked for.
 	d.result.DuplicatesMerged += snap.Merged
 	d.result.Requested -= snap.Merged
@@ -197,6 +223,19 @@ func (d *drain) snapshot(ctx workflow.Context) error {
 		"toDeregister", len(d.toGo), "alreadyAbsent", len(snap.Absent), "run", d.result.Runs)
 	d.noteAudit(ctx)
 	return nil
+}
+
+// renamed records the renamed targets snap found: all in RenamedCount,
+// the first activities.MaxRenamedListed over the drain in Renamed.
+func (d *drain) renamed(snap activities.SnapshotResult) {
+	count := snap.RenamedCount
+	if count == 0 {
+		// An earlier version's activity listed them all.
+		count = len(snap.Renamed)
+	}
+	d.result.RenamedCount += count
+	room := max(0, activities.MaxRenamedListed-len(d.result.Renamed))
+	d.result.Renamed = append(d.result.Renamed, snap.Renamed[:min(room, len(snap.Renamed))]...)
 }
 
 // listenerRead records the listener's attributes the snapshot read, and
@@ -294,6 +333,9 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget
 	for {
 		dr, err := d.sendChunk(ctx, &cr, pending, finishing || cr.TaskRetries > 0)
 		if err != nil && !finishing && ctx.Err() != nil {
+			if readOnlyAfterCancel(ctx) {
+				return d.learnOutcome(ctx, &cr, chunk, err)
+			}
 			var cancel workflow.CancelFunc
 			ctx, cancel = d.finishOnCancel(ctx, &cr)
 			defer cancel()
@@ -308,6 +350,9 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget
 			break
 		}
 		done, err := d.waitChunk(ctx, &cr, dr.TaskID, dr.Turn)
+		if err != nil && ctx.Err() != nil && readOnlyAfterCancel(ctx) {
+			return d.learnOutcome(ctx, &cr, chunk, err)
+		}
 		if err != nil {
 			return d.chunkFailed(ctx, &cr, err)
 		}
@@ -329,7 +374,65 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget
 	return nil
 }
 
-// finishOnCancel is how a chunk whose sending a cancel cut short ends: an
+// cancelRecheckVersion is the workflow.GetVersion change after which a
+// chunk a cancel cut short (its call, or the wait for its task) is only
+// re-checked with the read-only Recheck, never sent again; before it, the
+// chunk was sent again (finishOnCancel), or abandoned unchecked after a
+// failed wait.
+const cancelRecheckVersion = "cancel-recheck-read-only"
+
+// readOnlyAfterCancel reports whether this drain learns the outcome of a
+// chunk a cancel cut short read-only (learnOutcome), as drains from
+// before cancelRecheckVersion did not.
+func readOnlyAfterCancel(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, cancelRecheckVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+}
+
+// learnOutcome ends a chunk a cancel cut short, cause being why: a call may
+// have been applied with its answer lost, or a task it waited on removed
+// targets before the wait failed. Nothing is sent again (the operator
+// asked to stop): Recheck reads, on a context the cancel does not reach,
+// which of the chunk's targets are gone; those count as deregistered, and
+// the others stay to go, for the cancel's restore. When none is gone, or
+// the read fails, the chunk is abandoned. It returns cause.
+func (d *drain) learnOutcome(ctx workflow.Context, cr *ChunkResult, chunk []clb.WeightedTarget, cause error) error {
+	d.log.Info("cancelled with a chunk in flight: re-checking it, sending nothing", "chunk", cr.Index)
+	rctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	var rr activities.RecheckResult
+	err := workflow.ExecuteActivity(withSnapshotOptions(rctx), a.Recheck,
+		activities.RecheckInput{Selector: d.sel, Targets: clb.Unweighted(chunk)}).Get(rctx, &rr)
+	if err != nil {
+		d.noteError(err)
+		d.log.Error("re-checking the chunk failed", "chunk", cr.Index, "error", err)
+	}
+	if err != nil || len(rr.Gone) == 0 {
+		return d.chunkFailed(ctx, cr, cause)
+	}
+	gone := make(map[string]bool, len(rr.Gone))
+	for _, t := range rr.Gone {
+		gone[t.Key()] = true
+	}
+	var removed, left []clb.WeightedTarget
+	for _, t := range chunk {
+		if gone[t.Key()] {
+			removed = append(removed, t)
+		} else {
+			left = append(left, t)
+		}
+	}
+	d.toGo = append(left, d.toGo[len(chunk):]...)
+	cr.Gone += len(removed)
+	cr.Finished, cr.Outcome, cr.Error = workflow.Now(ctx), OutcomeDeregistered, errorMessage(cause)
+	d.result.Chunks = append(d.result.Chunks, *cr)
+	d.result.Deregistered = append(d.result.Deregistered, removed...)
+	d.chunksDone++
+	d.log.Info("chunk re-checked after cancel", "chunk", cr.Index, "gone", len(removed), "stillBound", len(left))
+	return cause
+}
+
+// finishOnCancel is how, before cancelRecheckVersion, a chunk whose
+// sending a cancel cut short ended: an
 // attempt may have been applied with its answer lost (the cancel landing in
 // the retry's backoff), so its outcome is unknown. The chunk in flight
 // finishes, as on any cancel: it is sent again on a context the cancel does

@@ -140,6 +140,22 @@ func (f *fleet) deregister(ctx context.Context, in activities.DeregisterInput) (
 	return activities.DeregisterResult{TaskID: f.taskID(), Sent: in.Targets, Attempt: int(activity.GetInfo(ctx).Attempt)}, nil
 }
 
+// recheck answers Recheck from the fleet: every target bound except the
+// absent ones.
+func (f *fleet) recheck(ctx context.Context, in activities.RecheckInput) (activities.RecheckResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var res activities.RecheckResult
+	for _, t := range in.Targets {
+		if f.absent[t.Key()] {
+			res.Gone = append(res.Gone, t)
+		} else {
+			res.Bound = append(res.Bound, t)
+		}
+	}
+	return res, nil
+}
+
 func (f *fleet) setWeight(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -160,6 +176,7 @@ func (f *fleet) healthy(taskTime time.Duration) {
 	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(f.snapshot).Maybe()
 	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(f.deregister).Maybe()
 	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(f.setWeight).Maybe()
+	f.env.OnActivity(a.Recheck, mock.Anything, mock.Anything).Return(f.recheck).Maybe()
 	f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).After(taskTime).Return(f.wait).Maybe()
 }
 
@@ -905,4 +922,30 @@ func keysOf[T interface{ Key() string }](ts []T) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// A continued run follows the rule by the LocationId run 1 resolved: the
+// rule's Url changed by another writer mid-drain does not fail it.
+func TestContinuedRunFollowsTheRuleByLocationID(t *testing.T) {
+	f := newFleet(t)
+	snap := &activities.Activities{CLB: oneListener{l: httpListener()}}
+	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(snap.Snapshot)
+	f.healthy(time.Second)
+	in := layer4(3)
+	in.Domain, in.Url = "API.example.com", "/v1"
+	in.ChunkSize, in.ChunksPerRun = 1, 1
+	f.run(in)
+	next := decodeContinueAsNew(t, f.env.GetWorkflowError())
+	require.Equal(t, locID, next.LocationId)
+
+	moved := httpListener()
+	moved.Rules[0].Url = "/v2"
+	g := newFleet(t)
+	snap = &activities.Activities{CLB: oneListener{l: moved}}
+	g.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(snap.Snapshot)
+	g.healthy(time.Second)
+	g.run(next)
+	next = decodeContinueAsNew(t, g.env.GetWorkflowError())
+	require.Equal(t, "/v2", next.Resume.Result.Selector.Url, "the rule as it is now")
+	require.Len(t, next.Resume.Result.Deregistered, 2)
 }

@@ -82,11 +82,19 @@ func (d *drain) goneDuringDrain(gone []clb.WeightedTarget) {
 	if len(gone) == 0 {
 		return
 	}
+	listed := make(map[string]bool, len(d.result.GoneDuringDrain))
+	for _, t := range d.result.GoneDuringDrain {
+		listed[t.Key()] = true
+	}
 	isGone := make(map[string]bool, len(gone))
 	for _, t := range gone {
 		isGone[t.Key()] = true
 		delete(d.drained, t.Key())
-		d.result.GoneDuringDrain = append(d.result.GoneDuringDrain, t.Target)
+		// A weight change sent again reports a target it skipped again.
+		if !listed[t.Key()] {
+			listed[t.Key()] = true
+			d.result.GoneDuringDrain = append(d.result.GoneDuringDrain, t.Target)
+		}
 	}
 	kept := d.toGo[:0:0]
 	for _, t := range d.toGo {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -140,32 +141,64 @@ func TestCancelInRetryBackoffLearnsTheChunksOutcome(t *testing.T) {
 	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.DeregisterInput) (activities.DeregisterResult, error) {
 			calls = append(calls, in)
-			switch len(calls) {
-			case 1: // applied, but the answer is lost
+			if len(calls) == 1 { // applied, but the answer is lost
 				return activities.DeregisterResult{}, temporal.NewApplicationErrorWithOptions(
 					"DeregisterTargets: ClientError.Timeout: no answer", "ClientError.Timeout",
 					temporal.ApplicationErrorOptions{NextRetryDelay: time.Minute})
-			case 2: // the re-check finds the whole chunk gone
-				return activities.DeregisterResult{AlreadyGone: in.Targets, Attempt: 1}, nil
 			}
 			return f.deregister(ctx, in)
+		})
+	var rechecks []activities.RecheckInput
+	f.env.OnActivity(a.Recheck, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.RecheckInput) (activities.RecheckResult, error) {
+			rechecks = append(rechecks, in)
+			return activities.RecheckResult{Gone: in.Targets}, nil // the lost call removed the chunk
 		})
 	f.healthy(time.Second)
 	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 10*time.Second)
 	f.run(layer4(25))
 	res := f.result()
 	require.True(t, res.Cancelled)
-	require.Len(t, calls, 2, "the chunk is re-checked once; the next chunk is not started")
-	require.True(t, calls[1].Recheck)
+	require.Len(t, calls, 1, "nothing is sent after the cancel; the next chunk is not started")
+	require.Len(t, rechecks, 1, "the chunk is re-checked once, read-only")
 	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered), "what the lost call removed is reported")
 	require.Len(t, res.Chunks, 1)
 	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
 	require.Equal(t, 20, res.Chunks[0].Gone)
+	require.Empty(t, res.Restored, "what is gone is not restored")
 }
 
-// When the re-check finds part of the chunk still bound, that part is sent
-// and its task waited for before the drain reports.
-func TestCancelInRetryBackoffFinishesTheChunk(t *testing.T) {
+// A target found unbound by a weight change and again by its re-sending
+// after the task failed is listed once in GoneDuringDrain.
+func TestTargetGoneDuringDrainIsListedOnce(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
+			res, err := f.setWeight(ctx, in)
+			res.Sent, res.Skipped = nil, nil
+			for _, tg := range in.Targets {
+				if tg.Target == cvm(1) {
+					res.Skipped = append(res.Skipped, tg)
+				} else {
+					res.Sent = append(res.Sent, tg)
+				}
+			}
+			return res, err
+		})
+	f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(activities.WaitResult{}, taskFailed("task-1", "busy")).Once()
+	f.healthy(time.Second)
+	in := layer4(3)
+	in.DrainDelay = time.Minute
+	f.run(in)
+	res := f.result()
+	require.Len(t, f.weights, 2, "the weight change is sent again after its task failed")
+	require.Equal(t, clb.TargetList{cvm(1)}, res.GoneDuringDrain)
+}
+
+// When the re-check after a cancel finds the chunk still bound (the call
+// cut short applied nothing), nothing is sent again: the chunk is
+// abandoned and the cancel restores its weights.
+func TestCancelInRetryBackoffSendsNothingMore(t *testing.T) {
 	f := newFleet(t)
 	n := 0
 	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
@@ -180,12 +213,38 @@ func TestCancelInRetryBackoffFinishesTheChunk(t *testing.T) {
 		})
 	f.healthy(time.Second)
 	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 10*time.Second)
+	in := layer4(25)
+	in.DrainDelay = time.Second
+	f.run(in)
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Equal(t, 1, n, "no DeregisterTargets is sent after the cancel")
+	require.Empty(t, f.deregs)
+	require.Empty(t, res.Deregistered)
+	require.Len(t, res.Chunks, 1)
+	require.Equal(t, workflows.OutcomeAbandoned, res.Chunks[0].Outcome)
+	require.Equal(t, keysOf(cvms(25)), keysOf(res.Restored), "the cancel restores the whole drain")
+}
+
+// A cancel while a chunk's task is waited on, the task id then expiring:
+// the chunk is re-checked read-only, and what the task removed is
+// reported as deregistered.
+func TestCancelDuringWaitThenTaskUnknownReportsWhatIsGone(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).After(time.Minute).Return(activities.WaitResult{}, taskUnknown("task-1")).Once()
+	f.env.OnActivity(a.Recheck, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.RecheckInput) (activities.RecheckResult, error) {
+			return activities.RecheckResult{Gone: in.Targets}, nil
+		})
+	f.healthy(time.Second)
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 10*time.Second)
 	f.run(layer4(25))
 	res := f.result()
 	require.True(t, res.Cancelled)
+	require.Len(t, f.deregs, 1, "nothing is sent after the cancel")
 	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
-	require.Equal(t, []string{"task-1"}, f.waits, "the finishing call's task is waited for")
 	require.Equal(t, workflows.OutcomeDeregistered, res.Chunks[0].Outcome)
+	require.Empty(t, res.Restored)
 }
 
 // Targets asked for in another spelling than their binding's are drained
@@ -209,4 +268,29 @@ func TestTargetsAreDrainedAsBound(t *testing.T) {
 	require.Equal(t, 2, res.Requested)
 	require.Equal(t, 1, res.DuplicatesMerged)
 	require.Equal(t, []clb.Renamed{{Requested: in.Targets[2], Bound: bound[1]}}, res.Renamed)
+}
+
+// Histories from before cancel-recheck-read-only keep their path: the
+// chunk a cancel cut short is sent again with a re-check.
+func TestCancelInRetryBackoffBeforeReadOnlyRecheck(t *testing.T) {
+	f := newFleet(t)
+	f.env.OnGetVersion("cancel-recheck-read-only", workflow.DefaultVersion, workflow.Version(1)).Return(workflow.DefaultVersion)
+	n := 0
+	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.DeregisterInput) (activities.DeregisterResult, error) {
+			n++
+			if n == 1 {
+				return activities.DeregisterResult{}, temporal.NewApplicationErrorWithOptions(
+					"DeregisterTargets: ClientError.Timeout: no answer", "ClientError.Timeout",
+					temporal.ApplicationErrorOptions{NextRetryDelay: time.Minute})
+			}
+			return f.deregister(ctx, in)
+		})
+	f.healthy(time.Second)
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 10*time.Second)
+	f.run(layer4(25))
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Equal(t, 2, n, "the old path sends the chunk again")
+	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
 }

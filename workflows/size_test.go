@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,10 @@ import (
 // payloadLimit is Temporal's warning size for one payload: results and
 // continue-as-new inputs stay under it.
 const payloadLimit = 512 * 1024
+
+// blobLimit is Temporal's default limit for one payload: an activity result
+// over it fails the activity.
+const blobLimit = 2 * 1024 * 1024
 
 // ipv6Targets makes n ENI targets with full-length IPv6 addresses in one
 // VPC's /56 (random subnets and interface IDs), on port 65535.
@@ -67,7 +72,22 @@ func TestLargestDrainStaysSmall(t *testing.T) {
 	deregister := func(_ context.Context, in activities.DeregisterInput) (activities.DeregisterResult, error) {
 		return activities.DeregisterResult{TaskID: "task", Sent: in.Targets[2:], AlreadyGone: in.Targets[:2], Attempt: 1}, nil
 	}
-	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lbID, ListenerId: lisID}, Targets: targets,
+	// Every other target is asked for in upper case, which Validate
+	// accepts: run 1's Snapshot (the activity itself) renames them.
+	asked := make([]clb.Target, len(targets))
+	bound := clb.Listener{ListenerId: lisID, Protocol: clb.ProtocolTCP, Port: 80}
+	for i, tg := range targets {
+		asked[i] = tg
+		if i%2 == 0 {
+			asked[i].EniIp = strings.ToUpper(tg.EniIp)
+		}
+		if !absent[tg.Key()] {
+			bound.Targets = append(bound.Targets, clb.BoundTarget{Type: "ENI", PrivateIpAddresses: []string{tg.EniIp},
+				Port: tg.Port, Weight: weights[tg.Key()]})
+		}
+	}
+	first := &activities.Activities{CLB: oneListener{l: bound}}
+	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lbID, ListenerId: lisID}, Targets: asked,
 		Reason: "largest drain", DrainDelay: time.Minute}
 	var res workflows.DrainResult
 	for run := 1; ; run++ {
@@ -77,12 +97,15 @@ func TestLargestDrainStaysSmall(t *testing.T) {
 		// pass the default 1 s deadlock detection.
 		f.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 20 * time.Second})
 		f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.SnapshotInput) (activities.SnapshotResult, error) {
-			res, err := snapshot(ctx, in)
-			if run == 1 {
-				// The first run sees the weights before the drain.
-				for i := range res.Bound {
-					res.Bound[i].Weight = weights[res.Bound[i].Key()]
-				}
+			if run > 1 {
+				return snapshot(ctx, in)
+			}
+			// The first run sees the weights before the drain.
+			res, err := first.Snapshot(ctx, in)
+			if err == nil {
+				size := payloadSize(t, res)
+				t.Logf("snapshot result: %d bytes", size)
+				require.Less(t, size, blobLimit, "the Snapshot result")
 			}
 			return res, err
 		})
@@ -102,6 +125,8 @@ func TestLargestDrainStaysSmall(t *testing.T) {
 	t.Logf("result: %d bytes, %d runs, %d chunks", size, res.Runs, len(res.Chunks))
 	require.Less(t, size, payloadLimit)
 
+	require.Equal(t, workflows.MaxTargets/2, res.RenamedCount, "the upper-case targets bound")
+	require.Len(t, res.Renamed, activities.MaxRenamedListed)
 	require.Len(t, res.AlreadyAbsent, 100)
 	require.Len(t, res.Deregistered, workflows.MaxTargets-100)
 	seen := map[string]bool{}

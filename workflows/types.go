@@ -192,7 +192,12 @@ type DrainResult struct {
 	// written another way) with the binding's own: every call sent, and
 	// every other list of the result, names the target as it is bound.
 	// Spellings of one binding beyond the first count in DuplicatesMerged.
+	// Only the first activities.MaxRenamedListed pairs are listed, so that
+	// the result stays small; RenamedCount counts them all.
 	Renamed []clb.Renamed `json:"Renamed,omitempty"`
+	// RenamedCount counts the targets asked for in another spelling than
+	// their binding's, listed in Renamed or not.
+	RenamedCount int `json:"RenamedCount,omitempty"`
 	// Drained are the targets whose weight was set to 0.
 	Drained int `json:"Drained,omitempty"`
 	// GoneDuringDrain are targets bound at the snapshot that were found

@@ -5,11 +5,16 @@ import (
 	"time"
 )
 
+// DefaultIdleConnectTimeout is the idle timeout, in seconds, a listener
+// has when DescribeListeners reports none (or 0): the API's default.
+const DefaultIdleConnectTimeout int64 = 900
+
 // DrainWarnings says what removing targets from listener l, after a drain
 // delay of drainDelay (0: none), will do to the connections they carry.
 // It warns when unbinding resets live connections (DeregisterTargetRst
 // on) and there is no drain delay, or the delay is shorter than the
-// listener's IdleConnectTimeout; and notes, more softly, a delay shorter
+// listener's IdleConnectTimeout (DefaultIdleConnectTimeout when not
+// reported or 0); and notes, more softly, a delay shorter
 // than the listener's session persistence (SessionExpireTime). Nil when
 // there is nothing to say, or the attributes are unknown. It is pure: the
 // workflow and the starter both call it, so they say the same.
@@ -17,15 +22,15 @@ func DrainWarnings(l ListenerAttributes, drainDelay time.Duration) []string {
 	var out []string
 	name := "listener " + l.ListenerId
 	if l.DeregisterTargetRst != nil && *l.DeregisterTargetRst {
-		idle := int64(0)
-		if l.IdleConnectTimeout != nil {
-			idle = *l.IdleConnectTimeout
+		idle, assumed := DefaultIdleConnectTimeout, " (the API's default: not reported)"
+		if l.IdleConnectTimeout != nil && *l.IdleConnectTimeout > 0 {
+			idle, assumed = *l.IdleConnectTimeout, ""
 		}
 		switch {
-		case idle > 0 && drainDelay < seconds(idle):
+		case drainDelay < seconds(idle) && (drainDelay > 0 || assumed == ""):
 			out = append(out, name+" resets connections on unbind (DeregisterTargetRst) and the drain delay "+
 				drainDelay.String()+" is shorter than its idle timeout "+strconv.FormatInt(idle, 10)+
-				"s: live connections will be cut")
+				"s"+assumed+": live connections will be cut")
 		case drainDelay <= 0:
 			out = append(out, name+" resets connections on unbind (DeregisterTargetRst) and there is no drain delay: "+
 				"live connections will be cut")

@@ -22,7 +22,12 @@ func TestDrainWarnings(t *testing.T) {
 	noIdle := clb.ListenerAttributes{ListenerId: "lbl-abc12345", DeregisterTargetRst: &on}
 	assert.Equal(t, []string{"listener lbl-abc12345 resets connections on unbind (DeregisterTargetRst) and there is no drain delay: " +
 		"live connections will be cut"}, clb.DrainWarnings(noIdle, 0))
-	assert.Empty(t, clb.DrainWarnings(noIdle, time.Second))
+	want := []string{"listener lbl-abc12345 resets connections on unbind (DeregisterTargetRst) and the drain delay 1s " +
+		"is shorter than its idle timeout 900s (the API's default: not reported): live connections will be cut"}
+	assert.Equal(t, want, clb.DrainWarnings(noIdle, time.Second), "no idle timeout reported: the API's default")
+	noIdle.IdleConnectTimeout = &zero
+	assert.Equal(t, want, clb.DrainWarnings(noIdle, time.Second), "an idle timeout of 0: the API's default")
+	assert.Empty(t, clb.DrainWarnings(noIdle, 15*time.Minute))
 
 	assert.Empty(t, clb.DrainWarnings(clb.ListenerAttributes{ListenerId: "lbl-abc12345", DeregisterTargetRst: &off, IdleConnectTimeout: &idle}, 0),
 		"no reset on unbind")
