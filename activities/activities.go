@@ -79,6 +79,13 @@ type Activities struct {
 	// flight: a channel that ticks every d until ctx is done. Nil means a
 	// real ticker; tests pass a fake one.
 	Ticks func(ctx context.Context, d time.Duration) <-chan time.Time
+	// Turns takes turns on a load balancer for the mutating activities
+	// (activities/turns.go); nil means no turn-taking.
+	Turns TurnTaker
+	// TurnBeat is how often a mutating activity heartbeats while it waits
+	// for its turn; 0 means DefaultTurnBeat, or a third of the activity's
+	// heartbeat timeout if that is shorter.
+	TurnBeat time.Duration
 
 	estimates taskEstimates
 }

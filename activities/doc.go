@@ -19,9 +19,15 @@
 // class's bound and backoff count the failures of that class only, over the
 // activity's attempts (FailureCounts, carried in the heartbeat details). The
 // few errors of clbdrain's own have the types ErrInvalidInput, ErrNoListener,
-// ErrNoRule, ErrTaskFailed and ErrTaskUnknown, all non-retryable, and
+// ErrNoRule, ErrTaskFailed and ErrTaskUnknown, all non-retryable,
 // ErrInterrupted: an attempt cut short by its worker's shutdown rather than
-// cancelled by the workflow, always retried (retry.go, interrupted).
+// cancelled by the workflow, always retried (retry.go, interrupted), and
+// ErrTurnUnavailable: no turn on the load balancer to be had, retried unless
+// the turns workflow refused the request for good.
+//
+// With a TurnTaker (Activities.Turns), the mutating activities change a load
+// balancer only while they hold its turn, and WaitForTask releases it when
+// the task ends (turns.go; the README's "Turn-taking on a load balancer").
 //
 // The activities emit these metrics through the SDK's metrics handler:
 // MetricTargetsDeregistered, MetricTargetsWeightSet, MetricTasksWaited,

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/turns"
 )
 
 // SetWeightInput is the input of SetWeight.
@@ -38,6 +39,9 @@ type SetWeightResult struct {
 	// AlreadySet are the targets Recheck found at their weight already;
 	// nothing was sent for them, and they count as done.
 	AlreadySet []clb.WeightedTarget `json:"AlreadySet,omitempty"`
+	// Turn is the turn on the load balancer held for the task, for
+	// WaitForTask to release; nil when none is held.
+	Turn *turns.Turn `json:"Turn,omitempty"`
 }
 
 // SetWeight sets each target's weight with one ModifyTargetWeight call and
@@ -47,12 +51,17 @@ type SetWeightResult struct {
 // (InvalidParameter) is checked with DescribeTargets, as DeregisterTargets
 // does: the targets gone are Skipped and the others sent once more; when
 // every target is still bound the answer is about something else, a caller
-// error.
-func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (SetWeightResult, error) {
+// error. It first waits for its turn on the load balancer (takeTurn), which
+// the result carries to WaitForTask.
+func (a *Activities) SetWeight(ctx context.Context, in SetWeightInput) (res SetWeightResult, err error) {
 	if err := checkBatch(len(in.Targets)); err != nil {
 		return SetWeightResult{}, err
 	}
-	var res SetWeightResult
+	turn, err := a.takeTurn(ctx, in.Selector.LoadBalancerId, turnWhat(clb.ActionModifyTargetWeight, in.Selector, len(in.Targets)))
+	if err != nil {
+		return res, err
+	}
+	defer func() { res.Turn = a.handOver(ctx, turn, res.TaskID, err) }()
 	send := in.Targets
 	if in.Recheck {
 		now, err := a.weightsNow(ctx, in.Selector, clb.Unweighted(send))
@@ -136,6 +145,9 @@ type DeregisterResult struct {
 	AlreadyGone []clb.Target `json:"AlreadyGone,omitempty"`
 	// Attempt is the activity attempt that succeeded (1 for the first).
 	Attempt int `json:"Attempt"`
+	// Turn is the turn on the load balancer held for the task, for
+	// WaitForTask to release; nil when none is held.
+	Turn *turns.Turn `json:"Turn,omitempty"`
 }
 
 // DeregisterTargets unbinds a chunk of targets with one DeregisterTargets
@@ -143,12 +155,19 @@ type DeregisterResult struct {
 // fails on a target already gone: a retried attempt (or Recheck) sends only
 // what DescribeTargets still shows bound, and a not-bound answer
 // (InvalidParameter) is checked the same way: when none is bound the chunk
-// is done, else the ones still bound are sent once more.
-func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) (DeregisterResult, error) {
+// is done, else the ones still bound are sent once more. It first waits for
+// its turn on the load balancer (takeTurn), which the result carries to
+// WaitForTask.
+func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) (res DeregisterResult, err error) {
 	if err := checkBatch(len(in.Targets)); err != nil {
 		return DeregisterResult{}, err
 	}
-	res := DeregisterResult{Attempt: attempt(ctx)}
+	res = DeregisterResult{Attempt: attempt(ctx)}
+	turn, err := a.takeTurn(ctx, in.Selector.LoadBalancerId, turnWhat(clb.ActionDeregisterTargets, in.Selector, len(in.Targets)))
+	if err != nil {
+		return res, err
+	}
+	defer func() { res.Turn = a.handOver(ctx, turn, res.TaskID, err) }()
 	send := in.Targets
 	log := activity.GetLogger(ctx)
 	if res.Attempt > 1 || in.Recheck {

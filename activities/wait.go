@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/turns"
 )
 
 // PollSettings tune how WaitForTask polls DescribeTaskStatus. Zero fields
@@ -97,6 +98,9 @@ type WaitInput struct {
 	// inputs scheduled before they existed): the process's shared estimate.
 	LoadBalancerID string `json:"LoadBalancerId,omitempty"`
 	Action         string `json:"Action,omitempty"`
+	// Turn is the turn on the load balancer held for the task, if any:
+	// renewed while the wait goes on, released when the task ends.
+	Turn *turns.Turn `json:"Turn,omitempty"`
 }
 
 // WaitResult is the result of WaitForTask.
@@ -142,11 +146,14 @@ type TaskFailure struct {
 // last answer; past the bound it fails non-retryable. Polls follow the
 // process's estimate of how long tasks of the load balancer and action
 // take (taskEstimate), and space out to StuckInterval once the task is
-// well past it.
-func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (WaitResult, error) {
+// well past it. It renews in.Turn while it waits and releases it when the
+// wait is over for good (keepTurn): the task ended, failed or is unknown.
+func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResult, err error) {
 	if err := checkWaitInput(in); err != nil {
 		return WaitResult{}, err
 	}
+	endTurn := a.keepTurn(ctx, in.Turn)
+	defer func() { endTurn(err) }()
 	w := a.startWait(ctx, in)
 	next := w.firstPoll()
 	for {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
+	"github.com/clbdrain/clbdrain/internal/turns"
 )
 
 // a refers to the activities by method value; the worker registers the real
@@ -36,6 +37,7 @@ func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
 		return DrainResult{}, err
 	}
+	d.watchTurns(ctx)
 	d.audit = startAudit(ctx, drainAudit(in))
 	return d.run(ctx)
 }
@@ -66,6 +68,8 @@ type drain struct {
 	chunksDone int
 	result     DrainResult
 	progress   Progress
+	// mutating is true while a mutating activity runs (turns_drain.go).
+	mutating bool
 	// audit upserts the search attributes and current details.
 	audit *auditor
 	// claims are the DrainClaim children holding the other IDs of the
@@ -345,7 +349,7 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget
 		if dr.TaskID == "" {
 			break
 		}
-		done, err := d.waitChunk(ctx, &cr, dr.TaskID)
+		done, err := d.waitChunk(ctx, &cr, dr.TaskID, dr.Turn)
 		if err != nil && ctx.Err() != nil && readOnlyAfterCancel(ctx) {
 			return d.learnOutcome(ctx, &cr, chunk, err)
 		}
@@ -444,8 +448,8 @@ func (d *drain) finishOnCancel(ctx workflow.Context, cr *ChunkResult) (workflow.
 func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target, recheck bool) (activities.DeregisterResult, error) {
 	called := workflow.Now(ctx)
 	var dr activities.DeregisterResult
-	err := workflow.ExecuteActivity(withMutationOptions(ctx), a.DeregisterTargets,
-		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: recheck}).Get(ctx, &dr)
+	err := d.mutate(ctx, a.DeregisterTargets,
+		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: recheck}, &dr)
 	cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
 	if err != nil {
 		return dr, d.activityFailed(fmt.Sprintf("chunk %d of %s", cr.Index, d.sel), err)
@@ -458,11 +462,11 @@ func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.T
 // waitChunk waits for the chunk's task and records it in cr. It reports
 // whether the chunk is done; false means its task failed and the chunk is
 // to be sent again (at most MaxTaskRetries times).
-func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string) (bool, error) {
+func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string, turn *turns.Turn) (bool, error) {
 	cr.RequestID = taskID
 	d.progress.CurrentTaskID = taskID
 	waited := workflow.Now(ctx)
-	wr, err := d.waitForTask(ctx, taskID, clb.ActionDeregisterTargets)
+	wr, err := d.waitForTask(ctx, taskID, clb.ActionDeregisterTargets, turn)
 	cr.WaitDuration += workflow.Now(ctx).Sub(waited)
 	cr.Polls += wr.Polls
 	if err == nil {
@@ -504,8 +508,8 @@ func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) er
 func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) (sent, skipped []clb.WeightedTarget, err error) {
 	for retry := 0; ; retry++ {
 		var res activities.SetWeightResult
-		err := workflow.ExecuteActivity(withMutationOptions(ctx), a.SetWeight,
-			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}).Get(ctx, &res)
+		err := d.mutate(ctx, a.SetWeight,
+			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}, &res)
 		if err != nil {
 			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
@@ -517,7 +521,7 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 			return done, skipped, nil
 		}
 		d.progress.CurrentTaskID = res.TaskID
-		_, err = d.waitForTask(ctx, res.TaskID, clb.ActionModifyTargetWeight)
+		_, err = d.waitForTask(ctx, res.TaskID, clb.ActionModifyTargetWeight, res.Turn)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
 			return done, skipped, nil
@@ -533,12 +537,13 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 
 // waitForTask waits for the task that action made, on a disconnected
 // context: the task runs whatever happens to the workflow, and a cancelled
-// drain must still learn how its last change ended.
-func (d *drain) waitForTask(ctx workflow.Context, taskID, action string) (activities.WaitResult, error) {
+// drain must still learn how its last change ended. The wait releases turn,
+// if any, when the task ends.
+func (d *drain) waitForTask(ctx workflow.Context, taskID, action string, turn *turns.Turn) (activities.WaitResult, error) {
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res activities.WaitResult
-	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: d.sel.LoadBalancerId, Action: action}
+	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: d.sel.LoadBalancerId, Action: action, Turn: turn}
 	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, &res)
 	return res, err
 }

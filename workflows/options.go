@@ -68,11 +68,16 @@ func withSnapshotOptions(ctx workflow.Context) workflow.Context {
 // withMutationOptions runs a mutating activity on the mutations queue,
 // which the worker rate-limits for the whole fleet. It waits for a cancelled
 // activity to end, so that a cancelled drain learns whether its last change
-// was sent (and then waits for its task).
+// was sent (and then waits for its task). An attempt first waits for its
+// turn on the load balancer, as long as other drains keep it, heartbeating:
+// StartToClose is the whole deadline, and the heartbeat timeout (callTimeout)
+// both notices a worker that died while waiting and bounds the calls made
+// once the turn is held, as StartToClose did before turns.
 func withMutationOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              workflow.GetInfo(ctx).TaskQueueName + MutationsQueueSuffix,
-		StartToCloseTimeout:    callTimeout,
+		StartToCloseTimeout:    mutationDeadline,
+		HeartbeatTimeout:       callTimeout,
 		ScheduleToCloseTimeout: mutationDeadline,
 		WaitForCancellation:    true,
 		RetryPolicy:            retryPolicy(),

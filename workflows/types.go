@@ -260,6 +260,9 @@ type Progress struct {
 	DrainUntil time.Time `json:"DrainUntil,omitempty"`
 	// LastError is the last error seen, retried or not.
 	LastError string `json:"LastError,omitempty"`
+	// WaitingFor says, while a change waits for its turn on the load
+	// balancer, for whom: "waiting for lb-… held by <workflow ID>".
+	WaitingFor string `json:"WaitingFor,omitempty"`
 	// Run is the run number (1 for the first, +1 per continue-as-new).
 	Run int `json:"Run"`
 	// Warnings are DrainResult.Warnings, known once the snapshot is taken.

@@ -190,6 +190,9 @@ func progressLine(p workflows.Progress, since, now time.Time, tty bool, width in
 	if p.CurrentTaskID != "" {
 		parts = append(parts, "task "+p.CurrentTaskID)
 	}
+	if p.WaitingFor != "" {
+		parts = append(parts, p.WaitingFor)
+	}
 	if p.Run > 1 {
 		parts = append(parts, "run "+strconv.Itoa(p.Run))
 	}

@@ -219,6 +219,9 @@ func TestProgressLine(t *testing.T) {
 		{name: "last error on one line", p: workflows.Progress{Phase: workflows.PhaseDeregistering, TargetsDone: 5, TargetsTotal: 10,
 			LastError: "RequestLimitExceeded:\n  too many requests"},
 			want: "[1m5s] deregistering, targets 5/10, last error: RequestLimitExceeded: too many requests"},
+		{name: "waiting for the turn", p: workflows.Progress{Phase: workflows.PhaseDeregistering, TargetsTotal: 60, CurrentChunk: 1,
+			WaitingFor: "waiting for lb-1 held by clb-drain/lb-1/lbl-2"},
+			want: "[1m5s] deregistering, targets 0/60, waiting for lb-1 held by clb-drain/lb-1/lbl-2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

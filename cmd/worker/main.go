@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -22,6 +23,7 @@ import (
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/internal/connect"
+	"github.com/clbdrain/clbdrain/internal/turns"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -96,7 +98,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	audit := newAuditCheck(c.OperatorService(), topts.Namespace)
 	audit.report(ctx, log)
 
-	main, mut := newWorkers(c, cfg, &activities.Activities{CLB: api}, audit)
+	acts := &activities.Activities{CLB: api, Turns: &turns.Client{Temporal: c, TaskQueue: cfg.TaskQueue, Log: log}}
+	main, mut := newWorkers(c, cfg, acts, audit)
 	mutations := cfg.TaskQueue + workflows.MutationsQueueSuffix
 	if err := main.Start(); err != nil {
 		return fmt.Errorf("starting the worker on %s: %w", cfg.TaskQueue, err)
@@ -114,14 +117,19 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	return nil
 }
 
+// turnHeartbeatThrottle is the longest the mutations worker holds back the
+// heartbeats of activities waiting for their turn on a load balancer.
+const turnHeartbeatThrottle = 2 * time.Second
+
 // newWorkers are the worker of the task queue (the workflows, the
-// read-only activities and the audit check) and the worker of its
-// mutations queue, rate-limited for the whole fleet.
+// read-only activities, the audit check and the load balancers' turns) and
+// the worker of its mutations queue, rate-limited for the whole fleet.
 func newWorkers(c client.Client, cfg config, acts *activities.Activities, audit auditCheck) (main, mut worker.Worker) {
 	main = worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.StopTimeout})
 	main.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
+	main.RegisterWorkflowWithOptions(workflows.LoadBalancerTurns, workflow.RegisterOptions{Name: turns.WorkflowName})
 	main.RegisterActivity(acts)
 	main.RegisterActivityWithOptions(audit.attributes, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})
 
@@ -129,6 +137,9 @@ func newWorkers(c client.Client, cfg config, acts *activities.Activities, audit 
 		WorkerStopTimeout:            cfg.StopTimeout,
 		TaskQueueActivitiesPerSecond: serverQueueRate(cfg.QueueRate),
 		DisableWorkflowWorker:        true,
+		// A mutation waiting for its turn heartbeats every second: it
+		// learns of its cancellation within this interval.
+		MaxHeartbeatThrottleInterval: turnHeartbeatThrottle,
 	})
 	mut.RegisterActivity(acts)
 	return main, mut
