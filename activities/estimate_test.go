@@ -129,3 +129,28 @@ func TestWaitForTaskLearnsWhileAsleep(t *testing.T) {
 		"no poll on the guess of 1 s; the first one a deviation and half an interval before 3 s")
 	assert.Equal(t, 2, res.Polls)
 }
+
+// TestLoadBalancerEstimateStartsFromAgreeingPeers: a load balancer that has
+// measured nothing starts from what the others measured when they agree
+// (a fleet learns a duration once), and from Expected when they do not
+// (one slow load balancer does not slow the polls of the rest).
+func TestLoadBalancerEstimateStartsFromAgreeingPeers(t *testing.T) {
+	s := PollSettings{}
+	var es taskEstimates
+	a := es.of(taskKind{"lb-aaaaaaaa", clb.ActionDeregisterTargets})
+	a.observe(taskMeasure{d: 2000 * ms, spread: 100 * ms}, s)
+	a.observe(taskMeasure{d: 2100 * ms, spread: 100 * ms}, s)
+	b := es.of(taskKind{"lb-bbbbbbbb", clb.ActionDeregisterTargets})
+	w := b.window(s)
+	assert.True(t, w.measured, "from its peers")
+	assert.InDelta(t, float64(1900*ms), float64(w.from), float64(100*ms))
+	other := es.of(taskKind{"lb-bbbbbbbb", clb.ActionModifyTargetWeight})
+	assert.False(t, other.window(s).measured, "another action learns apart")
+
+	slow := es.of(taskKind{"lb-cccccccc", clb.ActionDeregisterTargets})
+	slow.observe(taskMeasure{d: 60 * time.Second, spread: time.Second}, s)
+	c := es.of(taskKind{"lb-dddddddd", clb.ActionDeregisterTargets})
+	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, step: 125 * ms, stuck: 10 * time.Second}, c.window(s),
+		"peers that disagree: Expected")
+	assert.False(t, b.window(s).measured, "b has measured nothing itself: once its peers disagree it starts from Expected too")
+}

@@ -477,6 +477,17 @@ func (e *taskEstimates) of(kind taskKind) *taskEstimate {
 		e.byKind = map[taskKind]*taskEstimate{}
 	}
 	est := &taskEstimate{}
+	if kind.loadBalancerID != "" {
+		// A load balancer's estimate learns from its action's, which
+		// learns from every load balancer's tasks.
+		actionKind := taskKind{action: kind.action}
+		prior, ok := e.byKind[actionKind]
+		if !ok {
+			prior = &taskEstimate{}
+			e.byKind[actionKind] = prior
+		}
+		est.prior = prior
+	}
 	e.byKind[kind] = est
 	return est
 }
@@ -495,6 +506,24 @@ type taskEstimate struct {
 	// longest is the longest a task was seen running before the first one
 	// was measured.
 	longest time.Duration
+	// prior, for a load balancer's estimate, is its action's estimate
+	// over every load balancer: before this one has measured a task, it
+	// starts from the prior when the load balancers agree (see agreed), so
+	// that a fleet of load balancers does not learn the same duration
+	// once each; otherwise from Expected.
+	prior *taskEstimate
+}
+
+// agreed is the estimate's mean and deviation when it has measured a task
+// and its tasks agree (a deviation of at most half the mean): tasks of
+// many load balancers that take much the same time.
+func (e *taskEstimate) agreed() (mean, dev time.Duration, ok bool) {
+	if e == nil {
+		return 0, 0, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mean, e.dev, e.n > 0 && e.dev <= e.mean/2
 }
 
 // pollWindow is when, measured from the start of a wait, its task is
@@ -521,12 +550,15 @@ type pollWindow struct {
 // if that is longer, and the deviation a quarter of it.
 func (e *taskEstimate) window(s PollSettings) pollWindow {
 	e.mu.Lock()
-	mean, dev, measured := e.mean, e.dev, e.n > 0
-	if !measured {
-		mean = max(s.expected(), e.longest)
-		dev = mean / 4
-	}
+	mean, dev, measured, longest := e.mean, e.dev, e.n > 0, e.longest
 	e.mu.Unlock()
+	if !measured {
+		guess := max(s.expected(), longest, e.prior.unmeasuredLongest())
+		mean, dev = guess, guess/4
+		if pm, pd, ok := e.prior.agreed(); ok {
+			mean, dev, measured = max(pm, longest), pd, true
+		}
+	}
 	return pollWindow{
 		from:     max(0, mean-dev-s.minInterval()/2),
 		until:    mean + dev,
@@ -541,10 +573,28 @@ func (e *taskEstimate) window(s PollSettings) pollWindow {
 // together then stop polling for tasks that cannot have ended yet.
 func (e *taskEstimate) outlived(d time.Duration) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.n == 0 {
 		e.longest = max(e.longest, d)
 	}
+	e.mu.Unlock()
+	if e.prior != nil {
+		e.prior.outlived(d)
+	}
+}
+
+// unmeasuredLongest is the longest a task was seen running while the
+// estimate has measured none, else 0: the load balancers of a fleet whose
+// first tasks start together stop polling for tasks that cannot have ended.
+func (e *taskEstimate) unmeasuredLongest() time.Duration {
+	if e == nil {
+		return 0
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.n > 0 {
+		return 0
+	}
+	return e.longest
 }
 
 // observe adds a measure. The first one sets the mean, and the deviation
@@ -556,6 +606,14 @@ func (e *taskEstimate) outlived(d time.Duration) {
 // every later first poll later still. The deviation never falls below half
 // a poll interval: a measure is never more precise than that.
 func (e *taskEstimate) observe(m taskMeasure, s PollSettings) {
+	e.observeOwn(m, s)
+	if e.prior != nil {
+		e.prior.observe(m, s)
+	}
+}
+
+// observeOwn adds a measure to this estimate alone.
+func (e *taskEstimate) observeOwn(m taskMeasure, s PollSettings) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	floor := s.minInterval() / 2
