@@ -154,3 +154,18 @@ func TestLoadBalancerEstimateStartsFromAgreeingPeers(t *testing.T) {
 		"peers that disagree: Expected")
 	assert.False(t, b.window(s).measured, "b has measured nothing itself: once its peers disagree it starts from Expected too")
 }
+
+// TestLoadBalancersFirstTasksShareWhatTheyOutlived: before any task is
+// measured, a task seen running at one load balancer moves the first
+// guess of the others, as one estimate for all did.
+func TestLoadBalancersFirstTasksShareWhatTheyOutlived(t *testing.T) {
+	s := PollSettings{}
+	var es taskEstimates
+	a := es.of(taskKind{"lb-aaaaaaaa", clb.ActionDeregisterTargets})
+	b := es.of(taskKind{"lb-bbbbbbbb", clb.ActionDeregisterTargets})
+	a.outlived(1600 * ms)
+	assert.Equal(t, 1150*ms, b.window(s).from, "b's first guess follows what a's task outlived")
+	a.observe(taskMeasure{d: 60 * time.Second, spread: time.Second}, s)
+	a.observe(taskMeasure{d: 2 * time.Second, spread: 100 * ms}, s)
+	assert.Equal(t, 700*ms, b.window(s).from, "once measured, and disagreeing, the peers lend nothing")
+}
