@@ -94,11 +94,17 @@ func (a *Activities) beatWhileWaiting(ctx context.Context) (stop func()) {
 			every = hb
 		}
 	}
+	return repeat(ctx, every, func() { activity.RecordHeartbeat(ctx, details) })
+}
+
+// repeat runs f every d until ctx ends or the returned stop is called;
+// stop returns once f no longer runs.
+func repeat(ctx context.Context, d time.Duration, f func()) (stop func()) {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(every)
+		tick := time.NewTicker(d)
 		defer tick.Stop()
 		for {
 			select {
@@ -107,7 +113,7 @@ func (a *Activities) beatWhileWaiting(ctx context.Context) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				activity.RecordHeartbeat(ctx, details)
+				f()
 			}
 		}
 	}()
@@ -169,28 +175,13 @@ func (a *Activities) keepTurn(ctx context.Context, turn *turns.Turn) (end func(e
 	if every <= 0 {
 		every = turns.DefaultLease / 4
 	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if err := a.Turns.Renew(ctx, *turn); err != nil && ctx.Err() == nil {
-					activity.GetLogger(ctx).Warn("renewing the turn failed", "loadBalancer", turn.LoadBalancerId, "error", err)
-				}
-			}
+	stop := repeat(ctx, every, func() {
+		if err := a.Turns.Renew(ctx, *turn); err != nil && ctx.Err() == nil {
+			activity.GetLogger(ctx).Warn("renewing the turn failed", "loadBalancer", turn.LoadBalancerId, "error", err)
 		}
-	}()
+	})
 	return func(err error) {
-		close(done)
-		<-stopped
+		stop()
 		if taskEnded(ctx, err) {
 			// Sent while the activity completes, not before: the next
 			// holder's turn waits on the release, the drain's next change
