@@ -191,8 +191,13 @@ func runCloudFaults(t *testing.T, v cloudVariant) {
 	sc.row.Outcome = fmt.Sprintf("%d/%d drains completed%s, %.2f calls/target (bound %.2f); run again: %s; unknown load balancer: %s",
 		completed, len(runs), failed, perTarget, maxCallsPerTarget, againOutcome, probeOutcome)
 	assert.LessOrEqual(t, perTarget, maxCallsPerTarget, "API calls per target")
-	for _, e := range []string{eventSpell, eventBurst, eventLock, eventDrop, eventTaskFail} {
-		assert.Positive(t, events[e], "the disruptions include %s", e)
+	// The default row's drains run long enough for every disruption to
+	// land; a dialect row's shorter drains may end first, and show in the
+	// row what they met (the dialect's own evidence is asserted below).
+	if v.dialect == "" {
+		for _, e := range []string{eventSpell, eventBurst, eventLock, eventDrop, eventTaskFail} {
+			assert.Positive(t, events[e], "the disruptions include %s", e)
+		}
 	}
 	assert.Positive(t, answered(st, "InternalError"), "InternalError was answered")
 	assert.Positive(t, st.Actions[clb.ActionDeregisterTargets].Dropped, "an answer was dropped")
