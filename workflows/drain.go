@@ -275,11 +275,13 @@ func (d *drain) drain(ctx workflow.Context) error {
 			d.drained[t.Key()] = true
 		}
 		sent, gone, err := d.setWeights(ctx, batch, false)
+		// Found unbound even when the batch then failed: not left at
+		// weight 0, nothing to restore.
+		d.goneDuringDrain(gone)
 		if err != nil {
 			return err
 		}
 		d.result.Drained += len(sent)
-		d.goneDuringDrain(gone)
 	}
 	until := workflow.Now(ctx).Add(d.in.DrainDelay)
 	d.progress.Phase, d.progress.DrainUntil = PhaseDrainWait, until
