@@ -190,9 +190,13 @@ func checkBatchDuplicates(entries []clb.BatchWeightEntry) error {
 
 // batchWeightsNow reads what is bound to each entry's listener or rule now,
 // with one DescribeTargets per listener: for each entry, each target's
-// current weight, or -1 when it is not bound.
+// current weight, or -1 when it is not bound. It heartbeats after each
+// read (keeping the earlier attempts' failure counts): the heartbeat
+// timeout bounds the calls made once the turn is held, and a batch may
+// name many listeners.
 func (a *Activities) batchWeightsNow(ctx context.Context, lb string, entries []clb.BatchWeightEntry) ([][]int64, error) {
 	listeners := map[string]clb.Listener{}
+	counts := earlierCounts(ctx)
 	out := make([][]int64, len(entries))
 	for i, e := range entries {
 		sel := e.Selector
@@ -204,6 +208,7 @@ func (a *Activities) batchWeightsNow(ctx context.Context, lb string, entries []c
 				return nil, err
 			}
 			listeners[sel.ListenerId] = l
+			activity.RecordHeartbeat(ctx, counts)
 		}
 		_, bound, err := bindings(l, byLocation(sel))
 		if err != nil {

@@ -352,3 +352,18 @@ func TestEmulatorSetWeightsTargetGone(t *testing.T) {
 	require.Equal(t, 2, stats.Requests)
 	require.Equal(t, 1, stats.Errors["InvalidParameter"], fmt.Sprint(stats.Errors))
 }
+
+// Recheck reads listener after listener once the turn is held: each read
+// heartbeats, so that a batch over many listeners is not taken for a dead
+// worker while it reads.
+func TestSetWeightsRecheckHeartbeatsPerListener(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.setWeights(activities.SetWeightsInput{LoadBalancerId: lbID, Recheck: true, Entries: []clb.BatchWeightEntry{
+		entry(tcpSel(), weighted(cvm(0), 0)), entry(httpSel(locAPI), weighted(cvm(0), 0)), entry(httpSel(locWWW), weighted(cvm(3), 0)),
+	}})
+	require.NoError(t, err)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// One per listener read; the SDK sends the first and throttles the next.
+	require.NotEmpty(t, h.heartbeats, "heartbeats while it reads")
+}
