@@ -269,6 +269,11 @@ func (d *drain) drain(ctx workflow.Context) error {
 		}
 	}
 	for _, batch := range chunks(weighted, weightChunkSize(ctx)) {
+		// A cancel that came while the last batch's task was waited for
+		// stops here: nothing more is sent, nor counted as drained.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		// Marked before the call: a call cut short by cancellation may
 		// still have been applied, and restoring a weight is harmless.
 		for _, t := range batch {
