@@ -167,51 +167,102 @@ func (r *restore) ramp(ctx workflow.Context, lb *lbWork) error {
 	return nil
 }
 
-// setWeights applies changes, chunk by chunk, on a context the cancel
-// does not reach (a cancel stops before the next change, not in one), and
-// records each target's new weight.
+// setWeights applies changes (all on one load balancer) in batches of at
+// most clb.MaxBatchTargets targets, one SetWeights task each, on a context
+// the cancel does not reach (a cancel stops before the next batch, not in
+// one), and records each target's new weight.
 func (r *restore) setWeights(ctx workflow.Context, changes []weightChange) error {
 	mctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	for _, c := range changes {
-		for _, chunk := range chunks(c.targets, MaxChunkSize) {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			done, err := r.setChunk(mctx, c.b.sel, chunk)
-			if err != nil {
-				return err
-			}
-			for _, t := range done {
-				c.b.add(t)
+	for _, batch := range weightBatches(changes, clb.MaxBatchTargets) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		done, err := r.setBatch(mctx, batch)
+		if err != nil {
+			return err
+		}
+		for i, e := range done {
+			for _, t := range e.Targets {
+				batch[i].b.add(t)
 			}
 		}
 	}
 	return nil
 }
 
-// setChunk sets one chunk's weights, re-checking first (a target removed
-// meanwhile is skipped) and sending again after a failed task.
-func (r *restore) setChunk(ctx workflow.Context, sel clb.Selector, chunk []clb.WeightedTarget) ([]clb.WeightedTarget, error) {
-	for retry := 0; ; retry++ {
-		var res activities.SetWeightResult
-		err := r.mutate(ctx, a.SetWeight, activities.SetWeightInput{Selector: sel, Targets: chunk, Recheck: true}, &res)
-		if err != nil {
-			return nil, r.failed("setting weights on "+sel.String(), err)
+// weightBatches splits changes into batches of at most size targets, a
+// binding's targets split across batches when need be.
+func weightBatches(changes []weightChange, size int) [][]weightChange {
+	var out [][]weightChange
+	var cur []weightChange
+	n := 0
+	for _, c := range changes {
+		for len(c.targets) > 0 {
+			if n == size {
+				out, cur, n = append(out, cur), nil, 0
+			}
+			k := min(size-n, len(c.targets))
+			cur = append(cur, weightChange{b: c.b, targets: c.targets[:k]})
+			c.targets, n = c.targets[k:], n+k
 		}
-		done := append(res.AlreadySet, res.Sent...)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// setBatch sets one batch's weights with SetWeights and waits for its
+// task, re-checking and sending again after a failed task. It returns, per
+// change of batch, the targets now at their weight.
+func (r *restore) setBatch(ctx workflow.Context, batch []weightChange) ([]clb.BatchWeightEntry, error) {
+	lb := batch[0].b.sel.LoadBalancerId
+	in := activities.SetWeightsInput{LoadBalancerId: lb}
+	for _, c := range batch {
+		in.Entries = append(in.Entries, clb.BatchWeightEntry{Selector: c.b.sel, Targets: c.targets})
+	}
+	for retry := 0; ; retry++ {
+		in.Recheck = retry > 0
+		var res activities.SetWeightsResult
+		if err := r.mutate(ctx, a.SetWeights, in, &res); err != nil {
+			return nil, r.failed("setting weights on "+lb, err)
+		}
+		done := doneEntries(in.Entries, res)
 		if res.TaskID == "" {
 			return done, nil
 		}
-		err = r.waitTask(ctx, sel.LoadBalancerId, res.TaskID, clb.ActionModifyTargetWeight, res.Turn)
+		err := r.waitTask(ctx, lb, res.TaskID, clb.ActionBatchModifyTargetWeight, res.Turn)
 		if err == nil {
 			return done, nil
 		}
 		if _, _, typ := taskFailure(err); typ == "" || retry >= MaxTaskRetries {
-			return nil, r.failed("setting weights on "+sel.String()+": task "+res.TaskID, err)
+			return nil, r.failed("setting weights on "+lb+": task "+res.TaskID, err)
 		}
 		r.noteError(err)
 	}
+}
+
+// doneEntries are, per entry of asked, the targets res sent or found set.
+func doneEntries(asked []clb.BatchWeightEntry, res activities.SetWeightsResult) []clb.BatchWeightEntry {
+	done := map[string]bool{}
+	for _, list := range [][]clb.BatchWeightEntry{res.Sent, res.AlreadySet} {
+		for _, e := range list {
+			for _, t := range e.Targets {
+				done[e.Selector.String()+" "+t.Key()] = true
+			}
+		}
+	}
+	out := make([]clb.BatchWeightEntry, len(asked))
+	for i, e := range asked {
+		out[i].Selector = e.Selector
+		for _, t := range e.Targets {
+			if done[e.Selector.String()+" "+t.Key()] {
+				out[i].Targets = append(out[i].Targets, t)
+			}
+		}
+	}
+	return out
 }
 
 // settleUnhealthy unbinds the load balancer's unhealthy targets again when

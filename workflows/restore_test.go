@@ -39,7 +39,7 @@ type cloud struct {
 	polls       int
 	tasks       int
 	registers   []activities.RegisterInput
-	weights     []activities.SetWeightInput
+	weights     []weightCall
 	deregs      []activities.DeregisterInput
 	// times are when each SetWeight was called.
 	times []time.Time
@@ -59,7 +59,7 @@ func newCloud(t *testing.T) *cloud {
 // mock plays every activity; mocks a test sets before win.
 func (c *cloud) mock() {
 	c.env.OnActivity(a.RegisterTargets, mock.Anything, mock.Anything).Return(c.register).Maybe()
-	c.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(c.setWeight).Maybe()
+	c.env.OnActivity(a.SetWeights, mock.Anything, mock.Anything).Return(c.setWeights).Maybe()
 	c.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(c.deregister).Maybe()
 	c.env.OnActivity(a.TargetHealth, mock.Anything, mock.Anything).Return(c.health).Maybe()
 	c.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).After(2*time.Second).Return(activities.WaitResult{}, nil).Maybe()
@@ -99,25 +99,39 @@ func (c *cloud) register(ctx context.Context, in activities.RegisterInput) (acti
 	return res, nil
 }
 
-func (c *cloud) setWeight(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
+// weightCall is one SetWeights call, its targets flattened.
+type weightCall struct {
+	LoadBalancerId string
+	Targets        []clb.WeightedTarget
+}
+
+func (c *cloud) setWeights(ctx context.Context, in activities.SetWeightsInput) (activities.SetWeightsResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.weights = append(c.weights, in)
-	c.times = append(c.times, c.env.Now())
-	var res activities.SetWeightResult
-	m := c.at(in.Selector)
-	for _, t := range in.Targets {
-		w, ok := m[t.Key()]
-		switch {
-		case !ok:
-			res.Skipped = append(res.Skipped, t)
-		case w == t.Weight:
-			res.AlreadySet = append(res.AlreadySet, t)
-		default:
-			m[t.Key()] = t.Weight
-			res.Sent = append(res.Sent, t)
+	call := weightCall{LoadBalancerId: in.LoadBalancerId}
+	var res activities.SetWeightsResult
+	for _, e := range in.Entries {
+		call.Targets = append(call.Targets, e.Targets...)
+		m := c.at(e.Selector)
+		sent := clb.BatchWeightEntry{Selector: e.Selector}
+		for _, t := range e.Targets {
+			w, ok := m[t.Key()]
+			switch {
+			case !ok:
+				res.Skipped = append(res.Skipped, clb.BatchWeightEntry{Selector: e.Selector, Targets: []clb.WeightedTarget{t}})
+			case w == t.Weight:
+				res.AlreadySet = append(res.AlreadySet, clb.BatchWeightEntry{Selector: e.Selector, Targets: []clb.WeightedTarget{t}})
+			default:
+				m[t.Key()] = t.Weight
+				sent.Targets = append(sent.Targets, t)
+			}
+		}
+		if len(sent.Targets) > 0 {
+			res.Sent = append(res.Sent, sent)
 		}
 	}
+	c.weights = append(c.weights, call)
+	c.times = append(c.times, c.env.Now())
 	if len(res.Sent) > 0 {
 		res.TaskID = c.taskID()
 	}
@@ -497,4 +511,40 @@ func TestRestoreProgress(t *testing.T) {
 	require.Equal(t, 60, p.Registered)
 	require.Zero(t, p.AtWeight)
 	require.False(t, p.HealthUntil.IsZero())
+}
+
+func TestRestoreRaisesWeightsInBatches(t *testing.T) {
+	c := newCloud(t)
+	c.mock()
+	m := workflows.RestoreManifest{Bindings: []workflows.ManifestBinding{
+		{Selector: l4Sel(), Targets: varied(0, 450)},
+		{Selector: l7Sel(), Targets: varied(1000, 150)},
+	}}
+	c.run(workflows.RestoreInput{Manifest: m, WaitHealthy: time.Minute})
+	c.result()
+	require.Len(t, c.weights, 2, "600 targets healthy at once: 500, then 100")
+	require.Len(t, c.weights[0].Targets, clb.MaxBatchTargets)
+	require.Len(t, c.weights[1].Targets, 100)
+	require.Equal(t, wantWeights(m.Bindings[1].Targets), c.weightsOf(l7Sel()))
+}
+
+func TestRestoreSendsWeightsAgainAfterTheirTaskFailed(t *testing.T) {
+	c := newCloud(t)
+	var ins []activities.SetWeightsInput
+	c.env.OnActivity(a.SetWeights, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SetWeightsInput) (activities.SetWeightsResult, error) {
+			ins = append(ins, in)
+			return c.setWeights(ctx, in)
+		})
+	// Registration takes tasks 1-4; the weight task is task-5.
+	c.env.OnActivity(a.WaitForTask, mock.Anything, mock.MatchedBy(func(in activities.WaitInput) bool { return in.TaskID == "task-5" })).
+		Return(activities.WaitResult{}, taskFailed("task-5", "backend error")).Once()
+	c.mock()
+	m := manifest()
+	c.run(workflows.RestoreInput{Manifest: m, WaitHealthy: time.Minute})
+	c.result()
+	require.Len(t, ins, 2)
+	require.False(t, ins[0].Recheck)
+	require.True(t, ins[1].Recheck)
+	require.Equal(t, wantWeights(m.Bindings[0].Targets), c.weightsOf(l4Sel()))
 }
