@@ -3,9 +3,9 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -161,12 +161,14 @@ func RestoreWorkflowID(m RestoreManifest) string {
 	if m.Source != "" {
 		return RestoreIDPrefix + "/" + m.Source
 	}
-	b, err := json.Marshal(m.Bindings)
-	if err != nil {
-		// A manifest that cannot be marshalled cannot be sent either.
-		b = []byte(fmt.Sprint(m.Bindings))
+	var text strings.Builder
+	for _, b := range m.Bindings {
+		text.WriteString(b.Selector.String() + "\n")
+		for _, t := range b.Targets {
+			text.WriteString(t.String() + "\n")
+		}
 	}
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256([]byte(text.String()))
 	return RestoreIDPrefix + "/manifest-" + hex.EncodeToString(sum[:8])
 }
 
