@@ -39,6 +39,9 @@
 //     scheduling of one chunk's DeregisterTargets and the next one's, in
 //     drain 1 and in every run of a drain of 5,000 targets (tasks of
 //     50 ms), which continues as new: its runs and its longest run.
+//  5. (restore.go) A restore of 500 targets behind the health gate,
+//     health immediate, no ramp, tasks of 2 s: wall time over the ideal
+//     25 register tasks + one weight task.
 //
 // Progress goes to standard error, the table to standard output. A ticker
 // watches for stalls of the machine (the benchmark not run for half a
@@ -155,6 +158,12 @@ func measure(ctx context.Context, cli, workerBin string) (figures, error) {
 		return f, err
 	}
 	progress("4. history: finished in %s, %d runs", seconds(f.History.Wall), f.History.Runs)
+
+	progress("5. restore: putting back %d targets (tasks of %s)", restoreTargets, restoreLatency)
+	if f.Restore, err = e.restore(ctx); err != nil {
+		return f, err
+	}
+	progress("5. restore: finished in %s", seconds(f.Restore.Wall))
 	return f, nil
 }
 

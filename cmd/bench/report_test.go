@@ -25,6 +25,8 @@ func goodFigures() figures {
 			Throttled: map[string]int{}, Polls: 220, Tasks: 200, PeakRSS: []int64{40 << 20, 42 << 20}},
 		History: historyFigures{PerChunk: 12, PerChunkMost: 12, Targets: 5000, Chunks: 250, Latency: 50 * time.Millisecond,
 			Runs: 3, LongestRun: 1211, Wall: 50 * time.Second},
+		Restore: restoreFigures{Targets: 500, RegisterTasks: 25, WeightTasks: 1, Latency: 2 * time.Second,
+			Wall: 55 * time.Second, Tasks: 26, HealthReads: 1},
 	}
 }
 
@@ -43,7 +45,7 @@ func verdicts(secs []section) map[string]bool {
 
 func TestSectionsAllMet(t *testing.T) {
 	v := verdicts(sections(goodFigures()))
-	require.Len(t, v, 10)
+	require.Len(t, v, 12)
 	for figure, ok := range v {
 		assert.True(t, ok, figure)
 	}
@@ -64,6 +66,8 @@ func TestSectionsMissed(t *testing.T) {
 		{"long chunks", func(f *figures) { f.History.PerChunkMost = 12.5 }, "events per chunk"},
 		{"long run", func(f *figures) { f.History.LongestRun = 10001 }, "5000 targets"},
 		{"large drain failed", func(f *figures) { f.History.Err = errors.New("timed out") }, "5000 targets"},
+		{"slow restore", func(f *figures) { f.Restore.Wall = 58 * time.Second }, "restore wall time / ideal"},
+		{"restore tasks", func(f *figures) { f.Restore.Tasks = 27 }, "restore tasks"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
