@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -95,12 +96,25 @@ func (a *Activities) RegisterTargets(ctx context.Context, in RegisterInput) (res
 		}
 		send = rest
 		if taskID, err = reg.RegisterTargets(ctx, in.Selector, send); err != nil {
-			return res, apiError(ctx, clb.ActionRegisterTargets, err)
+			return res, a.registerAgain(ctx, err)
 		}
 	}
 	activity.GetMetricsHandler(ctx).Counter(MetricTargetsRegistered).Inc(int64(len(send)))
 	res.TaskID, res.Sent = taskID, send
 	return res, nil
+}
+
+// registerAgain is the error of the call sent again after a re-check: a
+// target bound meanwhile (by someone else, between the re-check and the
+// call) is retried, and the next attempt re-checks; any other error as
+// apiError says.
+func (a *Activities) registerAgain(ctx context.Context, err error) error {
+	ce := clb.Classify(clb.ActionRegisterTargets, err)
+	if ce.Class != clb.ClassAlreadyBound || ctx.Err() != nil {
+		return apiError(ctx, clb.ActionRegisterTargets, err)
+	}
+	countAPIError(ctx, ce)
+	return newAPIError(ce, false, time.Second)
 }
 
 // unbound reads what is bound to sel now, adds the targets bound already

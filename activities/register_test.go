@@ -143,3 +143,14 @@ func TestTargetHealthErrorIsTyped(t *testing.T) {
 	require.Equal(t, "AuthFailure", ae.Type())
 	require.True(t, ae.NonRetryable())
 }
+
+func TestRegisterRetriesATargetBoundBetweenRecheckAndCall(t *testing.T) {
+	h := newHarness(t)
+	h.clb.fail(clb.ActionRegisterTargets, sdkErr("InvalidParameter", "ins-00000000:80 is already bound"),
+		sdkErr("InvalidParameter", "ins-00000009:80 is already bound"))
+	_, err := h.register(activities.RegisterInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(0), 1), weighted(cvm(9), 2)}})
+	ae := applicationError(t, err)
+	require.Equal(t, "InvalidParameter", ae.Type())
+	require.False(t, ae.NonRetryable(), "the next attempt re-checks")
+	require.Equal(t, []string{clb.ActionRegisterTargets, clb.ActionDescribeTargets, clb.ActionRegisterTargets}, h.clb.calls)
+}
