@@ -318,6 +318,8 @@ func (a *app) startRestore(ctx context.Context, tc client.Client, c *restoreCmd,
 	fmt.Fprintf(out, "started restore of %d targets on %d listeners or rules\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
 		countTargets(in.Manifest), len(in.Manifest.Bindings), info.WorkflowID, info.RunID, info.URL)
 	if !c.wait {
+		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n",
+			a.command("status", "--wait", info.WorkflowID), a.command("cancel", info.WorkflowID))
 		if c.json {
 			return a.printJSON("restore", info)
 		}

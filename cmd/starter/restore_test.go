@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -203,4 +204,44 @@ func TestRestoreWaitDone(t *testing.T) {
 	require.Equal(t, exitOK, out.code, out.stderr)
 	assert.Contains(t, out.stdout, "done, registered 2/2, at weight 2/2")
 	assert.Contains(t, out.stdout, "restore of")
+}
+
+func restoreDescription(status enumspb.WorkflowExecutionStatus) *client.WorkflowExecutionDescription {
+	d := description(status)
+	d.WorkflowExecution.ID = "clb-restore/" + testID
+	d.WorkflowType.Name = workflows.RestoreWorkflowName
+	return d
+}
+
+func TestStatusOfARestore(t *testing.T) {
+	fc := &fakeClient{desc: restoreDescription(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING),
+		anyAnswers: []any{workflows.RestoreProgress{Phase: workflows.PhaseRamping, TargetsTotal: 60, Registered: 60, AtWeight: 10, RampStep: 2, RampSteps: 4}}}
+	res := runWith(t, fc, "", "status", "clb-restore/"+testID)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Contains(t, res.stdout, "restore clb-restore/"+testID+" (running)")
+	assert.Contains(t, res.stdout, "ramping, registered 60/60, at weight 10/60, ramp step 2/4")
+
+	run := newRun("run-1", workflows.DrainResult{}, nil)
+	run.value = workflows.RestoreResult{Cancelled: true, RampStep: 2, Bindings: []workflows.RestoredBinding{{Registered: drained().Deregistered}}}
+	run.release()
+	fc = &fakeClient{desc: restoreDescription(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), run: run}
+	res = runWith(t, fc, "", "status", "clb-restore/"+testID)
+	require.Equal(t, exitFailed, res.code, "a cancelled restore did not put everything back")
+	assert.Contains(t, res.stderr, "cancelled: what is registered stays at its current weight")
+}
+
+func TestCancelOfARestore(t *testing.T) {
+	run := newRun("run-1", workflows.DrainResult{}, nil)
+	run.value = workflows.RestoreResult{Cancelled: true, Bindings: []workflows.RestoredBinding{{Registered: drained().Deregistered}}}
+	fc := &fakeClient{desc: restoreDescription(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), run: run}
+	res := runWith(t, fc, "", "cancel", "--wait", "clb-restore/"+testID)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Equal(t, []string{"clb-restore/" + testID}, fc.cancelled)
+	assert.Contains(t, res.stdout, "cancellation requested for restore")
+
+	fc = &fakeClient{desc: restoreDescription(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)}
+	res = runWith(t, fc, "", "cancel", "clb-restore/"+testID)
+	require.Equal(t, exitFailed, res.code)
+	assert.Contains(t, res.stderr, "is not running (completed)")
+	assert.Empty(t, fc.cancelled)
 }
