@@ -78,8 +78,10 @@ type restore struct {
 // restore did there.
 type bindingState struct {
 	sel clb.Selector
-	// want are the manifest's targets with their original weights.
+	// want are the manifest's targets with their original weights; orig
+	// holds them by key once asked for.
 	want []clb.WeightedTarget
+	orig map[string]int64
 	// registered are the targets this restore bound, with their weight
 	// now; at indexes by key.
 	registered []clb.WeightedTarget
@@ -248,12 +250,13 @@ func (b *bindingState) noteAlready(t clb.WeightedTarget) {
 
 // original is the manifest's weight of t.
 func (b *bindingState) original(t clb.Target) int64 {
-	for _, w := range b.want {
-		if w.Key() == t.Key() {
-			return w.Weight
+	if b.orig == nil {
+		b.orig = make(map[string]int64, len(b.want))
+		for _, w := range b.want {
+			b.orig[w.Key()] = w.Weight
 		}
 	}
-	return 0
+	return b.orig[t.Key()]
 }
 
 // waitTask waits for a task on a context the cancel does not reach,
