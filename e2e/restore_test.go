@@ -166,6 +166,18 @@ func TestRestorePutsBackExactlyWhatTheDrainsRemoved(t *testing.T) {
 	want[harness.Binding{LB: r.l4.LoadBalancerId, Listener: r.l4.ListenerId, Target: hand.Key()}] = 77
 	assert.Equal(t, want, harness.Weights(r.sim.State()), "every binding back at its weight; the hand's target at the hand's")
 	r.registeredOnce()
+
+	// Audit: the restores are listed beside the drains, as restores.
+	restoreID := "clb-restore/" + ids[1]
+	out := list(t, func(out listOutput) bool {
+		w, ok := byID(out, restoreID)
+		return ok && w.Outcome == "done"
+	}, "--lb", r.l4.LoadBalancerId, "--since", "1h")
+	w, _ := byID(out, restoreID)
+	assert.Equal(t, workflows.KindRestore, w.Kind)
+	assert.Equal(t, "release 42", w.Reason, "the drain's reason")
+	assert.Equal(t, []string{r.l7.ListenerId + "/" + r.l7.LocationId}, w.Listeners)
+	assert.Len(t, out.Workflows, 4, "two drains and two restores")
 }
 
 func TestRestoreUnhealthyTargetsAreDeregisteredAndNamed(t *testing.T) {
