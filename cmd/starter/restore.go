@@ -56,7 +56,8 @@ restore fails with error type Unhealthy naming them. With --ramp-steps N the
 weights rise from 0 in N steps, --ramp-interval apart.
 
 The workflow ID is clb-restore/<drain workflow ID> (clb-restore/manifest-<hash>
-for a hand-written manifest), so one manifest is never restored twice at once.`
+for a hand-written manifest), so one manifest is never restored twice at once (exit 3 while one runs).
+Exit 1 also when targets were not healthy in time (error type Unhealthy).`
 
 // restoreCommand is "starter restore".
 func (a *app) restoreCommand() *cobra.Command {
@@ -70,7 +71,7 @@ func (a *app) restoreCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&c.manifest, "manifest", "", "restore the manifest in `FILE` (JSON; - reads standard input) instead of a drain's result")
 	fs.DurationVar(&c.waitHealthy, "wait-healthy", 0, "bind at weight 0 and give each target its weight once healthy, waiting at most this `DURATION` (at most 24h); 0: no health gate")
-	fs.StringVar(&c.onUnhealthy, "on-unhealthy", workflows.OnUnhealthyLeave, "what becomes of a target still unhealthy after --wait-healthy: `leave` it at weight 0, or deregister it")
+	fs.StringVar(&c.onUnhealthy, "on-unhealthy", workflows.OnUnhealthyLeave, "what becomes of a target still unhealthy after --wait-healthy (`MODE`): leave it at weight 0, or deregister it")
 	fs.DurationVar(&c.healthPoll, "health-poll", 0, "read health every `DURATION` (1s-10m; 0: 5s)")
 	fs.IntVar(&c.rampSteps, "ramp-steps", 0, "raise weights from 0 to the original in `N` steps (2-100); 0: at once")
 	fs.DurationVar(&c.rampInterval, "ramp-interval", 0, "the `DURATION` between two ramp steps, with --ramp-steps")
