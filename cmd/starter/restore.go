@@ -240,15 +240,10 @@ func (a *app) drainManifest(ctx context.Context, tc client.Client, namespace, id
 		a.errorf("restore", "the drain %s is still running; restore it once it has ended (%s), or cancel it (%s), which restores its drained weights",
 			id, a.command("status", "--wait", id), a.command("cancel", id))
 		return m, exitAlreadyRunning
-	case desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		a.errorf("restore", "the drain %s did not complete (%s): it has no result to restore; write a manifest of what it removed and use --manifest",
-			id, statusNames[desc.Status])
-		return m, exitFailed
 	}
-	var raw json.RawMessage
-	if err := tc.GetWorkflow(ctx, id, desc.WorkflowExecution.RunID).Get(ctx, &raw); err != nil {
-		a.errorf("restore", "reading the result of %s: %v", id, err)
-		return m, exitFailed
+	raw, code := a.drainOutcome(ctx, tc, id, desc)
+	if code >= 0 {
+		return m, code
 	}
 	m, err = manifestOf(id, desc.WorkflowType.Name, raw)
 	if err != nil {
@@ -256,6 +251,43 @@ func (a *app) drainManifest(ctx context.Context, tc client.Client, namespace, id
 		return m, exitUsage
 	}
 	return m, -1
+}
+
+// drainOutcome is the result of the ended drain id, which desc describes: of a
+// completed one, or the details of a failed one's error when they are a
+// restore manifest (a server drain that could not remove every binding
+// names in them what it removed). Any other end has nothing to restore:
+// it says so and returns the exit code; else -1.
+func (a *app) drainOutcome(ctx context.Context, tc client.Client, id string, desc *client.WorkflowExecutionDescription) (json.RawMessage, int) {
+	var raw json.RawMessage
+	err := tc.GetWorkflow(ctx, id, desc.WorkflowExecution.RunID).Get(ctx, &raw)
+	if desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && err == nil {
+		return raw, -1
+	}
+	var appErr *temporal.ApplicationError
+	if desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED && errors.As(err, &appErr) && appErr.HasDetails() &&
+		appErr.Details(&raw) == nil && hasKey(raw, "Bindings") {
+		fmt.Fprintf(a.stderr, "%s restore: the drain %s failed (%s); restoring what it removed, from its error's details\n",
+			a.prog, id, appErr.Type())
+		return raw, -1
+	}
+	if desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		a.errorf("restore", "reading the result of %s: %v", id, err)
+		return nil, exitFailed
+	}
+	a.errorf("restore", "the drain %s did not complete (%s): it has no result to restore; write a manifest of what it removed and use --manifest",
+		id, statusNames[desc.Status])
+	return nil, exitFailed
+}
+
+// hasKey reports whether raw is a JSON object with key.
+func hasKey(raw json.RawMessage, key string) bool {
+	var shape map[string]json.RawMessage
+	if json.Unmarshal(raw, &shape) != nil {
+		return false
+	}
+	_, ok := shape[key]
+	return ok
 }
 
 // manifestOf is the restore manifest of the result raw of the drain id, a

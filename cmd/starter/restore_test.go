@@ -93,7 +93,9 @@ func TestRestoreRefusesARunningDrain(t *testing.T) {
 }
 
 func TestRestoreRefusesAFailedDrainAndANonDrain(t *testing.T) {
-	fc := &fakeClient{run: newRun("run-1", drained(), nil), desc: description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED)}
+	fc := &fakeClient{desc: description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED),
+		runByID: map[string]*fakeRun{testID: ended(nil)}}
+	fc.runByID[testID].err = workflowError(roundTrip(temporal.NewNonRetryableApplicationError("denied", "AuthFailure", nil)))
 	res := runWith(t, fc, "", "restore", testID)
 	require.Equal(t, exitFailed, res.code)
 	assert.Contains(t, res.stderr, "did not complete (failed)")
@@ -244,4 +246,37 @@ func TestCancelOfARestore(t *testing.T) {
 	require.Equal(t, exitFailed, res.code)
 	assert.Contains(t, res.stderr, "is not running (completed)")
 	assert.Empty(t, fc.cancelled)
+}
+
+func TestRestoreOfAServerDrainThatFailed(t *testing.T) {
+	// A server drain that could not remove every binding fails with its
+	// result, a restore manifest and more, as its error's details.
+	details := struct {
+		workflows.RestoreManifest
+		Outcomes []string `json:"Outcomes"`
+	}{RestoreManifest: drained().Manifest("clb-servers/x"), Outcomes: []string{"removed", "failed"}}
+	failed := workflowError(roundTrip(temporal.NewNonRetryableApplicationError("1 binding failed", "BindingsFailed", nil, details)))
+	d := description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED)
+	d.WorkflowExecution.ID, d.WorkflowType.Name = "clb-servers/x", "DrainServers"
+	run := newRun("run-0", workflows.DrainResult{}, failed)
+	run.release()
+	fc := &fakeClient{desc: d, runByID: map[string]*fakeRun{"clb-servers/x": run}, run: newRun("run-1", workflows.DrainResult{}, nil)}
+	res := runWith(t, fc, "", "restore", "clb-servers/x")
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "failed (BindingsFailed); restoring what it removed")
+	in := startedRestore(t, fc)
+	assert.Equal(t, details.RestoreManifest, in.Manifest)
+	assert.Equal(t, "clb-restore/clb-servers/x", fc.starts[0].opts.ID)
+
+	// A failed listener drain's details name what it left at weight 0,
+	// not what it removed: nothing to restore from.
+	left := workflowError(roundTrip(temporal.NewNonRetryableApplicationError("denied", "AuthFailure", nil,
+		workflows.FailureDetails{LeftAtZero: leftAtZero})))
+	run = newRun("run-0", workflows.DrainResult{}, left)
+	run.release()
+	fc = &fakeClient{desc: description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), runByID: map[string]*fakeRun{testID: run}}
+	res = runWith(t, fc, "", "restore", testID)
+	require.Equal(t, exitFailed, res.code)
+	assert.Contains(t, res.stderr, "did not complete (failed)")
+	assert.Empty(t, fc.starts)
 }
