@@ -41,8 +41,8 @@ type restoreCmd struct {
 const restoreAbout = `Puts back what a drain took out: every target it deregistered, on the same
 listener or rule, at the weight it had before the drain. DRAIN_WORKFLOW_ID
 names a completed drain (a DrainAndDeregister, a cancelled one included, or a
-DrainServers): its result is the manifest; a drain still running is refused
-(exit 3). --manifest FILE (- for standard input) reads a manifest instead:
+DrainServers, a failed one included): its result is the manifest; a drain
+still running is refused (exit 3). --manifest FILE (- for standard input) reads a manifest instead:
     {"Bindings": [{"Selector": {"LoadBalancerId": "lb-abc12345",
                                 "ListenerId": "lbl-abc12345"},
                    "Targets": [{"InstanceId": "ins-abc12345", "Port": 80, "Weight": 10}]}]}
