@@ -162,7 +162,7 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResul
 		}
 		// Other waits may have moved the estimate later meanwhile, as when
 		// a fleet's first tasks start together.
-		if from := w.prog.Started.Add(w.est.window(a.Poll).from); !w.resumed && from.After(a.now()) {
+		if from := w.prog.Started.Add(w.window().from); !w.resumed && from.After(a.now()) {
 			next = from
 			continue
 		}
@@ -230,6 +230,19 @@ func (a *Activities) startWait(ctx context.Context, in WaitInput) *taskWait {
 	return w
 }
 
+// window is the poll window of the wait's estimate. While the process's
+// polls queue for the API budget (pollQueue), a poll sent before the task's
+// end takes the budget another wait needed to see its task ended, and
+// comes late anyway: the window then starts at the expected end, not a
+// deviation before it.
+func (w *taskWait) window() pollWindow {
+	win := w.est.window(w.a.Poll)
+	if win.measured && w.a.estimates.queue.queued(w.a.Poll) {
+		win.from = max(win.from, win.expected)
+	}
+	return win
+}
+
 // firstPoll is when to poll first: at the start of the expected window, or
 // at once for a resumed wait (the previous attempt may have seen the task
 // near its end).
@@ -237,7 +250,7 @@ func (w *taskWait) firstPoll() time.Time {
 	if w.resumed {
 		return w.a.now()
 	}
-	return w.prog.Started.Add(w.est.window(w.a.Poll).from)
+	return w.prog.Started.Add(w.window().from)
 }
 
 // poll calls DescribeTaskStatus once, heartbeating while it is in flight,
@@ -249,6 +262,9 @@ func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled t
 	st, err = w.a.CLB.DescribeTaskStatus(ctx, w.taskID)
 	stop()
 	polled = w.a.now()
+	if err == nil {
+		w.a.estimates.queue.observe(st.Waited)
+	}
 	w.prog.Polls++
 	if w.prog.FirstPoll.IsZero() {
 		w.prog.FirstPoll = polled
@@ -314,7 +330,7 @@ func (w *taskWait) nextPoll(seen, polled time.Time) time.Time {
 	if !w.resumed {
 		w.est.outlived(elapsed)
 	}
-	win := w.est.window(w.a.Poll)
+	win := w.window()
 	switch {
 	case elapsed < win.from:
 		return w.prog.Started.Add(win.from)
@@ -464,6 +480,32 @@ const maxEstimates = 4096
 type taskEstimates struct {
 	mu     sync.Mutex
 	byKind map[taskKind]*taskEstimate
+	// queue is how long the process's polls wait for the API budget.
+	queue pollQueue
+}
+
+// pollQueue is how long the process's DescribeTaskStatus calls waited for
+// their token of the API budget (clb.TaskStatus.Waited), smoothed with a
+// gain of 1/4: the polls of many waits, across load balancers, share one
+// budget.
+type pollQueue struct {
+	mu   sync.Mutex
+	wait time.Duration
+}
+
+// observe adds the token wait of one poll.
+func (q *pollQueue) observe(waited time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.wait += (waited - q.wait) / 4
+}
+
+// queued reports whether polls queue for the budget: their smoothed wait
+// is over half the shortest poll interval.
+func (q *pollQueue) queued(s PollSettings) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.wait > s.minInterval()/2
 }
 
 // of is the estimate of kind, made on first use.
@@ -531,8 +573,8 @@ func (e *taskEstimate) agreed() (mean, dev time.Duration, ok bool) {
 type pollWindow struct {
 	// from is one deviation and half a poll interval before the mean, so
 	// that most tasks are seen running once; until is one deviation after
-	// the mean.
-	from, until time.Duration
+	// the mean; expected is the mean.
+	from, until, expected time.Duration
 	// step spaces the polls within the window: half a deviation, at least
 	// MinInterval, so that a task is seen ended within about a quarter of
 	// a deviation, for a handful of polls at most.
@@ -562,6 +604,7 @@ func (e *taskEstimate) window(s PollSettings) pollWindow {
 	return pollWindow{
 		from:     max(0, mean-dev-s.minInterval()/2),
 		until:    mean + dev,
+		expected: mean,
 		step:     max(s.minInterval(), dev/2),
 		measured: measured,
 		stuck:    max(stuckFactor*mean, stuckAfter),
