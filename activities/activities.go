@@ -43,8 +43,8 @@ const (
 	// MetricTargetsDeregistered counts targets sent in DeregisterTargets
 	// calls that the API accepted.
 	MetricTargetsDeregistered = "clbdrain_targets_deregistered"
-	// MetricTargetsWeightSet counts targets sent in ModifyTargetWeight
-	// calls that the API accepted.
+	// MetricTargetsWeightSet counts targets sent in ModifyTargetWeight and
+	// BatchModifyTargetWeight calls that the API accepted.
 	MetricTargetsWeightSet = "clbdrain_targets_weight_set"
 	// MetricTasksWaited counts tasks waited to their end, tagged with
 	// outcome "succeeded" or "failed".

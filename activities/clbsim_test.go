@@ -23,10 +23,20 @@ type emulated struct {
 	sel      clb.Selector
 	// targets are the listener's 45 bound targets (a fifth of them ENI).
 	targets []clb.Target
+	// state is the fleet the emulator started with.
+	state clbsim.State
 }
 
 func newEmulated(t *testing.T, latency time.Duration) *emulated {
-	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: 45, ENI: 0.2}, 7)
+	e := newEmulatedFleet(t, clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 1, Targets: 45, ENI: 0.2}, latency)
+	require.Len(t, e.targets, 45)
+	return e
+}
+
+// newEmulatedFleet is an emulated harness over the fleet spec generates;
+// sel and targets are its first load balancer's first listener's.
+func newEmulatedFleet(t *testing.T, spec clbsim.GenerateSpec, latency time.Duration) *emulated {
+	state, err := clbsim.Generate(spec, 7)
 	require.NoError(t, err)
 	// Near the wall clock: the SDK signs with it.
 	simClock := clbsim.NewManualClock(time.Now())
@@ -47,10 +57,9 @@ func newEmulated(t *testing.T, latency time.Duration) *emulated {
 
 	lb := state.LoadBalancers[0]
 	l := lb.Listeners[0]
-	e := &emulated{harness: h, sim: sim, simClock: simClock,
+	e := &emulated{harness: h, sim: sim, simClock: simClock, state: state,
 		sel:     clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId},
 		targets: clbsim.RequestTargets(l.Targets)}
-	require.Len(t, e.targets, 45)
 	return e
 }
 

@@ -79,7 +79,10 @@ func newFakeCLB(c *clock) *fakeCLB {
 		sent: map[string][][]clb.Target{}}
 }
 
-var _ clb.API = (*fakeCLB)(nil)
+var (
+	_ clb.API           = (*fakeCLB)(nil)
+	_ clb.BatchWeighter = (*fakeCLB)(nil)
+)
 
 func (f *fakeCLB) fail(action string, errs ...error) {
 	f.mu.Lock()
@@ -222,6 +225,43 @@ func (f *fakeCLB) ModifyTargetWeight(_ context.Context, sel clb.Selector, target
 		}
 	}
 	f.sent[clb.ActionModifyTargetWeight] = append(f.sent[clb.ActionModifyTargetWeight], clb.Unweighted(targets))
+	return f.newTask(), nil
+}
+
+// BatchModifyTargetWeight sets weights across the load balancer's
+// listeners and rules: as the API does, a target not bound fails the whole
+// call, and nothing changes.
+func (f *fakeCLB) BatchModifyTargetWeight(_ context.Context, lb string, entries []clb.BatchWeightEntry) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(clb.ActionBatchModifyTargetWeight); err != nil {
+		return "", err
+	}
+	var all []clb.Target
+	for _, e := range entries {
+		bound := f.bindings(e.Selector)
+		for _, t := range e.Targets {
+			found := false
+			for _, b := range *bound {
+				found = found || b.Matches(t.Target)
+			}
+			if !found {
+				return "", clb.NewError(clb.ActionBatchModifyTargetWeight, "InvalidParameter", t.Key()+" is not bound on "+lb)
+			}
+		}
+		all = append(all, clb.Unweighted(e.Targets)...)
+	}
+	for _, e := range entries {
+		bound := f.bindings(e.Selector)
+		for _, t := range e.Targets {
+			for i := range *bound {
+				if (*bound)[i].Matches(t.Target) {
+					(*bound)[i].Weight = t.Weight
+				}
+			}
+		}
+	}
+	f.sent[clb.ActionBatchModifyTargetWeight] = append(f.sent[clb.ActionBatchModifyTargetWeight], all)
 	return f.newTask(), nil
 }
 

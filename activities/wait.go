@@ -93,7 +93,8 @@ type WaitInput struct {
 	TaskID string `json:"TaskId"`
 	// LoadBalancerID is the load balancer the task changes and Action the
 	// mutating action that made it (clb.ActionDeregisterTargets,
-	// clb.ActionModifyTargetWeight, clb.ActionRegisterTargets): together
+	// clb.ActionModifyTargetWeight, clb.ActionBatchModifyTargetWeight,
+	// clb.ActionRegisterTargets): together
 	// they pick the estimate of how long the task takes. Both empty (as in
 	// inputs scheduled before they existed): the process's shared estimate.
 	LoadBalancerID string `json:"LoadBalancerId,omitempty"`
@@ -188,11 +189,11 @@ func checkWaitInput(in WaitInput) error {
 		return invalidInput("WaitForTask: TaskId is required")
 	}
 	switch in.Action {
-	case "", clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionRegisterTargets:
+	case "", clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionBatchModifyTargetWeight, clb.ActionRegisterTargets:
 		return nil
 	}
-	return invalidInput(fmt.Sprintf("WaitForTask: Action %q makes no task: want %s, %s or %s", in.Action,
-		clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionRegisterTargets))
+	return invalidInput(fmt.Sprintf("WaitForTask: Action %q makes no task: want %s, %s, %s or %s", in.Action,
+		clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionBatchModifyTargetWeight, clb.ActionRegisterTargets))
 }
 
 // taskWait is the state of one WaitForTask attempt.
