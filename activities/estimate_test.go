@@ -7,7 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
 )
@@ -218,4 +220,142 @@ func TestPollQueue(t *testing.T) {
 		q.observe(0)
 	}
 	assert.False(t, q.queued(s), "polls sent at once again")
+}
+
+// beatCounter counts the heartbeats activities record, before the SDK
+// batches them.
+type beatCounter struct {
+	interceptor.WorkerInterceptorBase
+	beats []WaitProgress
+}
+
+func (c *beatCounter) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &beatCounterInbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, c: c}
+}
+
+type beatCounterInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+	c *beatCounter
+}
+
+func (i *beatCounterInbound) Init(outbound interceptor.ActivityOutboundInterceptor) error {
+	return i.Next.Init(&beatCounterOutbound{ActivityOutboundInterceptorBase: interceptor.ActivityOutboundInterceptorBase{Next: outbound}, c: i.c})
+}
+
+type beatCounterOutbound struct {
+	interceptor.ActivityOutboundInterceptorBase
+	c *beatCounter
+}
+
+func (o *beatCounterOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
+	o.Next.RecordHeartbeat(ctx, details...)
+	if len(details) == 1 {
+		if p, ok := details[0].(WaitProgress); ok {
+			o.c.beats = append(o.c.beats, p)
+		}
+	}
+}
+
+// TestWaitForTaskHeartbeatsOnlyToGoOn: a poll that sees the task running
+// heartbeats the progress for a retried attempt to resume from; one that
+// ends the wait completes the activity instead, with no heartbeat.
+func TestWaitForTaskHeartbeatsOnlyToGoOn(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		end   time.Duration
+		beats []int
+	}{
+		{"seen ended at once", 2900 * ms, nil},
+		{"seen running once", 2950 * ms, []int{1}},
+		{"seen running twice", 3050 * ms, []int{1, 2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			tasks := &stubTasks{clock: clock, end: clock.now.Add(c.end)}
+			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			a.estimates.of(taskKind{}).observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			counter := &beatCounter{}
+			env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{counter}})
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
+			require.NoError(t, err)
+			var polls []int
+			for _, b := range counter.beats {
+				polls = append(polls, b.Polls)
+			}
+			assert.Equal(t, c.beats, polls)
+		})
+	}
+}
+
+// TestWaitForTaskTimesTheTaskFromItsCreation: a wait given when its task
+// was made times the task from then, not from its own later start; a
+// creation time after the start, or long before it, is another clock's
+// and is ignored.
+func TestWaitForTaskTimesTheTaskFromItsCreation(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		created time.Duration
+		polls   []time.Duration
+	}{
+		{"unknown", 0, []time.Duration{1900 * ms}},
+		{"300 ms before the wait", -300 * ms, []time.Duration{1600 * ms, 1700 * ms}},
+		{"after the wait's start", 200 * ms, []time.Duration{1900 * ms}},
+		{"long before the wait", -2 * time.Minute, []time.Duration{1900 * ms}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			start := clock.now
+			// The task was made 300 ms before the wait and takes 2 s.
+			tasks := &stubTasks{clock: clock, end: start.Add(1700 * ms)}
+			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			a.estimates.of(taskKind{}).observe(taskMeasure{d: 2 * time.Second, spread: 50 * ms}, a.Poll)
+			in := WaitInput{TaskID: "task-1"}
+			if c.created != 0 {
+				in.TaskCreated = start.Add(c.created)
+			}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.WaitForTask, in)
+			require.NoError(t, err)
+			var got []time.Duration
+			for _, p := range tasks.polls {
+				got = append(got, p.Sub(start))
+			}
+			assert.Equal(t, c.polls, got)
+		})
+	}
+}
+
+// TestWaitForTaskPollsAtTheGuessWhilePollsQueue: before any task was
+// measured, queued polls start at the guess, not three quarters of it.
+func TestWaitForTaskPollsAtTheGuessWhilePollsQueue(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		wait  time.Duration
+		first time.Duration
+	}{
+		{"no queue", 0, 700 * ms},
+		{"polls queue", 300 * ms, time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			start := clock.now
+			tasks := &stubTasks{clock: clock, end: start.Add(2 * time.Second)}
+			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			for range 20 {
+				a.estimates.queue.observe(c.wait)
+			}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
+			require.NoError(t, err)
+			require.NotEmpty(t, tasks.polls)
+			assert.Equal(t, c.first, tasks.polls[0].Sub(start))
+		})
+	}
 }
