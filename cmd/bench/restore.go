@@ -49,6 +49,20 @@ func unbound(fleet clbsim.State) clbsim.State {
 	return out
 }
 
+// measureRestore is the restore phase: it puts back restoreTargets targets
+// at their weights on one listener of an emulator that has them unbound,
+// with one worker, and records the figures in f.Restore.
+func (e *env) measureRestore(ctx context.Context, figs *figures) error {
+	progress("restore: putting back %d targets behind the health gate (tasks of %s)", restoreTargets, restoreLatency)
+	f, err := e.restore(ctx)
+	if err != nil {
+		return err
+	}
+	progress("restore: finished in %s", seconds(f.Wall))
+	figs.Restore = &f
+	return nil
+}
+
 // restore puts back restoreTargets targets at their weights on one
 // listener of an emulator that has them unbound, with one worker, and
 // returns the figures.
@@ -98,12 +112,20 @@ func (e *env) restore(ctx context.Context) (restoreFigures, error) {
 	return f, nil
 }
 
+// restoreSections are the restore's section, none when it did not run.
+func restoreSections(f figures) []section {
+	if f.Restore == nil {
+		return nil
+	}
+	return []section{restoreSection(*f.Restore)}
+}
+
 // restoreSection is the restore against the ideal.
 func restoreSection(r restoreFigures) section {
 	ideal := time.Duration(r.RegisterTasks+r.WeightTasks) * r.Latency
 	rr := ratio(r.Wall, ideal)
 	return section{
-		Title: fmt.Sprintf("restore: %d targets put back on one listener behind the health gate (health immediate, no ramp), tasks take %s",
+		Title: fmt.Sprintf("restore: RestoreTargets puts back %d targets on one listener behind the health gate (health immediate, no ramp), tasks take %s",
 			r.Targets, r.Latency),
 		Rows: []row{
 			checked(fmt.Sprintf("restore wall time / ideal ((%d register + %d weight tasks) × %s = %s)", r.RegisterTasks, r.WeightTasks, r.Latency, ideal),
