@@ -44,6 +44,9 @@ type RegisterResult struct {
 	// Turn is the turn on the load balancer held for the task, for
 	// WaitForTask to release; nil when none is held.
 	Turn *turns.Turn `json:"Turn,omitempty"`
+	// TaskCreated is when the answer that made the task arrived, by this
+	// worker's clock (WaitInput.TaskCreated).
+	TaskCreated time.Time `json:"TaskCreated,omitzero"`
 }
 
 // RegisterTargets binds a chunk of targets, each at its weight, with one
@@ -100,7 +103,7 @@ func (a *Activities) RegisterTargets(ctx context.Context, in RegisterInput) (res
 		}
 	}
 	activity.GetMetricsHandler(ctx).Counter(MetricTargetsRegistered).Inc(int64(len(send)))
-	res.TaskID, res.Sent = taskID, send
+	res.TaskID, res.Sent, res.TaskCreated = taskID, send, a.now()
 	return res, nil
 }
 

@@ -214,7 +214,8 @@ func (r *restore) registerChunk(ctx workflow.Context, b *bindingState, chunk []c
 		if res.TaskID == "" {
 			return nil
 		}
-		err = r.waitTask(mctx, b.sel.LoadBalancerId, res.TaskID, clb.ActionRegisterTargets, res.Turn)
+		err = r.waitTask(mctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: b.sel.LoadBalancerId,
+			Action: clb.ActionRegisterTargets, Turn: res.Turn, TaskCreated: res.TaskCreated})
 		if err == nil {
 			for _, t := range res.Sent {
 				b.add(t)
@@ -260,11 +261,10 @@ func (b *bindingState) original(t clb.Target) int64 {
 }
 
 // waitTask waits for a task on a context the cancel does not reach,
-// releasing turn when it ends.
-func (r *restore) waitTask(ctx workflow.Context, lb, taskID, action string, turn *turns.Turn) error {
+// releasing its turn when it ends.
+func (r *restore) waitTask(ctx workflow.Context, in activities.WaitInput) error {
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: lb, Action: action, Turn: turn}
 	return workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, nil)
 }
 

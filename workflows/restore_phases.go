@@ -232,7 +232,7 @@ func (r *restore) setBatch(ctx workflow.Context, batch []weightChange) ([]clb.Ba
 		if res.TaskID == "" {
 			return done, nil
 		}
-		err := r.waitTask(ctx, lb, res.TaskID, clb.ActionBatchModifyTargetWeight, res.Turn)
+		err := r.waitTask(ctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: lb, Action: clb.ActionBatchModifyTargetWeight, Turn: res.Turn})
 		if err == nil {
 			return done, nil
 		}
@@ -300,7 +300,8 @@ func (r *restore) deregisterChunk(ctx workflow.Context, b *bindingState, chunk [
 			return r.failed("unbinding unhealthy targets from "+b.sel.String(), err)
 		}
 		if res.TaskID != "" {
-			err = r.waitTask(mctx, b.sel.LoadBalancerId, res.TaskID, clb.ActionDeregisterTargets, res.Turn)
+			err = r.waitTask(mctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: b.sel.LoadBalancerId,
+				Action: clb.ActionDeregisterTargets, Turn: res.Turn, TaskCreated: res.TaskCreated})
 		}
 		if err == nil {
 			b.drop(chunk)
