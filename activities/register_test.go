@@ -41,6 +41,7 @@ func TestRegisterSendsTheChunk(t *testing.T) {
 	res, err := h.register(activities.RegisterInput{Selector: tcpSel(), Targets: []clb.WeightedTarget{weighted(cvm(7), 33), weighted(cvm(8), 0)}})
 	require.NoError(t, err)
 	require.Equal(t, "req-0001", res.TaskID)
+	require.Equal(t, h.clock.Now(), res.TaskCreated, "the task runs from the answer on")
 	require.Equal(t, []clb.WeightedTarget{weighted(cvm(7), 33), weighted(cvm(8), 0)}, res.Sent)
 	require.Empty(t, res.AlreadyBound)
 	require.Equal(t, []string{clb.ActionRegisterTargets}, h.clb.calls, "a first attempt does not re-check")
