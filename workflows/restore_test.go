@@ -548,3 +548,29 @@ func TestRestoreSendsWeightsAgainAfterTheirTaskFailed(t *testing.T) {
 	require.True(t, ins[1].Recheck)
 	require.Equal(t, wantWeights(m.Bindings[0].Targets), c.weightsOf(l4Sel()))
 }
+
+func TestRestoreTimesItsTasksFromTheirCalls(t *testing.T) {
+	c := newCloud(t)
+	created := start.Add(time.Hour)
+	var waits []activities.WaitInput
+	c.env.OnActivity(a.RegisterTargets, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.RegisterInput) (activities.RegisterResult, error) {
+			res, err := c.register(ctx, in)
+			res.TaskCreated = created
+			return res, err
+		})
+	c.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.WaitInput) (activities.WaitResult, error) {
+			waits = append(waits, in)
+			return activities.WaitResult{}, nil
+		})
+	c.mock()
+	c.run(workflows.RestoreInput{Manifest: manifest()})
+	c.result()
+	require.Len(t, waits, 4)
+	for _, w := range waits {
+		require.True(t, created.Equal(w.TaskCreated), "%+v", w)
+		require.Equal(t, clb.ActionRegisterTargets, w.Action)
+		require.Equal(t, lbID, w.LoadBalancerID)
+	}
+}
