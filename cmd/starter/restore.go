@@ -437,8 +437,13 @@ func restoreLine(p workflows.RestoreProgress, err error, since, now time.Time, t
 	if p.RampSteps > 0 {
 		parts = append(parts, fmt.Sprintf("ramp step %d/%d", p.RampStep, p.RampSteps))
 	}
-	if p.Phase == workflows.PhaseHealthWait && !p.HealthUntil.IsZero() {
+	switch {
+	case p.Phase != workflows.PhaseHealthWait || p.HealthUntil.IsZero():
+	case tty:
 		parts = append(parts, fmt.Sprintf("healthy %d, %s left", p.Healthy, formatDuration(p.HealthUntil.Sub(now))))
+	default:
+		// A log line changes with the count, not with the clock.
+		parts = append(parts, fmt.Sprintf("healthy %d, waiting until %s", p.Healthy, p.HealthUntil.UTC().Format(time.TimeOnly)+" UTC"))
 	}
 	if p.WaitingFor != "" {
 		parts = append(parts, p.WaitingFor)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -279,4 +280,17 @@ func TestRestoreOfAServerDrainThatFailed(t *testing.T) {
 	require.Equal(t, exitFailed, res.code)
 	assert.Contains(t, res.stderr, "did not complete (failed)")
 	assert.Empty(t, fc.starts)
+}
+
+func TestRestoreLine(t *testing.T) {
+	since := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := workflows.RestoreProgress{Phase: workflows.PhaseHealthWait, TargetsTotal: 60, Registered: 60, AtWeight: 20, Healthy: 20,
+		HealthUntil: since.Add(time.Minute), WaitingFor: "waiting for lb-abc12345 held by clb-drain/x"}
+	log := restoreLine(p, nil, since, since.Add(10*time.Second), false, 0)
+	assert.Equal(t, "[10s] health-wait, registered 60/60, at weight 20/60, healthy 20, waiting until 03:05:05 UTC, waiting for lb-abc12345 held by clb-drain/x", log)
+	assert.Equal(t, log[5:], restoreLine(p, nil, since, since.Add(11*time.Second), false, 0)[5:], "a log line does not change with the clock")
+	bar := restoreLine(p, nil, since, since.Add(10*time.Second), true, 80)
+	assert.True(t, strings.HasPrefix(bar, "[================        ]  66%  10s  health-wait"), bar)
+	assert.LessOrEqual(t, len([]rune(bar)), 79, "cut to the terminal's width")
+	assert.Contains(t, restoreLine(p, nil, since, since.Add(10*time.Second), true, 200), "healthy 20, 50s left")
 }
