@@ -141,21 +141,10 @@ func (r *restore) ramp(ctx workflow.Context, lb *lbWork) error {
 				return err
 			}
 		}
-		var changes []weightChange
-		for _, b := range lb.bindings {
-			c := weightChange{b: b}
-			for _, t := range b.registered {
-				w := b.original(t.Target)
-				if w == 0 || (r.in.gated() && !b.healthy[t.Key()]) {
-					continue
-				}
-				if next := (w*step + n - 1) / n; next != t.Weight {
-					c.targets = append(c.targets, clb.WeightedTarget{Target: t.Target, Weight: next})
-				}
-			}
-			if len(c.targets) > 0 {
-				changes = append(changes, c)
-			}
+		changes, rampable := r.rampStep(lb, step, n)
+		if rampable == 0 {
+			// Nothing of this load balancer's to ramp: no timers to wait.
+			return nil
 		}
 		if err := r.setWeights(ctx, changes); err != nil {
 			return err
@@ -165,6 +154,30 @@ func (r *restore) ramp(ctx workflow.Context, lb *lbWork) error {
 		r.noteAudit(ctx)
 	}
 	return nil
+}
+
+// rampStep is the weight changes of ramp step step of n on lb: each
+// registered target with a weight (and, with a health gate, healthy) at
+// ceil(weight × step / n), those not there already. rampable counts the
+// targets the ramp raises, changed at this step or not.
+func (r *restore) rampStep(lb *lbWork, step, n int64) (changes []weightChange, rampable int) {
+	for _, b := range lb.bindings {
+		c := weightChange{b: b}
+		for _, t := range b.registered {
+			w := b.original(t.Target)
+			if w == 0 || (r.in.gated() && !b.healthy[t.Key()]) {
+				continue
+			}
+			rampable++
+			if next := (w*step + n - 1) / n; next != t.Weight {
+				c.targets = append(c.targets, clb.WeightedTarget{Target: t.Target, Weight: next})
+			}
+		}
+		if len(c.targets) > 0 {
+			changes = append(changes, c)
+		}
+	}
+	return changes, rampable
 }
 
 // setWeights applies changes (all on one load balancer) in batches of at

@@ -574,3 +574,17 @@ func TestRestoreTimesItsTasksFromTheirCalls(t *testing.T) {
 		require.Equal(t, lbID, w.LoadBalancerID)
 	}
 }
+
+func TestRestoreRampsNothingWithoutTimers(t *testing.T) {
+	c := newCloud(t)
+	c.mock()
+	m := workflows.RestoreManifest{Bindings: []workflows.ManifestBinding{{Selector: l4Sel(),
+		Targets: clb.WeightedList{weighted(cvm(1), 10), weighted(cvm(2), 0)}}}}
+	c.at(l4Sel())[cvm(1).Key()] = 5 // re-added by hand: not the ramp's
+	c.run(workflows.RestoreInput{Manifest: m, RampSteps: 10, RampInterval: time.Hour})
+	res := c.result()
+	require.Empty(t, c.weights)
+	require.Zero(t, res.RampStep)
+	require.Less(t, res.Finished.Sub(res.Started), time.Minute, "no ramp interval waited")
+	require.Equal(t, map[string]int64{cvm(1).Key(): 5, cvm(2).Key(): 0}, c.weightsOf(l4Sel()))
+}
