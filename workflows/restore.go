@@ -47,6 +47,7 @@ func RestoreTargets(ctx workflow.Context, in RestoreInput) (RestoreResult, error
 	}
 	r.setPhase(ctx, PhaseRegistering)
 	lbs := r.byLoadBalancer()
+	r.loadBalancers = len(lbs)
 	errs := make([]error, len(lbs))
 	wg := workflow.NewWaitGroup(ctx)
 	for i, lb := range lbs {
@@ -72,6 +73,8 @@ type restore struct {
 	audit    *auditor
 	// mutating counts the mutating activities in flight.
 	mutating int
+	// loadBalancers counts the load balancers restored.
+	loadBalancers int
 }
 
 // bindingState is one listener or rule of the manifest and what the

@@ -21,10 +21,7 @@ type weightChange struct {
 // still not healthy then are marked unhealthy. Without a ramp, each target
 // found healthy gets its original weight at once.
 func (r *restore) healthGate(ctx workflow.Context, lb *lbWork) error {
-	poll := r.in.HealthPoll
-	if poll == 0 {
-		poll = DefaultHealthPoll
-	}
+	poll := r.healthPoll()
 	until := workflow.Now(ctx).Add(r.in.WaitHealthy)
 	if until.After(r.progress.HealthUntil) {
 		r.progress.HealthUntil = until
@@ -61,6 +58,18 @@ func (r *restore) healthGate(ctx workflow.Context, lb *lbWork) error {
 			return err
 		}
 	}
+}
+
+// healthPoll is how often a load balancer's health is read: HealthPoll
+// (DefaultHealthPoll when 0), slower when the gate is long enough, or the
+// load balancers many enough, that the reads would pass MaxHealthReads in
+// all, so that the history stays bounded.
+func (r *restore) healthPoll() time.Duration {
+	poll := r.in.HealthPoll
+	if poll == 0 {
+		poll = DefaultHealthPoll
+	}
+	return max(poll, r.in.WaitHealthy*time.Duration(r.loadBalancers)/MaxHealthReads)
 }
 
 // healthInput asks for the registered targets not yet healthy, binding by

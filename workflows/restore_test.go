@@ -588,3 +588,16 @@ func TestRestoreRampsNothingWithoutTimers(t *testing.T) {
 	require.Less(t, res.Finished.Sub(res.Started), time.Minute, "no ramp interval waited")
 	require.Equal(t, map[string]int64{cvm(1).Key(): 5, cvm(2).Key(): 0}, c.weightsOf(l4Sel()))
 }
+
+func TestRestoreReadsHealthLessOftenOverALongGate(t *testing.T) {
+	c := newCloud(t)
+	c.mock()
+	c.healthPolls = 1 << 30
+	m := manifest()
+	c.run(workflows.RestoreInput{Manifest: m, WaitHealthy: 24 * time.Hour, HealthPoll: time.Second})
+	ae := applicationError(t, c.env.GetWorkflowError())
+	require.Equal(t, workflows.ErrUnhealthy, ae.Type())
+	// One load balancer: a read every 24h / 2000 = 43.2 s, not every second.
+	require.LessOrEqual(t, c.polls, workflows.MaxHealthReads+1)
+	require.GreaterOrEqual(t, c.polls, workflows.MaxHealthReads-1)
+}

@@ -33,6 +33,11 @@ const (
 	OnUnhealthyDeregister = "deregister"
 	// DefaultHealthPoll is how often the health gate reads health.
 	DefaultHealthPoll = 5 * time.Second
+	// MaxHealthReads bounds the health reads of a restore, all load
+	// balancers together, over WaitHealthy: a longer gate, or more load
+	// balancers, read less often than HealthPoll, so that the history
+	// stays well within Temporal's limits.
+	MaxHealthReads = 2000
 	// MinHealthPoll and MaxHealthPoll bound RestoreInput.HealthPoll.
 	MinHealthPoll = time.Second
 	MaxHealthPoll = 10 * time.Minute
@@ -71,6 +76,7 @@ type RestoreInput struct {
 	// deadline: OnUnhealthyLeave (the default, "") or OnUnhealthyDeregister.
 	OnUnhealthy string `json:"OnUnhealthy,omitempty"`
 	// HealthPoll is how often health is read; 0 means DefaultHealthPoll.
+	// It is at least WaitHealthy × load balancers / MaxHealthReads.
 	HealthPoll time.Duration `json:"HealthPoll,omitempty"`
 	// RampSteps, above 1, raises weights from 0 to the original in that
 	// many steps, RampInterval apart (a durable timer); 0 or 1 sets the
