@@ -74,6 +74,8 @@ type fakeCLB struct {
 	// sick holds the keys of the targets DescribeTargetHealth reports
 	// unhealthy.
 	sick map[string]bool
+	// checksOff holds the listeners whose health check is off.
+	checksOff map[string]bool
 }
 
 func newFakeCLB(c *clock) *fakeCLB {

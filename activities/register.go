@@ -170,8 +170,10 @@ type BindingHealth struct {
 
 // TargetHealth reads the health of the bindings in.Bindings names with one
 // DescribeTargetHealth call, and reports each target healthy only when the
-// answer says its health check passes on that listener or rule; a target
-// missing from the answer is not healthy. It changes nothing. The CLB must
+// answer says its health check passes on that listener or rule, or that no
+// health check runs there (detail Close: the CLB forwards by weight alone,
+// so there is nothing to wait for); a target missing from the answer is
+// not healthy. It changes nothing. The CLB must
 // be a clb.HealthReader.
 func (a *Activities) TargetHealth(ctx context.Context, in HealthInput) (HealthResult, error) {
 	hr, ok := a.CLB.(clb.HealthReader)
@@ -201,10 +203,10 @@ func (a *Activities) TargetHealth(ctx context.Context, in HealthInput) (HealthRe
 	return res, nil
 }
 
-// healthy reports whether one of hs is t's and passes.
+// healthy reports whether one of hs is t's and passes, or is not checked.
 func healthy(hs []clb.TargetHealth, t clb.Target) bool {
 	for _, h := range hs {
-		if h.Matches(t) && h.Healthy {
+		if h.Matches(t) && (h.Healthy || h.Unchecked()) {
 			return true
 		}
 	}

@@ -39,7 +39,9 @@ func (f *fakeCLB) RegisterTargets(_ context.Context, sel clb.Selector, targets [
 }
 
 // DescribeTargetHealth answers every binding of the fake's listeners,
-// healthy unless its key is in f.sick.
+// healthy unless its key is in f.sick; a listener in f.checksOff answers
+// as the API does with its health check off: HealthStatus false, detail
+// Close.
 func (f *fakeCLB) DescribeTargetHealth(_ context.Context, lbs ...string) ([]clb.TargetHealth, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -56,6 +58,9 @@ func (f *fakeCLB) DescribeTargetHealth(_ context.Context, lbs ...string) ([]clb.
 				key = clb.Target{EniIp: h.IP, Port: b.Port}
 			}
 			h.Healthy = !f.sick[key.Key()]
+			if f.checksOff[sel.ListenerId] {
+				h.Healthy, h.Detail = false, clb.HealthClose
+			}
 			out = append(out, h)
 		}
 	}

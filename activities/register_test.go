@@ -136,6 +136,21 @@ func TestTargetHealth(t *testing.T) {
 	require.Equal(t, []string{clb.ActionDescribeTargetHealth}, h.clb.calls)
 }
 
+// TestTargetHealthWithTheCheckOff: a listener whose health check is off
+// answers HealthStatus false with detail Close for every target, which
+// never changes; the CLB forwards to such a target by weight alone, so the
+// gate has nothing to wait for and counts it healthy.
+func TestTargetHealthWithTheCheckOff(t *testing.T) {
+	h := newHarness(t)
+	h.clb.checksOff = map[string]bool{tcpID: true}
+	res, err := h.health(activities.HealthInput{LoadBalancerId: lbID, Bindings: []activities.HealthBinding{
+		{Selector: tcpSel(), Targets: cvms(0, 1)},
+		{Selector: httpSel(locAPI), Targets: cvms(2)},
+	}})
+	require.NoError(t, err)
+	require.Equal(t, []activities.BindingHealth{{Healthy: cvms(0, 1)}, {Healthy: cvms(2)}}, res.Bindings)
+}
+
 func TestTargetHealthErrorIsTyped(t *testing.T) {
 	h := newHarness(t)
 	h.clb.fail(clb.ActionDescribeTargetHealth, sdkErr("AuthFailure", "denied"))

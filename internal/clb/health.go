@@ -16,6 +16,10 @@ const (
 	HealthDead = "Dead"
 	// HealthUnknown: not probed yet, being probed, or unknown.
 	HealthUnknown = "Unknown"
+	// HealthClose: the listener's or rule's health check is off (or the
+	// listener is stopped). HealthStatus is then false and stays false:
+	// the CLB forwards by weight alone, with nothing to wait for.
+	HealthClose = "Close"
 )
 
 // TargetHealth is the health of one binding, as DescribeTargetHealth
@@ -33,8 +37,8 @@ type TargetHealth struct {
 	// Healthy is true only when the health check passes: traffic goes to a
 	// target that is healthy and has a weight above 0.
 	Healthy bool `json:"Healthy"`
-	// Detail is HealthAlive, HealthDead or HealthUnknown (or what else the
-	// API answers).
+	// Detail is HealthAlive, HealthDead, HealthUnknown or HealthClose (or
+	// what else the API answers).
 	Detail string `json:"Detail,omitempty"`
 }
 
@@ -50,6 +54,10 @@ func (h TargetHealth) Matches(t Target) bool {
 	}
 	return sameAddress(h.IP, t.EniIp)
 }
+
+// Unchecked reports whether no health check runs on the binding: the
+// API's detail is HealthClose (any case).
+func (h TargetHealth) Unchecked() bool { return strings.EqualFold(h.Detail, HealthClose) }
 
 // HealthReader reads the health of bound targets.
 type HealthReader interface {
