@@ -72,15 +72,15 @@ func (r *restore) healthPoll() time.Duration {
 	return max(poll, r.in.WaitHealthy*time.Duration(r.loadBalancers)/MaxHealthReads)
 }
 
-// healthInput asks for the registered targets not yet healthy, binding by
-// binding; which are the bindings of its entries.
+// healthInput asks for the registered targets the gate waits for, binding
+// by binding; which are the bindings of its entries.
 func (lb *lbWork) healthInput() (activities.HealthInput, []*bindingState) {
 	in := activities.HealthInput{LoadBalancerId: lb.id}
 	var which []*bindingState
 	for _, b := range lb.bindings {
 		var ts []clb.Target
 		for _, t := range b.registered {
-			if !b.healthy[t.Key()] {
+			if b.waitsForHealth(t.Target) {
 				ts = append(ts, t.Target)
 			}
 		}
@@ -115,11 +115,12 @@ func noteHealthy(which []*bindingState, hr activities.HealthResult) []weightChan
 	return out
 }
 
-// allHealthy reports whether every registered target is healthy.
+// allHealthy reports whether every registered target the gate waits for
+// is healthy.
 func (lb *lbWork) allHealthy() bool {
 	for _, b := range lb.bindings {
 		for _, t := range b.registered {
-			if !b.healthy[t.Key()] {
+			if b.waitsForHealth(t.Target) {
 				return false
 			}
 		}
@@ -127,11 +128,19 @@ func (lb *lbWork) allHealthy() bool {
 	return true
 }
 
-// markUnhealthy lists the registered targets not healthy as unhealthy.
+// waitsForHealth reports whether the gate still waits for t: registered
+// with an original weight to give it, and not found healthy yet. A target
+// whose original weight is 0 is back as it was once bound at 0.
+func (b *bindingState) waitsForHealth(t clb.Target) bool {
+	return b.original(t) > 0 && !b.healthy[t.Key()]
+}
+
+// markUnhealthy lists the registered targets the gate still waits for as
+// unhealthy.
 func (lb *lbWork) markUnhealthy() {
 	for _, b := range lb.bindings {
 		for _, t := range b.registered {
-			if !b.healthy[t.Key()] {
+			if b.waitsForHealth(t.Target) {
 				b.unhealthy = append(b.unhealthy, t.Target)
 			}
 		}

@@ -323,6 +323,23 @@ func TestRestoreUnhealthy(t *testing.T) {
 	}
 }
 
+// TestRestoreWeightZeroIsNotGated: a target whose original weight is 0 is
+// back as it was once bound at 0; the gate has no weight to give it, so it
+// neither waits for its health nor names it unhealthy nor unbinds it.
+func TestRestoreWeightZeroIsNotGated(t *testing.T) {
+	c := newCloud(t)
+	c.mock()
+	m := workflows.RestoreManifest{Bindings: []workflows.ManifestBinding{{Selector: l4Sel(),
+		Targets: clb.WeightedList{weighted(cvm(1), 10), weighted(cvm(2), 0)}}}}
+	c.sick[cvm(2).Key()] = true
+	c.run(workflows.RestoreInput{Manifest: m, WaitHealthy: time.Minute, OnUnhealthy: workflows.OnUnhealthyDeregister})
+	res := c.result()
+	require.Equal(t, wantWeights(m.Bindings[0].Targets), c.weightsOf(l4Sel()))
+	require.Empty(t, c.deregs)
+	require.Empty(t, res.Bindings[0].Unhealthy)
+	require.Equal(t, 1, c.polls, "one read finds the only gated target healthy")
+}
+
 func TestRestoreRamp(t *testing.T) {
 	c := newCloud(t)
 	c.mock()

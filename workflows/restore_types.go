@@ -70,7 +70,9 @@ type RestoreInput struct {
 	// WaitHealthy, when above zero, turns the health gate on: targets are
 	// bound at weight 0, and each gets its weight once DescribeTargetHealth
 	// reports it healthy; those still unhealthy WaitHealthy after their
-	// load balancer's registration fail the restore with ErrUnhealthy.
+	// load balancer's registration fail the restore with ErrUnhealthy. A
+	// target whose original weight is 0 is not waited for: bound at 0, it
+	// is back as it was.
 	WaitHealthy time.Duration `json:"WaitHealthy,omitempty"`
 	// OnUnhealthy is what becomes of a target still unhealthy at the
 	// deadline: OnUnhealthyLeave (the default, "") or OnUnhealthyDeregister.
