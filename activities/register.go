@@ -156,16 +156,17 @@ type HealthBinding struct {
 }
 
 // HealthResult is the result of TargetHealth: for each binding of the
-// input, in order, its targets split by health.
+// input, in order, its healthy targets.
 type HealthResult struct {
 	Bindings []BindingHealth `json:"Bindings"`
 }
 
-// BindingHealth splits one binding's targets: healthy ones, and the others
-// (Dead, Unknown, or not in the answer at all).
+// BindingHealth is one binding's healthy targets; the others asked for
+// (Dead, Unknown, or not in the answer at all) are not listed, so that a
+// read of many targets still waiting keeps its result, and the history
+// that records it, small.
 type BindingHealth struct {
-	Healthy    []clb.Target `json:"Healthy,omitempty"`
-	NotHealthy []clb.Target `json:"NotHealthy,omitempty"`
+	Healthy []clb.Target `json:"Healthy,omitempty"`
 }
 
 // TargetHealth reads the health of the bindings in.Bindings names with one
@@ -195,8 +196,6 @@ func (a *Activities) TargetHealth(ctx context.Context, in HealthInput) (HealthRe
 		for _, t := range b.Targets {
 			if healthy(here, t) {
 				res.Bindings[i].Healthy = append(res.Bindings[i].Healthy, t)
-			} else {
-				res.Bindings[i].NotHealthy = append(res.Bindings[i].NotHealthy, t)
 			}
 		}
 	}

@@ -129,8 +129,8 @@ func TestTargetHealth(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	require.Equal(t, []activities.BindingHealth{
-		{Healthy: cvms(0), NotHealthy: []clb.Target{cvm(1), eni("10.0.0.7"), cvm(9)}},
-		{Healthy: cvms(2), NotHealthy: cvms(1)},
+		{Healthy: cvms(0)},
+		{Healthy: cvms(2)},
 		{Healthy: cvms(3)},
 	}, res.Bindings)
 	require.Equal(t, []string{clb.ActionDescribeTargetHealth}, h.clb.calls)

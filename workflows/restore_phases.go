@@ -21,7 +21,6 @@ type weightChange struct {
 // still not healthy then are marked unhealthy. Without a ramp, each target
 // found healthy gets its original weight at once.
 func (r *restore) healthGate(ctx workflow.Context, lb *lbWork) error {
-	poll := r.healthPoll()
 	until := workflow.Now(ctx).Add(r.in.WaitHealthy)
 	if until.After(r.progress.HealthUntil) {
 		r.progress.HealthUntil = until
@@ -54,22 +53,26 @@ func (r *restore) healthGate(ctx workflow.Context, lb *lbWork) error {
 			r.log.Warn("targets not healthy in time", "loadBalancer", lb.id, "waitHealthy", r.in.WaitHealthy)
 			return nil
 		}
-		if err := workflow.Sleep(ctx, min(poll, left)); err != nil {
+		if err := workflow.Sleep(ctx, min(r.healthPoll(healthCount(in)), left)); err != nil {
 			return err
 		}
 	}
 }
 
-// healthPoll is how often a load balancer's health is read: HealthPoll
-// (DefaultHealthPoll when 0), slower when the gate is long enough, or the
-// load balancers many enough, that the reads would pass MaxHealthReads in
-// all, so that the history stays bounded.
-func (r *restore) healthPoll() time.Duration {
+// healthPoll is how long a load balancer's gate waits after a read that
+// named waiting targets: HealthPoll (DefaultHealthPoll when 0), longer when
+// the gate is long enough, or the load balancers many enough, that the
+// reads would pass MaxHealthReads in all, or the targets they name
+// MaxHealthReadTargets, so that the history stays bounded.
+func (r *restore) healthPoll(waiting int) time.Duration {
 	poll := r.in.HealthPoll
 	if poll == 0 {
 		poll = DefaultHealthPoll
 	}
-	return max(poll, r.in.WaitHealthy*time.Duration(r.loadBalancers)/MaxHealthReads)
+	lbs := time.Duration(r.loadBalancers)
+	byReads := r.in.WaitHealthy * lbs / MaxHealthReads
+	byTargets := r.in.WaitHealthy / MaxHealthReadTargets * lbs * time.Duration(waiting)
+	return max(poll, byReads, byTargets)
 }
 
 // healthInput asks for the registered targets the gate waits for, binding
@@ -90,6 +93,15 @@ func (lb *lbWork) healthInput() (activities.HealthInput, []*bindingState) {
 		}
 	}
 	return in, which
+}
+
+// healthCount is the number of targets a health read names.
+func healthCount(in activities.HealthInput) int {
+	n := 0
+	for _, b := range in.Bindings {
+		n += len(b.Targets)
+	}
+	return n
 }
 
 // noteHealthy marks the targets hr finds healthy, and returns the weight

@@ -159,8 +159,6 @@ func (c *cloud) health(ctx context.Context, in activities.HealthInput) (activiti
 		for _, t := range b.Targets {
 			if !c.sick[t.Key()] && c.polls > c.healthPolls {
 				bh.Healthy = append(bh.Healthy, t)
-			} else {
-				bh.NotHealthy = append(bh.NotHealthy, t)
 			}
 		}
 		res.Bindings = append(res.Bindings, bh)
@@ -617,4 +615,29 @@ func TestRestoreReadsHealthLessOftenOverALongGate(t *testing.T) {
 	// One load balancer: a read every 24h / 2000 = 43.2 s, not every second.
 	require.LessOrEqual(t, c.polls, workflows.MaxHealthReads+1)
 	require.GreaterOrEqual(t, c.polls, workflows.MaxHealthReads-1)
+}
+
+// TestRestoreHealthReadsOfTheLargestRestoreStaySmall: 10,000 IPv6 ENI
+// targets (the most a restore takes) that never turn healthy over a 5
+// minute gate read at the default poll: the health reads' inputs and
+// results stay within 10 MB in all, a fifth of Temporal's history size
+// limit, instead of naming every target again every 5 s.
+func TestRestoreHealthReadsOfTheLargestRestoreStaySmall(t *testing.T) {
+	c := newCloud(t)
+	c.healthPolls = 1 << 30
+	bytes := 0
+	c.env.OnActivity(a.TargetHealth, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.HealthInput) (activities.HealthResult, error) {
+			res, err := c.health(ctx, in)
+			bytes += payloadSize(t, in) + payloadSize(t, res)
+			return res, err
+		})
+	c.mock()
+	targets := weightedAll(ipv6Targets(workflows.MaxTargets), 10)
+	m := workflows.RestoreManifest{Bindings: []workflows.ManifestBinding{{Selector: l4Sel(), Targets: targets}}}
+	c.run(workflows.RestoreInput{Manifest: m, WaitHealthy: 5 * time.Minute})
+	ae := applicationError(t, c.env.GetWorkflowError())
+	require.Equal(t, workflows.ErrUnhealthy, ae.Type())
+	require.LessOrEqual(t, bytes, 10<<20, "%d health reads", c.polls)
+	require.GreaterOrEqual(t, c.polls, 2)
 }

@@ -38,6 +38,12 @@ const (
 	// balancers, read less often than HealthPoll, so that the history
 	// stays well within Temporal's limits.
 	MaxHealthReads = 2000
+	// MaxHealthReadTargets bounds the targets the health reads of a
+	// restore name in all over WaitHealthy, each read naming those it
+	// still waits for: a read that names many waits longer before the
+	// next, so that a restore of MaxTargets keeps its history well within
+	// Temporal's size limit.
+	MaxHealthReadTargets = 120000
 	// MinHealthPoll and MaxHealthPoll bound RestoreInput.HealthPoll.
 	MinHealthPoll = time.Second
 	MaxHealthPoll = 10 * time.Minute
@@ -78,7 +84,9 @@ type RestoreInput struct {
 	// deadline: OnUnhealthyLeave (the default, "") or OnUnhealthyDeregister.
 	OnUnhealthy string `json:"OnUnhealthy,omitempty"`
 	// HealthPoll is how often health is read; 0 means DefaultHealthPoll.
-	// It is at least WaitHealthy × load balancers / MaxHealthReads.
+	// It is at least WaitHealthy × load balancers / MaxHealthReads, and
+	// WaitHealthy × load balancers × targets waited for /
+	// MaxHealthReadTargets.
 	HealthPoll time.Duration `json:"HealthPoll,omitempty"`
 	// RampSteps, above 1, raises weights from 0 to the original in that
 	// many steps, RampInterval apart (a durable timer); 0 or 1 sets the
