@@ -26,6 +26,34 @@ type FailureDetails struct {
 	// a call cut short may have been applied) and did not deregister,
 	// each with its weight from before the drain.
 	LeftAtZero clb.WeightedList `json:"LeftAtZero"`
+	// Deregistered are the targets this drain (its earlier runs included)
+	// had deregistered before it failed, each with its weight from before
+	// the drain: what a restore puts back (Manifest).
+	Deregistered clb.WeightedList `json:"Deregistered,omitempty"`
+}
+
+// Manifest is the restore manifest of what the failed drain workflowID
+// deregistered; it has no bindings when the drain deregistered nothing.
+func (fd FailureDetails) Manifest(workflowID string) RestoreManifest {
+	return DrainResult{Selector: fd.Selector, Deregistered: fd.Deregistered}.Manifest(workflowID)
+}
+
+// FailureDetailsOf returns the FailureDetails of a failed drain's error (as
+// the client returns it, or the error of a child), and whether it had any
+// naming targets left at weight 0 or deregistered.
+func FailureDetailsOf(err error) (FailureDetails, bool) {
+	for err != nil {
+		var fd FailureDetails
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) {
+			return fd, false
+		}
+		if appErr.HasDetails() && appErr.Details(&fd) == nil && len(fd.LeftAtZero)+len(fd.Deregistered) > 0 {
+			return fd, true
+		}
+		err = appErr.Unwrap()
+	}
+	return FailureDetails{}, false
 }
 
 // LeftAtZeroOf returns the FailureDetails of a failed drain's error (as
@@ -59,10 +87,12 @@ func (d *drain) leftAtZero() []clb.WeightedTarget {
 }
 
 // withLeftAtZero wraps the error a drain fails with when it leaves targets
-// at weight 0, so that its details name them with their weights.
+// at weight 0, or has deregistered some, so that its details name them
+// with their weights.
 func (d *drain) withLeftAtZero(err error) error {
 	left := d.leftAtZero()
-	if len(left) == 0 {
+	gone := d.result.Deregistered
+	if len(left) == 0 && len(gone) == 0 {
 		return err
 	}
 	typ := ErrDrainFailed
@@ -70,9 +100,19 @@ func (d *drain) withLeftAtZero(err error) error {
 	if errors.As(err, &appErr) {
 		typ = appErr.Type()
 	}
-	msg := fmt.Sprintf("drain of %s failed leaving %d targets at weight 0 (their weights from before: details LeftAtZero)",
-		d.sel, len(left))
-	return temporal.NewNonRetryableApplicationError(msg, typ, err, FailureDetails{Selector: d.sel, LeftAtZero: left})
+	var msg string
+	switch {
+	case len(gone) == 0:
+		msg = fmt.Sprintf("drain of %s failed leaving %d targets at weight 0 (their weights from before: details LeftAtZero)",
+			d.sel, len(left))
+	case len(left) == 0:
+		msg = fmt.Sprintf("drain of %s failed after deregistering %d targets (their weights from before: details Deregistered)",
+			d.sel, len(gone))
+	default:
+		msg = fmt.Sprintf("drain of %s failed leaving %d targets at weight 0 (their weights from before: details LeftAtZero), after deregistering %d (details Deregistered)",
+			d.sel, len(left), len(gone))
+	}
+	return temporal.NewNonRetryableApplicationError(msg, typ, err, FailureDetails{Selector: d.sel, LeftAtZero: left, Deregistered: gone})
 }
 
 // goneDuringDrain takes targets found unbound while their weight was set

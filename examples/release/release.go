@@ -79,11 +79,11 @@ type Result struct {
 }
 
 // Release drains, waits for the deploy, and restores, as the package
-// documentation says. It fails with the drain's error (nothing to put
-// back: a failed drain keeps its targets bound, or names those left at
-// weight 0), ErrDeployTimeout, the deploy activity's error, or the
-// restore's (workflows.ErrUnhealthy naming the servers that did not come
-// back healthy).
+// documentation says. It fails with the drain's error (after putting back
+// what a drain that failed part way had deregistered, which its error's
+// workflows.FailureDetails name), ErrDeployTimeout, the deploy activity's
+// error, or the restore's (workflows.ErrUnhealthy naming the servers that
+// did not come back healthy).
 func Release(ctx workflow.Context, in Input) (Result, error) {
 	r := &release{in: in}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDeployed, r.deployed,
@@ -93,6 +93,11 @@ func Release(ctx workflow.Context, in Input) (Result, error) {
 	dctx := workflow.WithChildOptions(ctx, workflows.ChildOptions(in.Drain))
 	err := workflow.ExecuteChildWorkflow(dctx, workflows.WorkflowName, in.Drain).Get(ctx, &r.res.Drain)
 	if err != nil && ctx.Err() == nil {
+		// A drain that failed part way names what it had deregistered.
+		if fd, ok := workflows.FailureDetailsOf(err); ok {
+			r.manifest = fd.Manifest(workflows.WorkflowIDFor(in.Drain))
+			return r.putBack(ctx, err)
+		}
 		return r.res, err
 	}
 	r.manifest = r.res.Drain.Manifest(workflows.WorkflowIDFor(in.Drain))

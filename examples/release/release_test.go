@@ -32,6 +32,8 @@ type stubs struct {
 	restores   []workflows.RestoreInput
 	restoreErr error
 	drainTime  time.Duration
+	// drainFails makes the drain fail after removing its first target.
+	drainFails bool
 }
 
 func newStubs(t *testing.T) *stubs {
@@ -44,6 +46,10 @@ func newStubs(t *testing.T) *stubs {
 		res := workflows.DrainResult{Selector: in.Selector, Reason: in.Reason}
 		for _, tg := range in.Targets {
 			res.Deregistered = append(res.Deregistered, clb.WeightedTarget{Target: tg, Weight: 30})
+		}
+		if s.drainFails {
+			return workflows.DrainResult{}, temporal.NewNonRetryableApplicationError("drain of x failed after deregistering 1 targets",
+				"UnauthorizedOperation", nil, workflows.FailureDetails{Selector: in.Selector, Deregistered: res.Deregistered[:1]})
 		}
 		if err := workflow.Sleep(ctx, s.drainTime+time.Second); err != nil {
 			res.Deregistered = res.Deregistered[:1]
@@ -171,4 +177,18 @@ func TestReleaseFailsWithTheRestoresUnhealthy(t *testing.T) {
 	require.True(t, errors.As(s.env.GetWorkflowError(), &ae))
 	require.Equal(t, workflows.ErrUnhealthy, ae.Type())
 	require.Len(t, s.restores, 1, "not restored twice")
+}
+
+// A drain that fails part way has removed some servers: the release puts
+// back exactly those before failing with the drain's error.
+func TestReleasePutsBackWhatAFailedDrainRemoved(t *testing.T) {
+	s := newStubs(t)
+	s.drainFails = true
+	s.env.ExecuteWorkflow(release.WorkflowName, release.Input{Drain: drainIn(), WaitHealthy: time.Minute})
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(s.env.GetWorkflowError(), &ae))
+	require.Equal(t, "UnauthorizedOperation", ae.Type())
+	require.Len(t, s.restores, 1, "restored before failing")
+	require.Equal(t, clb.WeightedList{{Target: drainIn().Targets[0], Weight: 30}}, s.restores[0].Manifest.Bindings[0].Targets)
+	require.Equal(t, workflows.WorkflowIDFor(drainIn()), s.restores[0].Manifest.Source)
 }
