@@ -41,7 +41,8 @@ type restoreCmd struct {
 const restoreAbout = `Puts back what a drain took out: every target it deregistered, on the same
 listener or rule, at the weight it had before the drain. DRAIN_WORKFLOW_ID
 names a completed drain (a DrainAndDeregister, a cancelled one included, or a
-DrainServers, a failed one included): its result is the manifest; a drain
+DrainServers, a failed one of either included: what it removed, from its
+error's details): its result is the manifest; a drain
 still running is refused (exit 3). --manifest FILE (- for standard input) reads a manifest instead:
     {"Bindings": [{"Selector": {"LoadBalancerId": "lb-abc12345",
                                 "ListenerId": "lbl-abc12345"},
@@ -256,7 +257,8 @@ func (a *app) drainManifest(ctx context.Context, tc client.Client, namespace, id
 // drainOutcome is the result of the ended drain id, which desc describes: of a
 // completed one, or the details of a failed one's error when they are a
 // restore manifest (a server drain that could not remove every binding
-// names in them what it removed). Any other end has nothing to restore:
+// names in them what it removed) or name what a listener drain had
+// deregistered (workflows.FailureDetails). Any other end has nothing to restore:
 // it says so and returns the exit code; else -1.
 func (a *app) drainOutcome(ctx context.Context, tc client.Client, id string, desc *client.WorkflowExecutionDescription) (json.RawMessage, int) {
 	var raw json.RawMessage
@@ -269,6 +271,20 @@ func (a *app) drainOutcome(ctx context.Context, tc client.Client, id string, des
 		appErr.Details(&raw) == nil && hasKey(raw, "Bindings") {
 		fmt.Fprintf(a.stderr, "%s restore: the drain %s failed (%s); restoring what it removed, from its error's details\n",
 			a.prog, id, appErr.Type())
+		return raw, -1
+	}
+	if fd, ok := workflows.FailureDetailsOf(err); desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED && ok && len(fd.Deregistered) > 0 {
+		fmt.Fprintf(a.stderr, "%s restore: the drain %s failed part way; restoring the %d targets it had deregistered, from its error's details\n",
+			a.prog, id, len(fd.Deregistered))
+		if len(fd.LeftAtZero) > 0 {
+			fmt.Fprintf(a.stderr, "%s restore: it also left %d targets at weight 0, still bound: a restore leaves them as they are\n",
+				a.prog, len(fd.LeftAtZero))
+		}
+		raw, err := json.Marshal(fd.Manifest(id))
+		if err != nil {
+			a.errorf("restore", "the details of %s: %v", id, err)
+			return nil, exitFailed
+		}
 		return raw, -1
 	}
 	if desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {

@@ -280,6 +280,23 @@ func TestRestoreOfAServerDrainThatFailed(t *testing.T) {
 	require.Equal(t, exitFailed, res.code)
 	assert.Contains(t, res.stderr, "did not complete (failed)")
 	assert.Empty(t, fc.starts)
+
+	// A listener drain that failed part way names what it had
+	// deregistered: that is restored.
+	gone := drained().Deregistered
+	partWay := workflowError(roundTrip(temporal.NewNonRetryableApplicationError("denied", "AuthFailure", nil,
+		workflows.FailureDetails{Selector: drained().Selector, LeftAtZero: leftAtZero, Deregistered: gone})))
+	run = newRun("run-0", workflows.DrainResult{}, partWay)
+	run.release()
+	fc = &fakeClient{desc: description(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), runByID: map[string]*fakeRun{testID: run},
+		run: newRun("run-1", workflows.DrainResult{}, nil)}
+	res = runWith(t, fc, "", "restore", testID)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "failed part way; restoring the")
+	in = startedRestore(t, fc)
+	assert.Equal(t, gone, in.Manifest.Bindings[0].Targets)
+	assert.Equal(t, drained().Selector, in.Manifest.Bindings[0].Selector)
+	assert.Equal(t, testID, in.Manifest.Source)
 }
 
 func TestRestoreLine(t *testing.T) {
