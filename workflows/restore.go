@@ -99,6 +99,9 @@ type bindingState struct {
 type lbWork struct {
 	id       string
 	bindings []*bindingState
+	// gateZero: the health gate waits for targets of original weight 0
+	// too, as before restoreZeroVersion.
+	gateZero bool
 }
 
 func newRestore(ctx workflow.Context, in RestoreInput) *restore {

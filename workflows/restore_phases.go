@@ -21,6 +21,7 @@ type weightChange struct {
 // still not healthy then are marked unhealthy. Without a ramp, each target
 // found healthy gets its original weight at once.
 func (r *restore) healthGate(ctx workflow.Context, lb *lbWork) error {
+	lb.gateZero = workflow.GetVersion(ctx, restoreZeroVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion
 	until := workflow.Now(ctx).Add(r.in.WaitHealthy)
 	if until.After(r.progress.HealthUntil) {
 		r.progress.HealthUntil = until
@@ -83,7 +84,7 @@ func (lb *lbWork) healthInput() (activities.HealthInput, []*bindingState) {
 	for _, b := range lb.bindings {
 		var ts []clb.Target
 		for _, t := range b.registered {
-			if b.waitsForHealth(t.Target) {
+			if b.waitsForHealth(t.Target, lb.gateZero) {
 				ts = append(ts, t.Target)
 			}
 		}
@@ -132,7 +133,7 @@ func noteHealthy(which []*bindingState, hr activities.HealthResult) []weightChan
 func (lb *lbWork) allHealthy() bool {
 	for _, b := range lb.bindings {
 		for _, t := range b.registered {
-			if b.waitsForHealth(t.Target) {
+			if b.waitsForHealth(t.Target, lb.gateZero) {
 				return false
 			}
 		}
@@ -140,11 +141,17 @@ func (lb *lbWork) allHealthy() bool {
 	return true
 }
 
+// restoreZeroVersion is the workflow.GetVersion change after which the
+// health gate no longer waits for a target whose original weight is 0;
+// before it, such a target was waited for, and named unhealthy, as any.
+const restoreZeroVersion = "restore-weight-zero-ungated"
+
 // waitsForHealth reports whether the gate still waits for t: registered
-// with an original weight to give it, and not found healthy yet. A target
-// whose original weight is 0 is back as it was once bound at 0.
-func (b *bindingState) waitsForHealth(t clb.Target) bool {
-	return b.original(t) > 0 && !b.healthy[t.Key()]
+// with an original weight to give it (or any, with gateZero), and not
+// found healthy yet. A target whose original weight is 0 is back as it
+// was once bound at 0.
+func (b *bindingState) waitsForHealth(t clb.Target, gateZero bool) bool {
+	return (gateZero || b.original(t) > 0) && !b.healthy[t.Key()]
 }
 
 // markUnhealthy lists the registered targets the gate still waits for as
@@ -152,7 +159,7 @@ func (b *bindingState) waitsForHealth(t clb.Target) bool {
 func (lb *lbWork) markUnhealthy() {
 	for _, b := range lb.bindings {
 		for _, t := range b.registered {
-			if b.waitsForHealth(t.Target) {
+			if b.waitsForHealth(t.Target, lb.gateZero) {
 				b.unhealthy = append(b.unhealthy, t.Target)
 			}
 		}

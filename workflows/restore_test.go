@@ -336,6 +336,15 @@ func TestRestoreWeightZeroIsNotGated(t *testing.T) {
 	require.Empty(t, c.deregs)
 	require.Empty(t, res.Bindings[0].Unhealthy)
 	require.Equal(t, 1, c.polls, "one read finds the only gated target healthy")
+
+	// A restore begun before the change waits for it as it did.
+	c = newCloud(t)
+	c.env.OnGetVersion("restore-weight-zero-ungated", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	c.mock()
+	c.sick[cvm(2).Key()] = true
+	c.run(workflows.RestoreInput{Manifest: m, WaitHealthy: time.Minute, OnUnhealthy: workflows.OnUnhealthyDeregister})
+	require.Equal(t, workflows.ErrUnhealthy, applicationError(t, c.env.GetWorkflowError()).Type())
+	require.Len(t, c.deregs, 1)
 }
 
 func TestRestoreRamp(t *testing.T) {
