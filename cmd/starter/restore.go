@@ -224,8 +224,9 @@ func (a *app) printRestoreProblems(problems []clb.Problem) {
 }
 
 // drainManifest reads the manifest of the drain id: the result of a
-// completed drain. A running drain, a failed one, or a workflow that is
-// no drain is refused, said why on stderr, with the exit code; else -1.
+// completed drain. A running drain, a failed one, a restore, or a workflow
+// that is no drain is refused, said why on stderr, with the exit code;
+// else -1.
 func (a *app) drainManifest(ctx context.Context, tc client.Client, namespace, id string) (workflows.RestoreManifest, int) {
 	var m workflows.RestoreManifest
 	desc, err := tc.DescribeWorkflow(ctx, id, "")
@@ -237,6 +238,10 @@ func (a *app) drainManifest(ctx context.Context, tc client.Client, namespace, id
 	case err != nil:
 		a.errorf("restore", "describing workflow %s: %v", id, err)
 		return m, exitFailed
+	case desc.WorkflowType.Name == workflows.RestoreWorkflowName:
+		a.errorf("restore", "workflow %s is a %s, not a drain: give the ID of the drain it restores, or --manifest FILE (see it: %s)",
+			id, workflows.RestoreWorkflowName, a.command("status", id))
+		return m, exitUsage
 	case isOpen(desc.Status):
 		a.errorf("restore", "the drain %s is still running; restore it once it has ended (%s), or cancel it (%s), which restores its drained weights",
 			id, a.command("status", "--wait", id), a.command("cancel", id))

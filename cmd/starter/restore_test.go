@@ -113,6 +113,20 @@ func TestRestoreRefusesAFailedDrainAndANonDrain(t *testing.T) {
 	assert.Empty(t, fc.starts)
 }
 
+// A restore's ID is no drain's: its result (or an Unhealthy failure's
+// details) has Bindings too, but no manifest.
+func TestRestoreRefusesARestore(t *testing.T) {
+	done := workflows.RestoreResult{Source: testID, Bindings: []workflows.RestoredBinding{{Selector: drained().Selector,
+		Registered: drained().Deregistered}}}
+	fc := withDrain(&fakeClient{}, done)
+	fc.desc.WorkflowType.Name = workflows.RestoreWorkflowName
+	res := runWith(t, fc, "", "restore", testID)
+	require.Equal(t, exitUsage, res.code)
+	assert.Contains(t, res.stderr, "is a RestoreTargets, not a drain")
+	assert.NotContains(t, res.stderr, "invalid input")
+	assert.Empty(t, fc.starts)
+}
+
 func TestRestoreOfADrainThatRemovedNothing(t *testing.T) {
 	fc := withDrain(&fakeClient{}, workflows.DrainResult{Deregistered: clb.WeightedList{}})
 	res := runWith(t, fc, "", "restore", testID)
