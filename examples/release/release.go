@@ -83,7 +83,8 @@ type Result struct {
 // what a drain that failed part way had deregistered, which its error's
 // workflows.FailureDetails name), ErrDeployTimeout, the deploy activity's
 // error, or the restore's (workflows.ErrUnhealthy naming the servers that
-// did not come back healthy).
+// did not come back healthy). Cancelled during the restore, it ends
+// cancelled once the restore has stopped where it was.
 func Release(ctx workflow.Context, in Input) (Result, error) {
 	r := &release{in: in}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDeployed, r.deployed,
@@ -110,6 +111,11 @@ func Release(ctx workflow.Context, in Input) (Result, error) {
 	}
 	if err := r.restore(ctx); err != nil {
 		return r.res, err
+	}
+	if ctx.Err() != nil {
+		// Cancelled during the restore, which stopped where it was (its
+		// own result, under its workflow ID, lists each target's weight).
+		return r.res, ctx.Err()
 	}
 	return r.res, nil
 }

@@ -34,6 +34,9 @@ type stubs struct {
 	drainTime  time.Duration
 	// drainFails makes the drain fail after removing its first target.
 	drainFails bool
+	// restoreTime is how long the restore takes; cancelled, it stops
+	// there and completes with Cancelled set, as RestoreTargets does.
+	restoreTime time.Duration
 }
 
 func newStubs(t *testing.T) *stubs {
@@ -59,6 +62,9 @@ func newStubs(t *testing.T) *stubs {
 	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	s.env.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.RestoreInput) (workflows.RestoreResult, error) {
 		s.restores = append(s.restores, in)
+		if err := workflow.Sleep(ctx, s.restoreTime); err != nil {
+			return workflows.RestoreResult{Source: in.Manifest.Source, Cancelled: true}, nil
+		}
 		if s.restoreErr != nil {
 			return workflows.RestoreResult{}, s.restoreErr
 		}
@@ -191,4 +197,17 @@ func TestReleasePutsBackWhatAFailedDrainRemoved(t *testing.T) {
 	require.Len(t, s.restores, 1, "restored before failing")
 	require.Equal(t, clb.WeightedList{{Target: drainIn().Targets[0], Weight: 30}}, s.restores[0].Manifest.Bindings[0].Targets)
 	require.Equal(t, workflows.WorkflowIDFor(drainIn()), s.restores[0].Manifest.Source)
+}
+
+// Cancelled while the restore runs, the release stops there too: the
+// restore completes with Cancelled set, and the release ends cancelled,
+// not done.
+func TestReleaseCancelledDuringTheRestore(t *testing.T) {
+	s := newStubs(t)
+	s.restoreTime = 10 * time.Minute
+	s.deployAt(t, time.Minute, release.Deployed{By: "ci"})
+	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 5*time.Minute)
+	s.env.ExecuteWorkflow(release.WorkflowName, release.Input{Drain: drainIn(), WaitHealthy: time.Minute})
+	require.True(t, temporal.IsCanceledError(s.env.GetWorkflowError()), "%v", s.env.GetWorkflowError())
+	require.Len(t, s.restores, 1, "not restored again")
 }
