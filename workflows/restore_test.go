@@ -477,10 +477,14 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 		"deregister no gate": {func(in *workflows.RestoreInput) { in.OnUnhealthy = workflows.OnUnhealthyDeregister }, "OnUnhealthy"},
 		"poll":               {func(in *workflows.RestoreInput) { in.HealthPoll = time.Millisecond }, "HealthPoll"},
 		"steps":              {func(in *workflows.RestoreInput) { in.RampSteps = 1000 }, "RampSteps"},
-		"steps no interval":  {func(in *workflows.RestoreInput) { in.RampSteps = 3 }, "RampInterval"},
-		"interval no steps":  {func(in *workflows.RestoreInput) { in.RampInterval = time.Minute }, "RampInterval"},
-		"reason":             {func(in *workflows.RestoreInput) { in.Reason = strings.Repeat("x", workflows.MaxReasonLen+1) }, "Reason"},
-		"requester":          {func(in *workflows.RestoreInput) { in.Requester = strings.Repeat("x", workflows.MaxRequesterLen+1) }, "Requester"},
+		"steps of many": {func(in *workflows.RestoreInput) {
+			in.Manifest.Bindings[0].Targets = weightedAll(cvms(workflows.MaxTargets), 10)
+			in.RampSteps, in.RampInterval = 11, time.Second
+		}, "RampSteps"},
+		"steps no interval": {func(in *workflows.RestoreInput) { in.RampSteps = 3 }, "RampInterval"},
+		"interval no steps": {func(in *workflows.RestoreInput) { in.RampInterval = time.Minute }, "RampInterval"},
+		"reason":            {func(in *workflows.RestoreInput) { in.Reason = strings.Repeat("x", workflows.MaxReasonLen+1) }, "Reason"},
+		"requester":         {func(in *workflows.RestoreInput) { in.Requester = strings.Repeat("x", workflows.MaxRequesterLen+1) }, "Requester"},
 	}
 	require.NoError(t, workflows.ValidateRestore(good()))
 	for name, tc := range cases {
@@ -649,4 +653,33 @@ func TestRestoreHealthReadsOfTheLargestRestoreStaySmall(t *testing.T) {
 	require.Equal(t, workflows.ErrUnhealthy, ae.Type())
 	require.LessOrEqual(t, bytes, 10<<20, "%d health reads", c.polls)
 	require.GreaterOrEqual(t, c.polls, 2)
+}
+
+// TestRestoreRampOfTheLargestRestoreStaysSmall: the longest ramp a restore
+// of the most targets may have keeps its weight changes' payloads (each
+// SetWeights input and result) within 20 MB in all, well within
+// Temporal's history size limit.
+func TestRestoreRampOfTheLargestRestoreStaysSmall(t *testing.T) {
+	targets := weightedAll(ipv6Targets(workflows.MaxTargets), 100)
+	m := workflows.RestoreManifest{Bindings: []workflows.ManifestBinding{{Selector: l4Sel(), Targets: targets}}}
+	steps := workflows.MaxRampSteps
+	for ; steps > 1; steps-- {
+		if workflows.ValidateRestore(workflows.RestoreInput{Manifest: m, RampSteps: steps, RampInterval: time.Second}) == nil {
+			break
+		}
+	}
+	require.Greater(t, steps, 1, "some ramp is allowed")
+	c := newCloud(t)
+	bytes := 0
+	c.env.OnActivity(a.SetWeights, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SetWeightsInput) (activities.SetWeightsResult, error) {
+			res, err := c.setWeights(ctx, in)
+			bytes += payloadSize(t, in) + payloadSize(t, res)
+			return res, err
+		})
+	c.mock()
+	c.run(workflows.RestoreInput{Manifest: m, RampSteps: steps, RampInterval: time.Second})
+	res := c.result()
+	require.Equal(t, steps, res.RampStep)
+	require.LessOrEqual(t, bytes, 20<<20, "%d steps", steps)
 }

@@ -51,6 +51,10 @@ const (
 	MaxWaitHealthy = 24 * time.Hour
 	// MaxRampSteps bounds RestoreInput.RampSteps.
 	MaxRampSteps = 100
+	// MaxRampChanges bounds RampSteps × the manifest's targets: every
+	// step's weight changes are recorded in the history, so a restore of
+	// 10,000 targets ramps in at most 10 steps, one of 1,000 in 100.
+	MaxRampChanges = 100000
 	// MaxRampInterval bounds RestoreInput.RampInterval.
 	MaxRampInterval = 24 * time.Hour
 	// MaxWeight is the highest forwarding weight.
@@ -216,7 +220,8 @@ func (m RestoreManifest) count() int {
 // 1 or more valid targets, each once, weights 0-MaxWeight, MaxTargets in
 // all; WaitHealthy (0 to MaxWaitHealthy), OnUnhealthy (leave or
 // deregister, the latter only with WaitHealthy), HealthPoll (0 or
-// MinHealthPoll to MaxHealthPoll), RampSteps (0 to MaxRampSteps) and
+// MinHealthPoll to MaxHealthPoll), RampSteps (0 to MaxRampSteps, and at
+// most MaxRampChanges over the targets) and
 // RampInterval (above 0 exactly when RampSteps is above 1, at most
 // MaxRampInterval), Reason and Requester as DrainInput's. It returns nil
 // or a *clb.ValidationError listing every problem.
@@ -307,9 +312,15 @@ func validateHealth(in RestoreInput) []clb.Problem {
 // validateRamp checks the ramp's settings.
 func validateRamp(in RestoreInput) []clb.Problem {
 	var out []clb.Problem
-	if in.RampSteps < 0 || in.RampSteps > MaxRampSteps {
+	n := in.Manifest.count()
+	switch {
+	case in.RampSteps < 0 || in.RampSteps > MaxRampSteps:
 		out = append(out, clb.Problem{Field: "RampSteps", Value: strconv.Itoa(in.RampSteps),
 			Reason: "must be 0 (no ramp) to " + strconv.Itoa(MaxRampSteps)})
+	case in.RampSteps > 1 && in.RampSteps*n > MaxRampChanges:
+		out = append(out, clb.Problem{Field: "RampSteps", Value: strconv.Itoa(in.RampSteps),
+			Reason: fmt.Sprintf("must be at most %d for %d targets (steps × targets at most %d, each step's changes being recorded)",
+				MaxRampChanges/n, n, MaxRampChanges)})
 	}
 	switch {
 	case in.RampInterval < 0 || in.RampInterval > MaxRampInterval:

@@ -74,7 +74,7 @@ func (a *app) restoreCommand() *cobra.Command {
 	fs.DurationVar(&c.waitHealthy, "wait-healthy", 0, "bind at weight 0 and give each target its weight once healthy, waiting at most this `DURATION` (at most 24h); 0: no health gate")
 	fs.StringVar(&c.onUnhealthy, "on-unhealthy", workflows.OnUnhealthyLeave, "what becomes of a target still unhealthy after --wait-healthy (`MODE`): leave it at weight 0, or deregister it")
 	fs.DurationVar(&c.healthPoll, "health-poll", 0, "read health every `DURATION` (1s-10m; 0: 5s), or less often over a gate that 2,000 reads would not cover, or while more targets wait than 120,000 named over the gate allow")
-	fs.IntVar(&c.rampSteps, "ramp-steps", 0, "raise weights from 0 to the original in `N` steps (2-100); 0: at once")
+	fs.IntVar(&c.rampSteps, "ramp-steps", 0, "raise weights from 0 to the original in `N` steps (2-100, and N × targets at most 100,000); 0: at once")
 	fs.DurationVar(&c.rampInterval, "ramp-interval", 0, "the `DURATION` between two ramp steps, with --ramp-steps")
 	fs.StringVar(&c.reason, "reason", "", "why, as `TEXT` recorded for audit (default: the drain's reason)")
 	fs.StringVar(&c.requester, "requester", "", "who asks for the restore, as a `NAME` recorded for audit; default: your OS user name")
