@@ -45,7 +45,8 @@ type Input struct {
 	// instead of waiting for the deployed Update.
 	DeployActivity  string `json:"DeployActivity,omitempty"`
 	DeployTaskQueue string `json:"DeployTaskQueue,omitempty"`
-	// DeployTimeout bounds the deploy; 0 means DefaultDeployTimeout.
+	// DeployTimeout bounds the deploy, a deploy activity's retries
+	// included; 0 means DefaultDeployTimeout.
 	DeployTimeout time.Duration `json:"DeployTimeout,omitempty"`
 	// WaitHealthy, OnUnhealthy, RampSteps and RampInterval are the
 	// restore's (workflows.RestoreInput).
@@ -157,7 +158,7 @@ func (r *release) deploy(ctx workflow.Context) error {
 	}
 	if r.in.DeployActivity != "" {
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue: r.in.DeployTaskQueue, StartToCloseTimeout: timeout,
+			TaskQueue: r.in.DeployTaskQueue, StartToCloseTimeout: timeout, ScheduleToCloseTimeout: timeout,
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}})
 		var d Deployed
 		err := workflow.ExecuteActivity(actx, r.in.DeployActivity, DeployRequest{Version: r.in.Version, Drained: r.manifest}).Get(ctx, &d)

@@ -211,3 +211,17 @@ func TestReleaseCancelledDuringTheRestore(t *testing.T) {
 	require.True(t, temporal.IsCanceledError(s.env.GetWorkflowError()), "%v", s.env.GetWorkflowError())
 	require.Len(t, s.restores, 1, "not restored again")
 }
+
+// DeployTimeout bounds the deploy activity with its retries, not each
+// attempt: three attempts must not stretch it to three times as long.
+func TestReleaseDeployTimeoutBoundsEveryAttempt(t *testing.T) {
+	s := newStubs(t)
+	var info activity.Info
+	s.env.RegisterActivityWithOptions(func(ctx context.Context, _ release.DeployRequest) (release.Deployed, error) {
+		info = activity.GetInfo(ctx)
+		return release.Deployed{By: "deployer"}, nil
+	}, activity.RegisterOptions{Name: "Deploy"})
+	s.env.ExecuteWorkflow(release.WorkflowName, release.Input{Drain: drainIn(), DeployActivity: "Deploy", DeployTimeout: 20 * time.Minute})
+	require.NoError(t, s.env.GetWorkflowError())
+	require.Equal(t, 20*time.Minute, info.ScheduleToCloseTimeout)
+}
