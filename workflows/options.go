@@ -95,3 +95,23 @@ func withWaitOptions(ctx workflow.Context) workflow.Context {
 		RetryPolicy:            retryPolicy(),
 	})
 }
+
+// discoveryDeadline bounds a discovery activity with its retries, and
+// discoveryHeartbeat notices a worker that died in one: FindBindings
+// heartbeats once per load balancer.
+const (
+	discoveryDeadline  = 30 * time.Minute
+	discoveryHeartbeat = 2 * time.Minute
+)
+
+// withDiscoveryOptions runs the read-only discovery activities
+// (ListLoadBalancers, FindBindings) on the workflow's own task queue.
+func withDiscoveryOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              workflow.GetInfo(ctx).TaskQueueName,
+		StartToCloseTimeout:    discoveryDeadline / 3,
+		HeartbeatTimeout:       discoveryHeartbeat,
+		ScheduleToCloseTimeout: discoveryDeadline,
+		RetryPolicy:            retryPolicy(),
+	})
+}
