@@ -100,6 +100,12 @@ func (s *serversDrain) run(ctx workflow.Context) (ServersResult, error) {
 		return s.stop(ctx, err)
 	}
 	s.setPlan(ctx, plan)
+	if s.in.PlanOnly {
+		s.result.Violations = CheckGuards(plan, s.in.Guards)
+		s.result.Finished = workflow.Now(ctx)
+		s.setPhase(ctx, PhaseDone)
+		return s.result, nil
+	}
 	if err := guardsHold(plan, s.in.Guards); err != nil {
 		return s.stop(ctx, err)
 	}

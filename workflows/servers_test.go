@@ -514,3 +514,37 @@ func TestDrainServersBackendFilter(t *testing.T) {
 	require.Equal(t, 1, res.Plan.Searched)
 	require.Equal(t, map[string]int64{"lb-srv00002/lbl-tcp00002 ins-srvb0002:443": 50}, manifestLines(res.RestoreManifest))
 }
+
+// PlanOnly returns the plan, with the guards it breaks, and changes nothing.
+func TestDrainServersPlanOnly(t *testing.T) {
+	e := newServersEnv(t, serversFleet())
+	in := serversInput()
+	in.PlanOnly, in.Guards = true, workflows.Guards{MinRemaining: 2}
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+	require.NoError(t, e.env.GetWorkflowError())
+	var res workflows.ServersResult
+	require.NoError(t, e.env.GetWorkflowResult(&res))
+	require.Equal(t, 4, res.Plan.Targets)
+	require.Len(t, res.Violations, 3)
+	require.Empty(t, res.RestoreManifest.Bindings)
+	require.Empty(t, res.Skipped)
+	require.Empty(t, res.Outcomes)
+	require.Zero(t, e.api.calls[clb.ActionBatchModifyTargetWeight]+e.api.calls[clb.ActionDeregisterTargets])
+	b := res.Plan.LoadBalancers[0].Bindings[0]
+	require.Equal(t, activities.Keep{Targets: 1, Weighted: 1, Weight: 20, TotalWeight: 60}, b.Keep)
+	require.NotNil(t, b.Listener)
+}
+
+func TestServersWorkflowID(t *testing.T) {
+	a := workflows.ServersWorkflowID([]clb.Server{{InstanceId: "ins-b"}, {Ip: "10.0.0.5", Port: 80}, {Ip: "fd00::5", Port: 443}})
+	b := workflows.ServersWorkflowID([]clb.Server{{Ip: "fd00::5", Port: 443}, {InstanceId: "ins-b"}, {Ip: "10.0.0.5", Port: 80}})
+	require.Equal(t, "clb-drain-servers/10.0.0.5:80,[fd00::5]:443,ins-b", a)
+	require.Equal(t, a, b, "the order of the servers does not matter")
+	var many []clb.Server
+	for i := range 40 {
+		many = append(many, clb.Server{InstanceId: fmt.Sprintf("ins-%08d", i)})
+	}
+	long := workflows.ServersWorkflowID(many)
+	require.Regexp(t, `^clb-drain-servers/sha256-[0-9a-f]{24}$`, long)
+	require.NotEqual(t, long, workflows.ServersWorkflowID(many[1:]))
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,9 @@ const (
 	// ServersIDPrefix starts the conventional workflow ID of a DrainServers
 	// (ServersWorkflowID).
 	ServersIDPrefix = WorkflowIDPrefix + "-servers/"
+	// PlanIDPrefix starts the workflow ID of a PlanOnly DrainServers, which
+	// the starter makes unique: a plan never waits for a running drain.
+	PlanIDPrefix = WorkflowIDPrefix + "-plan/"
 	// UpdateApprove is the Update that approves a plan (ApprovalInput).
 	UpdateApprove = "approve"
 	// UpdateReject is the Update that rejects a plan (ApprovalInput).
@@ -106,6 +110,9 @@ type ServersInput struct {
 	// Approval makes the workflow wait, after the plan, for an approve or
 	// reject Update.
 	Approval bool `json:"Approval,omitempty"`
+	// PlanOnly ends the workflow once the plan is made, changing nothing:
+	// its result has the plan and the guards' Violations, and no bindings.
+	PlanOnly bool `json:"PlanOnly,omitempty"`
 }
 
 // PlanBinding is one listener or rule of a plan: the servers' targets to
@@ -197,6 +204,9 @@ type ServersResult struct {
 	RestoreManifest
 	// Plan is the plan acted on.
 	Plan Plan `json:"Plan"`
+	// Violations are the guards the plan breaks (PlanOnly; otherwise a
+	// violation fails the workflow with ErrCapacityGuard).
+	Violations []GuardViolation `json:"Violations,omitempty"`
 	// Outcomes are per binding, in plan order.
 	Outcomes []BindingOutcome `json:"Outcomes"`
 	// Approval is the decision, when one was asked for.
@@ -233,14 +243,21 @@ type ServersProgress struct {
 }
 
 // ServersWorkflowID is the conventional workflow ID of a DrainServers of
-// servers: ServersIDPrefix and the servers' keys, sorted, joined by
-// commas (a SHA-256 of them when long). Two drains of the same servers
+// servers: ServersIDPrefix and the servers, sorted, joined by commas (a
+// SHA-256 of them when long), each its host (instance ID or IP) with
+// ":port" when it has one, an IPv6 host then in brackets. Two drains of the same servers
 // share it, so Temporal refuses to run them at once; drains of overlapping
 // sets meet on their children's conventional IDs instead.
 func ServersWorkflowID(servers []clb.Server) string {
 	keys := make([]string, len(servers))
 	for i, s := range servers {
-		keys[i] = s.Key()
+		keys[i] = s.Host()
+		switch {
+		case s.Port != 0 && strings.Contains(keys[i], ":"):
+			keys[i] = "[" + keys[i] + "]:" + strconv.FormatInt(s.Port, 10)
+		case s.Port != 0:
+			keys[i] += ":" + strconv.FormatInt(s.Port, 10)
+		}
 	}
 	slices.Sort(keys)
 	joined := strings.Join(keys, ",")

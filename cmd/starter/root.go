@@ -80,6 +80,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.fullHelp(cmd)
 	})
 	root.AddCommand(a.drainCommand(), a.statusCommand(), a.cancelCommand(), a.scheduleCommand(), a.unscheduleCommand(), a.listCommand())
+	root.AddCommand(a.serversCommands()...)
 	root.SetHelpCommand(a.helpCommand(root))
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
