@@ -114,7 +114,7 @@ func (s *serversDrain) run(ctx workflow.Context) (ServersResult, error) {
 			return s.stop(ctx, err)
 		}
 	}
-	if s.in.DrainDelay > 0 {
+	if s.in.DrainDelay > 0 && s.weighted() {
 		if err := s.drainWeights(ctx); err != nil && ctx.Err() == nil {
 			return s.failed(ctx, err)
 		}
@@ -126,6 +126,19 @@ func (s *serversDrain) run(ctx workflow.Context) (ServersResult, error) {
 		return s.cancel(ctx)
 	}
 	return s.finish(ctx)
+}
+
+// weighted reports whether a target of the plan has weight > 0: without
+// one, there is nothing to drain and no delay to wait.
+func (s *serversDrain) weighted() bool {
+	for _, b := range s.bindings {
+		for _, t := range b.Remove {
+			if t.Weight > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // guardsHold fails with ErrCapacityGuard, naming every listener or rule at

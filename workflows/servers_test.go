@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -547,4 +548,105 @@ func TestServersWorkflowID(t *testing.T) {
 	long := workflows.ServersWorkflowID(many)
 	require.Regexp(t, `^clb-drain-servers/sha256-[0-9a-f]{24}$`, long)
 	require.NotEqual(t, long, workflows.ServersWorkflowID(many[1:]))
+}
+
+// Cancelled once its first (or second) child drain started, the server
+// drain ends with every planned target either removed (and in the manifest
+// with its weight from before) or bound at its weight from before.
+func TestDrainServersCancelWhileDeregistering(t *testing.T) {
+	for _, tc := range []struct {
+		child, removed int
+	}{{1, 0}, {2, 2}} {
+		t.Run(fmt.Sprint("at child ", tc.child), func(t *testing.T) {
+			e := newServersEnv(t, serversFleet())
+			before := e.bound()
+			started := 0
+			e.env.SetOnChildWorkflowStartedListener(func(*workflow.Info, workflow.Context, converter.EncodedValues) {
+				if started++; started == tc.child {
+					e.env.RegisterDelayedCallback(e.env.CancelWorkflow, 0)
+				}
+			})
+			in := serversInput()
+			in.MaxParallel = 1
+			e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+			require.NoError(t, e.env.GetWorkflowError())
+			var res workflows.ServersResult
+			require.NoError(t, e.env.GetWorkflowResult(&res))
+			require.True(t, res.Cancelled)
+			removed := manifestLines(res.RestoreManifest)
+			require.Len(t, removed, tc.removed)
+			after := e.bound()
+			for k, w := range removals {
+				if rw, ok := removed[k]; ok {
+					require.Equal(t, w, rw, k)
+					require.NotContains(t, after, k)
+					continue
+				}
+				require.Equal(t, w, after[k], "given back: %s", k)
+			}
+			for k, w := range before {
+				if _, ok := removals[k]; !ok {
+					require.Equal(t, w, after[k], "untouched: %s", k)
+				}
+			}
+			require.NotEmpty(t, res.Skipped, "the bindings not removed are listed")
+		})
+	}
+}
+
+// A weight phase that fails fails the drain with the code, and the result
+// in its details says per binding what may be left at weight 0.
+func TestDrainServersWeightsFail(t *testing.T) {
+	e := newServersEnv(t, serversFleet())
+	e.sim.SetFaults(clbsim.Faults{{Action: clb.ActionBatchModifyTargetWeight, Kind: clbsim.FaultError, Code: "UnauthorizedOperation", Probability: 1}})
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, serversInput())
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+	require.Equal(t, "UnauthorizedOperation", appErr.Type())
+	var res workflows.ServersResult
+	require.NoError(t, appErr.Details(&res))
+	left := 0
+	for _, o := range res.Outcomes {
+		require.Equal(t, workflows.BindingNotStarted, o.Outcome)
+		left += o.LeftAtZero
+	}
+	require.Equal(t, 4, left, "marked before the call: it may have been applied")
+	require.Zero(t, e.api.calls[clb.ActionDeregisterTargets])
+}
+
+// A load balancer of 45 listeners is read 20 listeners a DescribeTargets.
+func TestDrainServersReadsTwentyListenersACall(t *testing.T) {
+	lb := clbsim.LoadBalancer{LoadBalancerId: "lb-many0001"}
+	for i := range 45 {
+		lb.Listeners = append(lb.Listeners, clb.Listener{ListenerId: fmt.Sprintf("lbl-many%04d", i), Protocol: clb.ProtocolTCP, Port: int64(1000 + i),
+			Targets: []clb.BoundTarget{cvmAt("ins-srva0001", "10.0.1.1", 80, 10), cvmAt("ins-keep0001", "10.0.1.2", 80, 10)}})
+	}
+	e := newServersEnv(t, clbsim.State{LoadBalancers: []clbsim.LoadBalancer{lb}})
+	in := serversInput()
+	in.PlanOnly = true
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+	require.NoError(t, e.env.GetWorkflowError())
+	var res workflows.ServersResult
+	require.NoError(t, e.env.GetWorkflowResult(&res))
+	require.Equal(t, 45, res.Plan.Bindings)
+	require.Equal(t, 3, e.api.calls[clb.ActionDescribeTargets])
+	require.Equal(t, 1, e.api.calls[clb.ActionDescribeListeners])
+}
+
+// A parent starts DrainServers as a child with ServersChildOptions.
+func TestDrainServersAsChild(t *testing.T) {
+	e := newServersEnv(t, serversFleet())
+	parent := func(ctx workflow.Context, in workflows.ServersInput) (workflows.ServersResult, error) {
+		var res workflows.ServersResult
+		err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflows.ServersChildOptions(in)),
+			workflows.ServersWorkflowName, in).Get(ctx, &res)
+		return res, err
+	}
+	e.env.RegisterWorkflowWithOptions(parent, workflow.RegisterOptions{Name: "Release"})
+	e.env.ExecuteWorkflow("Release", serversInput())
+	require.NoError(t, e.env.GetWorkflowError())
+	var res workflows.ServersResult
+	require.NoError(t, e.env.GetWorkflowResult(&res))
+	require.Equal(t, workflows.ServersWorkflowID(serversInput().Servers), res.Source)
+	require.Equal(t, removals, manifestLines(res.RestoreManifest))
 }

@@ -3,10 +3,14 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -266,4 +270,20 @@ func ServersWorkflowID(servers []clb.Server) string {
 		joined = "sha256-" + hex.EncodeToString(sum[:12])
 	}
 	return ServersIDPrefix + joined
+}
+
+// ServersChildOptions are the options for starting DrainServers as a child
+// workflow (pass them to workflow.WithChildOptions, and start it by
+// ServersWorkflowName): its conventional ID, so that it never runs beside
+// another drain of the same servers, the clb-drain task queue, and a parent
+// close that asks it to cancel (it gives back the weights it set) rather
+// than terminating it, which a cancelling parent waits for.
+func ServersChildOptions(in ServersInput) workflow.ChildWorkflowOptions {
+	return workflow.ChildWorkflowOptions{
+		WorkflowID:          ServersWorkflowID(in.Servers),
+		TaskQueue:           TaskQueue,
+		ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WaitForCancellation: true,
+		StaticSummary:       fmt.Sprintf("take %d server(s) out", len(in.Servers)),
+	}
 }
