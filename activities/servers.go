@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -124,15 +123,15 @@ type FindResult struct {
 // then DescribeTargets for up to clb.MaxTargetsListenerIDs listeners a call)
 // and returns where the servers are bound. It only reads. One binding named
 // by two servers (an instance and its own IP given apart) fails it with
-// ErrInvalidInput, naming them.
+// ErrInvalidInput, naming them. A failed read fails the attempt, which
+// reads every load balancer again: keep the list short.
 func (a *Activities) FindBindings(ctx context.Context, in FindInput) (FindResult, error) {
 	fleet, err := a.fleet()
 	if err != nil {
 		return FindResult{}, err
 	}
 	res := FindResult{Found: []Found{}}
-	for i, lb := range in.LoadBalancerIds {
-		activity.RecordHeartbeat(ctx, i)
+	for _, lb := range in.LoadBalancerIds {
 		attrs, err := fleet.DescribeListeners(ctx, lb)
 		if err != nil {
 			return FindResult{}, apiError(ctx, clb.ActionDescribeListeners, err)

@@ -97,11 +97,12 @@ func withWaitOptions(ctx workflow.Context) workflow.Context {
 }
 
 // discoveryDeadline bounds a discovery activity with its retries, and
-// discoveryHeartbeat notices a worker that died in one: FindBindings
-// heartbeats once per load balancer.
+// discoveryAttempt one attempt: a few reads of a handful of load balancers
+// (or a region's pages of DescribeLoadBalancers), paced by the API budget
+// the workflow's other searches share.
 const (
-	discoveryDeadline  = 30 * time.Minute
-	discoveryHeartbeat = 2 * time.Minute
+	discoveryDeadline = 30 * time.Minute
+	discoveryAttempt  = 5 * time.Minute
 )
 
 // withDiscoveryOptions runs the read-only discovery activities
@@ -109,8 +110,7 @@ const (
 func withDiscoveryOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              workflow.GetInfo(ctx).TaskQueueName,
-		StartToCloseTimeout:    discoveryDeadline / 3,
-		HeartbeatTimeout:       discoveryHeartbeat,
+		StartToCloseTimeout:    discoveryAttempt,
 		ScheduleToCloseTimeout: discoveryDeadline,
 		RetryPolicy:            retryPolicy(),
 	})

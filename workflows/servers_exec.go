@@ -173,8 +173,12 @@ func (s *serversDrain) deregister(ctx workflow.Context) {
 // removed, with the plan's weights (the child read weight 0).
 func (s *serversDrain) drainBinding(ctx workflow.Context, b *bindingState) {
 	in := childInput(s.in, b.PlanBinding)
+	opts := ChildOptions(in)
+	// The child runs where this drain runs: the worker that serves its
+	// task queue is the one that reaches its cloud.
+	opts.TaskQueue = workflow.GetInfo(ctx).TaskQueueName
 	var res DrainResult
-	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, ChildOptions(in)), WorkflowName, in).Get(ctx, &res)
+	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), WorkflowName, in).Get(ctx, &res)
 	b.done = true
 	s.progress.BindingsDone++
 	b.addRemoved(clb.Unweighted(res.Deregistered))

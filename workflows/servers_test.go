@@ -188,6 +188,11 @@ func manifestLines(m workflows.RestoreManifest) map[string]int64 {
 func TestDrainServersRemovesEveryBinding(t *testing.T) {
 	e := newServersEnv(t, serversFleet())
 	before := e.bound()
+	e.env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: "servers-queue", ID: "clb-drain-servers/test"})
+	var childQueues []string
+	e.env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, _ converter.EncodedValues) {
+		childQueues = append(childQueues, info.TaskQueueName)
+	})
 	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, serversInput())
 	require.True(t, e.env.IsWorkflowCompleted())
 	require.NoError(t, e.env.GetWorkflowError())
@@ -221,6 +226,9 @@ func TestDrainServersRemovesEveryBinding(t *testing.T) {
 	for _, o := range res.Outcomes {
 		require.Equal(t, workflows.BindingRemoved, o.Outcome, o.Selector.String())
 	}
+	// Three drains, and the rule's drain's claim of its other spelling.
+	require.Equal(t, []string{"servers-queue", "servers-queue", "servers-queue", "servers-queue"}, childQueues,
+		"children run on the drain's task queue")
 	// The JSON of the result reads as a RestoreManifest.
 	var m workflows.RestoreManifest
 	require.NoError(t, e.env.GetWorkflowResult(&m))

@@ -62,8 +62,10 @@ const (
 	// maxIDServers is the longest list of servers spelled out in a
 	// workflow ID; a longer one is hashed.
 	maxIDServers = 200
-	// lbsPerFind is how many load balancers one FindBindings searches.
-	lbsPerFind = 10
+	// lbsPerFind is how many load balancers one FindBindings searches: a
+	// failed read makes it read them all again, so few, yet enough to keep
+	// a region's search to a few hundred activities.
+	lbsPerFind = 5
 )
 
 // Phases of DrainServers beyond DrainAndDeregister's.

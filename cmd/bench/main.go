@@ -39,6 +39,10 @@
 //     scheduling of one chunk's DeregisterTargets and the next one's, in
 //     drain 1 and in every run of a drain of 5,000 targets (tasks of
 //     50 ms), which continues as new: its runs and its longest run.
+//  5. A server drain (servers.go): 3 servers on 10 load balancers × 4
+//     listeners (120 bindings), tasks of 1 s, drain delay 5 s, one worker:
+//     makespan over one weight task + delay + 4 deregistration tasks, and
+//     the busiest second of each action it calls.
 //
 // Progress goes to standard error, the table to standard output. A ticker
 // watches for stalls of the machine (the benchmark not run for half a
@@ -155,6 +159,12 @@ func measure(ctx context.Context, cli, workerBin string) (figures, error) {
 		return f, err
 	}
 	progress("4. history: finished in %s, %d runs", seconds(f.History.Wall), f.History.Runs)
+
+	progress("5. server drain: starting (%d servers on %d load balancers × %d listeners)", serversCount, serversLBs, serversListeners)
+	if f.Servers, err = e.servers(ctx); err != nil {
+		return f, err
+	}
+	progress("5. server drain: finished in %s", seconds(f.Servers.Wall))
 	return f, nil
 }
 

@@ -89,6 +89,7 @@ type figures struct {
 	Script  scriptFigures
 	Fleet   fleetFigures
 	History historyFigures
+	Servers serversFigures
 }
 
 // row is one line of the table: a figure, what was measured and, for a
@@ -115,7 +116,8 @@ func checked(figure, measured, target string, ok bool) row {
 
 // sections lays the figures out as the table and checks each target.
 func sections(f figures) []section {
-	return []section{singleSection(f.Single), scriptSection(f.Single, f.Script), fleetSection(f.Fleet), historySection(f.History)}
+	return []section{singleSection(f.Single), scriptSection(f.Single, f.Script), fleetSection(f.Fleet), historySection(f.History),
+		serversSection(f.Servers)}
 }
 
 // singleSection is the single drain against the ideal: wall time, polls
