@@ -25,6 +25,8 @@ func goodFigures() figures {
 			Throttled: map[string]int{}, Polls: 220, Tasks: 200, PeakRSS: []int64{40 << 20, 42 << 20}},
 		History: historyFigures{PerChunk: 12, PerChunkMost: 12, Targets: 5000, Chunks: 250, Latency: 50 * time.Millisecond,
 			Runs: 3, LongestRun: 1211, Wall: 50 * time.Second},
+		Servers: serversFigures{Listeners: 40, Latency: time.Second, Delay: 5 * time.Second, Ideal: 10 * time.Second,
+			Wall: 11 * time.Second, Removed: 120, Busiest: map[string]int{clb.ActionDescribeTargets: 20}},
 	}
 }
 
@@ -43,7 +45,7 @@ func verdicts(secs []section) map[string]bool {
 
 func TestSectionsAllMet(t *testing.T) {
 	v := verdicts(sections(goodFigures()))
-	require.Len(t, v, 10)
+	require.Len(t, v, 10+2+len(serversActions))
 	for figure, ok := range v {
 		assert.True(t, ok, figure)
 	}
@@ -64,6 +66,9 @@ func TestSectionsMissed(t *testing.T) {
 		{"long chunks", func(f *figures) { f.History.PerChunkMost = 12.5 }, "events per chunk"},
 		{"long run", func(f *figures) { f.History.LongestRun = 10001 }, "5000 targets"},
 		{"large drain failed", func(f *figures) { f.History.Err = errors.New("timed out") }, "5000 targets"},
+		{"slow server drain", func(f *figures) { f.Servers.Wall = 12100 * time.Millisecond }, "server drain makespan"},
+		{"server drain over the budget", func(f *figures) { f.Servers.Busiest[clb.ActionDescribeTargets] = 21 },
+			"server drain, most requests in one second: DescribeTargets"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

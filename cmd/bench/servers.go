@@ -123,13 +123,13 @@ func serversSection(f serversFigures) section {
 		Title: fmt.Sprintf("5. server drain: %d servers on %d load balancers × %d listeners (%d bindings), tasks take %s, delay %s",
 			serversCount, serversLBs, serversListeners, want, f.Latency, f.Delay),
 		Rows: []row{
-			checked(fmt.Sprintf("makespan / ideal (%s = weight task + delay + %d tasks)", seconds(f.Ideal), serversListeners),
+			checked(fmt.Sprintf("server drain makespan / ideal (%s = weight task + delay + %d tasks)", seconds(f.Ideal), serversListeners),
 				fmt.Sprintf("%.3f (%s)", r, seconds(f.Wall)), fmt.Sprintf("≤ %.2f", maxServersRatio), f.Err == nil && r <= maxServersRatio),
-			checked("targets removed (manifest)", done, fmt.Sprint(want), f.Err == nil && f.Removed == want),
+			checked("server drain, targets removed (manifest)", done, fmt.Sprint(want), f.Err == nil && f.Removed == want),
 		},
 	}
 	for _, a := range serversActions {
-		sec.Rows = append(sec.Rows, checked("most requests in any one second: "+a, fmt.Sprint(f.Busiest[a]),
+		sec.Rows = append(sec.Rows, checked("server drain, most requests in one second: "+a, fmt.Sprint(f.Busiest[a]),
 			fmt.Sprintf("≤ %d", clbsim.DefaultRate), f.Busiest[a] <= clbsim.DefaultRate))
 	}
 	return sec
