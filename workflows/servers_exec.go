@@ -152,19 +152,21 @@ func waitTask(ctx workflow.Context, taskID, lb, action string, turn *turns.Turn)
 	return workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, nil)
 }
 
-// deregister runs one child drain per binding, a load balancer's one after
-// another, load balancers in parallel up to MaxParallel. It stops starting
-// children once cancelled.
+// deregister runs one child drain per binding, load balancers in parallel
+// up to MaxParallel. A load balancer's children change it one after
+// another, taking turns on it (the per-load-balancer coordination); the
+// next one starts while the previous one's task runs (at most
+// childrenPerLB at once), so that its start and its reads overlap that
+// task. It stops starting children once cancelled.
 func (s *serversDrain) deregister(ctx workflow.Context) {
 	s.setPhase(ctx, PhaseDeregistering)
 	lbs := s.byLB()
 	parallel(ctx, len(lbs), s.maxParallel(), func(ctx workflow.Context, i int) {
-		for _, b := range lbs[i] {
-			if ctx.Err() != nil {
-				return
+		parallel(ctx, len(lbs[i]), childrenPerLB, func(ctx workflow.Context, j int) {
+			if ctx.Err() == nil {
+				s.drainBinding(ctx, lbs[i][j])
 			}
-			s.drainBinding(ctx, b)
-		}
+		})
 		s.progress.LoadBalancersDone++
 	})
 }

@@ -63,9 +63,11 @@ const (
 	// workflow ID; a longer one is hashed.
 	maxIDServers = 200
 	// lbsPerFind is how many load balancers one FindBindings searches: a
-	// failed read makes it read them all again, so few, yet enough to keep
-	// a region's search to a few hundred activities.
-	lbsPerFind = 5
+	// failed read makes it read them all again, so few.
+	lbsPerFind = 2
+	// childrenPerLB is how many child drains of one load balancer run at
+	// once: one changing it, the next one starting and reading meanwhile.
+	childrenPerLB = 2
 )
 
 // Phases of DrainServers beyond DrainAndDeregister's.
