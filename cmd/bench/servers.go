@@ -30,8 +30,8 @@ const (
 type serversFigures struct {
 	// Listeners counts the listeners the servers are bound to.
 	Listeners int
-	Latency  time.Duration
-	Delay    time.Duration
+	Latency   time.Duration
+	Delay     time.Duration
 	// Wall runs from the start of the workflow to its result.
 	Wall time.Duration
 	// Ideal is one weight task, the delay, and the longest load
