@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: a Temporal dev server, the clbsim emulator with the sample fleet in demo/,
 # the clbdrain worker, then two drains with a progress bar: 110 servers from a TCP
-# listener (with a 5 s drain phase) and 60 from an HTTP rule named by domain and URL.
+# listener (with a 5 s drain phase) and 60 from an HTTP rule named by domain and URL;
+# then a server drain: the plan for three servers (demo/servers.txt), and the drain
+# that takes them out of every listener and rule they serve.
 # Everything started here is stopped on exit or Ctrl-C.
 #
 # Ports (override when taken): DEMO_TEMPORAL_PORT (7233), DEMO_UI_PORT (8233),
@@ -90,6 +92,13 @@ echo
 echo "demo: drain 2: 60 servers from the HTTP rule $L7_DOMAIN$L7_URL of listener $L7_LISTENER"
 bin/starter drain --lb "$LB" --listener "$L7_LISTENER" --domain "$L7_DOMAIN" --url "$L7_URL" \
 	--targets demo/l7-targets.json --reason "make demo" --wait
+
+echo
+echo "demo: server drain: where do the servers in demo/servers.txt serve? (starter plan; changes nothing)"
+bin/starter plan --servers demo/servers.txt --reason "make demo"
+echo
+echo "demo: server drain: take them out of every listener and rule, weight 0 first, then 3 s of draining"
+bin/starter drain-servers --servers demo/servers.txt --drain-delay 3s --reason "make demo" --wait
 
 echo
 echo "demo: who drained $LB, when and why (starter list --lb $LB --since 1h)"

@@ -167,7 +167,11 @@ func (s *serversDrain) setPlan(ctx workflow.Context, plan Plan) {
 		for _, b := range lb.Bindings {
 			s.bindings = append(s.bindings, &bindingState{PlanBinding: b, zeroed: map[string]bool{},
 				outcome: BindingOutcome{Selector: b.Selector, WorkflowID: WorkflowIDFor(childInput(s.in, b)), Outcome: BindingNotStarted}})
-			listeners = append(listeners, auditListeners(b.Selector.ListenerId, b.Selector.LocationId)...)
+			for _, l := range auditListeners(b.Selector.ListenerId, b.Selector.LocationId) {
+				if !slices.Contains(listeners, l) {
+					listeners = append(listeners, l)
+				}
+			}
 		}
 	}
 	s.progress.BindingsTotal, s.progress.TargetsTotal, s.progress.LoadBalancersTotal = plan.Bindings, plan.Targets, len(lbs)
@@ -202,7 +206,11 @@ func serversAudit(in ServersInput) auditRecord {
 			hosts = append(hosts, h)
 		}
 	}
-	return auditRecord{kind: KindServers, loadBalancers: in.LoadBalancerIds, servers: fitList(hosts, MaxAuditValueBytes),
+	kind := KindServers
+	if in.PlanOnly {
+		kind = KindPlan
+	}
+	return auditRecord{kind: kind, loadBalancers: in.LoadBalancerIds, servers: fitList(hosts, MaxAuditValueBytes),
 		reason: fitJSON(in.Reason, MaxAuditValueBytes), requester: fitJSON(in.Requester, MaxAuditValueBytes), phase: PhaseValidating}
 }
 

@@ -45,8 +45,10 @@ const (
 	// could not remove every binding; its details are the ServersResult,
 	// which says per binding what was done.
 	ErrBindingsFailed = "BindingsFailed"
-	// KindServers is the ClbKind search attribute of DrainServers.
+	// KindServers is the ClbKind search attribute of DrainServers, and
+	// KindPlan of a PlanOnly one.
 	KindServers = "servers"
+	KindPlan    = "plan"
 )
 
 // DrainServers bounds and defaults.
