@@ -25,6 +25,9 @@ deregistered stay deregistered.`,
 }
 
 func (a *app) cancel(ctx context.Context, c *watchCmd, id string) int {
+	if isServersID(id) {
+		return a.serversCancel(ctx, c, id)
+	}
 	tc, namespace, ok := a.connect(ctx, "cancel")
 	if !ok {
 		return exitFailed

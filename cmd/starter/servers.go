@@ -276,7 +276,7 @@ func (a *app) drainServers(ctx context.Context, c *drainServersCmd) int {
 			a.command("approve", run.GetID(), "--by", "NAME"), a.command("reject", run.GetID(), "--by", "NAME"))
 	}
 	if !c.wait {
-		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n", a.command("status", run.GetID()), a.command("cancel", run.GetID()))
+		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n", a.command("status", "--wait", run.GetID()), a.command("cancel", run.GetID()))
 		return exitOK
 	}
 	res, err := a.watchServers(ctx, tc, run, out, c.approval)

@@ -14,6 +14,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/workflows"
@@ -36,6 +37,10 @@ func (s *serversClient) ExecuteWorkflow(_ context.Context, opts client.StartWork
 		return nil, s.startErr
 	}
 	return &serversRun{id: opts.ID, result: s.result}, nil
+}
+
+func (s *serversClient) GetWorkflow(_ context.Context, id, _ string) client.WorkflowRun {
+	return &serversRun{id: id, result: s.result}
 }
 
 func (s *serversClient) QueryWorkflow(context.Context, string, string, string, ...any) (converter.EncodedValue, error) {
@@ -223,4 +228,47 @@ func TestDrainServersBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+func serversDesc(status enumspb.WorkflowExecutionStatus) *client.WorkflowExecutionDescription {
+	return &client.WorkflowExecutionDescription{WorkflowExecutionMetadata: client.WorkflowExecutionMetadata{
+		WorkflowType: workflow.Type{Name: workflows.ServersWorkflowName}, Status: status}}
+}
+
+func TestStatusOfAServerDrain(t *testing.T) {
+	id := "clb-drain-servers/ins-abc12345"
+	sc := &serversClient{progress: workflows.ServersProgress{Phase: workflows.PhaseAwaiting, BindingsTotal: 2, TargetsTotal: 3,
+		Plan: &workflows.Plan{ID: "plan-9", Bindings: 2, Targets: 3}}}
+	sc.desc = serversDesc(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
+	res := runServers(t, sc, "", "status", id)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Contains(t, res.stdout, "plan plan-9: 3 target(s)")
+	assert.Contains(t, res.stdout, "server drain "+id+": [awaiting-approval] 0/2 listeners or rules")
+
+	sc.desc = serversDesc(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	sc.result.Plan.ID = "plan-9"
+	res = runServers(t, sc, "", "status", id)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Contains(t, res.stdout, "server drain "+id+" done")
+
+	sc.desc.WorkflowType.Name = workflows.WorkflowName
+	res = runServers(t, sc, "", "status", id)
+	require.Equal(t, exitUsage, res.code)
+	assert.Contains(t, res.stderr, "not a server drain")
+}
+
+func TestCancelAServerDrain(t *testing.T) {
+	id := "clb-drain-servers/ins-abc12345"
+	sc := &serversClient{}
+	sc.desc = serversDesc(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
+	sc.result.Cancelled = true
+	res := runServers(t, sc, "", "cancel", "--wait", id)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Equal(t, []string{id}, sc.cancelled)
+	assert.Contains(t, res.stderr, "server drain "+id+" cancelled")
+
+	sc.desc = serversDesc(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	res = runServers(t, sc, "", "cancel", id)
+	require.Equal(t, exitFailed, res.code)
+	assert.Contains(t, res.stderr, "is not running")
 }
