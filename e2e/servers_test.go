@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/clbdrain/clbdrain/e2e/harness"
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -143,4 +144,94 @@ func TestDrainServersEndToEnd(t *testing.T) {
 		assert.Equal(t, weights[b], got[b], "the manifest's weight of %v", b)
 	}
 	assert.Empty(t, res.Skipped)
+}
+
+// requests counts the calls an emulator was sent, of every action.
+func requests(sim *harness.Sim) int {
+	n := 0
+	for _, a := range sim.Stats().Actions {
+		n += a.Requests
+	}
+	return n
+}
+
+// TestDrainServersBadInput sends malformed server drains through the
+// starter (exit 2, nothing started) and through a client start (the
+// workflow fails with InvalidInput): no API call for any of them, and no
+// change for the two that only discovery can tell (an unknown load
+// balancer in scope, an instance given again by its own IP).
+func TestDrainServersBadInput(t *testing.T) {
+	need(t)
+	state, _ := serversFleet(t)
+	sim, err := harness.StartSim(clbsim.Config{State: state, TaskLatency: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer sim.Close()
+	const queue = "e2e-servers-bad"
+	env := harness.Env{TemporalAddress: s.dev.FrontendHostPort(), CLBEndpoint: sim.URL, Home: s.workDir}
+	w, err := harness.StartWorker(s.bin, env.Vars(), "--task-queue", queue)
+	require.NoError(t, err)
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	good := func() workflows.ServersInput {
+		return workflows.ServersInput{Servers: []clb.Server{{InstanceId: "ins-e2esrv01"}}}
+	}
+	cases := []struct {
+		name   string
+		change func(*workflows.ServersInput)
+		args   []string // the starter's flags for it; nil: client only
+		file   string
+		want   string
+		reads  bool // discovery reads before refusing
+	}{
+		{"no servers", func(in *workflows.ServersInput) { in.Servers = nil }, []string{}, "# none\n", "must list at least one server", false},
+		{"instance ID in capitals", func(in *workflows.ServersInput) { in.Servers[0].InstanceId = "ins-ABC12345" }, []string{}, "ins-ABC12345\n", `Servers[0].InstanceId = "ins-ABC12345"`, false},
+		{"instance ID too short", func(in *workflows.ServersInput) { in.Servers[0].InstanceId = "ins-abc" }, []string{}, "ins-abc\n", `"ins-abc"`, false},
+		{"not an IP", func(in *workflows.ServersInput) { in.Servers[0] = clb.Server{Ip: "10.0.0.256"} }, nil, "", `Servers[0].Ip = "10.0.0.256"`, false},
+		{"both InstanceId and Ip", func(in *workflows.ServersInput) { in.Servers[0].Ip = "10.9.0.1" }, []string{}, `[{"InstanceId":"ins-e2esrv01","Ip":"10.9.0.1"}]`, "has both", false},
+		{"neither", func(in *workflows.ServersInput) { in.Servers[0] = clb.Server{Port: 80} }, []string{}, `[{"Port":80}]`, "has neither", false},
+		{"port out of range", func(in *workflows.ServersInput) { in.Servers[0].Port = 65536 }, []string{}, "ins-e2esrv01:65536\n", `Servers[0].Port = "65536"`, false},
+		{"negative port", func(in *workflows.ServersInput) { in.Servers[0].Port = -1 }, nil, "", `Servers[0].Port = "-1"`, false},
+		{"server twice", func(in *workflows.ServersInput) { in.Servers = append(in.Servers, in.Servers[0]) }, []string{}, "ins-e2esrv01\nins-e2esrv01\n", "overlaps Servers[0]", false},
+		{"every port and one port", func(in *workflows.ServersInput) {
+			in.Servers = append(in.Servers, clb.Server{InstanceId: "ins-e2esrv01", Port: 80})
+		}, []string{}, "ins-e2esrv01\nins-e2esrv01:80\n", "overlaps Servers[0]", false},
+		{"bad load balancer in scope", func(in *workflows.ServersInput) { in.LoadBalancerIds = []string{"lb-x"} }, []string{"--lb", "lb-x"}, "ins-e2esrv01\n", `LoadBalancerIds[0] = "lb-x"`, false},
+		{"conflicting guards", func(in *workflows.ServersInput) {
+			in.Guards = workflows.Guards{AllowEmpty: true, MinRemainingPercent: 10}
+		},
+			[]string{"--allow-empty", "--min-remaining-percent", "10"}, "ins-e2esrv01\n", "conflicts with MinRemaining", false},
+		{"percent over 100", func(in *workflows.ServersInput) { in.Guards.MinRemainingPercent = 101 }, []string{"--min-remaining-percent", "101"}, "ins-e2esrv01\n", "must be 0 to 100", false},
+		{"max parallel too high", func(in *workflows.ServersInput) { in.MaxParallel = 51 }, []string{"--max-parallel", "51"}, "ins-e2esrv01\n", `MaxParallel = "51"`, false},
+		{"drain delay too long", func(in *workflows.ServersInput) { in.DrainDelay = 25 * time.Hour }, []string{"--drain-delay", "25h"}, "ins-e2esrv01\n", `DrainDelay = "25h0m0s"`, false},
+		{"unknown load balancer in scope", func(in *workflows.ServersInput) { in.LoadBalancerIds = []string{"lb-e2esrv01", "lb-nothere1"} }, nil, "", "lb-nothere1", true},
+		{"an instance and its own IP", func(in *workflows.ServersInput) { in.Servers = append(in.Servers, clb.Server{Ip: "10.9.0.1"}) }, nil, "", "name the same binding", true},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := requests(sim)
+			if tc.args != nil {
+				file := filepath.Join(t.TempDir(), "servers")
+				require.NoError(t, os.WriteFile(file, []byte(tc.file), 0o600))
+				res, err := harness.RunStarter(ctx, s.bin, env.Vars(), "", append([]string{"drain-servers", "--servers", file, "--task-queue", queue}, tc.args...)...)
+				require.NoError(t, err)
+				assert.Equal(t, 2, res.Code, res.Stderr)
+				assert.Contains(t, res.Stderr, tc.want)
+			}
+			in := good()
+			tc.change(&in)
+			run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("e2e-servers-bad/%d", i), TaskQueue: queue},
+				workflows.ServersWorkflowName, in)
+			require.NoError(t, err)
+			err = run.Get(ctx, nil)
+			var appErr *temporal.ApplicationError
+			require.ErrorAs(t, err, &appErr)
+			assert.Equal(t, workflows.ErrInvalidInput, appErr.Type())
+			assert.Contains(t, err.Error(), tc.want)
+			if !tc.reads {
+				assert.Equal(t, before, requests(sim), "no API call")
+			}
+		})
+	}
+	assert.Empty(t, sim.Audit(), "nothing changed")
 }
