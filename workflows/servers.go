@@ -95,6 +95,7 @@ func (s *serversDrain) run(ctx workflow.Context) (ServersResult, error) {
 		}
 		return s.stop(ctx, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, err, problems))
 	}
+	s.setPhase(ctx, PhaseDiscovering)
 	plan, err := s.discover(ctx)
 	if err != nil {
 		return s.stop(ctx, err)
@@ -251,7 +252,6 @@ func (s *serversDrain) maxParallel() int {
 
 // discover finds the servers' bindings in scope and makes the plan.
 func (s *serversDrain) discover(ctx workflow.Context) (Plan, error) {
-	s.setPhase(ctx, PhaseDiscovering)
 	scope := activities.ScopeInput{LoadBalancerIds: s.in.LoadBalancerIds}
 	if ips := serverIPs(s.in.Servers); s.in.CVMOnly && len(s.in.LoadBalancerIds) == 0 && len(ips) == len(s.in.Servers) {
 		scope.BackendIps = ips

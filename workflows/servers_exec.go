@@ -190,7 +190,10 @@ func (s *serversDrain) drainBinding(ctx workflow.Context, b *bindingState) {
 	case ctx.Err() != nil:
 		b.outcome.Outcome = BindingCancelled
 	default:
-		b.outcome.Outcome, b.outcome.Error = BindingFailed, errorMessage(err)
+		b.outcome.Outcome, b.outcome.Error = BindingFailed, "its drain "+in.Selector.String()+" was cancelled"
+		if err != nil {
+			b.outcome.Error = errorMessage(err)
+		}
 		s.progress.LastError = b.outcome.Error
 		s.log.Error("binding not removed", "selector", b.Selector.String(), "error", err)
 		s.recheckFailed(ctx, b)

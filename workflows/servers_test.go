@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -662,4 +663,29 @@ func TestDrainServersAsChild(t *testing.T) {
 	require.NoError(t, e.env.GetWorkflowResult(&res))
 	require.Equal(t, workflows.ServersWorkflowID(serversInput().Servers), res.Source)
 	require.Equal(t, removals, manifestLines(res.RestoreManifest))
+}
+
+// A child drain cancelled by someone else completes with Cancelled set:
+// its binding is reported as failed, the others removed.
+func TestDrainServersChildCancelledByAnother(t *testing.T) {
+	e := newServersEnv(t, serversFleet())
+	e.env.OnWorkflow(workflows.WorkflowName, mock.Anything, mock.Anything).Return(
+		func(ctx workflow.Context, in workflows.DrainInput) (workflows.DrainResult, error) {
+			if in.LoadBalancerId == "lb-srv00002" {
+				return workflows.DrainResult{Selector: in.Selector, Cancelled: true}, nil
+			}
+			return workflows.DrainAndDeregister(ctx, in)
+		})
+	in := serversInput()
+	in.DrainDelay = 0
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+	require.Equal(t, workflows.ErrBindingsFailed, appErr.Type())
+	var res workflows.ServersResult
+	require.NoError(t, appErr.Details(&res))
+	require.Len(t, manifestLines(res.RestoreManifest), 3)
+	last := res.Outcomes[len(res.Outcomes)-1]
+	require.Equal(t, workflows.BindingFailed, last.Outcome)
+	require.Contains(t, last.Error, "was cancelled")
 }
