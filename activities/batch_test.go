@@ -134,6 +134,7 @@ func TestSetWeightsRetryClasses(t *testing.T) {
 		{"FailedOperation.ResourceInOperating", true},
 		{"RequestLimitExceeded", true},
 		{"InternalError", true},
+		{"FailedOperation", true}, // lock-shaped on a mutating call: busy
 		{"UnauthorizedOperation", false},
 	} {
 		t.Run(tc.code, func(t *testing.T) {

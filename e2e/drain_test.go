@@ -99,7 +99,7 @@ func TestLayer7DrainByDomainAndURLWithDrainPhase(t *testing.T) {
 	drained := map[string]bool{}
 	for _, c := range auditFor(lb.LoadBalancerId) {
 		switch c.Action {
-		case clb.ActionModifyTargetWeight:
+		case clb.ActionBatchModifyTargetWeight:
 			require.NotNil(t, c.NewWeight)
 			assert.Equal(t, int64(0), *c.NewWeight)
 			drained[c.Target] = true

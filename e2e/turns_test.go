@@ -70,7 +70,7 @@ func TestDrainsOfOneLoadBalancerTakeTurns(t *testing.T) {
 		makespan.Round(time.Millisecond), ideal, makespan.Seconds()/ideal.Seconds())
 
 	stats := sim.Stats()
-	for _, action := range []string{clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight} {
+	for _, action := range []string{clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionBatchModifyTargetWeight} {
 		assert.Zero(t, stats.Actions[action].Errors["FailedOperation.ResourceInOperating"],
 			"%s met the lock of a task of clbdrain's own", action)
 	}

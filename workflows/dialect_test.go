@@ -24,7 +24,7 @@ import (
 func requireExactlyOnce(t *testing.T, em *emulator, res workflows.DrainResult) {
 	t.Helper()
 	require.Equal(t, keysOf(em.targets), keysOf(res.Deregistered))
-	weights, gone := em.changes(clb.ActionModifyTargetWeight), em.changes(clb.ActionDeregisterTargets)
+	weights, gone := em.changes(clb.ActionBatchModifyTargetWeight), em.changes(clb.ActionDeregisterTargets)
 	require.Len(t, weights, len(em.targets))
 	require.Len(t, gone, len(em.targets))
 	for _, tg := range em.targets {
@@ -94,7 +94,7 @@ func TestDrainWaitsOutAPlainFailedOperationLock(t *testing.T) {
 	var res workflows.DrainResult
 	require.NoError(t, env.GetWorkflowResult(&res))
 	requireExactlyOnce(t, em, res)
-	require.GreaterOrEqual(t, em.sim.Stats().Actions[clb.ActionModifyTargetWeight].Errors["FailedOperation"], 4,
+	require.GreaterOrEqual(t, em.sim.Stats().Actions[clb.ActionBatchModifyTargetWeight].Errors["FailedOperation"], 4,
 		"the lock was met, and waited out")
 }
 
@@ -108,6 +108,11 @@ type lateFirstPolls struct {
 	late  map[int]bool
 	mu    sync.Mutex
 	seen  []string
+}
+
+// BatchModifyTargetWeight passes the call on: the emulator's client has it.
+func (l *lateFirstPolls) BatchModifyTargetWeight(ctx context.Context, lb string, entries []clb.BatchWeightEntry) (string, error) {
+	return l.API.(clb.BatchWeighter).BatchModifyTargetWeight(ctx, lb, entries)
 }
 
 func (l *lateFirstPolls) DescribeTaskStatus(ctx context.Context, taskID string) (clb.TaskStatus, error) {
@@ -182,7 +187,7 @@ func TestDrainSendsAgainAWeightChangeWhoseTaskExpired(t *testing.T) {
 	require.Equal(t, 45, res.Drained)
 	// The first batch's change was applied before its task id expired:
 	// sent again, it finds them at 0 already and changes nothing.
-	weights := em.changes(clb.ActionModifyTargetWeight)
+	weights := em.changes(clb.ActionBatchModifyTargetWeight)
 	for _, tg := range em.targets {
 		require.Equal(t, 1, weights[tg.Key()], tg.Key())
 	}

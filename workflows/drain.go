@@ -268,7 +268,7 @@ func (d *drain) drain(ctx workflow.Context) error {
 			weighted = append(weighted, clb.WeightedTarget{Target: t.Target})
 		}
 	}
-	for _, batch := range chunks(weighted, MaxChunkSize) {
+	for _, batch := range chunks(weighted, weightChunkSize(ctx)) {
 		// Marked before the call: a call cut short by cancellation may
 		// still have been applied, and restoring a weight is harmless.
 		for _, t := range batch {
@@ -502,36 +502,88 @@ func (d *drain) chunkFailed(ctx workflow.Context, cr *ChunkResult, err error) er
 	return err
 }
 
+// batchWeightsVersion is the workflow.GetVersion change after which the
+// drain phase and the restore of a cancelled drain set weights with
+// SetWeights (BatchModifyTargetWeight), up to clb.MaxBatchTargets targets a
+// task; before it, with SetWeight (ModifyTargetWeight), MaxChunkSize a task.
+const batchWeightsVersion = "batch-weights"
+
+// batchWeights reports whether this drain sets weights in batches
+// (from batchWeightsVersion on).
+func batchWeights(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, batchWeightsVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+}
+
+// weightChunkSize is how many targets one weight task takes.
+func weightChunkSize(ctx workflow.Context) int {
+	if batchWeights(ctx) {
+		return clb.MaxBatchTargets
+	}
+	return MaxChunkSize
+}
+
+// weightCall is what one weight-setting activity (SetWeight or SetWeights)
+// did: the task to wait for, with the action that made it and the turn it
+// holds, and the targets sent, skipped as unbound, and found set already.
+type weightCall struct {
+	taskID, action            string
+	turn                      *turns.Turn
+	sent, skipped, alreadySet []clb.WeightedTarget
+}
+
+// sendWeights sets each target's own weight with one activity: SetWeights
+// from batchWeightsVersion on, SetWeight before.
+func (d *drain) sendWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) (weightCall, error) {
+	if !batchWeights(ctx) {
+		var res activities.SetWeightResult
+		err := d.mutate(ctx, a.SetWeight, activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck}, &res)
+		return weightCall{taskID: res.TaskID, action: clb.ActionModifyTargetWeight, turn: res.Turn,
+			sent: res.Sent, skipped: res.Skipped, alreadySet: res.AlreadySet}, err
+	}
+	var res activities.SetWeightsResult
+	err := d.mutate(ctx, a.SetWeights, activities.SetWeightsInput{LoadBalancerId: d.sel.LoadBalancerId,
+		Entries: []clb.BatchWeightEntry{{Selector: d.sel, Targets: targets}}, Recheck: recheck}, &res)
+	return weightCall{taskID: res.TaskID, action: clb.ActionBatchModifyTargetWeight, turn: res.Turn,
+		sent: entryTargets(res.Sent), skipped: entryTargets(res.Skipped), alreadySet: entryTargets(res.AlreadySet)}, err
+}
+
+// entryTargets are the targets of entries, in order.
+func entryTargets(entries []clb.BatchWeightEntry) []clb.WeightedTarget {
+	var out []clb.WeightedTarget
+	for _, e := range entries {
+		out = append(out, e.Targets...)
+	}
+	return out
+}
+
 // setWeights sets each target's own weight and waits for the task, sending
 // the call again when the task fails. It returns the targets changed, and
 // those found unbound (skipped).
 func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) (sent, skipped []clb.WeightedTarget, err error) {
 	for retry := 0; ; retry++ {
-		var res activities.SetWeightResult
-		err := d.mutate(ctx, a.SetWeight,
-			activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck || retry > 0}, &res)
+		res, err := d.sendWeights(ctx, targets, recheck || retry > 0)
 		if err != nil {
 			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String(), err)
 		}
-		skipped = append(skipped, res.Skipped...)
+		skipped = append(skipped, res.skipped...)
 		// What a lost or failed earlier task had set already counts as
 		// set: a change sent again sends only the rest.
-		done := append(res.AlreadySet, res.Sent...)
-		if res.TaskID == "" {
+		done := append(res.alreadySet, res.sent...)
+		if res.taskID == "" {
 			return done, skipped, nil
 		}
-		d.progress.CurrentTaskID = res.TaskID
-		_, err = d.waitForTask(ctx, res.TaskID, clb.ActionModifyTargetWeight, res.Turn)
+		d.progress.CurrentTaskID = res.taskID
+		_, err = d.waitForTask(ctx, res.taskID, res.action, res.turn)
 		d.progress.CurrentTaskID = ""
 		if err == nil {
 			return done, skipped, nil
 		}
 		failure, _, typ := taskFailure(err)
 		if typ == "" || retry >= MaxTaskRetries || ctx.Err() != nil {
-			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.TaskID, err)
+			return nil, skipped, d.activityFailed("setting weights on "+d.sel.String()+": task "+res.taskID, err)
 		}
 		d.noteError(err)
-		d.log.Warn("weight task failed or unknown, sending it again", "taskId", res.TaskID, "error", typ, "message", failure.Message)
+		d.log.Warn("weight task failed or unknown, sending it again", "taskId", res.taskID, "error", typ, "message", failure.Message)
 	}
 }
 
@@ -596,7 +648,7 @@ func (d *drain) cancel(ctx workflow.Context) (DrainResult, error) {
 		d.noteAudit(ctx)
 		rctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
-		for _, batch := range chunks(restore, MaxChunkSize) {
+		for _, batch := range chunks(restore, weightChunkSize(rctx)) {
 			sent, _, err := d.setWeights(rctx, batch, true)
 			if err != nil {
 				d.noteError(err)

@@ -77,6 +77,7 @@ type fleet struct {
 	queues   map[string][]string // activity name -> task queues it ran on
 	deregs   []activities.DeregisterInput
 	weights  []activities.SetWeightInput
+	batches  []activities.SetWeightsInput
 	waits    []string
 	tasks    int
 	protocol string
@@ -163,6 +164,33 @@ func (f *fleet) setWeight(ctx context.Context, in activities.SetWeightInput) (ac
 	return activities.SetWeightResult{TaskID: f.taskID(), Sent: in.Targets}, nil
 }
 
+func (f *fleet) setWeights(ctx context.Context, in activities.SetWeightsInput) (activities.SetWeightsResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches = append(f.batches, in)
+	return activities.SetWeightsResult{TaskID: f.taskID(), Sent: in.Entries}, nil
+}
+
+// batchTargets are the targets of each SetWeights call, each call on the
+// drain's one listener or rule.
+func (f *fleet) batchTargets() [][]clb.WeightedTarget {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([][]clb.WeightedTarget, len(f.batches))
+	for i, in := range f.batches {
+		require.Len(f.t, in.Entries, 1)
+		require.Equal(f.t, lbID, in.LoadBalancerId)
+		out[i] = in.Entries[0].Targets
+	}
+	return out
+}
+
+// beforeBatches runs the drain as before batchWeightsVersion: weights set
+// with SetWeight, MaxChunkSize targets a task.
+func (f *fleet) beforeBatches() {
+	f.env.OnGetVersion("batch-weights", workflow.DefaultVersion, workflow.Version(1)).Return(workflow.DefaultVersion)
+}
+
 func (f *fleet) wait(ctx context.Context, in activities.WaitInput) (activities.WaitResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -176,6 +204,7 @@ func (f *fleet) healthy(taskTime time.Duration) {
 	f.env.OnActivity(a.Snapshot, mock.Anything, mock.Anything).Return(f.snapshot).Maybe()
 	f.env.OnActivity(a.DeregisterTargets, mock.Anything, mock.Anything).Return(f.deregister).Maybe()
 	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(f.setWeight).Maybe()
+	f.env.OnActivity(a.SetWeights, mock.Anything, mock.Anything).Return(f.setWeights).Maybe()
 	f.env.OnActivity(a.Recheck, mock.Anything, mock.Anything).Return(f.recheck).Maybe()
 	f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).After(taskTime).Return(f.wait).Maybe()
 }
@@ -546,8 +575,10 @@ func TestTaskFailingEveryTimeFailsTheDrain(t *testing.T) {
 	}
 }
 
-func TestDrainPhase(t *testing.T) {
+// Before batchWeightsVersion: SetWeight, MaxChunkSize targets a task.
+func TestDrainPhaseBeforeBatchWeights(t *testing.T) {
 	f := newFleet(t)
+	f.beforeBatches()
 	f.healthy(time.Second)
 	in := layer4(45)
 	in.DrainDelay = 10 * time.Minute
@@ -582,6 +613,56 @@ func TestDrainPhase(t *testing.T) {
 	require.Equal(t, keysOf(cvms(45)), keysOf(res.Deregistered))
 	require.Equal(t, start.Add(3*time.Second+10*time.Minute+3*time.Second), res.Finished)
 	require.Equal(t, time.Time{}, f.progress().DrainUntil)
+	require.Empty(t, f.batches)
+}
+
+// The drain phase sets weights with SetWeights, up to clb.MaxBatchTargets
+// targets a task: ceil(n/500) tasks.
+func TestDrainPhase(t *testing.T) {
+	for _, n := range []int{45, 500, 501, 1234} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			f := newFleet(t)
+			f.healthy(time.Second)
+			in := layer4(n)
+			in.DrainDelay = 10 * time.Minute
+			tasks := (n + clb.MaxBatchTargets - 1) / clb.MaxBatchTargets
+			var during workflows.Progress
+			var deregsDuring int
+			f.env.RegisterDelayedCallback(func() {
+				during = f.progress()
+				f.mu.Lock()
+				deregsDuring = len(f.deregs)
+				f.mu.Unlock()
+			}, 5*time.Minute)
+			f.run(in)
+			res := f.result()
+
+			require.Equal(t, workflows.PhaseDrainWait, during.Phase)
+			require.Equal(t, start.Add(time.Duration(tasks)*time.Second+10*time.Minute), during.DrainUntil, "the weight tasks of 1 s, then the timer")
+			require.Equal(t, n, during.TargetsTotal)
+			require.Zero(t, deregsDuring, "nothing is deregistered before the drain delay")
+
+			require.Len(t, f.batches, tasks, "ceil(%d/500) weight tasks", n)
+			require.Equal(t, f.waits[:tasks], []string{"task-1", "task-2", "task-3"}[:tasks], "each waited for")
+			var drained []clb.Target
+			for _, b := range f.batchTargets() {
+				require.LessOrEqual(t, len(b), clb.MaxBatchTargets)
+				for _, tg := range b {
+					require.EqualValues(t, 0, tg.Weight)
+					drained = append(drained, tg.Target)
+				}
+			}
+			for _, b := range f.batches {
+				require.False(t, b.Recheck)
+				require.Equal(t, clb.Selector{LoadBalancerId: lbID, ListenerId: lisID}, b.Entries[0].Selector)
+			}
+			require.Equal(t, cvms(n), drained)
+			require.Equal(t, n, res.Drained)
+			require.Empty(t, f.weights, "no ModifyTargetWeight")
+			require.Len(t, res.Deregistered, n)
+			require.Equal(t, time.Time{}, f.progress().DrainUntil)
+		})
+	}
 }
 
 // restoredWeights checks that every restore call asked for the targets'
@@ -592,6 +673,21 @@ func restoredWeights(t *testing.T, calls []activities.SetWeightInput) []clb.Targ
 		require.True(t, w.Recheck)
 		require.LessOrEqual(t, len(w.Targets), clb.MaxTargetsPerCall)
 		out = append(out, snapshotWeights(t, w.Targets)...)
+	}
+	return out
+}
+
+// restoredBatches checks that every restore call asked for the targets'
+// snapshot weights on the drain's listener, re-checking what is bound, and
+// returns the targets.
+func restoredBatches(t *testing.T, calls []activities.SetWeightsInput) []clb.Target {
+	var out []clb.Target
+	for _, w := range calls {
+		require.True(t, w.Recheck)
+		require.Equal(t, lbID, w.LoadBalancerId)
+		require.Len(t, w.Entries, 1)
+		require.LessOrEqual(t, len(w.Entries[0].Targets), clb.MaxBatchTargets)
+		out = append(out, snapshotWeights(t, w.Entries[0].Targets)...)
 	}
 	return out
 }
@@ -612,32 +708,60 @@ func TestCancelMidRunRestoresWeights(t *testing.T) {
 	f.healthy(2 * time.Second)
 	in := layer4(45)
 	in.DrainDelay = time.Minute
-	// Drain: 3 weight tasks (6 s), then 60 s; chunk 0 waits 66-68 s and
-	// chunk 1 68-70 s: cancel while chunk 1's task runs.
-	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 69*time.Second)
+	// Drain: 1 weight task (2 s), then 60 s; chunk 0 waits 62-64 s and
+	// chunk 1 64-66 s: cancel while chunk 1's task runs.
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 65*time.Second)
 	var during workflows.Progress
-	f.env.RegisterDelayedCallback(func() { during = f.progress() }, 69500*time.Millisecond)
+	f.env.RegisterDelayedCallback(func() { during = f.progress() }, 65500*time.Millisecond)
 	f.run(in)
 	res := f.result()
 
 	require.Equal(t, workflows.PhaseDeregistering, during.Phase)
 	require.Equal(t, 1, during.CurrentChunk)
-	require.Equal(t, "task-5", during.CurrentTaskID)
+	require.Equal(t, "task-3", during.CurrentTaskID)
 
 	require.True(t, res.Cancelled)
 	require.Len(t, res.Chunks, 2, "the chunk in flight ends cleanly; the next is not started")
 	require.Equal(t, keysOf(cvms(40)), keysOf(res.Deregistered))
 	require.Len(t, f.deregs, 2)
-	require.Equal(t, []string{"task-1", "task-2", "task-3", "task-4", "task-5", "task-6"}, f.waits, "the restore's task is waited for too")
-	require.Len(t, f.weights, 3+1)
-	require.Equal(t, cvms(45)[40:], restoredWeights(t, f.weights[3:]))
+	require.Equal(t, []string{"task-1", "task-2", "task-3", "task-4"}, f.waits, "the restore's task is waited for too")
+	require.Len(t, f.batches, 1+1)
+	require.Equal(t, cvms(45)[40:], restoredBatches(t, f.batches[1:]))
 	require.Equal(t, keysOf(cvms(45)[40:]), keysOf(snapshotWeights(t, res.Restored)))
 	require.Empty(t, res.RestoreError)
 	require.Equal(t, workflows.PhaseCancelled, f.progress().Phase)
 }
 
+// A cancel during the drain wait restores every weight with batch calls:
+// ceil(n/500) of them, as the drain phase took.
 func TestCancelDuringDrainTimerRestoresAll(t *testing.T) {
 	f := newFleet(t)
+	f.healthy(time.Second)
+	in := layer4(1234)
+	in.DrainDelay = time.Hour
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 10*time.Minute)
+	var during workflows.Progress
+	f.env.RegisterDelayedCallback(func() { during = f.progress() }, 10*time.Minute+500*time.Millisecond)
+	f.run(in)
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Equal(t, workflows.PhaseRestoring, during.Phase)
+	require.Equal(t, "task-4", during.CurrentTaskID, "the first restore task")
+	require.Empty(t, res.Deregistered)
+	require.Empty(t, f.deregs)
+	require.Len(t, f.batches, 3+3)
+	require.Equal(t, []int{500, 500, 234}, []int{len(f.batchTargets()[3]), len(f.batchTargets()[4]), len(f.batchTargets()[5])})
+	require.Equal(t, cvms(1234), restoredBatches(t, f.batches[3:]))
+	require.Equal(t, keysOf(cvms(1234)), keysOf(snapshotWeights(t, res.Restored)))
+	require.Empty(t, f.weights, "no ModifyTargetWeight")
+	require.Equal(t, start.Add(10*time.Minute+3*time.Second), res.Finished, "three restore tasks of 1 s after the cancel")
+}
+
+// Before batchWeightsVersion: the restore sets weights with SetWeight,
+// MaxChunkSize targets a task.
+func TestCancelDuringDrainTimerRestoresAllBeforeBatchWeights(t *testing.T) {
+	f := newFleet(t)
+	f.beforeBatches()
 	f.healthy(time.Second)
 	in := layer4(45)
 	in.DrainDelay = time.Hour
@@ -647,6 +771,7 @@ func TestCancelDuringDrainTimerRestoresAll(t *testing.T) {
 	require.True(t, res.Cancelled)
 	require.Empty(t, res.Deregistered)
 	require.Empty(t, f.deregs)
+	require.Empty(t, f.batches)
 	require.Len(t, f.weights, 3+3)
 	require.Equal(t, cvms(45), restoredWeights(t, f.weights[3:]))
 	require.Equal(t, keysOf(cvms(45)), keysOf(snapshotWeights(t, res.Restored)))
@@ -667,8 +792,8 @@ func TestCancelWithoutDrainRestoresNothing(t *testing.T) {
 
 func TestRestoreFailureIsReported(t *testing.T) {
 	f := newFleet(t)
-	f.env.OnActivity(a.SetWeight, mock.Anything, mock.MatchedBy(func(in activities.SetWeightInput) bool { return in.Recheck })).
-		Return(activities.SetWeightResult{}, appErr("ModifyTargetWeight: UnauthorizedOperation: no (RequestId r)", "UnauthorizedOperation", true))
+	f.env.OnActivity(a.SetWeights, mock.Anything, mock.MatchedBy(func(in activities.SetWeightsInput) bool { return in.Recheck })).
+		Return(activities.SetWeightsResult{}, appErr("BatchModifyTargetWeight: UnauthorizedOperation: no (RequestId r)", "UnauthorizedOperation", true))
 	f.healthy(time.Second)
 	in := layer4(5)
 	in.DrainDelay = time.Hour
@@ -720,6 +845,7 @@ func TestContinueAsNew(t *testing.T) {
 	g.run(next)
 	res := g.result()
 	require.Empty(t, g.weights)
+	require.Empty(t, g.batches)
 	require.Equal(t, 2, res.Runs)
 	require.Equal(t, 45, res.Requested)
 	require.Equal(t, 45, res.Drained)
@@ -761,7 +887,7 @@ func TestContinueAsNewCancelRestoresOriginalWeights(t *testing.T) {
 	require.True(t, res.Cancelled)
 	require.Equal(t, 2, res.Runs)
 	require.Equal(t, keysOf(cvms(40)), keysOf(res.Deregistered))
-	require.Equal(t, cvms(45)[40:], restoredWeights(t, g.weights))
+	require.Equal(t, cvms(45)[40:], restoredBatches(t, g.batches))
 	require.Equal(t, keysOf(cvms(45)[40:]), keysOf(snapshotWeights(t, res.Restored)))
 }
 
@@ -948,4 +1074,44 @@ func TestContinuedRunFollowsTheRuleByLocationID(t *testing.T) {
 	next = decodeContinueAsNew(t, g.env.GetWorkflowError())
 	require.Equal(t, "/v2", next.Resume.Result.Selector.Url, "the rule as it is now")
 	require.Len(t, next.Resume.Result.Deregistered, 2)
+}
+
+// A batch weight task that fails is sent again, re-checking; one that
+// fails every time fails the drain after MaxTaskRetries, naming what it
+// may have left at weight 0.
+func TestBatchWeightTaskFailing(t *testing.T) {
+	t.Run("once: sent again", func(t *testing.T) {
+		f := newFleet(t)
+		f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(activities.WaitResult{}, taskFailed("task-1", "rs not healthy")).Once()
+		f.healthy(time.Second)
+		in := layer4(600)
+		in.DrainDelay = time.Minute
+		f.run(in)
+		res := f.result()
+		require.Len(t, f.batches, 3, "the first batch twice, then the second")
+		require.Equal(t, f.batches[0].Entries, f.batches[1].Entries, "the same weights again")
+		require.Equal(t, []bool{false, true, false}, []bool{f.batches[0].Recheck, f.batches[1].Recheck, f.batches[2].Recheck})
+		require.Equal(t, 600, res.Drained)
+		require.Len(t, res.Deregistered, 600)
+		require.Contains(t, f.progress().LastError, "rs not healthy")
+	})
+	t.Run("every time: the drain fails", func(t *testing.T) {
+		f := newFleet(t)
+		f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.WaitInput) (activities.WaitResult, error) {
+				return activities.WaitResult{}, taskFailed(in.TaskID, "rs not healthy")
+			})
+		f.healthy(time.Second)
+		in := layer4(30)
+		in.DrainDelay = time.Minute
+		f.run(in)
+		ae := applicationError(t, f.env.GetWorkflowError())
+		require.Equal(t, workflows.ErrTaskFailed, ae.Type())
+		require.Contains(t, ae.Error(), "setting weights on "+lbID+"/"+lisID)
+		require.Len(t, f.batches, 1+workflows.MaxTaskRetries)
+		require.Empty(t, f.deregs)
+		fd, ok := workflows.LeftAtZeroOf(f.env.GetWorkflowError())
+		require.True(t, ok)
+		require.Equal(t, cvms(30), snapshotWeights(t, fd.LeftAtZero))
+	})
 }

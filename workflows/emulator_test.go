@@ -110,6 +110,11 @@ func (s *scriptedCLB) DeregisterTargets(ctx context.Context, sel clb.Selector, t
 	return s.API.DeregisterTargets(ctx, sel, targets)
 }
 
+// BatchModifyTargetWeight passes the call on: the emulator's client has it.
+func (s *scriptedCLB) BatchModifyTargetWeight(ctx context.Context, lb string, entries []clb.BatchWeightEntry) (string, error) {
+	return s.API.(clb.BatchWeighter).BatchModifyTargetWeight(ctx, lb, entries)
+}
+
 // emulatedEnv runs the real workflow and activities against the emulator.
 func emulatedEnv(t *testing.T, cfg clbsim.Config, faults map[int]clbsim.Faults) (*testsuite.TestWorkflowEnvironment, *emulator, *envClock) {
 	var s testsuite.WorkflowTestSuite
@@ -157,7 +162,7 @@ func TestDrainAgainstEmulator(t *testing.T) {
 	require.Zero(t, c1.Gone, "a failed task changes nothing")
 
 	// Exactly once: every target drained once and unbound once.
-	weights, gone := em.changes(clb.ActionModifyTargetWeight), em.changes(clb.ActionDeregisterTargets)
+	weights, gone := em.changes(clb.ActionBatchModifyTargetWeight), em.changes(clb.ActionDeregisterTargets)
 	require.Len(t, weights, 45)
 	require.Len(t, gone, 45)
 	for _, tg := range em.targets {

@@ -15,10 +15,50 @@ import (
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
+// skipping makes SetWeights find gone unbound: skipped, the rest sent.
+func (f *fleet) skipping(gone clb.Target) {
+	f.env.OnActivity(a.SetWeights, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SetWeightsInput) (activities.SetWeightsResult, error) {
+			res, err := f.setWeights(ctx, in)
+			res.Sent, res.Skipped = nil, nil
+			for _, e := range in.Entries {
+				sent, skipped := clb.BatchWeightEntry{Selector: e.Selector}, clb.BatchWeightEntry{Selector: e.Selector}
+				for _, tg := range e.Targets {
+					if tg.Target == gone {
+						skipped.Targets = append(skipped.Targets, tg)
+					} else {
+						sent.Targets = append(sent.Targets, tg)
+					}
+				}
+				res.Sent, res.Skipped = append(res.Sent, sent), append(res.Skipped, skipped)
+			}
+			return res, err
+		})
+}
+
 // A target removed by someone else during the drain phase is skipped and
 // reported; the others are drained and deregistered.
 func TestTargetGoneDuringDrainIsSkipped(t *testing.T) {
 	f := newFleet(t)
+	f.skipping(cvm(501))
+	f.healthy(time.Second)
+	in := layer4(503)
+	in.DrainDelay = time.Minute
+	f.run(in)
+	res := f.result()
+	require.Len(t, f.batches, 2)
+	require.Equal(t, clb.TargetList{cvm(501)}, res.GoneDuringDrain)
+	require.Equal(t, 502, res.Drained)
+	require.Len(t, res.Deregistered, 502)
+	for _, chunk := range f.deregistered() {
+		require.NotContains(t, chunk, cvm(501))
+	}
+}
+
+// Before batchWeightsVersion, the same with SetWeight.
+func TestTargetGoneDuringDrainIsSkippedBeforeBatchWeights(t *testing.T) {
+	f := newFleet(t)
+	f.beforeBatches()
 	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
 			res, err := f.setWeight(ctx, in)
@@ -113,7 +153,7 @@ func TestCancelDuringResumedSnapshotRestores(t *testing.T) {
 	res := f.result()
 	require.True(t, res.Cancelled)
 	require.Equal(t, 2, res.Runs)
-	require.Equal(t, cvms(45)[40:], restoredWeights(t, f.weights))
+	require.Equal(t, cvms(45)[40:], restoredBatches(t, f.batches))
 	require.Equal(t, cvms(45)[40:], snapshotWeights(t, res.Restored))
 	f.env.AssertActivityNumberOfCalls(t, "DeregisterTargets", 0)
 }
@@ -172,26 +212,15 @@ func TestCancelInRetryBackoffLearnsTheChunksOutcome(t *testing.T) {
 // after the task failed is listed once in GoneDuringDrain.
 func TestTargetGoneDuringDrainIsListedOnce(t *testing.T) {
 	f := newFleet(t)
-	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
-			res, err := f.setWeight(ctx, in)
-			res.Sent, res.Skipped = nil, nil
-			for _, tg := range in.Targets {
-				if tg.Target == cvm(1) {
-					res.Skipped = append(res.Skipped, tg)
-				} else {
-					res.Sent = append(res.Sent, tg)
-				}
-			}
-			return res, err
-		})
+	f.skipping(cvm(1))
 	f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(activities.WaitResult{}, taskFailed("task-1", "busy")).Once()
 	f.healthy(time.Second)
 	in := layer4(3)
 	in.DrainDelay = time.Minute
 	f.run(in)
 	res := f.result()
-	require.Len(t, f.weights, 2, "the weight change is sent again after its task failed")
+	require.Len(t, f.batches, 2, "the weight change is sent again after its task failed")
+	require.True(t, f.batches[1].Recheck)
 	require.Equal(t, clb.TargetList{cvm(1)}, res.GoneDuringDrain)
 }
 

@@ -13,7 +13,7 @@ import (
 // of codes retried without end (throttled, busy).
 const (
 	// callTimeout bounds one attempt of an activity that makes one to three
-	// API calls (Snapshot, SetWeight, DeregisterTargets).
+	// API calls (Snapshot, SetWeight, SetWeights, DeregisterTargets).
 	callTimeout = 30 * time.Second
 	// mutationDeadline bounds a mutating activity with its retries: long
 	// enough for another task's lock on the load balancer to pass and for

@@ -110,6 +110,7 @@ var activityShapes = map[string][2]payloadCheck{
 	"Snapshot":          {sameJSON[activities.SnapshotInput], sameJSON[activities.SnapshotResult]},
 	"DeregisterTargets": {sameJSON[activities.DeregisterInput], sameJSON[activities.DeregisterResult]},
 	"SetWeight":         {sameJSON[activities.SetWeightInput], sameJSON[activities.SetWeightResult]},
+	"SetWeights":        {sameJSON[activities.SetWeightsInput], sameJSON[activities.SetWeightsResult]},
 	"WaitForTask":       {sameJSON[activities.WaitInput], sameJSON[activities.WaitResult]},
 }
 

@@ -86,9 +86,9 @@ func TestUnknownWeightTaskIsSentAgain(t *testing.T) {
 	in.DrainDelay = time.Minute
 	f.run(in)
 	res := f.result()
-	require.Len(t, f.weights, 2)
-	require.Equal(t, f.weights[0].Targets, f.weights[1].Targets, "the same weights again")
-	require.True(t, f.weights[1].Recheck)
+	require.Len(t, f.batches, 2)
+	require.Equal(t, f.batches[0].Entries, f.batches[1].Entries, "the same weights again")
+	require.True(t, f.batches[1].Recheck)
 	require.Equal(t, 20, res.Drained)
 	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
 }
@@ -125,7 +125,7 @@ func TestWaitNamesTheLoadBalancerAndAction(t *testing.T) {
 	f.run(in)
 	f.result()
 	require.Equal(t, []activities.WaitInput{
-		{TaskID: "task-1", LoadBalancerID: lbID, Action: clb.ActionModifyTargetWeight},
+		{TaskID: "task-1", LoadBalancerID: lbID, Action: clb.ActionBatchModifyTargetWeight},
 		{TaskID: "task-2", LoadBalancerID: lbID, Action: clb.ActionDeregisterTargets},
 	}, waits)
 }

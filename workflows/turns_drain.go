@@ -28,8 +28,9 @@ func (d *drain) watchTurns(ctx workflow.Context) {
 	})
 }
 
-// mutate runs a mutating activity (DeregisterTargets, SetWeight) with the
-// mutation options, and clears the waiting line when it ends.
+// mutate runs a mutating activity (DeregisterTargets, SetWeight,
+// SetWeights) with the mutation options, and clears the waiting line when
+// it ends.
 func (d *drain) mutate(ctx workflow.Context, activity, in, out any) error {
 	d.mutating = true
 	defer func() { d.mutating, d.progress.WaitingFor = false, "" }()

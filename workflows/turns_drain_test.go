@@ -28,9 +28,9 @@ func TestTurnGoesFromTheChangeToTheWaitForItsTask(t *testing.T) {
 			res.Turn = turnOf(res.TaskID)
 			return res, err
 		})
-	f.env.OnActivity(a.SetWeight, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in activities.SetWeightInput) (activities.SetWeightResult, error) {
-			res, err := f.setWeight(ctx, in)
+	f.env.OnActivity(a.SetWeights, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SetWeightsInput) (activities.SetWeightsResult, error) {
+			res, err := f.setWeights(ctx, in)
 			res.Turn = turnOf(res.TaskID)
 			return res, err
 		})
@@ -46,8 +46,8 @@ func TestTurnGoesFromTheChangeToTheWaitForItsTask(t *testing.T) {
 	f.run(in)
 	f.result()
 
-	// Two weight tasks, then two deregistration tasks.
-	require.Len(t, waits, 4)
+	// One weight task, then two deregistration tasks.
+	require.Len(t, waits, 3)
 	for _, w := range waits {
 		require.Equal(t, turnOf(w.TaskID), w.Turn, "the wait for %s releases its turn", w.TaskID)
 	}
@@ -90,7 +90,7 @@ func TestChangesMayWaitForTheirTurn(t *testing.T) {
 	f := newFleet(t)
 	var infos []activity.Info
 	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		if info.ActivityType.Name == "DeregisterTargets" || info.ActivityType.Name == "SetWeight" {
+		if info.ActivityType.Name == "DeregisterTargets" || info.ActivityType.Name == "SetWeights" {
 			infos = append(infos, *info)
 		}
 	})
@@ -100,7 +100,7 @@ func TestChangesMayWaitForTheirTurn(t *testing.T) {
 	f.run(in)
 	f.result()
 
-	require.Len(t, infos, 4)
+	require.Len(t, infos, 3)
 	for _, info := range infos {
 		require.Equal(t, 30*time.Second, info.HeartbeatTimeout, info.ActivityType.Name)
 		require.GreaterOrEqual(t, info.Deadline.Sub(info.StartedTime), 30*time.Minute-time.Second,

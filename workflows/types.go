@@ -23,7 +23,8 @@ const (
 	TaskQueue = "clb-drain"
 	// MutationsQueueSuffix is appended to the workflow's task queue to
 	// name the queue of the mutating activities (DeregisterTargets,
-	// SetWeight), which the worker rate-limits for the whole fleet.
+	// SetWeight, SetWeights), which the worker rate-limits for the whole
+	// fleet.
 	MutationsQueueSuffix = "-mutations"
 	// QueryProgress is the query that returns a Progress.
 	QueryProgress = "progress"

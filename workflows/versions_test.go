@@ -24,7 +24,9 @@ import (
 // running drain depends on across worker upgrades (README, "Upgrading
 // workers"): every workflow type, every phase, continue-as-new at the
 // default ChunksPerRun and a task failing past MaxTaskRetries, with the
-// audit attributes on. Run it alone, keeping the older histories:
+// audit attributes on. The v3 set is recorded with batch weights
+// (batch-weights); the v2 set, from before, stays to pin the older path.
+// Run it alone, keeping the older histories:
 //
 //	CLBDRAIN_RECORD_HISTORY=1 go test -run TestRecordVersionedHistories ./workflows/
 func TestRecordVersionedHistories(t *testing.T) {
@@ -46,18 +48,18 @@ func TestRecordVersionedHistories(t *testing.T) {
 	// new every two chunks (three runs).
 	in := r.input(tcp.ListenerId, tcp.Targets)
 	in.DrainDelay, in.Reason, in.Requester = time.Second, "replay fixture", "alice"
-	res := r.run("v2-layer4-6-chunks", in, nil)
+	res := r.run("v3-layer4-6-chunks", in, nil)
 	require.Len(t, res.Chunks, 6)
 	r.reset(nil)
 	in = r.input(tcp.ListenerId, tcp.Targets)
 	in.ChunksPerRun = 2
-	require.Equal(t, 3, r.run("v2-continue-as-new", in, nil).Runs)
+	require.Equal(t, 3, r.run("v3-continue-as-new", in, nil).Runs)
 
 	// A rule by Domain+Url whose second chunk's task fails once.
 	r.reset(map[int]clbsim.Faults{2: taskFails()})
 	in = r.input(r.state.LoadBalancers[0].Listeners[1].ListenerId, rule.Targets)
 	in.Domain, in.Url = rule.Domain, rule.Url
-	require.Equal(t, 1, r.run("v2-layer7-task-retried", in, nil).Chunks[1].TaskRetries)
+	require.Equal(t, 1, r.run("v3-layer7-task-retried", in, nil).Chunks[1].TaskRetries)
 
 	recordCancel(t, r, tcp)
 	recordScheduled(t, r, tcp)
@@ -73,7 +75,7 @@ func recordCancel(t *testing.T, r *recorder, tcp clb.Listener) {
 	r.reset(nil)
 	in := r.input(tcp.ListenerId, tcp.Targets)
 	in.DrainDelay = time.Hour
-	res := r.run("v2-cancel-restores-weights", in, func(wid string) {
+	res := r.run("v3-cancel-restores-weights", in, func(wid string) {
 		awaitPhase(t, r, wid, workflows.PhaseDrainWait)
 		require.NoError(t, r.client.CancelWorkflow(r.ctx, wid, ""))
 	})
@@ -86,10 +88,10 @@ func recordScheduled(t *testing.T, r *recorder, tcp clb.Listener) {
 	r.reset(nil)
 	in := workflows.ScheduledDrainInput{Drain: r.input(tcp.ListenerId, tcp.Targets)}
 	var res workflows.DrainResult
-	require.NoError(t, r.record("v2-scheduled-drain", workflows.ScheduledWorkflowName, "clb-drain-schedule/replay", in, nil, &res))
+	require.NoError(t, r.record("v3-scheduled-drain", workflows.ScheduledWorkflowName, "clb-drain-schedule/replay", in, nil, &res))
 	require.Len(t, res.Deregistered, len(tcp.Targets))
 	wid := workflows.WorkflowIDFor(in.Drain)
-	r.write("v2-scheduled-drain-child.json", wid, "")
+	r.write("v3-scheduled-drain-child.json", wid, "")
 }
 
 // recordLimits: the histories that DefaultChunksPerRun and MaxTaskRetries
@@ -100,13 +102,13 @@ func recordLimits(t *testing.T, r *recorder, tcp clb.Listener) {
 	r.reset(nil)
 	in := r.input(tcp.ListenerId, tcp.Targets)
 	in.ChunkSize = 1
-	res := r.run("v2-default-chunks-per-run", in, nil)
+	res := r.run("v3-default-chunks-per-run", in, nil)
 	require.Equal(t, 2, res.Runs)
 
 	r.reset(map[int]clbsim.Faults{1: taskFails(), 2: taskFails(), 3: taskFails(), 4: taskFails()})
 	in = r.input(tcp.ListenerId, tcp.Targets[:5])
 	var failed workflows.DrainResult
-	err := r.record("v2-task-retries-exhausted", workflows.WorkflowName, workflows.WorkflowIDFor(in), in, nil, &failed)
+	err := r.record("v3-task-retries-exhausted", workflows.WorkflowName, workflows.WorkflowIDFor(in), in, nil, &failed)
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "%v", err)
 	require.Equal(t, workflows.ErrTaskFailed, appErr.Type())

@@ -19,7 +19,7 @@ import (
 // A 1,000-target drain (with a drain phase, and continue-as-new every 20
 // chunks) whose worker is killed with SIGKILL four times, each at a seeded
 // moment steered by clbsim and the progress query: while a weight task
-// runs, during the drain timer, inside a DeregisterTargets call (held in
+// (one of two BatchModifyTargetWeight tasks of 500) runs, during the drain timer, inside a DeregisterTargets call (held in
 // clbsim so that the change lands after the worker died and its answer is
 // lost), and while a deregistration task runs. A new worker starts after
 // each kill. The drain completes, and clbsim's audit shows each requested
@@ -34,10 +34,11 @@ func TestWorkerKilledMidDrain(t *testing.T) {
 	in := workflows.DrainInput{Selector: clb.Selector{LoadBalancerId: lb.LoadBalancerId, ListenerId: l.ListenerId}, Targets: want,
 		DrainDelay: 3 * time.Second, ChunksPerRun: 20, Reason: "reliability: worker killed"}
 	const chunks = 50
+	const weightBatches = 2
 
 	// The moments, drawn up front: a weight batch, a point of the drain
 	// timer, and two deregistration chunks.
-	weightBatch := 5 + sc.rng.IntN(30)
+	weightBatch := 1 + sc.rng.IntN(weightBatches)
 	timerShare := 0.2 + 0.5*sc.rng.Float64()
 	callChunk := 3 + sc.rng.IntN(17)
 	waitChunk := 25 + sc.rng.IntN(20)
@@ -57,14 +58,14 @@ func TestWorkerKilledMidDrain(t *testing.T) {
 		t.Logf("%s: killed the worker: %s", time.Since(sc.begun).Round(time.Millisecond), moment)
 	}
 
-	// 1. While WaitForTask waits on a ModifyTargetWeight task: clbsim
+	// 1. While WaitForTask waits on a BatchModifyTargetWeight task: clbsim
 	// holds its poll, and the worker dies inside it.
 	sc.await(time.Minute, fmt.Sprint("weight batch ", weightBatch), func() bool {
-		return sc.sim.Stats().Actions[clb.ActionModifyTargetWeight].Requests >= weightBatch
+		return sc.sim.Stats().Actions[clb.ActionBatchModifyTargetWeight].Requests >= weightBatch
 	})
 	sc.holdNextCall(clb.ActionDescribeTaskStatus, 2*time.Second)
 	time.Sleep(weightPollDelay)
-	kill(fmt.Sprintf("wait on weight task %d/%d (+%s)", weightBatch, chunks, weightPollDelay))
+	kill(fmt.Sprintf("wait on weight task %d/%d (+%s)", weightBatch, weightBatches, weightPollDelay))
 	sc.sim.SetFaults(nil)
 
 	// 2. During the drain timer.
@@ -127,7 +128,7 @@ func awaitChunk(ctx context.Context, sc *scenario, id string, n int) {
 // answered with an error, and the answer is written after either.
 func unansweredMutations(st clbsim.Stats) int {
 	n := -st.TasksCreated
-	for _, action := range []string{clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionRegisterTargets} {
+	for _, action := range []string{clb.ActionDeregisterTargets, clb.ActionModifyTargetWeight, clb.ActionBatchModifyTargetWeight, clb.ActionRegisterTargets} {
 		a := st.Actions[action]
 		n += a.Requests
 		for _, count := range a.Errors {

@@ -124,6 +124,7 @@ var codeTable = []codeRule{
 	// another writer's task or a lock that outlives the task.
 	{Code: "FailedOperation", Action: ActionDeregisterTargets, Class: ClassBusy},
 	{Code: "FailedOperation", Action: ActionModifyTargetWeight, Class: ClassBusy},
+	{Code: "FailedOperation", Action: ActionBatchModifyTargetWeight, Class: ClassBusy},
 	{Code: "FailedOperation", Action: ActionRegisterTargets, Class: ClassBusy},
 	{Code: "FailedOperation.InvalidLBStatus", Class: ClassBusy},
 	{Code: "ResourceInUse", Class: ClassBusy},

@@ -86,11 +86,14 @@ func TestClassOfEveryDocumentedCode(t *testing.T) {
 	// Where an action reads a code its own way: a lock-shaped answer to a
 	// mutating call, an unknown task id.
 	byAction := map[[2]string]clb.Class{
-		{clb.ActionModifyTargetWeight, "FailedOperation"}:          clb.ClassBusy,
-		{clb.ActionModifyTargetWeight, "FailedOperation.Whatever"}: clb.ClassBusy,
-		{clb.ActionModifyTargetWeight, "InvalidParameter"}:         clb.ClassNotBound,
-		{clb.ActionDescribeTaskStatus, "InvalidParameter"}:         clb.ClassTaskUnknown,
-		{clb.ActionDescribeTaskStatus, "ResourceNotFound"}:         clb.ClassTaskUnknown,
+		{clb.ActionModifyTargetWeight, "FailedOperation"}:               clb.ClassBusy,
+		{clb.ActionModifyTargetWeight, "FailedOperation.Whatever"}:      clb.ClassBusy,
+		{clb.ActionModifyTargetWeight, "InvalidParameter"}:              clb.ClassNotBound,
+		{clb.ActionBatchModifyTargetWeight, "FailedOperation"}:          clb.ClassBusy,
+		{clb.ActionBatchModifyTargetWeight, "FailedOperation.Whatever"}: clb.ClassBusy,
+		{clb.ActionBatchModifyTargetWeight, "InvalidParameter"}:         clb.ClassNotBound,
+		{clb.ActionDescribeTaskStatus, "InvalidParameter"}:              clb.ClassTaskUnknown,
+		{clb.ActionDescribeTaskStatus, "ResourceNotFound"}:              clb.ClassTaskUnknown,
 	}
 	want := func(action string, tt struct {
 		code       string
@@ -107,6 +110,7 @@ func TestClassOfEveryDocumentedCode(t *testing.T) {
 			assert.Equal(t, tt.deregister, clb.ClassOf(clb.ActionDeregisterTargets, tt.code), "DeregisterTargets")
 			assert.Equal(t, tt.elsewhere, clb.ClassOf(clb.ActionDescribeTargets, tt.code), "DescribeTargets")
 			assert.Equal(t, want(clb.ActionModifyTargetWeight, tt), clb.ClassOf(clb.ActionModifyTargetWeight, tt.code), "ModifyTargetWeight")
+			assert.Equal(t, want(clb.ActionBatchModifyTargetWeight, tt), clb.ClassOf(clb.ActionBatchModifyTargetWeight, tt.code), "BatchModifyTargetWeight")
 			assert.Equal(t, want(clb.ActionDescribeTaskStatus, tt), clb.ClassOf(clb.ActionDescribeTaskStatus, tt.code), "DescribeTaskStatus")
 
 			e := clb.NewError(clb.ActionDeregisterTargets, tt.code, "message")

@@ -226,3 +226,64 @@ func TestBatchModifyTargetWeightFaultsAndDialects(t *testing.T) {
 		t.Errorf("a target not bound: %v, want class %s", err, clb.ClassNotBound)
 	}
 }
+
+// TestBatchModifyTargetWeightFiveHundred: 500 targets in all, across a
+// layer-4 listener and two rules of a layer-7 one, go in one call and one
+// task, which holds the load balancer (a second batch is refused busy)
+// and sets every weight when it completes, each target once.
+func TestBatchModifyTargetWeightFiveHundred(t *testing.T) {
+	state, err := clbsim.Generate(clbsim.GenerateSpec{LoadBalancers: 1, Listeners: 2, Layer7: 1, Rules: 2, Targets: 170, ENI: 0.2}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startWith(t, clbsim.Config{State: state, Rate: -1})
+	ctx := context.Background()
+	lb := state.LoadBalancers[0]
+	var entries []clb.BatchWeightEntry
+	add := func(sel clb.Selector, targets []clb.BoundTarget, n int) {
+		var ws []clb.WeightedTarget
+		for i, tg := range clbsim.RequestTargets(targets)[:n] {
+			ws = append(ws, weighted(tg, int64(i%101)))
+		}
+		entries = append(entries, clb.BatchWeightEntry{Selector: sel, Targets: ws})
+	}
+	for _, l := range lb.Listeners {
+		if len(l.Rules) == 0 {
+			add(clb.Selector{ListenerId: l.ListenerId}, l.Targets, 170)
+			continue
+		}
+		add(clb.Selector{ListenerId: l.ListenerId, LocationId: l.Rules[0].LocationId}, l.Rules[0].Targets, 170)
+		add(clb.Selector{ListenerId: l.ListenerId, Domain: l.Rules[1].Domain, Url: l.Rules[1].Url}, l.Rules[1].Targets, 160)
+	}
+	task, err := e.client.BatchModifyTargetWeight(ctx, lb.LoadBalancerId, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.BatchModifyTargetWeight(ctx, lb.LoadBalancerId, entries[:1]); err == nil {
+		t.Fatal("a second batch while the first runs was accepted")
+	} else {
+		wantCode(t, err, "FailedOperation.ResourceInOperating")
+	}
+	if len(e.sim.Audit()) != 0 {
+		t.Fatal("applied before the task ended")
+	}
+	e.clock.Advance(time.Second)
+	if st, _ := e.client.DescribeTaskStatus(ctx, task); st.Status != clb.TaskSucceeded {
+		t.Fatalf("status = %+v, want succeeded", st)
+	}
+	audit := e.sim.Audit()
+	if len(audit) != clb.MaxBatchTargets {
+		t.Fatalf("%d changes, want %d", len(audit), clb.MaxBatchTargets)
+	}
+	seen := map[string]bool{}
+	for _, c := range audit {
+		k := c.ListenerId + "/" + c.LocationId + " " + c.Target
+		if seen[k] || c.TaskID != task {
+			t.Fatalf("change %+v: twice, or of another task", c)
+		}
+		seen[k] = true
+	}
+	if st := e.sim.Stats(); st.TasksCreated != 1 {
+		t.Errorf("%d tasks, want 1", st.TasksCreated)
+	}
+}
