@@ -77,8 +77,8 @@ demo: $(TEMPORAL)
 
 ## bench: clbdrain against clbsim and a Temporal dev server (about 3 minutes): one table of ratios and counts; exits 1 if a target is missed.
 bench: $(TEMPORAL)
-	$(GO) build -o $(BIN)/ ./cmd/worker ./cmd/bench
-	$(BIN)/bench -temporal $(TEMPORAL) -worker $(BIN)/worker
+	$(GO) build -o $(BIN)/ ./cmd/worker ./cmd/starter ./cmd/bench
+	$(BIN)/bench -temporal $(TEMPORAL) -worker $(BIN)/worker -starter $(BIN)/starter
 
 ## fuzz: every fuzz target of the module (each func Fuzz* of a _test.go file), one after another, for FUZZTIME each.
 FUZZTIME ?= 1m

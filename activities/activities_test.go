@@ -289,6 +289,7 @@ func TestDeregisterSendsTheChunk(t *testing.T) {
 	require.Equal(t, []clb.Target{cvm(0), eni("10.0.0.7")}, res.Sent)
 	require.Empty(t, res.AlreadyGone)
 	require.Equal(t, 1, res.Attempt)
+	require.Equal(t, h.clock.Now(), res.TaskCreated, "the task runs from the answer on")
 	require.Equal(t, []string{clb.ActionDeregisterTargets}, h.clb.calls, "a first attempt does not re-check")
 	require.Len(t, h.bound(tcpID), 5)
 	require.EqualValues(t, 2, h.metrics.counter(activities.MetricTargetsDeregistered))
@@ -604,8 +605,23 @@ func TestWaitForTaskResumesFromHeartbeat(t *testing.T) {
 	require.Equal(t, 5, res.Polls, "the count goes on from the heartbeat")
 	require.Equal(t, 10*time.Second, res.Elapsed, "measured from the first attempt's start")
 	require.Empty(t, h.clock.sleeps, "a resumed wait polls at once")
-	last := h.heartbeats[len(h.heartbeats)-1]
-	require.Equal(t, activities.WaitProgress{Polls: 5, Started: started, FirstPoll: started.Add(time.Second)}, last)
+	require.Empty(t, h.heartbeats, "the poll that saw the end completes the wait: no heartbeat")
+}
+
+func TestWaitForTaskResumedHeartbeatsItsProgressOn(t *testing.T) {
+	h := newHarness(t)
+	started := h.clock.Now()
+	id := h.clb.addTask(10100 * time.Millisecond)
+	h.clock.mu.Lock()
+	h.clock.now = h.clock.now.Add(10 * time.Second) // the first worker crashed
+	h.clock.mu.Unlock()
+	h.env.SetHeartbeatDetails(activities.WaitProgress{Polls: 4, Started: started, FirstPoll: started.Add(time.Second)})
+	res, err := h.wait(h.env, id)
+	require.NoError(t, err)
+	require.Equal(t, 6, res.Polls, "the count goes on from the heartbeat")
+	require.NotEmpty(t, h.heartbeats)
+	require.Equal(t, activities.WaitProgress{Polls: 5, Started: started, FirstPoll: started.Add(time.Second)}, h.heartbeats[0],
+		"the task seen running: the progress goes on from the first attempt's")
 }
 
 func TestWaitForTaskStopsOnCancel(t *testing.T) {

@@ -7,7 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
 )
@@ -17,17 +19,17 @@ const ms = time.Millisecond
 func TestTaskEstimateWindow(t *testing.T) {
 	var e taskEstimate
 	s := PollSettings{}
-	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, step: 125 * ms, stuck: 10 * time.Second}, e.window(s),
+	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, expected: time.Second, step: 125 * ms, stuck: 10 * time.Second}, e.window(s),
 		"before any measure: Expected, give or take a quarter")
 
 	e.outlived(1600 * ms)
-	assert.Equal(t, pollWindow{from: 1150 * ms, until: 2000 * ms, step: 200 * ms, stuck: 10 * time.Second}, e.window(s),
+	assert.Equal(t, pollWindow{from: 1150 * ms, until: 2000 * ms, expected: 1600 * ms, step: 200 * ms, stuck: 10 * time.Second}, e.window(s),
 		"a task seen running longer than the guess moves it")
 	e.outlived(900 * ms)
 	assert.Equal(t, 1150*ms, e.window(s).from, "a shorter one does not")
 
 	e.observe(taskMeasure{d: 2000 * ms, spread: 120 * ms}, s)
-	assert.Equal(t, pollWindow{from: 1830 * ms, until: 2120 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s),
+	assert.Equal(t, pollWindow{from: 1830 * ms, until: 2120 * ms, expected: 2000 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s),
 		"the first measure sets the mean and, from its spread, the deviation")
 	e.outlived(5 * time.Second)
 	assert.Equal(t, 1830*ms, e.window(s).from, "once measured, running answers change nothing")
@@ -43,7 +45,7 @@ func TestTaskEstimateWindow(t *testing.T) {
 		e.observe(taskMeasure{d: 2200 * ms, spread: 10 * ms}, s)
 	}
 	assert.Equal(t, 50*ms, e.dev, "the deviation stays at half a poll interval or more")
-	assert.Equal(t, pollWindow{from: 2100 * ms, until: 2250 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s))
+	assert.Equal(t, pollWindow{from: 2100 * ms, until: 2250 * ms, expected: 2200 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s))
 }
 
 func TestTaskEstimateAtMost(t *testing.T) {
@@ -150,7 +152,7 @@ func TestLoadBalancerEstimateStartsFromAgreeingPeers(t *testing.T) {
 	slow := es.of(taskKind{"lb-cccccccc", clb.ActionDeregisterTargets})
 	slow.observe(taskMeasure{d: 60 * time.Second, spread: time.Second}, s)
 	c := es.of(taskKind{"lb-dddddddd", clb.ActionDeregisterTargets})
-	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, step: 125 * ms, stuck: 10 * time.Second}, c.window(s),
+	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, expected: time.Second, step: 125 * ms, stuck: 10 * time.Second}, c.window(s),
 		"peers that disagree: Expected")
 	assert.False(t, b.window(s).measured, "b has measured nothing itself: once its peers disagree it starts from Expected too")
 }
@@ -168,4 +170,192 @@ func TestLoadBalancersFirstTasksShareWhatTheyOutlived(t *testing.T) {
 	a.observe(taskMeasure{d: 60 * time.Second, spread: time.Second}, s)
 	a.observe(taskMeasure{d: 2 * time.Second, spread: 100 * ms}, s)
 	assert.Equal(t, 700*ms, b.window(s).from, "once measured, and disagreeing, the peers lend nothing")
+}
+
+// TestWaitForTaskPollsAtTheExpectedEndWhilePollsQueue: while the process's
+// polls wait for the API budget, the first poll aims at the expected end,
+// not a deviation and half an interval before it: a poll that sees the task
+// running takes the budget of a wait whose task has ended.
+func TestWaitForTaskPollsAtTheExpectedEndWhilePollsQueue(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		wait  time.Duration
+		polls []time.Duration
+	}{
+		{"no queue", 0, []time.Duration{2900 * ms, 3000 * ms}},
+		{"a short queue", 40 * ms, []time.Duration{2900 * ms, 3000 * ms}},
+		{"polls queue", 300 * ms, []time.Duration{3000 * ms}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			start := clock.now
+			tasks := &stubTasks{clock: clock, end: start.Add(3 * time.Second)}
+			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			a.estimates.of(taskKind{}).observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
+			for range 20 {
+				a.estimates.queue.observe(c.wait)
+			}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
+			require.NoError(t, err)
+			var got []time.Duration
+			for _, p := range tasks.polls {
+				got = append(got, p.Sub(start))
+			}
+			assert.Equal(t, c.polls, got)
+		})
+	}
+}
+
+func TestPollQueue(t *testing.T) {
+	var q pollQueue
+	s := PollSettings{}
+	assert.False(t, q.queued(s))
+	q.observe(400 * ms)
+	assert.Equal(t, 100*ms, q.wait, "smoothed by a quarter")
+	assert.True(t, q.queued(s), "over half the shortest interval")
+	for range 10 {
+		q.observe(0)
+	}
+	assert.False(t, q.queued(s), "polls sent at once again")
+}
+
+// beatCounter counts the heartbeats activities record, before the SDK
+// batches them.
+type beatCounter struct {
+	interceptor.WorkerInterceptorBase
+	beats []WaitProgress
+}
+
+func (c *beatCounter) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &beatCounterInbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, c: c}
+}
+
+type beatCounterInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+	c *beatCounter
+}
+
+func (i *beatCounterInbound) Init(outbound interceptor.ActivityOutboundInterceptor) error {
+	return i.Next.Init(&beatCounterOutbound{ActivityOutboundInterceptorBase: interceptor.ActivityOutboundInterceptorBase{Next: outbound}, c: i.c})
+}
+
+type beatCounterOutbound struct {
+	interceptor.ActivityOutboundInterceptorBase
+	c *beatCounter
+}
+
+func (o *beatCounterOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
+	o.Next.RecordHeartbeat(ctx, details...)
+	if len(details) == 1 {
+		if p, ok := details[0].(WaitProgress); ok {
+			o.c.beats = append(o.c.beats, p)
+		}
+	}
+}
+
+// TestWaitForTaskHeartbeatsOnlyToGoOn: a poll that sees the task running
+// heartbeats the progress for a retried attempt to resume from; one that
+// ends the wait completes the activity instead, with no heartbeat.
+func TestWaitForTaskHeartbeatsOnlyToGoOn(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		end   time.Duration
+		beats []int
+	}{
+		{"seen ended at once", 2900 * ms, nil},
+		{"seen running once", 2950 * ms, []int{1}},
+		{"seen running twice", 3050 * ms, []int{1, 2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			tasks := &stubTasks{clock: clock, end: clock.now.Add(c.end)}
+			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			a.estimates.of(taskKind{}).observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			counter := &beatCounter{}
+			env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{counter}})
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
+			require.NoError(t, err)
+			var polls []int
+			for _, b := range counter.beats {
+				polls = append(polls, b.Polls)
+			}
+			assert.Equal(t, c.beats, polls)
+		})
+	}
+}
+
+// TestWaitForTaskTimesTheTaskFromItsCreation: a wait given when its task
+// was made times the task from then, not from its own later start; a
+// creation time after the start, or long before it, is another clock's
+// and is ignored.
+func TestWaitForTaskTimesTheTaskFromItsCreation(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		created time.Duration
+		polls   []time.Duration
+	}{
+		{"unknown", 0, []time.Duration{1900 * ms}},
+		{"300 ms before the wait", -300 * ms, []time.Duration{1600 * ms, 1700 * ms}},
+		{"after the wait's start", 200 * ms, []time.Duration{1900 * ms}},
+		{"long before the wait", -2 * time.Minute, []time.Duration{1900 * ms}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			start := clock.now
+			// The task was made 300 ms before the wait and takes 2 s.
+			tasks := &stubTasks{clock: clock, end: start.Add(1700 * ms)}
+			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			a.estimates.of(taskKind{}).observe(taskMeasure{d: 2 * time.Second, spread: 50 * ms}, a.Poll)
+			in := WaitInput{TaskID: "task-1"}
+			if c.created != 0 {
+				in.TaskCreated = start.Add(c.created)
+			}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.WaitForTask, in)
+			require.NoError(t, err)
+			var got []time.Duration
+			for _, p := range tasks.polls {
+				got = append(got, p.Sub(start))
+			}
+			assert.Equal(t, c.polls, got)
+		})
+	}
+}
+
+// TestWaitForTaskPollsAtTheGuessWhilePollsQueue: before any task was
+// measured, queued polls start at the guess, not three quarters of it.
+func TestWaitForTaskPollsAtTheGuessWhilePollsQueue(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		wait  time.Duration
+		first time.Duration
+	}{
+		{"no queue", 0, 700 * ms},
+		{"polls queue", 300 * ms, time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			start := clock.now
+			tasks := &stubTasks{clock: clock, end: start.Add(2 * time.Second)}
+			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			for range 20 {
+				a.estimates.queue.observe(c.wait)
+			}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
+			require.NoError(t, err)
+			require.NotEmpty(t, tasks.polls)
+			assert.Equal(t, c.first, tasks.polls[0].Sub(start))
+		})
+	}
 }

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -145,6 +146,10 @@ type DeregisterResult struct {
 	AlreadyGone []clb.Target `json:"AlreadyGone,omitempty"`
 	// Attempt is the activity attempt that succeeded (1 for the first).
 	Attempt int `json:"Attempt"`
+	// TaskCreated is when the answer that made the task arrived, by this
+	// worker's clock: the task runs from about then (WaitInput.TaskCreated).
+	// Zero without a task.
+	TaskCreated time.Time `json:"TaskCreated,omitzero"`
 	// Turn is the turn on the load balancer held for the task, for
 	// WaitForTask to release; nil when none is held.
 	Turn *turns.Turn `json:"Turn,omitempty"`
@@ -210,7 +215,7 @@ func (a *Activities) DeregisterTargets(ctx context.Context, in DeregisterInput) 
 		}
 	}
 	activity.GetMetricsHandler(ctx).Counter(MetricTargetsDeregistered).Inc(int64(len(send)))
-	res.TaskID, res.Sent = taskID, send
+	res.TaskID, res.Sent, res.TaskCreated = taskID, send, a.now()
 	return res, nil
 }
 

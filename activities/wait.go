@@ -102,7 +102,19 @@ type WaitInput struct {
 	// Turn is the turn on the load balancer held for the task, if any:
 	// renewed while the wait goes on, released when the task ends.
 	Turn *turns.Turn `json:"Turn,omitempty"`
+	// TaskCreated is when the mutating activity had the answer that made
+	// the task (DeregisterResult.TaskCreated); zero when unknown. The wait
+	// times the task from it rather than from its own start, so that the
+	// time between the call and the wait (the workflow's turn, the wait's
+	// dispatch) neither blurs the estimate nor delays the polls. A time
+	// after the wait's start or more than maxTaskAge before it (another
+	// worker's clock) is ignored.
+	TaskCreated time.Time `json:"TaskCreated,omitzero"`
 }
+
+// maxTaskAge bounds how long before a wait's start its task may have been
+// made, by WaitInput.TaskCreated, for the wait to time the task from then.
+const maxTaskAge = time.Minute
 
 // WaitResult is the result of WaitForTask.
 type WaitResult struct {
@@ -140,9 +152,11 @@ type TaskFailure struct {
 // Status 0, and fails with a non-retryable ErrTaskFailed (details: a
 // TaskFailure) on Status 1, or ErrTaskUnknown when DescribeTaskStatus does
 // not know the task (its id expired): the caller then learns from
-// DescribeTargets what the task did. Every poll heartbeats a WaitProgress,
-// every CallHeartbeat while the call is in flight, and a retried attempt
-// resumes from it. A failed poll is retried inside the activity as its
+// DescribeTargets what the task did. Every poll that does not end the wait
+// heartbeats a WaitProgress (one that ends it completes the activity, so
+// a task seen ended at the first poll costs no heartbeat), as does every
+// CallHeartbeat while a call is in flight, and a retried attempt resumes
+// from it. A failed poll is retried inside the activity as its
 // class's retry policy says, counting the failures of that class since the
 // last answer; past the bound it fails non-retryable. Polls follow the
 // process's estimate of how long tasks of the load balancer and action
@@ -163,7 +177,7 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResul
 		}
 		// Other waits may have moved the estimate later meanwhile, as when
 		// a fleet's first tasks start together.
-		if from := w.prog.Started.Add(w.est.window(a.Poll).from); !w.resumed && from.After(a.now()) {
+		if from := w.since.Add(w.window().from); !w.resumed && from.After(a.now()) {
 			next = from
 			continue
 		}
@@ -172,12 +186,14 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResul
 			if next, err = w.pollFailed(ctx, err, polled); err != nil {
 				return WaitResult{Polls: w.prog.Polls}, err
 			}
+			activity.RecordHeartbeat(ctx, w.prog)
 			continue
 		}
 		clear(w.errs)
 		if res, done, err := w.ended(ctx, st, asked, polled); done {
 			return res, err
 		}
+		activity.RecordHeartbeat(ctx, w.prog)
 		next = w.nextPoll(seenAt(asked, polled, st), polled)
 	}
 }
@@ -203,6 +219,9 @@ type taskWait struct {
 	// est is the estimate of the task's load balancer and action.
 	est  *taskEstimate
 	prog WaitProgress
+	// since is when the task is timed from: WaitInput.TaskCreated when
+	// usable, else the first attempt's start.
+	since time.Time
 	// resumed is true when an earlier attempt's progress was read: this
 	// one saw only part of the task.
 	resumed bool
@@ -215,7 +234,7 @@ type taskWait struct {
 }
 
 // startWait begins a wait, resuming the progress an earlier attempt
-// heartbeated.
+// heartbeated, and timing the task from in.TaskCreated when it is usable.
 func (a *Activities) startWait(ctx context.Context, in WaitInput) *taskWait {
 	taskID := in.TaskID
 	w := &taskWait{a: a, taskID: taskID, est: a.estimates.of(taskKind{in.LoadBalancerID, in.Action}), prog: WaitProgress{Started: a.now()},
@@ -228,7 +247,24 @@ func (a *Activities) startWait(ctx context.Context, in WaitInput) *taskWait {
 			w.prog, w.resumed = prev, true
 		}
 	}
+	w.since = w.prog.Started
+	if c := in.TaskCreated; !c.IsZero() && !c.After(w.since) && w.since.Sub(c) <= maxTaskAge {
+		w.since = c
+	}
 	return w
+}
+
+// window is the poll window of the wait's estimate. While the process's
+// polls queue for the API budget (pollQueue), a poll sent before the task's
+// end takes the budget another wait needed to see its task ended, and
+// comes late anyway: the window then starts at the expected end (the
+// guess, before any task was measured), not a deviation before it.
+func (w *taskWait) window() pollWindow {
+	win := w.est.window(w.a.Poll)
+	if w.a.estimates.queue.queued(w.a.Poll) {
+		win.from = max(win.from, win.expected)
+	}
+	return win
 }
 
 // firstPoll is when to poll first: at the start of the expected window, or
@@ -238,24 +274,25 @@ func (w *taskWait) firstPoll() time.Time {
 	if w.resumed {
 		return w.a.now()
 	}
-	return w.prog.Started.Add(w.est.window(w.a.Poll).from)
+	return w.since.Add(w.window().from)
 }
 
 // poll calls DescribeTaskStatus once, heartbeating while it is in flight,
-// counts and heartbeats it, and returns when it was asked and when it was
-// answered.
+// counts it, and returns when it was asked and when it was answered.
 func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled time.Time, err error) {
 	asked = w.a.now()
 	stop := w.a.heartbeatWhile(ctx, w.prog)
 	st, err = w.a.CLB.DescribeTaskStatus(ctx, w.taskID)
 	stop()
 	polled = w.a.now()
+	if err == nil {
+		w.a.estimates.queue.observe(st.Waited)
+	}
 	w.prog.Polls++
 	if w.prog.FirstPoll.IsZero() {
 		w.prog.FirstPoll = polled
 	}
 	activity.GetMetricsHandler(ctx).Counter(MetricTaskPolls).Inc(1)
-	activity.RecordHeartbeat(ctx, w.prog)
 	return st, asked, polled, err
 }
 
@@ -291,7 +328,7 @@ func (w *taskWait) ended(ctx context.Context, st clb.TaskStatus, asked, polled t
 		if !w.resumed {
 			// A resumed wait saw only part of the task: it would skew the
 			// estimate.
-			w.est.observe(taskEnd(w.prog.Started, w.lastRunning, seenAt(asked, polled, st)), w.a.Poll)
+			w.est.observe(taskEnd(w.since, w.lastRunning, seenAt(asked, polled, st)), w.a.Poll)
 		}
 		metrics.WithTags(map[string]string{"outcome": "succeeded"}).Counter(MetricTasksWaited).Inc(1)
 		metrics.Timer(MetricTaskWaitDuration).Record(res.Elapsed)
@@ -311,14 +348,14 @@ func (w *taskWait) ended(ctx context.Context, st clb.TaskStatus, asked, polled t
 // may have refined it since this one began.
 func (w *taskWait) nextPoll(seen, polled time.Time) time.Time {
 	w.lastRunning = seen
-	elapsed := seen.Sub(w.prog.Started)
+	elapsed := seen.Sub(w.since)
 	if !w.resumed {
 		w.est.outlived(elapsed)
 	}
-	win := w.est.window(w.a.Poll)
+	win := w.window()
 	switch {
 	case elapsed < win.from:
-		return w.prog.Started.Add(win.from)
+		return w.since.Add(win.from)
 	case win.measured && elapsed < win.until:
 		return polled.Add(win.step)
 	}
@@ -465,6 +502,32 @@ const maxEstimates = 4096
 type taskEstimates struct {
 	mu     sync.Mutex
 	byKind map[taskKind]*taskEstimate
+	// queue is how long the process's polls wait for the API budget.
+	queue pollQueue
+}
+
+// pollQueue is how long the process's DescribeTaskStatus calls waited for
+// their token of the API budget (clb.TaskStatus.Waited), smoothed with a
+// gain of 1/4: the polls of many waits, across load balancers, share one
+// budget.
+type pollQueue struct {
+	mu   sync.Mutex
+	wait time.Duration
+}
+
+// observe adds the token wait of one poll.
+func (q *pollQueue) observe(waited time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.wait += (waited - q.wait) / 4
+}
+
+// queued reports whether polls queue for the budget: their smoothed wait
+// is over half the shortest poll interval.
+func (q *pollQueue) queued(s PollSettings) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.wait > s.minInterval()/2
 }
 
 // of is the estimate of kind, made on first use.
@@ -532,8 +595,8 @@ func (e *taskEstimate) agreed() (mean, dev time.Duration, ok bool) {
 type pollWindow struct {
 	// from is one deviation and half a poll interval before the mean, so
 	// that most tasks are seen running once; until is one deviation after
-	// the mean.
-	from, until time.Duration
+	// the mean; expected is the mean.
+	from, until, expected time.Duration
 	// step spaces the polls within the window: half a deviation, at least
 	// MinInterval, so that a task is seen ended within about a quarter of
 	// a deviation, for a handful of polls at most.
@@ -563,6 +626,7 @@ func (e *taskEstimate) window(s PollSettings) pollWindow {
 	return pollWindow{
 		from:     max(0, mean-dev-s.minInterval()/2),
 		until:    mean + dev,
+		expected: mean,
 		step:     max(s.minInterval(), dev/2),
 		measured: measured,
 		stuck:    max(stuckFactor*mean, stuckAfter),

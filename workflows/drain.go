@@ -349,7 +349,7 @@ func (d *drain) deregisterChunk(ctx workflow.Context, chunk []clb.WeightedTarget
 		if dr.TaskID == "" {
 			break
 		}
-		done, err := d.waitChunk(ctx, &cr, dr.TaskID, dr.Turn)
+		done, err := d.waitChunk(ctx, &cr, dr)
 		if err != nil && ctx.Err() != nil && readOnlyAfterCancel(ctx) {
 			return d.learnOutcome(ctx, &cr, chunk, err)
 		}
@@ -462,11 +462,12 @@ func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.T
 // waitChunk waits for the chunk's task and records it in cr. It reports
 // whether the chunk is done; false means its task failed and the chunk is
 // to be sent again (at most MaxTaskRetries times).
-func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, taskID string, turn *turns.Turn) (bool, error) {
+func (d *drain) waitChunk(ctx workflow.Context, cr *ChunkResult, dr activities.DeregisterResult) (bool, error) {
+	taskID := dr.TaskID
 	cr.RequestID = taskID
 	d.progress.CurrentTaskID = taskID
 	waited := workflow.Now(ctx)
-	wr, err := d.waitForTask(ctx, taskID, clb.ActionDeregisterTargets, turn)
+	wr, err := d.waitForTask(ctx, taskID, clb.ActionDeregisterTargets, dr.Turn, dr.TaskCreated)
 	cr.WaitDuration += workflow.Now(ctx).Sub(waited)
 	cr.Polls += wr.Polls
 	if err == nil {
@@ -573,7 +574,7 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 			return done, skipped, nil
 		}
 		d.progress.CurrentTaskID = res.taskID
-		_, err = d.waitForTask(ctx, res.taskID, res.action, res.turn)
+		_, err = d.waitForTask(ctx, res.taskID, res.action, res.turn, time.Time{})
 		d.progress.CurrentTaskID = ""
 		if err == nil {
 			return done, skipped, nil
@@ -590,12 +591,13 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 // waitForTask waits for the task that action made, on a disconnected
 // context: the task runs whatever happens to the workflow, and a cancelled
 // drain must still learn how its last change ended. The wait releases turn,
-// if any, when the task ends.
-func (d *drain) waitForTask(ctx workflow.Context, taskID, action string, turn *turns.Turn) (activities.WaitResult, error) {
+// if any, when the task ends; created, when not zero, is when the task was
+// made (activities.WaitInput.TaskCreated).
+func (d *drain) waitForTask(ctx workflow.Context, taskID, action string, turn *turns.Turn, created time.Time) (activities.WaitResult, error) {
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res activities.WaitResult
-	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: d.sel.LoadBalancerId, Action: action, Turn: turn}
+	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: d.sel.LoadBalancerId, Action: action, Turn: turn, TaskCreated: created}
 	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, &res)
 	return res, err
 }

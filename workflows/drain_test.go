@@ -73,12 +73,14 @@ type fleet struct {
 	t   *testing.T
 	env *testsuite.TestWorkflowEnvironment
 
-	mu       sync.Mutex
-	queues   map[string][]string // activity name -> task queues it ran on
-	deregs   []activities.DeregisterInput
-	weights  []activities.SetWeightInput
-	batches  []activities.SetWeightsInput
-	waits    []string
+	mu      sync.Mutex
+	queues  map[string][]string // activity name -> task queues it ran on
+	deregs  []activities.DeregisterInput
+	weights []activities.SetWeightInput
+	batches []activities.SetWeightsInput
+	waits   []string
+	// created are the WaitInput.TaskCreated of the waits.
+	created  []time.Time
 	tasks    int
 	protocol string
 	// absent holds the keys of the targets Snapshot finds unbound; every
@@ -138,8 +140,12 @@ func (f *fleet) deregister(ctx context.Context, in activities.DeregisterInput) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.deregs = append(f.deregs, in)
-	return activities.DeregisterResult{TaskID: f.taskID(), Sent: in.Targets, Attempt: int(activity.GetInfo(ctx).Attempt)}, nil
+	return activities.DeregisterResult{TaskID: f.taskID(), Sent: in.Targets, Attempt: int(activity.GetInfo(ctx).Attempt),
+		TaskCreated: taskCreated(len(f.deregs))}, nil
 }
+
+// taskCreated is when the fake made the task of the nth DeregisterTargets.
+func taskCreated(n int) time.Time { return time.Date(2030, 1, 1, 0, 0, n, 0, time.UTC) }
 
 // recheck answers Recheck from the fleet: every target bound except the
 // absent ones.
@@ -195,6 +201,7 @@ func (f *fleet) wait(ctx context.Context, in activities.WaitInput) (activities.W
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.waits = append(f.waits, in.TaskID)
+	f.created = append(f.created, in.TaskCreated)
 	return activities.WaitResult{Polls: 2, Elapsed: 2 * time.Second}, nil
 }
 
@@ -270,6 +277,8 @@ func TestChunksOf20InOrderOnTheirQueues(t *testing.T) {
 	require.Equal(t, cvms(45)[20:40], chunks[1])
 	require.Equal(t, cvms(45)[40:], chunks[2])
 	require.Equal(t, []string{"task-1", "task-2", "task-3"}, f.waits)
+	require.Equal(t, []time.Time{taskCreated(1), taskCreated(2), taskCreated(3)}, f.created,
+		"each wait times its task from when DeregisterTargets had it made")
 
 	require.Equal(t, 45, res.Requested)
 	require.Equal(t, keysOf(cvms(45)), keysOf(res.Deregistered))

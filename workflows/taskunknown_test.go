@@ -126,6 +126,6 @@ func TestWaitNamesTheLoadBalancerAndAction(t *testing.T) {
 	f.result()
 	require.Equal(t, []activities.WaitInput{
 		{TaskID: "task-1", LoadBalancerID: lbID, Action: clb.ActionBatchModifyTargetWeight},
-		{TaskID: "task-2", LoadBalancerID: lbID, Action: clb.ActionDeregisterTargets},
+		{TaskID: "task-2", LoadBalancerID: lbID, Action: clb.ActionDeregisterTargets, TaskCreated: taskCreated(1)},
 	}, waits)
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
@@ -25,15 +26,19 @@ const region = harness.Region
 // env is what every phase runs on: a Temporal dev server and the worker
 // binary, in a scratch directory.
 type env struct {
-	workerBin string
-	dir       string
-	dev       *testsuite.DevServer
-	temporal  client.Client
+	workerBin  string
+	starterBin string
+	dir        string
+	dev        *testsuite.DevServer
+	temporal   client.Client
+	// singleHistory is the single drain's history, once it ran, for the
+	// history phase.
+	singleHistory []*historypb.HistoryEvent
 }
 
 // startEnv starts a Temporal dev server with the temporal CLI at cli.
-func startEnv(ctx context.Context, cli, workerBin string) (*env, error) {
-	for _, p := range []string{cli, workerBin} {
+func startEnv(ctx context.Context, cli, workerBin, starterBin string) (*env, error) {
+	for _, p := range []string{cli, workerBin, starterBin} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s: %w (run `make bench`, which builds it)", p, err)
 		}
@@ -42,7 +47,7 @@ func startEnv(ctx context.Context, cli, workerBin string) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{workerBin: workerBin, dir: dir}
+	e := &env{workerBin: workerBin, starterBin: starterBin, dir: dir}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -83,7 +88,14 @@ type sim struct {
 // startSim serves an emulator of the fleet, tasks taking latency, with the
 // API's rate limit.
 func startSim(fleet clbsim.State, latency time.Duration) (*sim, error) {
-	srv, err := clbsim.New(clbsim.Config{State: fleet, Region: region, TaskLatency: latency, Rate: clbsim.DefaultRate, Seed: 1})
+	return startSimJitter(fleet, latency, 0)
+}
+
+// startSimJitter is startSim with tasks taking latency plus a uniformly
+// drawn [0, jitter).
+func startSimJitter(fleet clbsim.State, latency, jitter time.Duration) (*sim, error) {
+	srv, err := clbsim.New(clbsim.Config{State: fleet, Region: region, TaskLatency: latency, TaskJitter: jitter,
+		Rate: clbsim.DefaultRate, Seed: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +111,13 @@ func (s *sim) close() {
 // startWorker runs the worker binary against the emulator at simURL and
 // waits until it polls.
 func (e *env) startWorker(simURL string, args ...string) (*harness.Process, error) {
-	vars := harness.Env{TemporalAddress: e.dev.FrontendHostPort(), CLBEndpoint: simURL, Home: e.dir}.Vars()
-	return harness.StartWorkerBinary(e.workerBin, vars, args...)
+	return harness.StartWorkerBinary(e.workerBin, e.vars(simURL), args...)
+}
+
+// vars is the environment of the clbdrain processes that use the emulator
+// at simURL.
+func (e *env) vars(simURL string) []string {
+	return harness.Env{TemporalAddress: e.dev.FrontendHostPort(), CLBEndpoint: simURL, Home: e.dir}.Vars()
 }
 
 // peakRSS is the VmHWM of the worker process w, in bytes.

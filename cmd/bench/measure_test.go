@@ -127,3 +127,37 @@ func TestProcFiles(t *testing.T) {
 		assert.False(t, ok, bad)
 	}
 }
+
+func TestTaskTime(t *testing.T) {
+	audit := []clbsim.Change{
+		{Time: at(1100), TaskID: "t1", Action: clb.ActionDeregisterTargets},
+		{Time: at(1100), TaskID: "t1", Action: clb.ActionDeregisterTargets}, // one change per target
+		{Time: at(2300), TaskID: "t2", Action: clb.ActionDeregisterTargets},
+		{Time: at(2500), TaskID: "t3", Action: clb.ActionDeregisterTargets}, // its call unrecorded
+	}
+	reqs := []request{
+		{At: at(100), Action: clb.ActionDeregisterTargets, RequestID: "t1"},
+		{At: at(1150), Action: clb.ActionDeregisterTargets, RequestID: "t2"},
+		{At: at(1200), Action: clb.ActionDescribeTaskStatus, TaskID: "t2", RequestID: "r-poll"},
+	}
+	assert.Equal(t, 2150*time.Millisecond, taskTime(audit, reqs), "1 s for t1 and 1.15 s for t2")
+}
+
+func TestTasksByKind(t *testing.T) {
+	audit := []clbsim.Change{
+		{TaskID: "w1", Action: clb.ActionBatchModifyTargetWeight},
+		{TaskID: "w1", Action: clb.ActionBatchModifyTargetWeight},
+		{TaskID: "w2", Action: clb.ActionModifyTargetWeight},
+		{TaskID: "d1", Action: clb.ActionDeregisterTargets},
+		{TaskID: "d1", Action: clb.ActionDeregisterTargets},
+		{TaskID: "r1", Action: clb.ActionRegisterTargets},
+	}
+	w, d := tasksByKind(audit)
+	assert.Equal(t, 2, w)
+	assert.Equal(t, 1, d)
+}
+
+func TestDelayIdeal(t *testing.T) {
+	assert.Equal(t, 32*time.Second, delayIdeal(200, 10*time.Second, 2*time.Second), "1 weight task, 10 s, 10 deregistrations")
+	assert.Equal(t, 66*time.Second, delayIdeal(501, 10*time.Second, 2*time.Second), "2 weight tasks, 10 s, 26 deregistrations")
+}

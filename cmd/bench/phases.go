@@ -131,8 +131,8 @@ func (e *env) single(ctx context.Context) (singleFigures, []*historypb.HistoryEv
 	return f, events, err
 }
 
-// script runs the naive script on a copy of the single drain's listener.
-func script(ctx context.Context) (scriptFigures, error) {
+// runScript runs the naive script on a copy of the single drain's listener.
+func runScript(ctx context.Context) (scriptFigures, error) {
 	var f scriptFigures
 	fleet, s, err := startListeners(1, singleTargets, singleLatency)
 	if err != nil {
@@ -242,14 +242,17 @@ func fleetCounts(f *fleetFigures, s *sim, workers []*harness.Process) error {
 
 // large drains largeTargets from one listener, tasks taking largeLatency,
 // and measures the history of each run; single is the single drain's
-// history.
+// history, nil when it did not run (the large drain's first run stands for
+// it then).
 func (e *env) large(ctx context.Context, single []*historypb.HistoryEvent) (historyFigures, error) {
 	f := historyFigures{Targets: largeTargets, Chunks: largeTargets / clb.MaxTargetsPerCall, Latency: largeLatency}
-	var ok bool
-	if f.PerChunk, ok = eventsPerChunk(single); !ok {
-		return f, fmt.Errorf("the single drain's history has fewer than two chunks")
+	if single != nil {
+		var ok bool
+		if f.PerChunk, ok = eventsPerChunk(single); !ok {
+			return f, fmt.Errorf("the single drain's history has fewer than two chunks")
+		}
+		f.PerChunkMost = f.PerChunk
 	}
-	f.PerChunkMost = f.PerChunk
 	fleet, s, err := startListeners(1, largeTargets, largeLatency)
 	if err != nil {
 		return f, err
@@ -278,6 +281,9 @@ func (e *env) large(ctx context.Context, single []*historypb.HistoryEvent) (hist
 		return f, err
 	}
 	f.Runs = len(runs)
+	if single == nil {
+		f.PerChunk, _ = eventsPerChunk(runs[0])
+	}
 	for _, events := range runs {
 		f.LongestRun = max(f.LongestRun, len(events))
 		if n, ok := eventsPerChunk(events); ok {

@@ -71,6 +71,19 @@ func serversFleet() (clbsim.State, []clb.Server) {
 	return state, servers
 }
 
+// measureServers runs the server drain phase. A drain that fails is no
+// error: the table shows it.
+func (e *env) measureServers(ctx context.Context, f *figures) error {
+	progress("server drain: starting (%d servers on %d load balancers × %d listeners)", serversCount, serversLBs, serversListeners)
+	s, err := e.servers(ctx)
+	if err != nil {
+		return err
+	}
+	progress("server drain: finished in %s", seconds(s.Wall))
+	f.Servers = &s
+	return nil
+}
+
 // servers drains serversCount servers out of serversLBs × serversListeners
 // listeners with one worker, under the API's rate limit.
 func (e *env) servers(ctx context.Context) (serversFigures, error) {
@@ -110,6 +123,14 @@ func (e *env) servers(ctx context.Context) (serversFigures, error) {
 var serversActions = []string{clb.ActionDescribeLoadBalancers, clb.ActionDescribeListeners, clb.ActionDescribeTargets,
 	clb.ActionBatchModifyTargetWeight, clb.ActionDeregisterTargets, clb.ActionDescribeTaskStatus}
 
+// serversSections are the server drain's section, none when it did not run.
+func serversSections(f figures) []section {
+	if f.Servers == nil {
+		return nil
+	}
+	return []section{serversSection(*f.Servers)}
+}
+
 // serversSection is the server drain's makespan against its ideal, what it
 // removed, and its busiest seconds against the budget.
 func serversSection(f serversFigures) section {
@@ -120,7 +141,7 @@ func serversSection(f serversFigures) section {
 		done = "failed: " + f.Err.Error()
 	}
 	sec := section{
-		Title: fmt.Sprintf("5. server drain: %d servers on %d load balancers × %d listeners (%d bindings), tasks take %s, delay %s",
+		Title: fmt.Sprintf("server drain: %d servers on %d load balancers × %d listeners (%d bindings), tasks take %s, delay %s",
 			serversCount, serversLBs, serversListeners, want, f.Latency, f.Delay),
 		Rows: []row{
 			checked(fmt.Sprintf("server drain makespan / ideal (%s = weight task + delay + %d tasks)", seconds(f.Ideal), serversListeners),

@@ -9,6 +9,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/clbdrain/clbdrain/workflows"
 )
@@ -19,15 +20,54 @@ import (
 type auditCheck struct {
 	namespace string
 	// list returns the namespace's custom search attributes by name.
-	list func(ctx context.Context) (map[string]enumspb.IndexedValueType, error)
+	list listFunc
 }
 
-// newAuditCheck checks the namespace through Temporal's OperatorService.
+// newAuditCheck checks the namespace through Temporal's OperatorService,
+// concurrent checks sharing one call (sharedList).
 func newAuditCheck(ops operatorservice.OperatorServiceClient, namespace string) auditCheck {
-	return auditCheck{namespace: namespace, list: func(ctx context.Context) (map[string]enumspb.IndexedValueType, error) {
+	return auditCheck{namespace: namespace, list: sharedList(func(ctx context.Context) (map[string]enumspb.IndexedValueType, error) {
 		res, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 		return res.GetCustomAttributes(), err
-	}}
+	})}
+}
+
+// listFunc returns a namespace's custom search attributes by name.
+type listFunc func(ctx context.Context) (map[string]enumspb.IndexedValueType, error)
+
+// sharedList makes the concurrent calls of list share one call in flight,
+// so that drains started together ask the namespace once, not once each; a
+// call that starts after it ended asks again, so nothing is older than
+// with a call each. A caller whose ctx ends stops waiting; the call goes
+// on for the others, for auditCheckTimeout at most. Callers must not change
+// the map they get.
+func sharedList(list listFunc) listFunc {
+	return sharedListWith(list, nil)
+}
+
+// sharedListWith is sharedList, calling joined (when not nil) once each
+// caller waits on the call in flight.
+func sharedListWith(list listFunc, joined func()) listFunc {
+	var g singleflight.Group
+	return func(ctx context.Context) (map[string]enumspb.IndexedValueType, error) {
+		ch := g.DoChan("list", func() (any, error) {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditCheckTimeout)
+			defer cancel()
+			return list(cctx)
+		})
+		if joined != nil {
+			joined()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case r := <-ch:
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			return r.Val.(map[string]enumspb.IndexedValueType), nil
+		}
+	}
 }
 
 // auditCheckTimeout bounds the check at the worker's start.

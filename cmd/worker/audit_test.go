@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,4 +107,44 @@ func TestRunMakesTheWorkerLoggerTheDefault(t *testing.T) {
 	slog.Info("probe from a library")
 	last := strings.TrimSpace(out.String()[strings.LastIndex(strings.TrimSpace(out.String()), "\n")+1:])
 	assert.Contains(t, last, `"msg":"probe from a library"`)
+}
+
+func TestConcurrentAuditChecksShareOneCall(t *testing.T) {
+	var calls, waiting atomic.Int32
+	release := make(chan struct{})
+	list := sharedListWith(func(context.Context) (map[string]enumspb.IndexedValueType, error) {
+		calls.Add(1)
+		<-release
+		return everyAuditAttribute(), nil
+	}, func() { waiting.Add(1) })
+	const n = 5
+	var wg sync.WaitGroup
+	results := make([]map[string]enumspb.IndexedValueType, n)
+	for i := range n {
+		wg.Go(func() {
+			var err error
+			results[i], err = list(context.Background())
+			assert.NoError(t, err)
+		})
+	}
+	// Every caller waits on the one call before it is let go.
+	require.Eventually(t, func() bool { return waiting.Load() == n }, 5*time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+	assert.EqualValues(t, 1, calls.Load(), "one call for callers that came while it was in flight")
+	for _, r := range results {
+		assert.Equal(t, everyAuditAttribute(), r)
+	}
+	_, err := list(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, calls.Load(), "a check after the call ended asks again")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	blocked := sharedList(func(ctx context.Context) (map[string]enumspb.IndexedValueType, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	_, err = blocked(ctx)
+	assert.ErrorIs(t, err, context.Canceled, "a caller whose context ends stops waiting")
 }
