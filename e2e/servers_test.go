@@ -235,3 +235,60 @@ func TestDrainServersBadInput(t *testing.T) {
 	}
 	assert.Empty(t, sim.Audit(), "nothing changed")
 }
+
+// TestDrainServersOverlapping starts a server drain that waits for
+// approval, then one of another list sharing a server: the second fails at
+// once with DrainAlreadyRunning, naming the server, and touches nothing;
+// once the first is rejected, the second can run.
+func TestDrainServersOverlapping(t *testing.T) {
+	need(t)
+	state, _ := serversFleet(t)
+	sim, err := harness.StartSim(clbsim.Config{State: state, TaskLatency: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer sim.Close()
+	const queue = "e2e-servers-overlap"
+	env := harness.Env{TemporalAddress: s.dev.FrontendHostPort(), CLBEndpoint: sim.URL, Home: s.workDir}
+	w, err := harness.StartWorker(s.bin, env.Vars(), "--task-queue", queue)
+	require.NoError(t, err)
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	first := workflows.ServersInput{Servers: []clb.Server{{InstanceId: "ins-e2esrv01"}, {InstanceId: "ins-e2esrv02"}}, Approval: true}
+	firstID := "overlap/" + workflows.ServersWorkflowID(first.Servers)
+	run1, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: firstID, TaskQueue: queue}, workflows.ServersWorkflowName, first)
+	require.NoError(t, err)
+	var p workflows.ServersProgress
+	require.Eventually(t, func() bool {
+		v, err := s.temporal.QueryWorkflow(ctx, firstID, "", workflows.QueryProgress)
+		return err == nil && v.Get(&p) == nil && p.Phase == workflows.PhaseAwaiting
+	}, time.Minute, 50*time.Millisecond)
+
+	second := workflows.ServersInput{Servers: []clb.Server{{InstanceId: "ins-e2esrv02", Port: 22}, {Ip: "10.9.0.3"}}}
+	run2, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "overlap/" + workflows.ServersWorkflowID(second.Servers), TaskQueue: queue},
+		workflows.ServersWorkflowName, second)
+	require.NoError(t, err)
+	err = run2.Get(ctx, nil)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	assert.Equal(t, workflows.ErrAlreadyRunning, appErr.Type())
+	assert.Contains(t, err.Error(), "another server drain holds server ins-e2esrv02")
+	assert.Empty(t, sim.Audit(), "nothing changed")
+
+	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: firstID, UpdateName: workflows.UpdateReject,
+		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{workflows.ApprovalInput{PlanID: p.Plan.ID, By: "e2e"}}})
+	require.NoError(t, err)
+	require.NoError(t, h.Get(ctx, nil))
+	require.ErrorContains(t, run1.Get(ctx, nil), workflows.ErrRejected)
+
+	run3, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "overlap/again", TaskQueue: queue},
+		workflows.ServersWorkflowName, second)
+	require.NoError(t, err)
+	var res workflows.ServersResult
+	require.NoError(t, run3.Get(ctx, &res))
+	n := 0
+	for _, b := range res.Bindings {
+		n += len(b.Targets)
+	}
+	assert.Equal(t, 5, n, "ins-e2esrv02 on port 22, and the four bindings of 10.9.0.3")
+}

@@ -57,6 +57,9 @@ type serversDrain struct {
 	awaiting bool
 	decision *Approval
 	audit    *auditor
+	// claims are the DrainClaim children holding the servers
+	// (servers_claim.go).
+	claims []workflow.ChildWorkflowFuture
 }
 
 // bindingState is one listener or rule of the plan as the drain moves.
@@ -94,6 +97,11 @@ func (s *serversDrain) run(ctx workflow.Context) (ServersResult, error) {
 			problems = ve.Problems
 		}
 		return s.stop(ctx, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, err, problems))
+	}
+	if !s.in.PlanOnly {
+		if err := s.claimServers(ctx); err != nil {
+			return s.stop(ctx, err)
+		}
 	}
 	s.setPhase(ctx, PhaseDiscovering)
 	plan, err := s.discover(ctx)
@@ -188,6 +196,7 @@ func (s *serversDrain) stop(ctx workflow.Context, err error) (ServersResult, err
 	if ctx.Err() != nil {
 		return s.cancel(ctx)
 	}
+	s.releaseServers(ctx)
 	s.progress.LastError = errorMessage(err)
 	phase := PhaseFailed
 	var appErr *temporal.ApplicationError

@@ -340,6 +340,7 @@ func (s *serversDrain) close(ctx workflow.Context, phase Phase) ServersResult {
 		}
 		s.result.Outcomes = append(s.result.Outcomes, b.outcome)
 	}
+	s.releaseServers(ctx)
 	s.result.Finished = workflow.Now(ctx)
 	s.setPhase(ctx, phase)
 	s.log.Info("server drain finished", "phase", string(phase), "removed", s.progress.TargetsDone)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,9 +191,12 @@ func TestDrainServersRemovesEveryBinding(t *testing.T) {
 	e := newServersEnv(t, serversFleet())
 	before := e.bound()
 	e.env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: "servers-queue", ID: "clb-drain-servers/test"})
-	var childQueues []string
+	var childQueues, claims []string
 	e.env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, _ converter.EncodedValues) {
 		childQueues = append(childQueues, info.TaskQueueName)
+		if info.WorkflowType.Name == workflows.ClaimWorkflowName && strings.HasPrefix(info.WorkflowExecution.ID, "clb-drain-server/") {
+			claims = append(claims, info.WorkflowExecution.ID)
+		}
 	})
 	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, serversInput())
 	require.True(t, e.env.IsWorkflowCompleted())
@@ -227,9 +231,13 @@ func TestDrainServersRemovesEveryBinding(t *testing.T) {
 	for _, o := range res.Outcomes {
 		require.Equal(t, workflows.BindingRemoved, o.Outcome, o.Selector.String())
 	}
-	// Three drains, and the rule's drain's claim of its other spelling.
-	require.Equal(t, []string{"servers-queue", "servers-queue", "servers-queue", "servers-queue"}, childQueues,
-		"children run on the drain's task queue")
+	// A claim per server, three drains, and the rule's drain's claim of
+	// its other spelling.
+	require.Len(t, childQueues, 3+3+1)
+	for _, q := range childQueues {
+		require.Equal(t, "servers-queue", q, "children run on the drain's task queue")
+	}
+	require.ElementsMatch(t, []string{"clb-drain-server/ins-srva0001", "clb-drain-server/ins-srvb0002", "clb-drain-server/10.0.9.9"}, claims)
 	// The JSON of the result reads as a RestoreManifest.
 	var m workflows.RestoreManifest
 	require.NoError(t, e.env.GetWorkflowResult(&m))
