@@ -272,3 +272,18 @@ func TestCancelAServerDrain(t *testing.T) {
 	require.Equal(t, exitFailed, res.code)
 	assert.Contains(t, res.stderr, "is not running")
 }
+
+// A server's claim stands for the server drain that holds it.
+func TestStatusFollowsAServerClaim(t *testing.T) {
+	id := "clb-drain-servers/ins-abc12345"
+	sc := &serversClient{}
+	sc.desc = serversDesc(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	claim := serversDesc(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
+	claim.WorkflowType.Name = workflows.ClaimWorkflowName
+	claim.ParentWorkflowExecution = &workflow.Execution{ID: id}
+	sc.descByID = map[string]*client.WorkflowExecutionDescription{"clb-drain-server/ins-abc12345": claim}
+	res := runServers(t, sc, "", "status", "clb-drain-server/ins-abc12345")
+	require.Equal(t, exitOK, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "held by the server drain "+id)
+	assert.Contains(t, res.stdout, "server drain "+id+" done")
+}

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clbdrain/clbdrain/internal/clb"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -16,26 +17,33 @@ import (
 // conventional workflow ID, which status and cancel hand to serversStatus
 // and serversCancel.
 func isServersID(id string) bool {
-	return strings.HasPrefix(id, workflows.ServersIDPrefix) || strings.HasPrefix(id, workflows.PlanIDPrefix)
+	return strings.HasPrefix(id, workflows.ServersIDPrefix) || strings.HasPrefix(id, workflows.PlanIDPrefix) ||
+		strings.HasPrefix(id, workflows.ServerClaimID(clb.Server{}))
 }
 
-// describeServers describes the server drain id. On failure it prints why
-// and returns the exit code; else -1.
-func (a *app) describeServers(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, int) {
+// describeServers describes the server drain id; a server's claim
+// (ServerClaimID) stands for the drain that holds it. On failure it prints
+// why and returns the exit code; else -1, and the drain's ID.
+func (a *app) describeServers(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, string, int) {
 	desc, err := tc.DescribeWorkflow(ctx, id, "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
 		a.errorf(cmd, "no workflow with ID %q in namespace %s", id, namespace)
-		return nil, exitFailed
+		return nil, id, exitFailed
 	case err != nil:
 		a.errorf(cmd, "describing workflow %s: %v", id, err)
-		return nil, exitFailed
-	case desc.WorkflowType.Name != workflows.ServersWorkflowName:
-		a.errorf(cmd, "workflow %s is a %s, not a server drain (%s)", id, desc.WorkflowType.Name, workflows.ServersWorkflowName)
-		return nil, exitUsage
+		return nil, id, exitFailed
 	}
-	return desc, -1
+	if parent := desc.ParentWorkflowExecution; desc.WorkflowType.Name == workflows.ClaimWorkflowName && parent != nil {
+		fmt.Fprintf(a.stderr, "%s %s: %s is held by the server drain %s; following that drain.\n", a.prog, cmd, id, parent.ID)
+		return a.describeServers(ctx, tc, cmd, namespace, parent.ID)
+	}
+	if desc.WorkflowType.Name != workflows.ServersWorkflowName {
+		a.errorf(cmd, "workflow %s is a %s, not a server drain (%s)", id, desc.WorkflowType.Name, workflows.ServersWorkflowName)
+		return nil, id, exitUsage
+	}
+	return desc, id, -1
 }
 
 // serversStatus is "starter status" of a server drain: its progress while
@@ -47,7 +55,7 @@ func (a *app) serversStatus(ctx context.Context, c *watchCmd, id string) int {
 		return exitFailed
 	}
 	defer tc.Close()
-	desc, code := a.describeServers(ctx, tc, "status", namespace, id)
+	desc, id, code := a.describeServers(ctx, tc, "status", namespace, id)
 	if code >= 0 {
 		return code
 	}
@@ -92,7 +100,7 @@ func (a *app) serversCancel(ctx context.Context, c *watchCmd, id string) int {
 		return exitFailed
 	}
 	defer tc.Close()
-	desc, code := a.describeServers(ctx, tc, "cancel", namespace, id)
+	desc, id, code := a.describeServers(ctx, tc, "cancel", namespace, id)
 	if code >= 0 {
 		return code
 	}
