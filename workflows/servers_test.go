@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
@@ -696,4 +697,30 @@ func TestDrainServersChildCancelledByAnother(t *testing.T) {
 	last := res.Outcomes[len(res.Outcomes)-1]
 	require.Equal(t, workflows.BindingFailed, last.Outcome)
 	require.Contains(t, last.Error, "was cancelled")
+}
+
+// Cancelled as discovery starts, or as the weights are being set, the
+// server drain removes nothing and leaves every weight as it was.
+func TestDrainServersCancelEarly(t *testing.T) {
+	for _, at := range []string{"FindBindings", "SetWeights"} {
+		t.Run(at, func(t *testing.T) {
+			e := newServersEnv(t, serversFleet())
+			before := e.bound()
+			done := false
+			e.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+				if info.ActivityType.Name == at && !done {
+					done = true
+					e.env.RegisterDelayedCallback(e.env.CancelWorkflow, 0)
+				}
+			})
+			e.env.ExecuteWorkflow(workflows.ServersWorkflowName, serversInput())
+			require.NoError(t, e.env.GetWorkflowError())
+			var res workflows.ServersResult
+			require.NoError(t, e.env.GetWorkflowResult(&res))
+			require.True(t, res.Cancelled)
+			require.Empty(t, res.RestoreManifest.Bindings)
+			require.Equal(t, before, e.bound())
+			require.Zero(t, e.api.calls[clb.ActionDeregisterTargets])
+		})
+	}
 }
