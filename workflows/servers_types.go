@@ -136,16 +136,23 @@ type PlanBinding struct {
 
 // PlanLoadBalancer is the plan of one load balancer.
 type PlanLoadBalancer struct {
-	LoadBalancerId string        `json:"LoadBalancerId"`
-	Bindings       []PlanBinding `json:"Bindings"`
+	// LoadBalancerId is the load balancer.
+	LoadBalancerId string `json:"LoadBalancerId"`
+	// Bindings are its listeners and rules where the servers are bound,
+	// in the API's order.
+	Bindings []PlanBinding `json:"Bindings"`
 }
 
 // Plan is what a server drain will do: per load balancer, per listener or
 // rule, the targets to remove. ID names its removals and their weights: a
 // plan read again with the same ID removes the same targets.
 type Plan struct {
-	ID            string             `json:"Id"`
-	Servers       []clb.Server       `json:"Servers"`
+	// ID is "plan-" and a hash of the removals with their weights.
+	ID string `json:"Id"`
+	// Servers are the input's servers.
+	Servers []clb.Server `json:"Servers"`
+	// LoadBalancers are those where the servers are bound, in the order
+	// they were listed.
 	LoadBalancers []PlanLoadBalancer `json:"LoadBalancers"`
 	// Bindings and Targets count the listeners or rules and the targets.
 	Bindings int `json:"Bindings"`
@@ -158,6 +165,7 @@ type Plan struct {
 
 // GuardViolation is a listener or rule a plan would leave below a guard.
 type GuardViolation struct {
+	// Selector names the listener or rule.
 	Selector clb.Selector `json:"Selector"`
 	// Why says which guard and by how much.
 	Why string `json:"Why"`
@@ -176,11 +184,14 @@ type ApprovalInput struct {
 
 // Approval is the decision taken on a plan.
 type Approval struct {
-	Approved bool      `json:"Approved"`
-	PlanID   string    `json:"PlanId"`
-	By       string    `json:"By"`
-	Comment  string    `json:"Comment,omitempty"`
-	At       time.Time `json:"At"`
+	// Approved is true for an approval, false for a rejection.
+	Approved bool `json:"Approved"`
+	// PlanID is the plan decided on; By and Comment the Update's.
+	PlanID  string `json:"PlanId"`
+	By      string `json:"By"`
+	Comment string `json:"Comment,omitempty"`
+	// At is when the decision came (workflow time).
+	At time.Time `json:"At"`
 }
 
 // Outcomes of a binding in a server drain.
@@ -193,6 +204,7 @@ const (
 
 // BindingOutcome says what a server drain did on one listener or rule.
 type BindingOutcome struct {
+	// Selector names the listener or rule.
 	Selector clb.Selector `json:"Selector"`
 	// WorkflowID is the child drain's conventional ID.
 	WorkflowID string `json:"WorkflowId"`
@@ -232,6 +244,7 @@ type ServersResult struct {
 
 // ServersProgress is the answer of DrainServers' progress query.
 type ServersProgress struct {
+	// Phase is where the drain is.
 	Phase Phase `json:"Phase"`
 	// Plan is known once discovery is done.
 	Plan *Plan `json:"Plan,omitempty"`
