@@ -90,7 +90,11 @@ func (a *app) printPlan(w io.Writer, p workflows.Plan, violations []workflows.Gu
 			if b.Keep.TotalWeight > 0 {
 				share = strconv.FormatFloat(float64(b.Keep.Weight)*100/float64(b.Keep.TotalWeight), 'f', 0, 64) + "%"
 			}
-			fmt.Fprintf(tw, "%s\t%s:%d\t%s\t%d\t%d\t%s\t%s\n", b.Selector, b.Protocol, b.Port, strings.Join(remove, " "),
+			where := b.Selector.String()
+			if b.Domain != "" || b.Url != "" {
+				where += " (" + b.Domain + b.Url + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s:%d\t%s\t%d\t%d\t%s\t%s\n", where, b.Protocol, b.Port, strings.Join(remove, " "),
 				b.Keep.Targets, b.Keep.Weighted, share, attributes(b))
 		}
 	}
@@ -101,6 +105,9 @@ func (a *app) printPlan(w io.Writer, p workflows.Plan, violations []workflows.Gu
 				fmt.Fprintf(w, "warning: %s: %s\n", b.Selector, warning)
 			}
 		}
+	}
+	if len(p.Classic) > 0 {
+		fmt.Fprintf(w, "left out: %d classic load balancer(s), whose targets these calls do not manage: %s\n", len(p.Classic), strings.Join(p.Classic, ", "))
 	}
 	for _, v := range violations {
 		fmt.Fprintf(w, "guard: %s: %s\n", v.Selector, v.Why)

@@ -144,12 +144,14 @@ func TestPlanPrintsTheTable(t *testing.T) {
 	b.Selector, b.Protocol, b.Port = sel, "TCP", 80
 	b.Remove = []clb.WeightedTarget{{Target: clb.Target{InstanceId: "ins-abc12345", Port: 80}, Weight: 10}}
 	b.Keep.Targets, b.Keep.Weighted, b.Keep.Weight, b.Keep.TotalWeight = 1, 1, 30, 40
+	sc.result.Plan.Classic = []string{"lb-classic1"}
 	res := runServers(t, sc, "", "plan", "--servers", file)
 	require.Equal(t, exitOK, res.code, res.stderr)
 	assert.Contains(t, res.stdout, "plan plan-1: 1 target(s) to remove from 1 listener(s) or rule(s) on 1 load balancer(s) (3 searched)")
 	assert.Contains(t, res.stdout, "lb-abc12345/lbl-abc12345")
 	assert.Contains(t, res.stdout, "ins-abc12345:80@10")
 	assert.Contains(t, res.stdout, "75%")
+	assert.Contains(t, res.stdout, "left out: 1 classic load balancer(s), whose targets these calls do not manage: lb-classic1")
 	in := sc.starts[0].args[0].(workflows.ServersInput)
 	assert.True(t, in.PlanOnly)
 	assert.True(t, strings.HasPrefix(sc.starts[0].opts.ID, workflows.PlanIDPrefix))
