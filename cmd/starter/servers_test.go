@@ -131,6 +131,7 @@ func TestDrainServersWaitReports(t *testing.T) {
 	res := runServers(t, sc, "", "drain-servers", "--servers", file, "--wait", "--json")
 	require.Equal(t, exitOK, res.code, res.stderr)
 	assert.Contains(t, res.stderr, "removed:   1 targets from 1 listeners or rules")
+	assert.Contains(t, res.stderr, "] done")
 	assert.Contains(t, res.stdout, `"Weight": 30`)
 }
 
@@ -245,7 +246,7 @@ func TestStatusOfAServerDrain(t *testing.T) {
 	res := runServers(t, sc, "", "status", id)
 	require.Equal(t, exitOK, res.code, res.stderr)
 	assert.Contains(t, res.stdout, "plan plan-9: 3 target(s)")
-	assert.Contains(t, res.stdout, "server drain "+id+": [awaiting-approval] 0/2 listeners or rules")
+	assert.Contains(t, res.stdout, "server drain "+id+": awaiting-approval, 0/2 listeners or rules")
 
 	sc.desc = serversDesc(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
 	sc.result.Plan.ID = "plan-9"
@@ -288,4 +289,11 @@ func TestStatusFollowsAServerClaim(t *testing.T) {
 	require.Equal(t, exitOK, res.code, res.stderr)
 	assert.Contains(t, res.stderr, "held by the server drain "+id)
 	assert.Contains(t, res.stdout, "server drain "+id+" done")
+}
+
+func TestServersBar(t *testing.T) {
+	assert.Equal(t, "["+strings.Repeat("=", barWidth/2)+strings.Repeat(" ", barWidth-barWidth/2)+"]  50%",
+		serversBar(workflows.ServersProgress{Phase: workflows.PhaseDeregistering, TargetsDone: 6, TargetsTotal: 12}))
+	assert.Equal(t, "["+strings.Repeat("=", barWidth)+"] 100%", serversBar(workflows.ServersProgress{Phase: workflows.PhaseDone}))
+	assert.Equal(t, "["+strings.Repeat(" ", barWidth)+"]   0%", serversBar(workflows.ServersProgress{Phase: workflows.PhaseDiscovering}))
 }

@@ -40,7 +40,7 @@ func (a *app) watchServers(ctx context.Context, tc client.Client, run client.Wor
 		done <- end{res, err}
 	}()
 	width, tty := a.terminal(w)
-	last, planShown := "", false
+	since, last, planShown := time.Now(), "", false
 	ticker := time.NewTicker(a.pollInterval)
 	defer ticker.Stop()
 	for {
@@ -52,11 +52,12 @@ func (a *app) watchServers(ctx context.Context, tc client.Client, run client.Wor
 				planShown = true
 			}
 			line := serversLine(p)
+			elapsed := formatDuration(time.Since(since))
 			switch {
 			case tty:
-				fmt.Fprintf(w, "\r%s\x1b[K", truncate(line, width-1))
+				fmt.Fprintf(w, "\r%s\x1b[K", truncate(serversBar(p)+"  "+elapsed+"  "+line, width-1))
 			case line != last:
-				fmt.Fprintln(w, line)
+				fmt.Fprintln(w, "["+elapsed+"] "+line)
 			}
 			last = line
 		}
@@ -71,12 +72,25 @@ func (a *app) watchServers(ctx context.Context, tc client.Client, run client.Wor
 	}
 }
 
+// serversBar is the progress bar of a server drain, by targets removed.
+func serversBar(p workflows.ServersProgress) string {
+	f := 0.0
+	switch {
+	case p.Phase == workflows.PhaseDone:
+		f = 1
+	case p.TargetsTotal > 0:
+		f = max(0, min(1, float64(p.TargetsDone)/float64(p.TargetsTotal)))
+	}
+	done := int(f * barWidth)
+	return "[" + strings.Repeat("=", done) + strings.Repeat(" ", barWidth-done) + "] " + fmt.Sprintf("%3d%%", int(f*100))
+}
+
 // serversLine is one progress line of a server drain, without the time,
 // so that a log gets a line per change only.
 func serversLine(p workflows.ServersProgress) string {
-	line := "[" + string(p.Phase) + "]"
+	line := string(p.Phase)
 	if p.BindingsTotal > 0 {
-		line += fmt.Sprintf(" %d/%d listeners or rules, %d/%d targets removed, %d/%d load balancers",
+		line += fmt.Sprintf(", %d/%d listeners or rules, %d/%d targets removed, %d/%d load balancers",
 			p.BindingsDone, p.BindingsTotal, p.TargetsDone, p.TargetsTotal, p.LoadBalancersDone, p.LoadBalancersTotal)
 	}
 	if !p.DrainUntil.IsZero() {
