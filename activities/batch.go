@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"go.temporal.io/sdk/activity"
 
@@ -17,7 +18,8 @@ type SetWeightsInput struct {
 	LoadBalancerId string `json:"LoadBalancerId"`
 	// Entries are the listeners and rules (selectors with their LocationId
 	// resolved, as SnapshotResult.Selector), each with its targets and the
-	// weight each is set to: at most clb.MaxBatchTargets targets in all.
+	// weight each is set to: at most clb.MaxBatchTargets targets in all,
+	// each at most once per listener or rule.
 	Entries []clb.BatchWeightEntry `json:"Entries"`
 	// Recheck, when true, first reads what is bound (DescribeTargets, once
 	// per listener) and changes only the targets still bound and not at
@@ -157,14 +159,44 @@ func checkSetWeights(in SetWeightsInput) (int, error) {
 	if n > clb.MaxBatchTargets {
 		return 0, invalidInput(fmt.Sprintf("SetWeights: a call takes 1 to %d targets in all, got %d", clb.MaxBatchTargets, n))
 	}
-	return n, nil
+	return n, checkBatchDuplicates(in.Entries)
+}
+
+// checkBatchDuplicates refuses a target named twice on one listener or
+// rule, in one entry or in two that name it alike (a rule by the same
+// LocationId, or by the same Domain, in any case, and Url): the API
+// refuses such a call, and two weights for one target have no meaning.
+func checkBatchDuplicates(entries []clb.BatchWeightEntry) error {
+	first := map[string]string{}
+	for i, e := range entries {
+		where := e.Selector.ListenerId + "/"
+		if e.Selector.LocationId != "" {
+			where += e.Selector.LocationId
+		} else if e.Selector.HasRule() {
+			where += strings.ToLower(e.Selector.Domain) + e.Selector.Url
+		}
+		for j, t := range e.Targets {
+			field := "Entries[" + strconv.Itoa(i) + "].Targets[" + strconv.Itoa(j) + "]"
+			k := where + " " + t.Key()
+			if f, dup := first[k]; dup {
+				return invalidInput(fmt.Sprintf("SetWeights: %s: %s is named again (%s): one weight per target and listener or rule",
+					field, t.Key(), f))
+			}
+			first[k] = field
+		}
+	}
+	return nil
 }
 
 // batchWeightsNow reads what is bound to each entry's listener or rule now,
 // with one DescribeTargets per listener: for each entry, each target's
-// current weight, or -1 when it is not bound.
+// current weight, or -1 when it is not bound. It heartbeats after each
+// read (keeping the earlier attempts' failure counts): the heartbeat
+// timeout bounds the calls made once the turn is held, and a batch may
+// name many listeners.
 func (a *Activities) batchWeightsNow(ctx context.Context, lb string, entries []clb.BatchWeightEntry) ([][]int64, error) {
 	listeners := map[string]clb.Listener{}
+	counts := earlierCounts(ctx)
 	out := make([][]int64, len(entries))
 	for i, e := range entries {
 		sel := e.Selector
@@ -176,6 +208,7 @@ func (a *Activities) batchWeightsNow(ctx context.Context, lb string, entries []c
 				return nil, err
 			}
 			listeners[sel.ListenerId] = l
+			activity.RecordHeartbeat(ctx, counts)
 		}
 		_, bound, err := bindings(l, byLocation(sel))
 		if err != nil {

@@ -173,6 +173,16 @@ func TestSetWeightsRefusesBadInput(t *testing.T) {
 		{"no target", activities.SetWeightsInput{LoadBalancerId: lbID, Entries: []clb.BatchWeightEntry{{Selector: tcpSel()}}}, "Entries[0] (" + tcpSel().String() + "): Targets is empty"},
 		{"over 500 in all", activities.SetWeightsInput{LoadBalancerId: lbID, Entries: []clb.BatchWeightEntry{
 			{Selector: tcpSel(), Targets: many}, {Selector: httpSel(locAPI), Targets: many}}}, "1 to 500 targets in all, got 502"},
+		{"a target twice in an entry", activities.SetWeightsInput{LoadBalancerId: lbID, Entries: []clb.BatchWeightEntry{
+			entry(tcpSel(), weighted(cvm(1), 0), weighted(cvm(2), 0), weighted(cvm(1), 50))}},
+			`Entries[0].Targets[2]: ins-00000001:80 is named again (Entries[0].Targets[0]): one weight per target and listener or rule`},
+		{"a target twice on one listener", activities.SetWeightsInput{LoadBalancerId: lbID, Entries: []clb.BatchWeightEntry{
+			entry(tcpSel(), weighted(cvm(1), 0)), entry(httpSel(locAPI), weighted(cvm(1), 0)), entry(tcpSel(), weighted(cvm(1), 0))}},
+			`Entries[2].Targets[0]: ins-00000001:80 is named again (Entries[0].Targets[0])`},
+		{"a target twice on one rule by Domain and Url", activities.SetWeightsInput{LoadBalancerId: lbID, Entries: []clb.BatchWeightEntry{
+			entry(clb.Selector{ListenerId: httpID, Domain: "www.example.com", Url: "/"}, weighted(cvm(3), 0)),
+			entry(clb.Selector{ListenerId: httpID, Domain: "WWW.example.com", Url: "/"}, weighted(cvm(3), 0))}},
+			`Entries[1].Targets[0]: ins-00000003:80 is named again (Entries[0].Targets[0])`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -341,4 +351,19 @@ func TestEmulatorSetWeightsTargetGone(t *testing.T) {
 	stats := e.sim.Stats().Actions[clb.ActionBatchModifyTargetWeight]
 	require.Equal(t, 2, stats.Requests)
 	require.Equal(t, 1, stats.Errors["InvalidParameter"], fmt.Sprint(stats.Errors))
+}
+
+// Recheck reads listener after listener once the turn is held: each read
+// heartbeats, so that a batch over many listeners is not taken for a dead
+// worker while it reads.
+func TestSetWeightsRecheckHeartbeatsPerListener(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.setWeights(activities.SetWeightsInput{LoadBalancerId: lbID, Recheck: true, Entries: []clb.BatchWeightEntry{
+		entry(tcpSel(), weighted(cvm(0), 0)), entry(httpSel(locAPI), weighted(cvm(0), 0)), entry(httpSel(locWWW), weighted(cvm(3), 0)),
+	}})
+	require.NoError(t, err)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// One per listener read; the SDK sends the first and throttles the next.
+	require.NotEmpty(t, h.heartbeats, "heartbeats while it reads")
 }

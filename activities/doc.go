@@ -1,5 +1,5 @@
-// Package activities holds the activities of DrainAndDeregister: the only
-// code of clbdrain that talks to the CLB API.
+// Package activities holds the activities of DrainAndDeregister and
+// RestoreTargets: the only code of clbdrain that talks to the CLB API.
 //
 // They are methods of Activities, which holds the dependencies (the API,
 // the polling settings, a clock), registered once on a worker:
@@ -30,6 +30,7 @@
 // the task ends (turns.go; the README's "Turn-taking on a load balancer").
 //
 // The activities emit these metrics through the SDK's metrics handler:
-// MetricTargetsDeregistered, MetricTargetsWeightSet, MetricTasksWaited,
+// MetricTargetsDeregistered, MetricTargetsWeightSet, MetricTargetsRegistered,
+// MetricTasksWaited,
 // MetricTaskPolls, MetricTaskWaitDuration and MetricAPIErrors.
 package activities

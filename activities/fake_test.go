@@ -71,6 +71,9 @@ type fakeCLB struct {
 	calls []string
 	// sent records the targets of each mutating call.
 	sent map[string][][]clb.Target
+	// sick holds the keys of the targets DescribeTargetHealth reports
+	// unhealthy.
+	sick map[string]bool
 }
 
 func newFakeCLB(c *clock) *fakeCLB {

@@ -81,12 +81,7 @@ func (a *Activities) takeTurn(ctx context.Context, lb, what string) (*turns.Turn
 // called. It records the failure counts the earlier attempts left, so that
 // countFailure reads them as before.
 func (a *Activities) beatWhileWaiting(ctx context.Context) (stop func()) {
-	details := FailureCounts{}
-	if activity.HasHeartbeatDetails(ctx) {
-		if err := activity.GetHeartbeatDetails(ctx, &details); err != nil {
-			details = FailureCounts{}
-		}
-	}
+	details := earlierCounts(ctx)
 	every := a.TurnBeat
 	if every <= 0 {
 		every = DefaultTurnBeat
@@ -95,6 +90,18 @@ func (a *Activities) beatWhileWaiting(ctx context.Context) (stop func()) {
 		}
 	}
 	return repeat(ctx, every, func() { activity.RecordHeartbeat(ctx, details) })
+}
+
+// earlierCounts are the failure counts the earlier attempts left in the
+// heartbeat details, for a heartbeat that keeps them; empty when none.
+func earlierCounts(ctx context.Context) FailureCounts {
+	details := FailureCounts{}
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &details); err != nil {
+			return FailureCounts{}
+		}
+	}
+	return details
 }
 
 // repeat runs f every d until ctx ends or the returned stop is called;

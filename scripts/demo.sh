@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: a Temporal dev server, the clbsim emulator with the sample fleet in demo/,
 # the clbdrain worker, then two drains with a progress bar: 110 servers from a TCP
-# listener (with a 5 s drain phase) and 60 from an HTTP rule named by domain and URL;
+# listener (with a 5 s drain phase) and 60 from an HTTP rule named by domain and URL,
+# and, the release deployed, the restores that put both back at their weights, each
+# server once its health check passes (new bindings turn healthy 2 s after their task);
 # then a server drain: the plan for three servers (demo/servers.txt), and the drain
 # that takes them out of every listener and rule they serve.
 # Everything started here is stopped on exit or Ctrl-C.
@@ -69,8 +71,8 @@ echo "demo: starting the Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (UI htt
 	--log-level error >"$STATE/temporal.log" 2>&1 &
 pids+=($!)
 
-echo "demo: starting clbsim on 127.0.0.1:$CLBSIM_PORT with the fleet in demo/fleet.json (tasks take 1 s)"
-bin/clbsim --listen "127.0.0.1:$CLBSIM_PORT" --state demo/fleet.json --task-latency 1s >"$STATE/clbsim.log" 2>&1 &
+echo "demo: starting clbsim on 127.0.0.1:$CLBSIM_PORT with the fleet in demo/fleet.json (tasks take 1 s, new bindings healthy 2 s after)"
+bin/clbsim --listen "127.0.0.1:$CLBSIM_PORT" --state demo/fleet.json --task-latency 1s --health-delay 2s >"$STATE/clbsim.log" 2>&1 &
 pids+=($!)
 
 export TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT TEMPORAL_NAMESPACE=default
@@ -94,16 +96,27 @@ bin/starter drain --lb "$LB" --listener "$L7_LISTENER" --domain "$L7_DOMAIN" --u
 	--targets demo/l7-targets.json --reason "make demo" --wait
 
 echo
+echo "demo: who drained $LB, when and why (starter list --lb $LB --since 1h)"
+sleep 1 # visibility follows the workflows within a second
+bin/starter list --lb "$LB" --since 1h
+
+echo
+echo "demo: the release is deployed: restore 1 puts the 110 TCP servers back, each at weight 0 until healthy, then in 2 steps"
+bin/starter restore "clb-drain/$LB/$L4_LISTENER" --wait-healthy 1m --health-poll 1s \
+	--ramp-steps 2 --ramp-interval 2s --reason "make demo: deployed" --wait
+echo
+echo "demo: restore 2 puts the 60 HTTP servers back at their weights, each once healthy"
+bin/starter restore "clb-drain/$LB/$L7_LISTENER/$L7_DOMAIN${L7_URL%/}" --wait-healthy 1m --health-poll 1s \
+	--reason "make demo: deployed" --wait
+
+# After the restores: its children run under the listeners' conventional IDs, from which
+# the restores above read the drains they put back.
+echo
 echo "demo: server drain: where do the servers in demo/servers.txt serve? (starter plan; changes nothing)"
 bin/starter plan --servers demo/servers.txt --reason "make demo"
 echo
 echo "demo: server drain: take them out of every listener and rule, weight 0 first, then 3 s of draining"
 bin/starter drain-servers --servers demo/servers.txt --drain-delay 3s --reason "make demo" --wait
-
-echo
-echo "demo: who drained $LB, when and why (starter list --lb $LB --since 1h)"
-sleep 1 # visibility follows the workflows within a second
-bin/starter list --lb "$LB" --since 1h
 
 echo
 echo "demo: done. What the emulator saw: http://127.0.0.1:$CLBSIM_PORT/_sim/stats and /_sim/audit"

@@ -269,17 +269,24 @@ func (d *drain) drain(ctx workflow.Context) error {
 		}
 	}
 	for _, batch := range chunks(weighted, weightChunkSize(ctx)) {
+		// A cancel that came while the last batch's task was waited for
+		// stops here: nothing more is sent, nor counted as drained.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		// Marked before the call: a call cut short by cancellation may
 		// still have been applied, and restoring a weight is harmless.
 		for _, t := range batch {
 			d.drained[t.Key()] = true
 		}
 		sent, gone, err := d.setWeights(ctx, batch, false)
+		// Found unbound even when the batch then failed: not left at
+		// weight 0, nothing to restore.
+		d.goneDuringDrain(gone)
 		if err != nil {
 			return err
 		}
 		d.result.Drained += len(sent)
-		d.goneDuringDrain(gone)
 	}
 	until := workflow.Now(ctx).Add(d.in.DrainDelay)
 	d.progress.Phase, d.progress.DrainUntil = PhaseDrainWait, until

@@ -766,6 +766,23 @@ func TestCancelDuringDrainTimerRestoresAll(t *testing.T) {
 	require.Equal(t, start.Add(10*time.Minute+3*time.Second), res.Finished, "three restore tasks of 1 s after the cancel")
 }
 
+// A cancel while the first weight batch's task runs lets that task end,
+// sends no further batch and restores only what the first one set.
+func TestCancelDuringFirstWeightBatchRestoresOnlyIt(t *testing.T) {
+	f := newFleet(t)
+	f.healthy(10 * time.Second)
+	in := layer4(1234)
+	in.DrainDelay = time.Hour
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 5*time.Second)
+	f.run(in)
+	res := f.result()
+	require.True(t, res.Cancelled)
+	require.Empty(t, f.deregs)
+	require.Len(t, f.batches, 1+1, "the first batch, then its restore")
+	require.Equal(t, cvms(1234)[:500], restoredBatches(t, f.batches[1:]))
+	require.Equal(t, keysOf(cvms(1234)[:500]), keysOf(snapshotWeights(t, res.Restored)))
+}
+
 // Before batchWeightsVersion: the restore sets weights with SetWeight,
 // MaxChunkSize targets a task.
 func TestCancelDuringDrainTimerRestoresAllBeforeBatchWeights(t *testing.T) {

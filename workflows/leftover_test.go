@@ -323,3 +323,22 @@ func TestCancelInRetryBackoffBeforeReadOnlyRecheck(t *testing.T) {
 	require.Equal(t, 2, n, "the old path sends the chunk again")
 	require.Equal(t, keysOf(cvms(20)), keysOf(res.Deregistered))
 }
+
+// A drain phase that fails after its batch found a target unbound leaves
+// that target out of LeftAtZero: its weight was never set, and it is not
+// bound to put back.
+func TestTargetGoneBeforeTheDrainPhaseFailsIsNotLeftAtZero(t *testing.T) {
+	f := newFleet(t)
+	f.skipping(cvm(1))
+	f.env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.WaitInput) (activities.WaitResult, error) {
+			return activities.WaitResult{}, taskFailed(in.TaskID, "rs not healthy")
+		})
+	f.healthy(time.Second)
+	in := layer4(3)
+	in.DrainDelay = time.Minute
+	f.run(in)
+	fd, ok := workflows.LeftAtZeroOf(f.env.GetWorkflowError())
+	require.True(t, ok)
+	require.Equal(t, []clb.Target{cvm(0), cvm(2)}, snapshotWeights(t, fd.LeftAtZero))
+}

@@ -73,10 +73,15 @@ func TestRecordedPayloadsKeepTheirShape(t *testing.T) {
 			require.NoError(t, protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, &hist))
 			types := map[int64]string{}
 			checked := 0
+			restore := false
 			for _, e := range hist.GetEvents() {
 				switch e.GetEventType() {
 				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
 					attrs := e.GetWorkflowExecutionStartedEventAttributes()
+					if restore = attrs.GetWorkflowType().GetName() == workflows.RestoreWorkflowName; restore {
+						decodes[workflows.RestoreInput](t, "input", attrs.GetInput())
+						break
+					}
 					if attrs.GetWorkflowType().GetName() == workflows.ScheduledWorkflowName {
 						sameJSON[workflows.ScheduledDrainInput](t, "input", attrs.GetInput())
 						break
@@ -85,6 +90,10 @@ func TestRecordedPayloadsKeepTheirShape(t *testing.T) {
 				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
 					drainInput(t, "next input", e.GetWorkflowExecutionContinuedAsNewEventAttributes().GetInput())
 				case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+					if restore {
+						decodes[workflows.RestoreResult](t, "result", e.GetWorkflowExecutionCompletedEventAttributes().GetResult())
+						break
+					}
 					decodes[workflows.DrainResult](t, "result", e.GetWorkflowExecutionCompletedEventAttributes().GetResult())
 				case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 					attrs := e.GetActivityTaskScheduledEventAttributes()
@@ -112,6 +121,8 @@ var activityShapes = map[string][2]payloadCheck{
 	"SetWeight":         {sameJSON[activities.SetWeightInput], sameJSON[activities.SetWeightResult]},
 	"SetWeights":        {sameJSON[activities.SetWeightsInput], sameJSON[activities.SetWeightsResult]},
 	"WaitForTask":       {sameJSON[activities.WaitInput], sameJSON[activities.WaitResult]},
+	"RegisterTargets":   {sameJSON[activities.RegisterInput], sameJSON[activities.RegisterResult]},
+	"TargetHealth":      {sameJSON[activities.HealthInput], sameJSON[activities.HealthResult]},
 }
 
 // activityPayload checks an activity's input (which 0) or result (1).

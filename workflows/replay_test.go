@@ -92,6 +92,7 @@ func TestReplay(t *testing.T) {
 			r := newReplayer()
 			r.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
 			r.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
+			r.RegisterWorkflowWithOptions(workflows.RestoreTargets, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
 			require.NoError(t, replay(t, r, quietLogger(t), f))
 		})
 	}
@@ -112,10 +113,17 @@ func TestReplayDetectsChanges(t *testing.T) {
 		}
 		return workflows.ScheduledDrain(ctx, in)
 	}
+	changedRestore := func(ctx workflow.Context, in workflows.RestoreInput) (workflows.RestoreResult, error) {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return workflows.RestoreResult{}, err
+		}
+		return workflows.RestoreTargets(ctx, in)
+	}
 	for _, f := range historyFiles(t) {
 		r := newReplayer()
 		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.WorkflowName})
 		r.RegisterWorkflowWithOptions(changedScheduled, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
+		r.RegisterWorkflowWithOptions(changedRestore, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
 		// The replayer logs the expected failure as a workflow panic.
 		silent := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 		err := replay(t, r, silent, f)

@@ -50,7 +50,7 @@ type serversDrain struct {
 	in       ServersInput
 	log      log.Logger
 	plan     *Plan
-	bindings []*bindingState
+	bindings []*serverBinding
 	result   ServersResult
 	progress ServersProgress
 	// awaiting is true while the workflow waits for a decision.
@@ -62,8 +62,8 @@ type serversDrain struct {
 	claims []workflow.ChildWorkflowFuture
 }
 
-// bindingState is one listener or rule of the plan as the drain moves.
-type bindingState struct {
+// serverBinding is one listener or rule of the plan as the drain moves.
+type serverBinding struct {
 	PlanBinding
 	// zeroed are the keys of targets whose weight this drain set to 0 (or
 	// may have: marked before the call).
@@ -174,7 +174,7 @@ func (s *serversDrain) setPlan(ctx workflow.Context, plan Plan) {
 	for _, lb := range plan.LoadBalancers {
 		lbs = append(lbs, lb.LoadBalancerId)
 		for _, b := range lb.Bindings {
-			s.bindings = append(s.bindings, &bindingState{PlanBinding: b, zeroed: map[string]bool{},
+			s.bindings = append(s.bindings, &serverBinding{PlanBinding: b, zeroed: map[string]bool{},
 				outcome: BindingOutcome{Selector: b.Selector, WorkflowID: WorkflowIDFor(childInput(s.in, b)), Outcome: BindingNotStarted}})
 			for _, l := range auditListeners(b.Selector.ListenerId, b.Selector.LocationId) {
 				if !slices.Contains(listeners, l) {

@@ -15,14 +15,14 @@ import (
 )
 
 // byLB groups the bindings by load balancer, in plan order.
-func (s *serversDrain) byLB() [][]*bindingState {
-	var out [][]*bindingState
+func (s *serversDrain) byLB() [][]*serverBinding {
+	var out [][]*serverBinding
 	for _, b := range s.bindings {
 		if n := len(out); n > 0 && out[n-1][0].Selector.LoadBalancerId == b.Selector.LoadBalancerId {
 			out[n-1] = append(out[n-1], b)
 			continue
 		}
-		out = append(out, []*bindingState{b})
+		out = append(out, []*serverBinding{b})
 	}
 	return out
 }
@@ -56,8 +56,8 @@ func (s *serversDrain) drainWeights(ctx workflow.Context) error {
 // zeroLoadBalancer sets weight 0 on the targets with weight > 0 of one
 // load balancer's bindings, with one SetWeights (BatchModifyTargetWeight)
 // per clb.MaxBatchTargets targets.
-func (s *serversDrain) zeroLoadBalancer(ctx workflow.Context, bs []*bindingState) error {
-	batches := weightBatches(bs, func(b *bindingState, t clb.WeightedTarget) (clb.WeightedTarget, bool) {
+func (s *serversDrain) zeroLoadBalancer(ctx workflow.Context, bs []*serverBinding) error {
+	batches := serverWeightBatches(bs, func(b *serverBinding, t clb.WeightedTarget) (clb.WeightedTarget, bool) {
 		return clb.WeightedTarget{Target: t.Target}, t.Weight > 0
 	})
 	for _, batch := range batches {
@@ -77,13 +77,13 @@ func (s *serversDrain) zeroLoadBalancer(ctx workflow.Context, bs []*bindingState
 // weightEntry is a SetWeights entry with the binding it belongs to.
 type weightEntry struct {
 	clb.BatchWeightEntry
-	state *bindingState
+	state *serverBinding
 }
 
-// weightBatches are the targets pick chooses of bs, with the weight it
+// serverWeightBatches are the targets pick chooses of bs, with the weight it
 // gives them, in entries per binding, at most clb.MaxBatchTargets targets
 // a batch.
-func weightBatches(bs []*bindingState, pick func(*bindingState, clb.WeightedTarget) (clb.WeightedTarget, bool)) [][]weightEntry {
+func serverWeightBatches(bs []*serverBinding, pick func(*serverBinding, clb.WeightedTarget) (clb.WeightedTarget, bool)) [][]weightEntry {
 	var out [][]weightEntry
 	var cur []weightEntry
 	n := 0
@@ -173,7 +173,7 @@ func (s *serversDrain) deregister(ctx workflow.Context) {
 
 // drainBinding runs the child drain of one binding and records what it
 // removed, with the plan's weights (the child read weight 0).
-func (s *serversDrain) drainBinding(ctx workflow.Context, b *bindingState) {
+func (s *serversDrain) drainBinding(ctx workflow.Context, b *serverBinding) {
 	in := childInput(s.in, b.PlanBinding)
 	opts := ChildOptions(in)
 	// The child runs where this drain runs: the worker that serves its
@@ -202,7 +202,7 @@ func (s *serversDrain) drainBinding(ctx workflow.Context, b *bindingState) {
 }
 
 // addRemoved records targets as removed, with their weights from the plan.
-func (b *bindingState) addRemoved(targets []clb.Target) {
+func (b *serverBinding) addRemoved(targets []clb.Target) {
 	had := map[string]bool{}
 	for _, t := range b.removed {
 		had[t.Key()] = true
@@ -220,7 +220,7 @@ func (b *bindingState) addRemoved(targets []clb.Target) {
 
 // recheckFailed learns, read-only, which targets of a failed binding are
 // gone: removed by the child before it failed.
-func (s *serversDrain) recheckFailed(ctx workflow.Context, b *bindingState) {
+func (s *serversDrain) recheckFailed(ctx workflow.Context, b *serverBinding) {
 	var rr activities.RecheckResult
 	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Recheck,
 		activities.RecheckInput{Selector: b.Selector, Targets: clb.Unweighted(b.Remove)}).Get(ctx, &rr)
@@ -247,13 +247,13 @@ func (s *serversDrain) cancel(ctx workflow.Context) (ServersResult, error) {
 
 // restoreLoadBalancer gives its weight from the plan back to each target
 // of bs set to 0 and not removed; targets found unbound are left.
-func (s *serversDrain) restoreLoadBalancer(ctx workflow.Context, bs []*bindingState) {
+func (s *serversDrain) restoreLoadBalancer(ctx workflow.Context, bs []*serverBinding) {
 	for _, b := range bs {
 		if !b.done {
 			b.outcome.Outcome = BindingCancelled
 		}
 	}
-	batches := weightBatches(bs, func(b *bindingState, t clb.WeightedTarget) (clb.WeightedTarget, bool) {
+	batches := serverWeightBatches(bs, func(b *serverBinding, t clb.WeightedTarget) (clb.WeightedTarget, bool) {
 		return t, b.zeroed[t.Key()] && !b.isRemoved(t.Key())
 	})
 	for _, batch := range batches {
@@ -275,7 +275,7 @@ func (s *serversDrain) restoreLoadBalancer(ctx workflow.Context, bs []*bindingSt
 }
 
 // isRemoved reports whether the target of key was removed.
-func (b *bindingState) isRemoved(key string) bool {
+func (b *serverBinding) isRemoved(key string) bool {
 	for _, t := range b.removed {
 		if t.Key() == key {
 			return true
@@ -348,7 +348,7 @@ func (s *serversDrain) close(ctx workflow.Context, phase Phase) ServersResult {
 }
 
 // why says why targets of b were left bound.
-func (b *bindingState) why() string {
+func (b *serverBinding) why() string {
 	switch b.outcome.Outcome {
 	case BindingRemoved:
 		return "already absent when deregistered"

@@ -49,6 +49,9 @@
 //     one's, in the single drain and in every run of a drain of 5,000
 //     targets (tasks of 50 ms), which continues as new: its runs and its
 //     longest run.
+//   - restore (restore.go): RestoreTargets puts back 500 targets on one
+//     listener behind the health gate, health immediate, no ramp, tasks of
+//     2 s: wall time over the ideal, 25 register tasks and one weight task.
 //   - servers: a server drain (servers.go) of 3 servers on 10 load
 //     balancers × 4 listeners (120 bindings), tasks of 1 s, drain delay
 //     5 s, one worker: its makespan over one weight task + the delay + the
@@ -155,6 +158,7 @@ var phases = []phase{
 	{"turns", (*env).measureTurns, turnsSection},
 	{"fleet", (*env).measureFleet, fleetSections},
 	{"history", (*env).measureHistory, historySections},
+	{"restore", (*env).measureRestore, restoreSections},
 	{"servers", (*env).measureServers, serversSections},
 }
 

@@ -93,6 +93,7 @@ type figures struct {
 	Turns   *turnsFigures
 	Jitter  *jitterFigures
 	Delay   *delayFigures
+	Restore *restoreFigures
 	Servers *serversFigures
 }
 

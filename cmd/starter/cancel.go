@@ -15,7 +15,8 @@ func (a *app) cancelCommand() *cobra.Command {
 		Long: `Asks a running drain to stop. The chunk in flight finishes (or is abandoned
 cleanly), the targets drained to weight 0 but not yet deregistered get their
 original weights back, and the drain reports what it did. Targets already
-deregistered stay deregistered.`,
+deregistered stay deregistered. A restore (clb-restore/...) stops after its change in
+flight, leaving what it registered at its current weight.`,
 		Args: oneArg("WORKFLOW_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error { return exit(a.cancel(cmd.Context(), &c, args[0])) },
 	}
@@ -34,6 +35,9 @@ func (a *app) cancel(ctx context.Context, c *watchCmd, id string) int {
 	}
 	defer tc.Close()
 	info, id, code := a.describeDrain(ctx, tc, "cancel", namespace, id)
+	if code == isRestore {
+		return a.restoreCancel(ctx, tc, c, info)
+	}
 	if code >= 0 {
 		return code
 	}

@@ -28,6 +28,10 @@ type fakeClient struct {
 	startErr error
 	run      *fakeRun
 	answers  []workflows.Progress // successive progress answers; the last repeats
+	// anyAnswers, when set, are the answers instead, of any type.
+	anyAnswers []any
+	// runByID, when it has the ID, is the run GetWorkflow returns.
+	runByID  map[string]*fakeRun
 	queries  int
 	queryErr error
 	desc     *client.WorkflowExecutionDescription
@@ -65,6 +69,9 @@ func (f *fakeClient) ExecuteWorkflow(_ context.Context, opts client.StartWorkflo
 }
 
 func (f *fakeClient) GetWorkflow(_ context.Context, id, _ string) client.WorkflowRun {
+	if r, ok := f.runByID[id]; ok {
+		return r
+	}
 	f.run.id = id
 	return f.run
 }
@@ -76,11 +83,14 @@ func (f *fakeClient) QueryWorkflow(_ context.Context, _, _, queryType string, _ 
 		panic("unexpected query " + queryType)
 	}
 	f.queries++
-	if f.queries >= len(f.answers) && f.run != nil {
+	if f.queries >= max(len(f.answers), len(f.anyAnswers)) && f.run != nil {
 		f.run.release()
 	}
 	if f.queryErr != nil {
 		return nil, f.queryErr
+	}
+	if len(f.anyAnswers) > 0 {
+		return encoded{f.anyAnswers[min(f.queries, len(f.anyAnswers))-1]}, nil
 	}
 	if len(f.answers) == 0 {
 		return encoded{workflows.Progress{}}, nil
@@ -138,9 +148,11 @@ type fakeRun struct {
 	client.WorkflowRun
 	id, runID string
 	result    workflows.DrainResult
-	err       error
-	once      sync.Once
-	done      chan struct{}
+	// value, when set, is the result instead, of any type.
+	value any
+	err   error
+	once  sync.Once
+	done  chan struct{}
 }
 
 func newRun(runID string, result workflows.DrainResult, err error) *fakeRun {
@@ -161,8 +173,15 @@ func (r *fakeRun) Get(ctx context.Context, ptr any) error {
 	if r.err != nil {
 		return r.err
 	}
-	*(ptr.(*workflows.DrainResult)) = r.result
-	return nil
+	if p, ok := ptr.(*workflows.DrainResult); ok && r.value == nil {
+		*p = r.result
+		return nil
+	}
+	v := r.value
+	if v == nil {
+		v = r.result
+	}
+	return encoded{v}.Get(ptr)
 }
 
 type fakeScheduleClient struct {

@@ -79,7 +79,8 @@ func (a *app) rootCommand() *cobra.Command {
 		}
 		a.fullHelp(cmd)
 	})
-	root.AddCommand(a.drainCommand(), a.statusCommand(), a.cancelCommand(), a.scheduleCommand(), a.unscheduleCommand(), a.listCommand())
+	root.AddCommand(a.drainCommand(), a.statusCommand(), a.cancelCommand(), a.scheduleCommand(), a.unscheduleCommand(), a.listCommand(),
+		a.restoreCommand())
 	root.AddCommand(a.serversCommands()...)
 	root.SetHelpCommand(a.helpCommand(root))
 	root.InitDefaultHelpCmd()

@@ -76,8 +76,9 @@ func isOpen(s enumspb.WorkflowExecutionStatus) bool {
 // describeDrain describes the latest run of the drain with this workflow
 // ID. An ID a running drain holds for its rule (a DrainClaim: the rule
 // named the other way) stands for that drain: its description and ID are
-// returned instead, and said so on stderr. On failure it prints why and
-// returns the exit code; else -1.
+// returned instead, and said so on stderr. A restore (RestoreTargets) is
+// returned with the code isRestore. On failure it prints why and returns
+// the exit code; else -1.
 func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, string, int) {
 	desc, err := tc.DescribeWorkflow(ctx, id, "")
 	var notFound *serviceerror.NotFound
@@ -92,6 +93,9 @@ func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespac
 	if parent := desc.ParentWorkflowExecution; desc.WorkflowType.Name == workflows.ClaimWorkflowName && parent != nil {
 		fmt.Fprintf(a.stderr, "%s %s: %s is held by the drain %s of the same rule; following that drain.\n", a.prog, cmd, id, parent.ID)
 		return a.describeDrain(ctx, tc, cmd, namespace, parent.ID)
+	}
+	if desc.WorkflowType.Name == workflows.RestoreWorkflowName {
+		return desc, id, isRestore
 	}
 	if name := desc.WorkflowType.Name; name != workflows.WorkflowName {
 		a.errorf(cmd, "workflow %s is a %s, not a clbdrain drain (%s)", id, name, workflows.WorkflowName)
@@ -110,6 +114,9 @@ func (a *app) status(ctx context.Context, c *watchCmd, id string) int {
 	}
 	defer tc.Close()
 	info, id, code := a.describeDrain(ctx, tc, "status", namespace, id)
+	if code == isRestore {
+		return a.restoreStatus(ctx, tc, c, namespace, info)
+	}
 	if code >= 0 {
 		return code
 	}

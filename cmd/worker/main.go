@@ -130,6 +130,7 @@ func newWorkers(c client.Client, cfg config, acts *activities.Activities, audit 
 	main.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.DrainServers, workflow.RegisterOptions{Name: workflows.ServersWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.DrainClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
+	main.RegisterWorkflowWithOptions(workflows.RestoreTargets, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.LoadBalancerTurns, workflow.RegisterOptions{Name: turns.WorkflowName})
 	main.RegisterActivity(acts)
 	main.RegisterActivityWithOptions(audit.attributes, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})

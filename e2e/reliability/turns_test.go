@@ -80,13 +80,16 @@ func TestManyDrainsOnOneLoadBalancer(t *testing.T) {
 	// retried (after its heartbeat timeout) while the second kill's wait is
 	// retried too.
 	tq := turnsQuery{sc: sc, ctx: ctx, id: turns.WorkflowID(sc.queue, lb.LoadBalancerId), faults: faults}
-	var moments []string
 	sc.await(time.Minute, "every drain in line for the turn", func() bool {
 		st, ok := tq.state()
 		return ok && st.Holder != nil && len(st.Queue) == len(ins)-1
 	})
-	moments = append(moments, tq.killWhileWaitHolds(&w, "every drain in line"))
-	moments = append(moments, tq.killWhileWaitHolds(&w, "the new worker's retried wait"))
+	first, firstHolder := tq.killWhileWaitHolds(&w, "every drain in line")
+	second, secondHolder := tq.killWhileWaitHolds(&w, "the new worker's retried wait")
+	moments := []string{first, second}
+	// Only the holder polls a task: the second kill's poll is the retried
+	// wait of the task the first kill cut, on the new worker.
+	assert.Equal(t, firstHolder, secondHolder, "the second kill is in the first holder's retried wait")
 
 	results := make([]workflows.DrainResult, len(ins))
 	errs := make([]error, len(ins))
@@ -111,7 +114,8 @@ func TestManyDrainsOnOneLoadBalancer(t *testing.T) {
 	requested = append(requested, harness.BindingsOf(after.Selector, after.Targets)...)
 	assert.LessOrEqual(t, firstTurn, firstTurnBound, "the first turn of a drain started afterwards")
 
-	st, _ := tq.state()
+	st, ok := tq.state()
+	require.True(t, ok, "the turns workflow answers at the end")
 	assert.Nil(t, st.Holder, "idle at the end")
 	assert.Empty(t, st.Queue, "idle at the end")
 	sc.account(requested, "InternalError")
@@ -178,8 +182,8 @@ func (q turnsQuery) state() (turns.State, bool) {
 // turn's holder, on that worker, is inside a poll (clbsim holds the next
 // DescribeTaskStatus call: only the holder has a task to poll), checks
 // that the turn is held then, and starts another worker in *w's place. It
-// returns what the kill met.
-func (q turnsQuery) killWhileWaitHolds(w **harness.Process, when string) string {
+// returns what the kill met and the request that held the turn.
+func (q turnsQuery) killWhileWaitHolds(w **harness.Process, when string) (string, string) {
 	sc := q.sc
 	sc.t.Helper()
 	sc.holdNextCall(clb.ActionDescribeTaskStatus, 2*time.Second)
@@ -189,7 +193,7 @@ func (q turnsQuery) killWhileWaitHolds(w **harness.Process, when string) string 
 	sc.sim.SetFaults(q.faults)
 	sc.t.Logf("%s: killed the worker while %s held the turn (%s), %d waiting", time.Since(sc.begun).Round(time.Millisecond),
 		st.Holder.WorkflowID, when, len(st.Queue))
-	return fmt.Sprintf("%s (%d waiting)", when, len(st.Queue))
+	return fmt.Sprintf("%s (%d waiting)", when, len(st.Queue)), st.Holder.Request
 }
 
 // firstTurn starts, on the listener of done (a drain that has ended), a

@@ -14,9 +14,10 @@ type batchModifyRequest struct {
 
 // batchModifyTargetWeight handles BatchModifyTargetWeight: every entry of
 // ModifyList is validated as ModifyTargetWeight validates its call (a
-// target's own Weight wins over its entry's, and one of them is required),
-// at most maxBatchTargets targets in all, then one async task holds the
-// load balancer's lock and sets every weight when it completes.
+// target's own Weight wins over its entry's; with neither, the API's
+// default, 10), at most maxBatchTargets targets in all, then one async
+// task holds the load balancer's lock and sets every weight when it
+// completes.
 func (s *Server) batchModifyTargetWeight(c *call, plan faultPlan) (any, *apiError) {
 	var req batchModifyRequest
 	if e := decode(c, &req); e != nil {
@@ -92,11 +93,6 @@ func checkBatchRequest(req *batchModifyRequest) (string, []checkedTargets, *apiE
 		checked, e := checkPart(field, *p)
 		if e != nil {
 			return "", nil, e
-		}
-		for j, t := range checked.targets {
-			if t.weight == nil && checked.weight == nil {
-				return "", nil, fail(codeMissingParameter, "The request is missing a required parameter `%sWeight` (or `%sTargets.%d.Weight`).", field, field, j)
-			}
 		}
 		parts = append(parts, checked)
 	}

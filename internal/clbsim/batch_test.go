@@ -100,7 +100,8 @@ func (e *emulator) batch(lb string, rules ...*v20180317.RsWeightRule) (string, e
 }
 
 // TestBatchModifyTargetWeightEntryWeight: an entry's Weight applies to its
-// targets without one; a target's own Weight wins.
+// targets without one; a target's own Weight wins; with neither, a
+// target gets the API's default, 10, as with ModifyTargetWeight.
 func TestBatchModifyTargetWeightEntryWeight(t *testing.T) {
 	e := startWith(t, clbsim.Config{})
 	own := sdkTarget("ins-aaaa0002", "", 8080)
@@ -112,6 +113,13 @@ func TestBatchModifyTargetWeightEntryWeight(t *testing.T) {
 	got := bound(e.sim.State(), "lb-test0001", "lbl-tcp00001", "")
 	if got["ins-aaaa0001:8080"] != 3 || got["ins-aaaa0002:8080"] != 77 {
 		t.Fatalf("weights = %v", got)
+	}
+	if _, err := e.batch("lb-test0001", batchRule("lbl-tcp00001", "", nil, sdkTarget("ins-aaaa0001", "", 8080))); err != nil {
+		t.Fatalf("no weight anywhere: %v, want the default", err)
+	}
+	e.clock.Advance(time.Second)
+	if got := bound(e.sim.State(), "lb-test0001", "lbl-tcp00001", "")["ins-aaaa0001:8080"]; got != 10 {
+		t.Fatalf("weight = %d, want the default 10", got)
 	}
 }
 
@@ -142,7 +150,6 @@ func TestBatchModifyTargetWeightValidation(t *testing.T) {
 		{"bad listener id", "lb-test0001", []*v20180317.RsWeightRule{tcp(cvm), batchRule("lbl-x", "", w(0), cvm)}, "InvalidParameter.FormatError", "`ModifyList.1.ListenerId`"},
 		{"bad location id", "lb-test0001", []*v20180317.RsWeightRule{batchRule("lbl-http0001", "loc-x", w(0), cvm)}, "InvalidParameter.FormatError", "`ModifyList.0.LocationId`"},
 		{"no targets", "lb-test0001", []*v20180317.RsWeightRule{tcp()}, "MissingParameter", "`ModifyList.0.Targets`"},
-		{"no weight at all", "lb-test0001", []*v20180317.RsWeightRule{batchRule("lbl-tcp00001", "", nil, cvm)}, "MissingParameter", "`ModifyList.0.Weight`"},
 		{"entry weight out of range", "lb-test0001", []*v20180317.RsWeightRule{batchRule("lbl-tcp00001", "", w(101), cvm)}, "InvalidParameterValue.Range", "`ModifyList.0.Weight`"},
 		{"target weight out of range", "lb-test0001", []*v20180317.RsWeightRule{tcp(withWeight(sdkTarget("ins-aaaa0001", "", 8080), -1))}, "InvalidParameterValue.Range", "`ModifyList.0.Targets.0.Weight`"},
 		{"both ids", "lb-test0001", []*v20180317.RsWeightRule{tcp(sdkTarget("ins-aaaa0001", "10.0.0.1", 8080))}, "InvalidParameter", "give exactly one"},
