@@ -158,6 +158,7 @@ func serversSummary(id string, res workflows.ServersResult) string {
 	if res.Approval != nil {
 		fmt.Fprintf(&b, "  approved:  by %s\n", res.Approval.By)
 	}
-	fmt.Fprintf(&b, "  manifest:  the result's Bindings, with each target's weight before the drain (--json)")
+	fmt.Fprintf(&b, "  manifest:  the result's Bindings, with each target's weight before the drain (--json)\n")
+	fmt.Fprintf(&b, "  put back:  starter restore %s", shellQuote(id))
 	return b.String()
 }
