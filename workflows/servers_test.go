@@ -88,6 +88,12 @@ func (c *countingCLB) count(action string) {
 	c.calls[action]++
 }
 
+func (c *countingCLB) get(action string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[action]
+}
+
 func (c *countingCLB) total() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -221,7 +227,7 @@ func TestDrainServersRemovesEveryBinding(t *testing.T) {
 	}
 	require.Len(t, after, len(before)-len(removals))
 	// One weight task per load balancer, each target unbound once.
-	require.Equal(t, 2, e.api.calls[clb.ActionBatchModifyTargetWeight])
+	require.Equal(t, 2, e.api.get(clb.ActionBatchModifyTargetWeight))
 	gone := map[string]int{}
 	for _, c := range e.sim.Audit() {
 		if c.Action == clb.ActionDeregisterTargets {
@@ -273,7 +279,7 @@ func TestDrainServersCapacityGuards(t *testing.T) {
 				require.Contains(t, err.Error(), x.Selector.String())
 			}
 			require.Equal(t, tc.fault, at)
-			require.Zero(t, e.api.calls[clb.ActionBatchModifyTargetWeight]+e.api.calls[clb.ActionDeregisterTargets], "nothing changed")
+			require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets), "nothing changed")
 		})
 	}
 }
@@ -338,7 +344,7 @@ func TestDrainServersApproval(t *testing.T) {
 	})
 	var changesBefore int
 	ok := e.update(3*time.Minute, workflows.UpdateApprove, func() workflows.ApprovalInput {
-		changesBefore = e.api.calls[clb.ActionBatchModifyTargetWeight] + e.api.calls[clb.ActionDeregisterTargets]
+		changesBefore = e.api.get(clb.ActionBatchModifyTargetWeight) + e.api.get(clb.ActionDeregisterTargets)
 		return workflows.ApprovalInput{PlanID: planID(), By: "bob", Comment: "go"}
 	})
 	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
@@ -359,7 +365,7 @@ func TestDrainServersApproval(t *testing.T) {
 	require.Equal(t, "bob", res.Approval.By)
 	require.True(t, res.Approval.Approved)
 	require.Equal(t, removals, manifestLines(res.RestoreManifest))
-	require.Equal(t, 2, e.api.calls[clb.ActionDescribeLoadBalancers], "the bindings are read again once approved")
+	require.Equal(t, 2, e.api.get(clb.ActionDescribeLoadBalancers), "the bindings are read again once approved")
 }
 
 func TestDrainServersRejected(t *testing.T) {
@@ -374,7 +380,7 @@ func TestDrainServersRejected(t *testing.T) {
 	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
 	require.Equal(t, workflows.ErrRejected, appErr.Type())
 	require.Contains(t, appErr.Error(), "carol")
-	require.Zero(t, e.api.calls[clb.ActionBatchModifyTargetWeight]+e.api.calls[clb.ActionDeregisterTargets])
+	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets))
 }
 
 // A binding whose weight changed between the plan and the approval fails
@@ -400,7 +406,7 @@ func TestDrainServersStalePlan(t *testing.T) {
 	require.Equal(t, workflows.ErrPlanChanged, appErr.Type())
 	require.Contains(t, appErr.Error(), "- lb-srv00002/lbl-tcp00002 ins-srvb0002:443@50")
 	require.Contains(t, appErr.Error(), "+ lb-srv00002/lbl-tcp00002 ins-srvb0002:443@7")
-	require.Zero(t, e.api.calls[clb.ActionBatchModifyTargetWeight]+e.api.calls[clb.ActionDeregisterTargets])
+	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets))
 }
 
 // Cancelled during the drain delay, the drain gives every weight back and
@@ -434,7 +440,7 @@ func TestDrainServersCancel(t *testing.T) {
 				restored += o.Restored
 			}
 			require.Equal(t, tc.weights, restored)
-			require.Zero(t, e.api.calls[clb.ActionDeregisterTargets])
+			require.Zero(t, e.api.get(clb.ActionDeregisterTargets))
 		})
 	}
 }
@@ -484,7 +490,7 @@ func TestDrainServersUnknownLoadBalancer(t *testing.T) {
 	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
 	require.Equal(t, workflows.ErrInvalidInput, appErr.Type())
 	require.Contains(t, appErr.Error(), "lb-nothere1")
-	require.Zero(t, e.api.calls[clb.ActionBatchModifyTargetWeight]+e.api.calls[clb.ActionDeregisterTargets])
+	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets))
 }
 
 // An instance and its own IP given as two servers name one binding twice.
@@ -514,9 +520,9 @@ func TestDrainServersDiscoveryPages(t *testing.T) {
 	var res workflows.ServersResult
 	require.NoError(t, e.env.GetWorkflowResult(&res))
 	require.Equal(t, 150, res.Plan.Searched)
-	require.Equal(t, 2, e.api.calls[clb.ActionDescribeLoadBalancers])
+	require.Equal(t, 2, e.api.get(clb.ActionDescribeLoadBalancers))
 	// Once per load balancer searched, and once per child's snapshot.
-	require.Equal(t, 150+3, e.api.calls[clb.ActionDescribeListeners])
+	require.Equal(t, 150+3, e.api.get(clb.ActionDescribeListeners))
 	require.Equal(t, removals, manifestLines(res.RestoreManifest))
 }
 
@@ -548,7 +554,7 @@ func TestDrainServersPlanOnly(t *testing.T) {
 	require.Empty(t, res.RestoreManifest.Bindings)
 	require.Empty(t, res.Skipped)
 	require.Empty(t, res.Outcomes)
-	require.Zero(t, e.api.calls[clb.ActionBatchModifyTargetWeight]+e.api.calls[clb.ActionDeregisterTargets])
+	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets))
 	b := res.Plan.LoadBalancers[0].Bindings[0]
 	require.Equal(t, activities.Keep{Targets: 1, Weighted: 1, Weight: 20, TotalWeight: 60}, b.Keep)
 	require.NotNil(t, b.Listener)
@@ -634,7 +640,7 @@ func TestDrainServersWeightsFail(t *testing.T) {
 		left += o.LeftAtZero
 	}
 	require.Equal(t, 4, left, "marked before the call: it may have been applied")
-	require.Zero(t, e.api.calls[clb.ActionDeregisterTargets])
+	require.Zero(t, e.api.get(clb.ActionDeregisterTargets))
 }
 
 // A load balancer of 45 listeners is read 20 listeners a DescribeTargets.
@@ -652,8 +658,8 @@ func TestDrainServersReadsTwentyListenersACall(t *testing.T) {
 	var res workflows.ServersResult
 	require.NoError(t, e.env.GetWorkflowResult(&res))
 	require.Equal(t, 45, res.Plan.Bindings)
-	require.Equal(t, 3, e.api.calls[clb.ActionDescribeTargets])
-	require.Equal(t, 1, e.api.calls[clb.ActionDescribeListeners])
+	require.Equal(t, 3, e.api.get(clb.ActionDescribeTargets))
+	require.Equal(t, 1, e.api.get(clb.ActionDescribeListeners))
 }
 
 // A parent starts DrainServers as a child with ServersChildOptions.
@@ -720,7 +726,7 @@ func TestDrainServersCancelEarly(t *testing.T) {
 			require.True(t, res.Cancelled)
 			require.Empty(t, res.RestoreManifest.Bindings)
 			require.Equal(t, before, e.bound())
-			require.Zero(t, e.api.calls[clb.ActionDeregisterTargets])
+			require.Zero(t, e.api.get(clb.ActionDeregisterTargets))
 		})
 	}
 }
