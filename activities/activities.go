@@ -86,6 +86,9 @@ type Activities struct {
 	// for its turn; 0 means DefaultTurnBeat, or a third of the activity's
 	// heartbeat timeout if that is shorter.
 	TurnBeat time.Duration
+	// Fleet reads load balancers for DrainServers' discovery; nil means
+	// CLB, which must then be a clb.FleetReader (clb.Client is).
+	Fleet clb.FleetReader
 
 	estimates taskEstimates
 }

@@ -3,7 +3,9 @@
 # the clbdrain worker, then two drains with a progress bar: 110 servers from a TCP
 # listener (with a 5 s drain phase) and 60 from an HTTP rule named by domain and URL,
 # and, the release deployed, the restores that put both back at their weights, each
-# server once its health check passes (new bindings turn healthy 2 s after their task).
+# server once its health check passes (new bindings turn healthy 2 s after their task);
+# then a server drain: the plan for three servers (demo/servers.txt), and the drain
+# that takes them out of every listener and rule they serve.
 # Everything started here is stopped on exit or Ctrl-C.
 #
 # Ports (override when taken): DEMO_TEMPORAL_PORT (7233), DEMO_UI_PORT (8233),
@@ -106,6 +108,15 @@ echo
 echo "demo: restore 2 puts the 60 HTTP servers back at their weights, each once healthy"
 bin/starter restore "clb-drain/$LB/$L7_LISTENER/$L7_DOMAIN${L7_URL%/}" --wait-healthy 1m --health-poll 1s \
 	--reason "make demo: deployed" --wait
+
+# After the restores: its children run under the listeners' conventional IDs, from which
+# the restores above read the drains they put back.
+echo
+echo "demo: server drain: where do the servers in demo/servers.txt serve? (starter plan; changes nothing)"
+bin/starter plan --servers demo/servers.txt --reason "make demo"
+echo
+echo "demo: server drain: take them out of every listener and rule, weight 0 first, then 3 s of draining"
+bin/starter drain-servers --servers demo/servers.txt --drain-delay 3s --reason "make demo" --wait
 
 echo
 echo "demo: done. What the emulator saw: http://127.0.0.1:$CLBSIM_PORT/_sim/stats and /_sim/audit"

@@ -95,3 +95,23 @@ func withWaitOptions(ctx workflow.Context) workflow.Context {
 		RetryPolicy:            retryPolicy(),
 	})
 }
+
+// discoveryDeadline bounds a discovery activity with its retries, and
+// discoveryAttempt one attempt: a few reads of a handful of load balancers
+// (or a region's pages of DescribeLoadBalancers), paced by the API budget
+// the workflow's other searches share.
+const (
+	discoveryDeadline = 30 * time.Minute
+	discoveryAttempt  = 5 * time.Minute
+)
+
+// withDiscoveryOptions runs the read-only discovery activities
+// (ListLoadBalancers, FindBindings) on the workflow's own task queue.
+func withDiscoveryOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              workflow.GetInfo(ctx).TaskQueueName,
+		StartToCloseTimeout:    discoveryAttempt,
+		ScheduleToCloseTimeout: discoveryDeadline,
+		RetryPolicy:            retryPolicy(),
+	})
+}

@@ -52,6 +52,11 @@
 //   - restore (restore.go): RestoreTargets puts back 500 targets on one
 //     listener behind the health gate, health immediate, no ramp, tasks of
 //     2 s: wall time over the ideal, 25 register tasks and one weight task.
+//   - servers: a server drain (servers.go) of 3 servers on 10 load
+//     balancers × 4 listeners (120 bindings), tasks of 1 s, drain delay
+//     5 s, one worker: its makespan over one weight task + the delay + the
+//     4 deregistration tasks of a load balancer, and the busiest second of
+//     each action it calls.
 //
 // Progress goes to standard error, the table to standard output. A ticker
 // watches for stalls of the machine (the benchmark not run for half a
@@ -154,6 +159,7 @@ var phases = []phase{
 	{"fleet", (*env).measureFleet, fleetSections},
 	{"history", (*env).measureHistory, historySections},
 	{"restore", (*env).measureRestore, restoreSections},
+	{"servers", (*env).measureServers, serversSections},
 }
 
 // pickPhases returns the phases named in only (comma-separated), all of

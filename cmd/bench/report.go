@@ -94,6 +94,7 @@ type figures struct {
 	Jitter  *jitterFigures
 	Delay   *delayFigures
 	Restore *restoreFigures
+	Servers *serversFigures
 }
 
 // row is one line of the table: a figure, what was measured and, for a

@@ -33,6 +33,8 @@ func goodFigures() figures {
 			WeightTasks: 1, DeregisterTasks: 10},
 		Restore: &restoreFigures{Targets: 500, RegisterTasks: 25, WeightTasks: 1, Latency: 2 * time.Second,
 			Wall: 55 * time.Second, Tasks: 26, HealthReads: 1},
+		Servers: &serversFigures{Listeners: 40, Latency: time.Second, Delay: 5 * time.Second, Ideal: 10 * time.Second,
+			Wall: 11 * time.Second, Removed: 120, Busiest: map[string]int{clb.ActionDescribeTargets: 20}},
 	}
 }
 
@@ -51,7 +53,7 @@ func verdicts(secs []section) map[string]bool {
 
 func TestSectionsAllMet(t *testing.T) {
 	v := verdicts(sections(goodFigures()))
-	require.Len(t, v, 17)
+	require.Len(t, v, 17+2+len(serversActions))
 	for figure, ok := range v {
 		assert.True(t, ok, figure)
 	}
@@ -74,6 +76,9 @@ func TestSectionsMissed(t *testing.T) {
 		{"large drain failed", func(f *figures) { f.History.Err = errors.New("timed out") }, "5000 targets"},
 		{"slow restore", func(f *figures) { f.Restore.Wall = 58 * time.Second }, "restore wall time / ideal"},
 		{"restore tasks", func(f *figures) { f.Restore.Tasks = 27 }, "restore tasks"},
+		{"slow server drain", func(f *figures) { f.Servers.Wall = 12100 * time.Millisecond }, "server drain makespan"},
+		{"server drain over the budget", func(f *figures) { f.Servers.Busiest[clb.ActionDescribeTargets] = 21 },
+			"server drain, most requests in one second: DescribeTargets"},
 		{"slow turns", func(f *figures) { f.Turns.Makespan = 13900 * time.Millisecond }, "makespan / 12 tasks"},
 		{"a lock answer", func(f *figures) { f.Turns.LockAnswers = 1 }, "lock answers"},
 		{"a target removed twice", func(f *figures) { f.Turns.Exact = false }, "every target removed once"},
@@ -133,7 +138,7 @@ func TestPrintTable(t *testing.T) {
 
 func TestSectionsOfPhasesThatRan(t *testing.T) {
 	f := goodFigures()
-	f.Single, f.History, f.Restore = nil, nil, nil
+	f.Single, f.History, f.Restore, f.Servers = nil, nil, nil, nil
 	secs := sections(f)
 	require.Len(t, secs, 4)
 	assert.True(t, strings.HasPrefix(secs[0].Title, "uneven tasks"))

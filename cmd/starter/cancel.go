@@ -26,6 +26,9 @@ flight, leaving what it registered at its current weight.`,
 }
 
 func (a *app) cancel(ctx context.Context, c *watchCmd, id string) int {
+	if isServersID(id) {
+		return a.serversCancel(ctx, c, id)
+	}
 	tc, namespace, ok := a.connect(ctx, "cancel")
 	if !ok {
 		return exitFailed

@@ -170,7 +170,7 @@ func TestHelpAtTheTopExits0(t *testing.T) {
 		res := runWith(t, nil, "", args...)
 		assert.Equal(t, exitOK, res.code, "%q", args)
 		assert.True(t, strings.HasPrefix(res.stdout, "starter starts, watches, cancels, schedules and lists"), "%q", args)
-		assert.Equal(t, 7, strings.Count(res.stdout, "\nUsage: starter "), "%q: every subcommand's usage", args)
+		assert.Equal(t, 11, strings.Count(res.stdout, "\nUsage: starter "), "%q: every subcommand's usage", args)
 		assert.Empty(t, res.stderr)
 	}
 }

@@ -81,6 +81,7 @@ func (a *app) rootCommand() *cobra.Command {
 	})
 	root.AddCommand(a.drainCommand(), a.statusCommand(), a.cancelCommand(), a.scheduleCommand(), a.unscheduleCommand(), a.listCommand(),
 		a.restoreCommand())
+	root.AddCommand(a.serversCommands()...)
 	root.SetHelpCommand(a.helpCommand(root))
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {

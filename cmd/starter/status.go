@@ -105,6 +105,9 @@ func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespac
 }
 
 func (a *app) status(ctx context.Context, c *watchCmd, id string) int {
+	if isServersID(id) {
+		return a.serversStatus(ctx, c, id)
+	}
 	tc, namespace, ok := a.connect(ctx, "status")
 	if !ok {
 		return exitFailed

@@ -1,0 +1,80 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clbdrain/clbdrain/internal/clb"
+)
+
+// ServerClaimID is the workflow ID under which a DrainServers holds a
+// server (a DrainClaim child) while it runs: clb-drain-server/ and the
+// server's host, its instance ID or its IP, whatever its port. Two server
+// drains of one server never run at once, even when their lists differ.
+func ServerClaimID(s clb.Server) string {
+	return WorkflowIDPrefix + "-server/" + s.Host()
+}
+
+// claimServers starts a DrainClaim under each server's ServerClaimID,
+// before anything is read or changed. A claim that cannot start means
+// another server drain holds that server: the drain fails with
+// ErrAlreadyRunning, naming it, having touched nothing. The claims hold
+// until the drain releases them or closes (they are terminated then).
+func (s *serversDrain) claimServers(ctx workflow.Context) error {
+	own := workflow.GetInfo(ctx).WorkflowExecution.ID
+	cctx, _ := workflow.NewDisconnectedContext(ctx)
+	var ids []string
+	var started []workflow.ChildWorkflowFuture
+	for _, sv := range s.in.Servers {
+		id := ServerClaimID(sv)
+		if slices.Contains(ids, id) {
+			continue
+		}
+		opts := workflow.ChildWorkflowOptions{
+			WorkflowID:            id,
+			TaskQueue:             workflow.GetInfo(ctx).TaskQueueName,
+			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_TERMINATE,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		}
+		ids = append(ids, id)
+		started = append(started, workflow.ExecuteChildWorkflow(workflow.WithChildOptions(cctx, opts), ClaimWorkflowName,
+			ClaimInput{DrainWorkflowID: own}))
+	}
+	var refused error
+	for i, child := range started {
+		err := child.GetChildWorkflowExecution().Get(cctx, nil)
+		switch {
+		case temporal.IsWorkflowExecutionAlreadyStartedError(err) && refused == nil:
+			refused = temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"another server drain holds server %s (its claim %s runs; the drain is that claim's parent): nothing was touched",
+				ids[i][len(WorkflowIDPrefix+"-server/"):], ids[i]), ErrAlreadyRunning, err)
+		case err != nil && refused == nil:
+			refused = err
+		case err == nil:
+			s.claims = append(s.claims, child)
+		}
+	}
+	return refused
+}
+
+// releaseServers releases the drain's claims, on a context the cancel
+// does not reach; a claim that cannot be released ends when the drain
+// closes.
+func (s *serversDrain) releaseServers(ctx workflow.Context) {
+	rctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	for _, c := range s.claims {
+		if err := c.SignalChildWorkflow(rctx, ClaimReleaseSignal, nil).Get(rctx, nil); err != nil {
+			s.log.Warn("releasing a server claim failed; it ends when the drain closes", "error", err)
+			continue
+		}
+		if err := c.Get(rctx, nil); err != nil {
+			s.log.Warn("a released server claim ended with an error", "error", err)
+		}
+	}
+	s.claims = nil
+}
