@@ -67,11 +67,13 @@ func TestManyDrainsOnOneLoadBalancer(t *testing.T) {
 		requested = append(requested, harness.BindingsOf(in.Selector, in.Targets)...)
 	}
 	w := sc.startWorker()
+	// The scheduled drain first: the starter and the schedule take a
+	// moment, and the kills want every drain under way.
+	scheduled := sc.schedule(ctx, ins[len(ins)-1])
 	runs := make([]client.WorkflowRun, 0, len(ins))
 	for _, in := range ins[:len(ins)-1] {
 		runs = append(runs, sc.start(ctx, in, ""))
 	}
-	scheduled := sc.schedule(ctx, ins[len(ins)-1])
 
 	// The kills, each while the worker holds the turn. The first comes
 	// once every drain is in line, so that every drain's change is cut and
