@@ -27,8 +27,10 @@ const (
 )
 
 // budgetActions are the actions whose per-second peaks the fleet reports,
-// in the order the table lists them.
-var budgetActions = []string{clb.ActionDeregisterTargets, clb.ActionDescribeTaskStatus, clb.ActionDescribeTargets}
+// in the order the table lists them: every action a drain without a drain
+// delay calls (the snapshot reads the listener's attributes too).
+var budgetActions = []string{clb.ActionDeregisterTargets, clb.ActionDescribeTaskStatus, clb.ActionDescribeTargets,
+	clb.ActionDescribeListeners}
 
 // singleFigures are the measures of one drain against the ideal.
 type singleFigures struct {
