@@ -75,7 +75,7 @@ $(BIN)/temporal:
 demo: $(TEMPORAL)
 	TEMPORAL=$(TEMPORAL) bash scripts/demo.sh
 
-## bench: clbdrain against clbsim and a Temporal dev server (about 3 minutes): one table of ratios and counts; exits 1 if a target is missed.
+## bench: clbdrain against clbsim and a Temporal dev server (about 4 minutes): one table of ratios and counts; exits 1 if a target is missed.
 bench: $(TEMPORAL)
 	$(GO) build -o $(BIN)/ ./cmd/worker ./cmd/starter ./cmd/bench
 	$(BIN)/bench -temporal $(TEMPORAL) -worker $(BIN)/worker -starter $(BIN)/starter

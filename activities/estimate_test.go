@@ -19,17 +19,17 @@ const ms = time.Millisecond
 func TestTaskEstimateWindow(t *testing.T) {
 	var e taskEstimate
 	s := PollSettings{}
-	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, expected: time.Second, step: 125 * ms, stuck: 10 * time.Second}, e.window(s),
+	assert.Equal(t, pollWindow{from: 700 * ms, until: 1500 * ms, expected: time.Second, step: 125 * ms, stuck: 10 * time.Second}, e.window(s),
 		"before any measure: Expected, give or take a quarter")
 
 	e.outlived(1600 * ms)
-	assert.Equal(t, pollWindow{from: 1150 * ms, until: 2000 * ms, expected: 1600 * ms, step: 200 * ms, stuck: 10 * time.Second}, e.window(s),
+	assert.Equal(t, pollWindow{from: 1150 * ms, until: 2400 * ms, expected: 1600 * ms, step: 200 * ms, stuck: 10 * time.Second}, e.window(s),
 		"a task seen running longer than the guess moves it")
 	e.outlived(900 * ms)
 	assert.Equal(t, 1150*ms, e.window(s).from, "a shorter one does not")
 
 	e.observe(taskMeasure{d: 2000 * ms, spread: 120 * ms}, s)
-	assert.Equal(t, pollWindow{from: 1830 * ms, until: 2120 * ms, expected: 2000 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s),
+	assert.Equal(t, pollWindow{from: 1830 * ms, until: 2240 * ms, expected: 2000 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s),
 		"the first measure sets the mean and, from its spread, the deviation")
 	e.outlived(5 * time.Second)
 	assert.Equal(t, 1830*ms, e.window(s).from, "once measured, running answers change nothing")
@@ -45,7 +45,7 @@ func TestTaskEstimateWindow(t *testing.T) {
 		e.observe(taskMeasure{d: 2200 * ms, spread: 10 * ms}, s)
 	}
 	assert.Equal(t, 50*ms, e.dev, "the deviation stays at half a poll interval or more")
-	assert.Equal(t, pollWindow{from: 2100 * ms, until: 2250 * ms, expected: 2200 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s))
+	assert.Equal(t, pollWindow{from: 2100 * ms, until: 2300 * ms, expected: 2200 * ms, step: 100 * ms, measured: true, stuck: 10 * time.Second}, e.window(s))
 }
 
 func TestTaskEstimateAtMost(t *testing.T) {
@@ -152,7 +152,7 @@ func TestLoadBalancerEstimateStartsFromAgreeingPeers(t *testing.T) {
 	slow := es.of(taskKind{"lb-cccccccc", clb.ActionDeregisterTargets})
 	slow.observe(taskMeasure{d: 60 * time.Second, spread: time.Second}, s)
 	c := es.of(taskKind{"lb-dddddddd", clb.ActionDeregisterTargets})
-	assert.Equal(t, pollWindow{from: 700 * ms, until: 1250 * ms, expected: time.Second, step: 125 * ms, stuck: 10 * time.Second}, c.window(s),
+	assert.Equal(t, pollWindow{from: 700 * ms, until: 1500 * ms, expected: time.Second, step: 125 * ms, stuck: 10 * time.Second}, c.window(s),
 		"peers that disagree: Expected")
 	assert.False(t, b.window(s).measured, "b has measured nothing itself: once its peers disagree it starts from Expected too")
 }

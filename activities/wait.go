@@ -594,8 +594,10 @@ func (e *taskEstimate) agreed() (mean, dev time.Duration, ok bool) {
 // expected to end.
 type pollWindow struct {
 	// from is one deviation and half a poll interval before the mean, so
-	// that most tasks are seen running once; until is one deviation after
-	// the mean; expected is the mean.
+	// that most tasks are seen running once; until is two deviations after
+	// the mean, so that tasks of uneven length (as uniform over ±2
+	// deviations) are still polled a step apart at their slowest; expected
+	// is the mean.
 	from, until, expected time.Duration
 	// step spaces the polls within the window: half a deviation, at least
 	// MinInterval, so that a task is seen ended within about a quarter of
@@ -625,7 +627,7 @@ func (e *taskEstimate) window(s PollSettings) pollWindow {
 	}
 	return pollWindow{
 		from:     max(0, mean-dev-s.minInterval()/2),
-		until:    mean + dev,
+		until:    mean + 2*dev,
 		expected: mean,
 		step:     max(s.minInterval(), dev/2),
 		measured: measured,

@@ -37,6 +37,8 @@ type jitterFigures struct {
 	Tasks time.Duration
 	// Polls counts DescribeTaskStatus calls, TaskCount the tasks.
 	Polls, TaskCount int
+	// Gaps are what followed each task but the last (taskGaps).
+	Gaps []taskGap
 }
 
 // measureJitter drains jitterTargets from one listener with `starter drain
@@ -78,6 +80,7 @@ func (e *env) measureJitter(ctx context.Context, f *figures) error {
 	st := s.Stats()
 	j.Polls, j.TaskCount = st.Actions[clb.ActionDescribeTaskStatus].Requests, st.TasksCreated
 	j.Tasks = taskTime(s.Audit(), s.tap.requests())
+	j.Gaps = taskGaps(s.Audit(), s.tap.requests())
 	progress("uneven tasks: finished in %s", seconds(j.Wall))
 	f.Jitter = &j
 	return nil
@@ -132,10 +135,10 @@ func jitterSection(f figures) []section {
 	return []section{{
 		Title: fmt.Sprintf("uneven tasks: `starter drain --wait`, %d targets on one listener (%d chunks), tasks take %s ± %s",
 			j.Targets, j.Chunks, j.Latency, j.Spread),
-		Rows: []row{
+		Rows: append([]row{
 			checked(fmt.Sprintf("starter's wall time / its tasks' own time (%s)", seconds(j.Tasks)),
 				fmt.Sprintf("%.3f (%s)", r, seconds(j.Wall)), fmt.Sprintf("≤ %.2f", maxJitterRatio), j.Tasks > 0 && r <= maxJitterRatio),
 			info("DescribeTaskStatus calls per task", fmt.Sprintf("%.2f (%d / %d)", perTask(j.Polls, j.TaskCount), j.Polls, j.TaskCount)),
-		},
+		}, gapRows(j.Gaps)...),
 	}}
 }

@@ -27,8 +27,10 @@ const (
 )
 
 // budgetActions are the actions whose per-second peaks the fleet reports,
-// in the order the table lists them.
-var budgetActions = []string{clb.ActionDeregisterTargets, clb.ActionDescribeTaskStatus, clb.ActionDescribeTargets}
+// in the order the table lists them: every action a drain without a drain
+// delay calls (the snapshot reads the listener's attributes too).
+var budgetActions = []string{clb.ActionDeregisterTargets, clb.ActionDescribeTaskStatus, clb.ActionDescribeTargets,
+	clb.ActionDescribeListeners}
 
 // singleFigures are the measures of one drain against the ideal.
 type singleFigures struct {
@@ -159,22 +161,29 @@ func singleSection(s singleFigures) section {
 	ideal := time.Duration(s.Chunks) * s.Latency
 	singleRatio := ratio(s.Wall, ideal)
 	polls := perTask(s.Polls, s.Tasks)
-	var seen, next []time.Duration
-	for _, g := range s.Gaps {
-		seen, next = append(seen, g.Seen), append(next, g.Next)
-	}
-	seenMean, seenMax := meanMax(seen)
-	nextMean, nextMax := meanMax(next)
 	return section{
 		Title: fmt.Sprintf("single drain: %d targets on one listener (%d chunks), tasks take %s", s.Targets, s.Chunks, s.Latency),
-		Rows: []row{
+		Rows: append([]row{
 			checked(fmt.Sprintf("wall time / ideal (%d × %s = %s)", s.Chunks, s.Latency, ideal),
 				fmt.Sprintf("%.3f (%s)", singleRatio, seconds(s.Wall)), fmt.Sprintf("≤ %.2f", maxSingleRatio), singleRatio <= maxSingleRatio),
 			checked("DescribeTaskStatus calls per task", fmt.Sprintf("%.2f (%d / %d)", polls, s.Polls, s.Tasks),
 				fmt.Sprintf("≤ %g", maxPollsPerTask), s.Tasks > 0 && polls <= maxPollsPerTask),
-			info("task done → first poll after it, mean / max", fmt.Sprintf("%s / %s", millis(seenMean), millis(seenMax))),
-			info("task done → next DeregisterTargets, mean / max", fmt.Sprintf("%s / %s", millis(nextMean), millis(nextMax))),
-		},
+		}, gapRows(s.Gaps)...),
+	}
+}
+
+// gapRows are how soon, after each task but the last, a drain saw it end
+// and sent its next chunk, on average and at most.
+func gapRows(gaps []taskGap) []row {
+	var seen, next []time.Duration
+	for _, g := range gaps {
+		seen, next = append(seen, g.Seen), append(next, g.Next)
+	}
+	seenMean, seenMax := meanMax(seen)
+	nextMean, nextMax := meanMax(next)
+	return []row{
+		info("task done → first poll after it, mean / max", fmt.Sprintf("%s / %s", millis(seenMean), millis(seenMax))),
+		info("task done → next DeregisterTargets, mean / max", fmt.Sprintf("%s / %s", millis(nextMean), millis(nextMax))),
 	}
 }
 

@@ -21,7 +21,8 @@ func goodFigures() figures {
 		Script: &scriptFigures{Wall: 88 * time.Second, Polls: 100, Tasks: 25},
 		Fleet: &fleetFigures{LoadBalancers: 40, TargetsPerLB: 100, ChunksPerLB: 5, Workers: 2, Latency: 2 * time.Second,
 			Rate: 20, WorkerRate: 10, Makespan: 12900 * time.Millisecond,
-			Busiest:   map[string]int{clb.ActionDeregisterTargets: 19, clb.ActionDescribeTaskStatus: 20, clb.ActionDescribeTargets: 20},
+			Busiest: map[string]int{clb.ActionDeregisterTargets: 19, clb.ActionDescribeTaskStatus: 20, clb.ActionDescribeTargets: 20,
+				clb.ActionDescribeListeners: 20},
 			Throttled: map[string]int{}, Polls: 220, Tasks: 200, PeakRSS: []int64{40 << 20, 42 << 20}},
 		History: &historyFigures{PerChunk: 12, PerChunkMost: 12, Targets: 5000, Chunks: 250, Latency: 50 * time.Millisecond,
 			Runs: 3, LongestRun: 1211, Wall: 50 * time.Second},
@@ -53,7 +54,7 @@ func verdicts(secs []section) map[string]bool {
 
 func TestSectionsAllMet(t *testing.T) {
 	v := verdicts(sections(goodFigures()))
-	require.Len(t, v, 17+2+len(serversActions))
+	require.Len(t, v, 18+2+len(serversActions))
 	for figure, ok := range v {
 		assert.True(t, ok, figure)
 	}
@@ -71,6 +72,7 @@ func TestSectionsMissed(t *testing.T) {
 		{"slow fleet", func(f *figures) { f.Fleet.Makespan = 13100 * time.Millisecond }, "makespan / lower bound"},
 		{"a failed drain", func(f *figures) { f.Fleet.Failed = 1 }, "drains failed"},
 		{"over the budget", func(f *figures) { f.Fleet.Busiest[clb.ActionDescribeTargets] = 21 }, "most requests in any one second: DescribeTargets"},
+		{"listeners over the budget", func(f *figures) { f.Fleet.Busiest[clb.ActionDescribeListeners] = 21 }, "most requests in any one second: DescribeListeners"},
 		{"long chunks", func(f *figures) { f.History.PerChunkMost = 12.5 }, "events per chunk"},
 		{"long run", func(f *figures) { f.History.LongestRun = 10001 }, "5000 targets"},
 		{"large drain failed", func(f *figures) { f.History.Err = errors.New("timed out") }, "5000 targets"},
