@@ -116,7 +116,12 @@ echo "demo: server drain: where do the servers in demo/servers.txt serve? (start
 bin/starter plan --servers demo/servers.txt --reason "make demo"
 echo
 echo "demo: server drain: take them out of every listener and rule, weight 0 first, then 3 s of draining"
-bin/starter drain-servers --servers demo/servers.txt --drain-delay 3s --reason "make demo" --wait
+bin/starter drain-servers --servers demo/servers.txt --drain-delay 3s --reason "make demo" --wait | tee "$STATE/servers.out"
+SERVERS_ID=$(awk '/workflow ID:/ {print $3; exit}' "$STATE/servers.out")
+
+echo
+echo "demo: the servers are back: restore 3 puts back what the server drain removed ($SERVERS_ID), at the weights it read, each once healthy"
+bin/starter restore "$SERVERS_ID" --wait-healthy 1m --health-poll 1s --reason "make demo: servers back" --wait
 
 echo
 echo "demo: done. What the emulator saw: http://127.0.0.1:$CLBSIM_PORT/_sim/stats and /_sim/audit"
