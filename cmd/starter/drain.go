@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -108,15 +107,11 @@ func readTargets(path string, stdin io.Reader) ([]clb.Target, []clb.Problem) {
 	if path == "" {
 		return nil, []clb.Problem{{Field: "--targets", Reason: "is required: a file listing the targets, or - for standard input"}}
 	}
-	r := stdin
-	if path != "-" {
-		file, err := os.Open(path)
-		if err != nil {
-			return nil, []clb.Problem{{Field: "--targets", Value: path, Reason: "cannot be read: " + err.Error()}}
-		}
-		defer file.Close()
-		r = file
+	r, problems := openInput("--targets", path, stdin)
+	if len(problems) > 0 {
+		return nil, problems
 	}
+	defer r.Close()
 	targets, err := targetfile.Parse(r)
 	var verr *clb.ValidationError
 	switch {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -149,15 +148,11 @@ func validationProblems(err error) []clb.Problem {
 // readManifest reads the --manifest file, "-" being stdin.
 func readManifest(path string, stdin io.Reader) (workflows.RestoreManifest, []clb.Problem) {
 	var m workflows.RestoreManifest
-	r := stdin
-	if path != "-" {
-		file, err := os.Open(path)
-		if err != nil {
-			return m, []clb.Problem{{Field: "--manifest", Value: path, Reason: "cannot be read: " + err.Error()}}
-		}
-		defer file.Close()
-		r = file
+	r, problems := openInput("--manifest", path, stdin)
+	if len(problems) > 0 {
+		return m, problems
 	}
+	defer r.Close()
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -97,15 +96,11 @@ func readServers(path string, stdin io.Reader) ([]clb.Server, []clb.Problem) {
 	if path == "" {
 		return nil, []clb.Problem{{Field: "--servers", Reason: "is required: a file listing the servers, or - for standard input"}}
 	}
-	r := stdin
-	if path != "-" {
-		file, err := os.Open(path)
-		if err != nil {
-			return nil, []clb.Problem{{Field: "--servers", Value: path, Reason: "cannot be read: " + err.Error()}}
-		}
-		defer file.Close()
-		r = file
+	r, problems := openInput("--servers", path, stdin)
+	if len(problems) > 0 {
+		return nil, problems
 	}
+	defer r.Close()
 	return parseServers(r)
 }
 
