@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 )
 
 // cancelCommand is "starter cancel".
@@ -41,14 +43,8 @@ func (a *app) cancel(ctx context.Context, c *watchCmd, id string) int {
 	if code >= 0 {
 		return code
 	}
-	if !isOpen(info.Status) {
-		a.errorf("cancel", "drain %s is not running (%s); nothing to cancel.\n  see it: %s",
-			id, statusNames[info.Status], a.command("status", id))
-		return exitFailed
-	}
-	if err := tc.CancelWorkflow(ctx, id, ""); err != nil {
-		a.errorf("cancel", "cancelling workflow %s: %v", id, err)
-		return exitFailed
+	if code := a.requestCancel(ctx, tc, "drain", id, info.Status); code >= 0 {
+		return code
 	}
 	out := a.stdout
 	if c.json {
@@ -69,4 +65,20 @@ func (a *app) cancel(ctx context.Context, c *watchCmd, id string) int {
 		return exitFailed
 	}
 	return a.report("cancel", id, res, err, true, c.json)
+}
+
+// requestCancel asks the server to cancel the workflow id, a kind ("drain",
+// "server drain", "restore") whose status is status. One that is not
+// running, or a request the server refuses, is said on stderr with
+// exitFailed; else it returns -1.
+func (a *app) requestCancel(ctx context.Context, tc client.Client, kind, id string, status enumspb.WorkflowExecutionStatus) int {
+	if !isOpen(status) {
+		a.errorf("cancel", "%s %s is not running (%s); nothing to cancel.\n  see it: %s", kind, id, statusNames[status], a.command("status", id))
+		return exitFailed
+	}
+	if err := tc.CancelWorkflow(ctx, id, ""); err != nil {
+		a.errorf("cancel", "cancelling workflow %s: %v", id, err)
+		return exitFailed
+	}
+	return -1
 }

@@ -224,15 +224,10 @@ func (a *app) printRestoreProblems(problems []clb.Problem) {
 // else -1.
 func (a *app) drainManifest(ctx context.Context, tc client.Client, namespace, id string) (workflows.RestoreManifest, int) {
 	var m workflows.RestoreManifest
-	desc, err := tc.DescribeWorkflow(ctx, id, "")
-	var notFound *serviceerror.NotFound
+	desc, code := a.describeWorkflow(ctx, tc, "restore", namespace, id)
 	switch {
-	case errors.As(err, &notFound):
-		a.errorf("restore", "no workflow with ID %q in namespace %s", id, namespace)
-		return m, exitFailed
-	case err != nil:
-		a.errorf("restore", "describing workflow %s: %v", id, err)
-		return m, exitFailed
+	case code >= 0:
+		return m, code
 	case desc.WorkflowType.Name == workflows.RestoreWorkflowName:
 		a.errorf("restore", "workflow %s is a %s, not a drain: give the ID of the drain it restores, or --manifest FILE (see it: %s)",
 			id, workflows.RestoreWorkflowName, a.command("status", id))
@@ -246,7 +241,7 @@ func (a *app) drainManifest(ctx context.Context, tc client.Client, namespace, id
 	if code >= 0 {
 		return m, code
 	}
-	m, err = manifestOf(id, desc.WorkflowType.Name, raw)
+	m, err := manifestOf(id, desc.WorkflowType.Name, raw)
 	if err != nil {
 		a.errorf("restore", "%v", err)
 		return m, exitUsage

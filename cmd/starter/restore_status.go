@@ -42,13 +42,8 @@ func (a *app) restoreStatus(ctx context.Context, tc client.Client, c *watchCmd, 
 // leaving what is registered at its current weight.
 func (a *app) restoreCancel(ctx context.Context, tc client.Client, c *watchCmd, info *client.WorkflowExecutionDescription) int {
 	id := info.WorkflowExecution.ID
-	if !isOpen(info.Status) {
-		a.errorf("cancel", "restore %s is not running (%s); nothing to cancel.\n  see it: %s", id, statusNames[info.Status], a.command("status", id))
-		return exitFailed
-	}
-	if err := tc.CancelWorkflow(ctx, id, ""); err != nil {
-		a.errorf("cancel", "cancelling workflow %s: %v", id, err)
-		return exitFailed
+	if code := a.requestCancel(ctx, tc, "restore", id, info.Status); code >= 0 {
+		return code
 	}
 	out := a.stdout
 	if c.json {

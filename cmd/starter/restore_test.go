@@ -259,7 +259,7 @@ func TestCancelOfARestore(t *testing.T) {
 	fc = &fakeClient{desc: restoreDescription(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)}
 	res = runWith(t, fc, "", "cancel", "clb-restore/"+testID)
 	require.Equal(t, exitFailed, res.code)
-	assert.Contains(t, res.stderr, "is not running (completed)")
+	assert.Contains(t, res.stderr, "restore clb-restore/"+testID+" is not running (completed); nothing to cancel.\n  see it: starter status clb-restore/"+testID)
 	assert.Empty(t, fc.cancelled)
 }
 

@@ -273,7 +273,7 @@ func TestCancelAServerDrain(t *testing.T) {
 	sc.desc = serversDesc(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
 	res = runServers(t, sc, "", "cancel", id)
 	require.Equal(t, exitFailed, res.code)
-	assert.Contains(t, res.stderr, "is not running")
+	assert.Contains(t, res.stderr, "server drain "+id+" is not running (completed); nothing to cancel.\n  see it: starter status "+id)
 }
 
 // A server's claim stands for the server drain that holds it.

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
@@ -25,15 +23,9 @@ func isServersID(id string) bool {
 // (ServerClaimID) stands for the drain that holds it. On failure it prints
 // why and returns the exit code; else -1, and the drain's ID.
 func (a *app) describeServers(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, string, int) {
-	desc, err := tc.DescribeWorkflow(ctx, id, "")
-	var notFound *serviceerror.NotFound
-	switch {
-	case errors.As(err, &notFound):
-		a.errorf(cmd, "no workflow with ID %q in namespace %s", id, namespace)
-		return nil, id, exitFailed
-	case err != nil:
-		a.errorf(cmd, "describing workflow %s: %v", id, err)
-		return nil, id, exitFailed
+	desc, code := a.describeWorkflow(ctx, tc, cmd, namespace, id)
+	if code >= 0 {
+		return nil, id, code
 	}
 	if parent := desc.ParentWorkflowExecution; desc.WorkflowType.Name == workflows.ClaimWorkflowName && parent != nil {
 		fmt.Fprintf(a.stderr, "%s %s: %s is held by the server drain %s; following that drain.\n", a.prog, cmd, id, parent.ID)
@@ -104,13 +96,8 @@ func (a *app) serversCancel(ctx context.Context, c *watchCmd, id string) int {
 	if code >= 0 {
 		return code
 	}
-	if !isOpen(desc.Status) {
-		a.errorf("cancel", "server drain %s is not running (%s); nothing to cancel.\n  see it: %s", id, statusNames[desc.Status], a.command("status", id))
-		return exitFailed
-	}
-	if err := tc.CancelWorkflow(ctx, id, ""); err != nil {
-		a.errorf("cancel", "cancelling workflow %s: %v", id, err)
-		return exitFailed
+	if code := a.requestCancel(ctx, tc, "server drain", id, desc.Status); code >= 0 {
+		return code
 	}
 	out := a.stdout
 	if c.json {

@@ -73,6 +73,23 @@ func isOpen(s enumspb.WorkflowExecutionStatus) bool {
 	return s == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || s == enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED
 }
 
+// describeWorkflow describes the latest run of the workflow id. On failure
+// (no such workflow in namespace, or the server's error) it prints why for
+// cmd and returns exitFailed; else the description and -1.
+func (a *app) describeWorkflow(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, int) {
+	desc, err := tc.DescribeWorkflow(ctx, id, "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		a.errorf(cmd, "no workflow with ID %q in namespace %s", id, namespace)
+		return nil, exitFailed
+	case err != nil:
+		a.errorf(cmd, "describing workflow %s: %v", id, err)
+		return nil, exitFailed
+	}
+	return desc, -1
+}
+
 // describeDrain describes the latest run of the drain with this workflow
 // ID. An ID a running drain holds for its rule (a DrainClaim: the rule
 // named the other way) stands for that drain: its description and ID are
@@ -80,15 +97,9 @@ func isOpen(s enumspb.WorkflowExecutionStatus) bool {
 // returned with the code isRestore. On failure it prints why and returns
 // the exit code; else -1.
 func (a *app) describeDrain(ctx context.Context, tc client.Client, cmd, namespace, id string) (*client.WorkflowExecutionDescription, string, int) {
-	desc, err := tc.DescribeWorkflow(ctx, id, "")
-	var notFound *serviceerror.NotFound
-	switch {
-	case errors.As(err, &notFound):
-		a.errorf(cmd, "no workflow with ID %q in namespace %s", id, namespace)
-		return nil, id, exitFailed
-	case err != nil:
-		a.errorf(cmd, "describing workflow %s: %v", id, err)
-		return nil, id, exitFailed
+	desc, code := a.describeWorkflow(ctx, tc, cmd, namespace, id)
+	if code >= 0 {
+		return nil, id, code
 	}
 	if parent := desc.ParentWorkflowExecution; desc.WorkflowType.Name == workflows.ClaimWorkflowName && parent != nil {
 		fmt.Fprintf(a.stderr, "%s %s: %s is held by the drain %s of the same rule; following that drain.\n", a.prog, cmd, id, parent.ID)
