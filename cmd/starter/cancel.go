@@ -46,10 +46,7 @@ func (a *app) cancel(ctx context.Context, c *watchCmd, id string) int {
 	if code := a.requestCancel(ctx, tc, "drain", id, info.Status); code >= 0 {
 		return code
 	}
-	out := a.stdout
-	if c.json {
-		out = a.stderr
-	}
+	out := a.output(c.json)
 	fmt.Fprintf(out, "cancellation requested for drain %s.\n"+
 		"The chunk in flight finishes (or is abandoned cleanly), targets drained to weight 0 but\n"+
 		"not yet deregistered get their original weights back, and the drain reports what it did.\n", id)

@@ -232,27 +232,45 @@ func (a *app) drain(ctx context.Context, c *drainCmd) int {
 	if code >= 0 {
 		return code
 	}
-	out := a.stdout
-	if c.json {
-		out = a.stderr
-	}
-	info := started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Namespace: namespace,
-		URL: connect.WorkflowURL(connect.UIAddress(), namespace, run.GetID(), run.GetRunID())}
-	fmt.Fprintf(out, "started drain of %s: %d targets\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
-		in.Selector, len(in.Targets), info.WorkflowID, info.RunID, info.URL)
-	if !c.wait {
-		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n",
-			a.command("status", "--wait", info.WorkflowID), a.command("cancel", info.WorkflowID))
-		if c.json {
-			return a.printJSON("drain", info)
-		}
-		return exitOK
+	out := a.output(c.json)
+	what := fmt.Sprintf("drain of %s: %d targets", in.Selector, len(in.Targets))
+	if code := a.announceStart(out, "drain", what, run, namespace, c.wait, c.json); code >= 0 {
+		return code
 	}
 	res, err := a.watch(ctx, tc, "drain", run, out, time.Now())
 	if a.interrupted(ctx, "drain", id) {
 		return exitFailed
 	}
 	return a.report("drain", id, res, err, false, c.json)
+}
+
+// output is where a command prints its progress and messages: stdout, or
+// stderr when --json keeps stdout for the JSON.
+func (a *app) output(asJSON bool) io.Writer {
+	if asJSON {
+		return a.stderr
+	}
+	return a.stdout
+}
+
+// announceStart prints on out that what was started as run: its workflow
+// ID, run ID and UI link. Without wait it adds how to watch and cancel it
+// (and, with asJSON, prints the start as JSON on stdout) and returns the
+// exit code; with wait it returns -1 for the caller to follow the run.
+func (a *app) announceStart(out io.Writer, cmd, what string, run client.WorkflowRun, namespace string, wait, asJSON bool) int {
+	info := started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Namespace: namespace,
+		URL: connect.WorkflowURL(connect.UIAddress(), namespace, run.GetID(), run.GetRunID())}
+	fmt.Fprintf(out, "started %s\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
+		what, info.WorkflowID, info.RunID, info.URL)
+	if wait {
+		return -1
+	}
+	fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n",
+		a.command("status", "--wait", info.WorkflowID), a.command("cancel", info.WorkflowID))
+	if asJSON {
+		return a.printJSON(cmd, info)
+	}
+	return exitOK
 }
 
 // startDrain starts the workflow under id unless a drain with that ID

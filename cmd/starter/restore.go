@@ -17,7 +17,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clbdrain/clbdrain/internal/clb"
-	"github.com/clbdrain/clbdrain/internal/connect"
 	"github.com/clbdrain/clbdrain/workflows"
 )
 
@@ -353,21 +352,10 @@ func (a *app) startRestore(ctx context.Context, tc client.Client, c *restoreCmd,
 		a.errorf("restore", "starting workflow %s: %v", id, err)
 		return exitCodeOfServiceError(err)
 	}
-	out := a.stdout
-	if c.json {
-		out = a.stderr
-	}
-	info := started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Namespace: namespace,
-		URL: connect.WorkflowURL(connect.UIAddress(), namespace, run.GetID(), run.GetRunID())}
-	fmt.Fprintf(out, "started restore of %d targets on %d listeners or rules\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
-		countTargets(in.Manifest), len(in.Manifest.Bindings), info.WorkflowID, info.RunID, info.URL)
-	if !c.wait {
-		fmt.Fprintf(out, "  watch it:    %s\n  cancel it:   %s\n",
-			a.command("status", "--wait", info.WorkflowID), a.command("cancel", info.WorkflowID))
-		if c.json {
-			return a.printJSON("restore", info)
-		}
-		return exitOK
+	out := a.output(c.json)
+	what := fmt.Sprintf("restore of %d targets on %d listeners or rules", countTargets(in.Manifest), len(in.Manifest.Bindings))
+	if code := a.announceStart(out, "restore", what, run, namespace, c.wait, c.json); code >= 0 {
+		return code
 	}
 	res, err := a.watchRestore(ctx, tc, run, out, time.Now())
 	if a.interrupted(ctx, "restore", id) {
@@ -497,10 +485,7 @@ func (a *app) reportRestore(id string, res workflows.RestoreResult, err error, a
 	} else if res.Cancelled {
 		code = exitFailed
 	}
-	out := a.stdout
-	if asJSON || code != exitOK {
-		out = a.stderr
-	}
+	out := a.output(asJSON || code != exitOK)
 	fmt.Fprintln(out, text)
 	if asJSON && len(res.Bindings) > 0 {
 		if jsonCode := a.printJSON("restore", res); jsonCode != exitOK {

@@ -21,10 +21,7 @@ const isRestore = -2
 // exit code of reportRestore.
 func (a *app) restoreStatus(ctx context.Context, tc client.Client, c *watchCmd, namespace string, info *client.WorkflowExecutionDescription) int {
 	id, runID := info.WorkflowExecution.ID, info.WorkflowExecution.RunID
-	out := a.stdout
-	if c.json {
-		out = a.stderr
-	}
+	out := a.output(c.json)
 	fmt.Fprintf(out, "restore %s (%s)\n  UI: %s\n", id, statusNames[info.Status], connect.WorkflowURL(connect.UIAddress(), namespace, id, runID))
 	if isOpen(info.Status) && !c.wait {
 		var p workflows.RestoreProgress
@@ -45,10 +42,7 @@ func (a *app) restoreCancel(ctx context.Context, tc client.Client, c *watchCmd, 
 	if code := a.requestCancel(ctx, tc, "restore", id, info.Status); code >= 0 {
 		return code
 	}
-	out := a.stdout
-	if c.json {
-		out = a.stderr
-	}
+	out := a.output(c.json)
 	fmt.Fprintf(out, "cancellation requested for restore %s.\n"+
 		"It stops after the change in flight; what is registered stays at its current weight, and it reports each.\n", id)
 	if !c.wait {
@@ -61,10 +55,7 @@ func (a *app) restoreCancel(ctx context.Context, tc client.Client, c *watchCmd, 
 // endOfRestore follows the restore id to its end and reports it; a
 // cancelled restore is success when cancelling.
 func (a *app) endOfRestore(ctx context.Context, tc client.Client, id string, since time.Time, asJSON, cancelling bool) int {
-	out := a.stdout
-	if asJSON {
-		out = a.stderr
-	}
+	out := a.output(asJSON)
 	res, err := a.watchRestore(ctx, tc, tc.GetWorkflow(ctx, id, ""), out, since)
 	if a.interrupted(ctx, "status", id) {
 		return exitFailed

@@ -325,3 +325,23 @@ func TestRestoreLine(t *testing.T) {
 	assert.LessOrEqual(t, len([]rune(bar)), 79, "cut to the terminal's width")
 	assert.Contains(t, restoreLine(p, nil, since, since.Add(10*time.Second), true, 200), "healthy 20, 50s left")
 }
+
+// The start of a restore is announced as a drain's is; with --json the
+// start is the JSON on stdout and the announcement goes to stderr.
+func TestRestoreStartIsAnnounced(t *testing.T) {
+	t.Setenv("TEMPORAL_UI_ADDRESS", "http://ui:8233")
+	fc := withDrain(&fakeClient{run: newRun("run-1", workflows.DrainResult{}, nil)}, drained())
+	res := runWith(t, fc, "", "restore", "--json", testID)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	id := fc.starts[0].opts.ID
+	url := "http://ui:8233/namespaces/ops/workflows/" + strings.ReplaceAll(id, "/", "%2F") + "/run-1"
+	assert.Equal(t, "started restore of 2 targets on 1 listeners or rules\n"+
+		"  workflow ID: "+id+"\n"+
+		"  run ID:      run-1\n"+
+		"  UI:          "+url+"\n"+
+		"  watch it:    starter status --wait "+id+"\n"+
+		"  cancel it:   starter cancel "+id+"\n", res.stderr)
+	var got started
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &got))
+	assert.Equal(t, started{WorkflowID: id, RunID: "run-1", Namespace: "ops", URL: url}, got)
+}

@@ -259,10 +259,7 @@ func (a *app) drainServers(ctx context.Context, c *drainServersCmd) int {
 	if code >= 0 {
 		return code
 	}
-	out := a.stdout
-	if c.json {
-		out = a.stderr
-	}
+	out := a.output(c.json)
 	url := connect.WorkflowURL(connect.UIAddress(), namespace, run.GetID(), run.GetRunID())
 	fmt.Fprintf(out, "started server drain of %d server(s)\n  workflow ID: %s\n  run ID:      %s\n  UI:          %s\n",
 		len(in.Servers), run.GetID(), run.GetRunID(), url)

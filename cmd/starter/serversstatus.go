@@ -51,10 +51,7 @@ func (a *app) serversStatus(ctx context.Context, c *watchCmd, id string) int {
 	if code >= 0 {
 		return code
 	}
-	out := a.stdout
-	if c.json {
-		out = a.stderr
-	}
+	out := a.output(c.json)
 	if isOpen(desc.Status) && !c.wait {
 		p, err := a.queryServersProgress(ctx, tc, id)
 		if err != nil {
@@ -99,10 +96,7 @@ func (a *app) serversCancel(ctx context.Context, c *watchCmd, id string) int {
 	if code := a.requestCancel(ctx, tc, "server drain", id, desc.Status); code >= 0 {
 		return code
 	}
-	out := a.stdout
-	if c.json {
-		out = a.stderr
-	}
+	out := a.output(c.json)
 	fmt.Fprintf(out, "cancellation requested for server drain %s: the drains in flight finish their chunk,\n"+
 		"and every weight it set to 0 on a target it did not remove is given back.\n", id)
 	if !c.wait {

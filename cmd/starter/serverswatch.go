@@ -118,10 +118,7 @@ func (a *app) reportServers(cmd, id string, res workflows.ServersResult, err err
 		fmt.Fprintln(a.stderr, text)
 		return exitFailed
 	}
-	out := a.stdout
-	if asJSON || res.Cancelled {
-		out = a.stderr
-	}
+	out := a.output(asJSON || res.Cancelled)
 	fmt.Fprintln(out, serversSummary(id, res))
 	if asJSON {
 		if code := a.printJSON(cmd, res); code != exitOK {

@@ -156,10 +156,7 @@ func (a *app) status(ctx context.Context, c *watchCmd, id string) int {
 // waitForEnd follows a running drain until it ends and describes it
 // again. On failure it prints why and returns the exit code; else -1.
 func (a *app) waitForEnd(ctx context.Context, tc client.Client, asJSON bool, namespace, id string, since time.Time) (*client.WorkflowExecutionDescription, int) {
-	out := a.stdout
-	if asJSON {
-		out = a.stderr
-	}
+	out := a.output(asJSON)
 	_, err := a.watch(ctx, tc, "status", tc.GetWorkflow(ctx, id, ""), out, since)
 	if a.interrupted(ctx, "status", id) {
 		return nil, exitFailed

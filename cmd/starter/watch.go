@@ -433,10 +433,7 @@ func (a *app) report(cmd, workflowID string, res workflows.DrainResult, err erro
 	if err == nil {
 		a.warn(cmd, res.Warnings)
 	}
-	out := a.stdout
-	if asJSON || code != exitOK {
-		out = a.stderr
-	}
+	out := a.output(asJSON || code != exitOK)
 	fmt.Fprintln(out, text)
 	if asJSON && err == nil {
 		if jsonCode := a.printJSON(cmd, res); jsonCode != exitOK {
