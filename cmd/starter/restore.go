@@ -375,28 +375,10 @@ func countTargets(m workflows.RestoreManifest) int {
 // watchRestore follows a restore until it ends, one progress line per
 // change (redrawn in place on a terminal), and returns its result or error.
 func (a *app) watchRestore(ctx context.Context, tc client.Client, run client.WorkflowRun, w io.Writer, since time.Time) (workflows.RestoreResult, error) {
-	type end struct {
-		res workflows.RestoreResult
-		err error
-	}
-	done := make(chan end, 1)
-	go func() {
-		var res workflows.RestoreResult
-		err := run.Get(ctx, &res)
-		done <- end{res, err}
-	}()
 	width, tty := a.terminal(w)
-	ticker := time.NewTicker(a.pollInterval)
-	defer ticker.Stop()
 	last, drawn := "", false
-	for {
-		var p workflows.RestoreProgress
-		qctx, cancel := context.WithTimeout(ctx, a.queryTimeout)
-		v, err := tc.QueryWorkflow(qctx, run.GetID(), "", workflows.QueryProgress)
-		if err == nil {
-			err = v.Get(&p)
-		}
-		cancel()
+	res, err := followRun[workflows.RestoreResult](ctx, run, a.pollInterval, func() {
+		p, err := queryProgressAs[workflows.RestoreProgress](ctx, tc, a.queryTimeout, run.GetID())
 		line := restoreLine(p, err, since, time.Now(), tty, width)
 		switch {
 		case tty:
@@ -406,15 +388,11 @@ func (a *app) watchRestore(ctx context.Context, tc client.Client, run client.Wor
 			fmt.Fprintln(w, line)
 			last = line[strings.Index(line, "]")+1:]
 		}
-		select {
-		case e := <-done:
-			if drawn {
-				fmt.Fprintln(w)
-			}
-			return e.res, e.err
-		case <-ticker.C:
-		}
+	})
+	if drawn {
+		fmt.Fprintln(w)
 	}
+	return res, err
 }
 
 // restoreLine describes a restore's progress: elapsed time, phase, targets

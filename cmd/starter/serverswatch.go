@@ -14,36 +14,16 @@ import (
 
 // queryServersProgress asks a DrainServers for its ServersProgress.
 func (a *app) queryServersProgress(ctx context.Context, tc client.Client, workflowID string) (workflows.ServersProgress, error) {
-	qctx, cancel := context.WithTimeout(ctx, a.queryTimeout)
-	defer cancel()
-	var p workflows.ServersProgress
-	v, err := tc.QueryWorkflow(qctx, workflowID, "", workflows.QueryProgress)
-	if err != nil {
-		return p, err
-	}
-	err = v.Get(&p)
-	return p, err
+	return queryProgressAs[workflows.ServersProgress](ctx, tc, a.queryTimeout, workflowID)
 }
 
 // watchServers follows a server drain until it ends, a progress line per
 // change on w (redrawn in place on a terminal); with approval, it prints
 // the plan once known and how to approve it.
 func (a *app) watchServers(ctx context.Context, tc client.Client, run client.WorkflowRun, w io.Writer, approval bool) (workflows.ServersResult, error) {
-	type end struct {
-		res workflows.ServersResult
-		err error
-	}
-	done := make(chan end, 1)
-	go func() {
-		var res workflows.ServersResult
-		err := run.Get(ctx, &res)
-		done <- end{res, err}
-	}()
 	width, tty := a.terminal(w)
 	since, last, planShown := time.Now(), "", false
-	ticker := time.NewTicker(a.pollInterval)
-	defer ticker.Stop()
-	for {
+	res, err := followRun[workflows.ServersResult](ctx, run, a.pollInterval, func() {
 		p, err := a.queryServersProgress(ctx, tc, run.GetID())
 		if err == nil {
 			if approval && !planShown && p.Plan != nil && p.Phase == workflows.PhaseAwaiting {
@@ -61,15 +41,11 @@ func (a *app) watchServers(ctx context.Context, tc client.Client, run client.Wor
 			}
 			last = line
 		}
-		select {
-		case e := <-done:
-			if tty {
-				fmt.Fprintln(w)
-			}
-			return e.res, e.err
-		case <-ticker.C:
-		}
+	})
+	if tty {
+		fmt.Fprintln(w)
 	}
+	return res, err
 }
 
 // serversBar is the progress bar of a server drain, by targets removed.

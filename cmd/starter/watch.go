@@ -33,12 +33,13 @@ func terminalWidth(w io.Writer) (int, bool) {
 	return width, true
 }
 
-// queryProgress asks the drain's latest run for its Progress. The query is
+// queryProgressAs asks the latest run of workflowID for its progress
+// (workflows.QueryProgress) as a P, giving up after timeout. The query is
 // answered by a worker, so it fails while none is polling.
-func (a *app) queryProgress(ctx context.Context, tc client.Client, workflowID string) (workflows.Progress, error) {
-	qctx, cancel := context.WithTimeout(ctx, a.queryTimeout)
+func queryProgressAs[P any](ctx context.Context, tc client.Client, timeout time.Duration, workflowID string) (P, error) {
+	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var p workflows.Progress
+	var p P
 	v, err := tc.QueryWorkflow(qctx, workflowID, "", workflows.QueryProgress)
 	if err != nil {
 		return p, err
@@ -47,36 +48,51 @@ func (a *app) queryProgress(ctx context.Context, tc client.Client, workflowID st
 	return p, err
 }
 
+// queryProgress asks the drain's latest run for its Progress.
+func (a *app) queryProgress(ctx context.Context, tc client.Client, workflowID string) (workflows.Progress, error) {
+	return queryProgressAs[workflows.Progress](ctx, tc, a.queryTimeout, workflowID)
+}
+
+// followRun waits for run to end, calling poll at once and then every
+// interval until it does, and returns run's result or error as run.Get
+// does.
+func followRun[R any](ctx context.Context, run client.WorkflowRun, every time.Duration, poll func()) (R, error) {
+	type end struct {
+		res R
+		err error
+	}
+	done := make(chan end, 1)
+	go func() {
+		var res R
+		err := run.Get(ctx, &res)
+		done <- end{res, err}
+	}()
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		poll()
+		select {
+		case e := <-done:
+			return e.res, e.err
+		case <-ticker.C:
+		}
+	}
+}
+
 // watch follows a drain until it ends, showing its progress on w and its
 // warnings on stderr (once each), and returns its result or error. Progress
 // is asked of the workflow ID, not of the run, so it follows
 // continue-as-new, as run.Get does.
 func (a *app) watch(ctx context.Context, tc client.Client, cmd string, run client.WorkflowRun, w io.Writer, since time.Time) (workflows.DrainResult, error) {
-	type end struct {
-		res workflows.DrainResult
-		err error
-	}
-	done := make(chan end, 1)
-	go func() {
-		var res workflows.DrainResult
-		err := run.Get(ctx, &res)
-		done <- end{res, err}
-	}()
 	width, tty := a.terminal(w)
 	pp := &progressPrinter{w: w, tty: tty, width: width, since: since,
 		warn: func(ws []string) { a.printWarnings(cmd, ws) }, fresh: a.fresh}
-	ticker := time.NewTicker(a.pollInterval)
-	defer ticker.Stop()
-	for {
+	res, err := followRun[workflows.DrainResult](ctx, run, a.pollInterval, func() {
 		p, err := a.queryProgress(ctx, tc, run.GetID())
 		pp.show(p, err, time.Now())
-		select {
-		case e := <-done:
-			pp.finish()
-			return e.res, e.err
-		case <-ticker.C:
-		}
-	}
+	})
+	pp.finish()
+	return res, err
 }
 
 // progressPrinter shows successive progress answers: on a terminal, one
