@@ -108,6 +108,25 @@ func (s *sim) close() {
 	s.Server.Close()
 }
 
+// startSimWorker serves an emulator of the fleet, tasks taking latency,
+// and runs one worker against it polling queue. stop stops the worker,
+// then the emulator; on error nothing is left running.
+func (e *env) startSimWorker(fleet clbsim.State, latency time.Duration, queue string) (s *sim, stop func(), err error) {
+	s, err = startSim(fleet, latency)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := e.startWorker(s.http.URL, "--task-queue", queue)
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	return s, func() {
+		w.Stop()
+		s.close()
+	}, nil
+}
+
 // startWorker runs the worker binary against the emulator at simURL and
 // waits until it polls.
 func (e *env) startWorker(simURL string, args ...string) (*harness.Process, error) {

@@ -72,17 +72,12 @@ func (e *env) restore(ctx context.Context) (restoreFigures, error) {
 	if err != nil {
 		return f, err
 	}
-	s, err := startSim(unbound(fleet), restoreLatency)
-	if err != nil {
-		return f, err
-	}
-	defer s.close()
 	const queue = "bench-restore"
-	w, err := e.startWorker(s.http.URL, "--task-queue", queue)
+	s, stop, err := e.startSimWorker(unbound(fleet), restoreLatency, queue)
 	if err != nil {
 		return f, err
 	}
-	defer w.Stop()
+	defer stop()
 
 	lb := fleet.LoadBalancers[0]
 	l := lb.Listeners[0]

@@ -90,17 +90,12 @@ func (e *env) servers(ctx context.Context) (serversFigures, error) {
 	f := serversFigures{Listeners: serversLBs * serversListeners, Latency: serversLatency, Delay: serversDelay,
 		Ideal: serversLatency + serversDelay + serversListeners*serversLatency}
 	state, servers := serversFleet()
-	s, err := startSim(state, serversLatency)
-	if err != nil {
-		return f, err
-	}
-	defer s.close()
 	const queue = "bench-servers"
-	w, err := e.startWorker(s.http.URL, "--task-queue", queue)
+	s, stop, err := e.startSimWorker(state, serversLatency, queue)
 	if err != nil {
 		return f, err
 	}
-	defer w.Stop()
+	defer stop()
 	in := workflows.ServersInput{Servers: servers, DrainDelay: serversDelay, Reason: "bench: server drain"}
 	start := time.Now()
 	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.ServersWorkflowID(servers), TaskQueue: queue},

@@ -47,17 +47,12 @@ func (e *env) measureTurns(ctx context.Context, f *figures) error {
 	if err != nil {
 		return err
 	}
-	s, err := startSim(sc.Fleet, turnsLatency)
-	if err != nil {
-		return err
-	}
-	defer s.close()
 	const queue = "bench-turns"
-	w, err := e.startWorker(s.http.URL, "--task-queue", queue)
+	s, stop, err := e.startSimWorker(sc.Fleet, turnsLatency, queue)
 	if err != nil {
 		return err
 	}
-	defer w.Stop()
+	defer stop()
 	start := time.Now()
 	if err := e.drainAtOnce(ctx, queue, sc.Inputs); err != nil {
 		return err
