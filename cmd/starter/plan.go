@@ -36,13 +36,9 @@ they do not (or the plan could not be made).
 }
 
 func (a *app) plan(ctx context.Context, c *serversFlags) int {
-	if c.requester == "" {
-		c.requester = a.user()
-	}
-	in, problems := c.input(a.stdin)
-	if len(problems) > 0 {
-		a.printServerProblems("plan", problems)
-		return exitUsage
+	in, code := a.serversInput("plan", c)
+	if code >= 0 {
+		return code
 	}
 	in.PlanOnly = true
 	tc, namespace, ok := a.connect(ctx, "plan")

@@ -236,14 +236,25 @@ so a second drain of the same servers is refused while the first runs (exit 3).
 	return cmd
 }
 
-func (a *app) drainServers(ctx context.Context, c *drainServersCmd) int {
+// serversInput is the input the flags of cmd (drain-servers, plan)
+// describe, the requester defaulting to the user. Bad input is listed on
+// stderr with exitUsage; else the code is -1.
+func (a *app) serversInput(cmd string, c *serversFlags) (workflows.ServersInput, int) {
 	if c.requester == "" {
 		c.requester = a.user()
 	}
 	in, problems := c.input(a.stdin)
 	if len(problems) > 0 {
-		a.printServerProblems("drain-servers", problems)
-		return exitUsage
+		a.printServerProblems(cmd, problems)
+		return in, exitUsage
+	}
+	return in, -1
+}
+
+func (a *app) drainServers(ctx context.Context, c *drainServersCmd) int {
+	in, code := a.serversInput("drain-servers", &c.serversFlags)
+	if code >= 0 {
+		return code
 	}
 	in.Approval = c.approval
 	id := c.workflowID
