@@ -297,3 +297,13 @@ func TestServersBar(t *testing.T) {
 	assert.Equal(t, "["+strings.Repeat("=", barWidth)+"] 100%", serversBar(workflows.ServersProgress{Phase: workflows.PhaseDone}))
 	assert.Equal(t, "["+strings.Repeat(" ", barWidth)+"]   0%", serversBar(workflows.ServersProgress{Phase: workflows.PhaseDiscovering}))
 }
+
+// A --servers file that cannot be opened is bad input, named with its path.
+func TestDrainServersUnreadableFile(t *testing.T) {
+	for _, cmd := range []string{"drain-servers", "plan"} {
+		res := runWith(t, nil, "", cmd, "--servers", "/nonexistent/servers.txt")
+		require.Equal(t, exitUsage, res.code, res.stderr)
+		assert.False(t, res.dialed)
+		assert.Contains(t, res.stderr, `--servers = "/nonexistent/servers.txt": cannot be read: open /nonexistent/servers.txt: no such file or directory`)
+	}
+}
