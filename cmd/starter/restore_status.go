@@ -24,11 +24,7 @@ func (a *app) restoreStatus(ctx context.Context, tc client.Client, c *watchCmd, 
 	out := a.output(c.json)
 	fmt.Fprintf(out, "restore %s (%s)\n  UI: %s\n", id, statusNames[info.Status], connect.WorkflowURL(connect.UIAddress(), namespace, id, runID))
 	if isOpen(info.Status) && !c.wait {
-		var p workflows.RestoreProgress
-		v, err := tc.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
-		if err == nil {
-			err = v.Get(&p)
-		}
+		p, err := queryProgressAs[workflows.RestoreProgress](ctx, tc, a.queryTimeout, id)
 		fmt.Fprintln(out, restoreLine(p, err, info.WorkflowStartTime, time.Now(), false, 0))
 		return exitOK
 	}
