@@ -60,6 +60,8 @@ type serversDrain struct {
 	// claims are the DrainClaim children holding the servers
 	// (servers_claim.go).
 	claims []workflow.ChildWorkflowFuture
+	// claimed are the claims' workflow IDs.
+	claimed []string
 }
 
 // serverBinding is one listener or rule of the plan as the drain moves.
@@ -114,6 +116,9 @@ func (s *serversDrain) run(ctx workflow.Context) (ServersResult, error) {
 		s.result.Finished = workflow.Now(ctx)
 		s.setPhase(ctx, PhaseDone)
 		return s.result, nil
+	}
+	if err := s.claimFound(ctx); err != nil {
+		return s.stop(ctx, err)
 	}
 	if err := guardsHold(plan, s.in.Guards); err != nil {
 		return s.stop(ctx, err)

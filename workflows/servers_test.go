@@ -730,3 +730,31 @@ func TestDrainServersCancelEarly(t *testing.T) {
 		})
 	}
 }
+
+// holdingDrain holds a server's claim under the instance's ID, as a server
+// drain of ins-srva0001 does, then runs a server drain of the same CVM
+// named by its private IP, and returns that drain's error.
+func holdingDrain(ctx workflow.Context, in workflows.ServersInput) error {
+	claim := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: workflows.ServerClaimID(srvA)}), workflows.ClaimWorkflowName, workflows.ClaimInput{})
+	if err := claim.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		return err
+	}
+	return workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflows.ServersChildOptions(in)),
+		workflows.ServersWorkflowName, in).Get(ctx, nil)
+}
+
+// A server drain naming a CVM by its IP while another holds it by its
+// InstanceId is refused before any change: both would drain one server.
+func TestDrainServersClaimsAnInstanceNamedByIP(t *testing.T) {
+	e := newServersEnv(t, serversFleet())
+	e.env.RegisterWorkflow(holdingDrain)
+	in := serversInput()
+	in.Servers = []clb.Server{{Ip: "10.0.1.1"}}
+	e.env.ExecuteWorkflow(holdingDrain, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+	require.Equal(t, workflows.ErrAlreadyRunning, appErr.Type())
+	require.Contains(t, appErr.Error(), "holds server ins-srva0001")
+	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets), "nothing changed")
+}
