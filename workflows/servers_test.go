@@ -758,3 +758,23 @@ func TestDrainServersClaimsAnInstanceNamedByIP(t *testing.T) {
 	require.Contains(t, appErr.Error(), "holds server ins-srva0001")
 	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets), "nothing changed")
 }
+
+// Servers bound to more listeners than one server drain can hold in its
+// history and result: refused before any change, saying how to split it.
+func TestDrainServersPlanTooLarge(t *testing.T) {
+	var listeners []clb.Listener
+	for i := range workflows.MaxPlanBindings + 1 {
+		listeners = append(listeners, clb.Listener{ListenerId: fmt.Sprintf("lbl-%08d", i), Protocol: clb.ProtocolTCP, Port: int64(1000 + i),
+			Targets: []clb.BoundTarget{cvmAt("ins-srva0001", "10.0.1.1", 80, 10), cvmAt("ins-keep0001", "10.0.1.2", 80, 10)}})
+	}
+	e := newServersEnv(t, clbsim.State{LoadBalancers: []clbsim.LoadBalancer{{LoadBalancerId: "lb-big00001", Listeners: listeners}}})
+	in := serversInput()
+	in.Servers = []clb.Server{srvA}
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+	require.Equal(t, workflows.ErrPlanTooLarge, appErr.Type())
+	require.Contains(t, appErr.Error(), "bound to 1001 listeners or rules")
+	require.Contains(t, appErr.Error(), "--lb")
+	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets), "nothing changed")
+}
