@@ -60,6 +60,8 @@ type serversDrain struct {
 	// claims are the DrainClaim children holding the servers
 	// (servers_claim.go).
 	claims []workflow.ChildWorkflowFuture
+	// claimed are the claims' workflow IDs.
+	claimed []string
 }
 
 // serverBinding is one listener or rule of the plan as the drain moves.
@@ -105,6 +107,9 @@ func (s *serversDrain) run(ctx workflow.Context) (ServersResult, error) {
 	}
 	s.setPhase(ctx, PhaseDiscovering)
 	plan, err := s.discover(ctx)
+	if err == nil {
+		err = planFits(plan)
+	}
 	if err != nil {
 		return s.stop(ctx, err)
 	}
@@ -114,6 +119,9 @@ func (s *serversDrain) run(ctx workflow.Context) (ServersResult, error) {
 		s.result.Finished = workflow.Now(ctx)
 		s.setPhase(ctx, PhaseDone)
 		return s.result, nil
+	}
+	if err := s.claimFound(ctx); err != nil {
+		return s.stop(ctx, err)
 	}
 	if err := guardsHold(plan, s.in.Guards); err != nil {
 		return s.stop(ctx, err)
@@ -163,6 +171,18 @@ func guardsHold(plan Plan, g Guards) error {
 	}
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("capacity guard: %d listener(s) or rule(s) at fault (--allow-empty overrides): %s",
 		len(v), strings.Join(lines, "; ")), ErrCapacityGuard, nil, v)
+}
+
+// planFits fails with ErrPlanTooLarge when the plan has more bindings than
+// one DrainServers can hold, before any change.
+func planFits(plan Plan) error {
+	if plan.Bindings <= MaxPlanBindings {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"the servers are bound to %d listeners or rules (%d targets on %d load balancers); one server drain takes at most %d: "+
+			"split it by load balancer (--lb) or by servers; nothing was changed",
+		plan.Bindings, plan.Targets, len(plan.LoadBalancers), MaxPlanBindings), ErrPlanTooLarge, nil)
 }
 
 // setPlan makes plan the one to act on, with a state per binding.

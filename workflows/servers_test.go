@@ -730,3 +730,51 @@ func TestDrainServersCancelEarly(t *testing.T) {
 		})
 	}
 }
+
+// holdingDrain holds a server's claim under the instance's ID, as a server
+// drain of ins-srva0001 does, then runs a server drain of the same CVM
+// named by its private IP, and returns that drain's error.
+func holdingDrain(ctx workflow.Context, in workflows.ServersInput) error {
+	claim := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: workflows.ServerClaimID(srvA)}), workflows.ClaimWorkflowName, workflows.ClaimInput{})
+	if err := claim.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		return err
+	}
+	return workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflows.ServersChildOptions(in)),
+		workflows.ServersWorkflowName, in).Get(ctx, nil)
+}
+
+// A server drain naming a CVM by its IP while another holds it by its
+// InstanceId is refused before any change: both would drain one server.
+func TestDrainServersClaimsAnInstanceNamedByIP(t *testing.T) {
+	e := newServersEnv(t, serversFleet())
+	e.env.RegisterWorkflow(holdingDrain)
+	in := serversInput()
+	in.Servers = []clb.Server{{Ip: "10.0.1.1"}}
+	e.env.ExecuteWorkflow(holdingDrain, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+	require.Equal(t, workflows.ErrAlreadyRunning, appErr.Type())
+	require.Contains(t, appErr.Error(), "holds server ins-srva0001")
+	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets), "nothing changed")
+}
+
+// Servers bound to more listeners than one server drain can hold in its
+// history and result: refused before any change, saying how to split it.
+func TestDrainServersPlanTooLarge(t *testing.T) {
+	var listeners []clb.Listener
+	for i := range workflows.MaxPlanBindings + 1 {
+		listeners = append(listeners, clb.Listener{ListenerId: fmt.Sprintf("lbl-%08d", i), Protocol: clb.ProtocolTCP, Port: int64(1000 + i),
+			Targets: []clb.BoundTarget{cvmAt("ins-srva0001", "10.0.1.1", 80, 10), cvmAt("ins-keep0001", "10.0.1.2", 80, 10)}})
+	}
+	e := newServersEnv(t, clbsim.State{LoadBalancers: []clbsim.LoadBalancer{{LoadBalancerId: "lb-big00001", Listeners: listeners}}})
+	in := serversInput()
+	in.Servers = []clb.Server{srvA}
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+	require.Equal(t, workflows.ErrPlanTooLarge, appErr.Type())
+	require.Contains(t, appErr.Error(), "bound to 1001 listeners or rules")
+	require.Contains(t, appErr.Error(), "--lb")
+	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets), "nothing changed")
+}

@@ -45,6 +45,10 @@ const (
 	// could not remove every binding; its details are the ServersResult,
 	// which says per binding what was done.
 	ErrBindingsFailed = "BindingsFailed"
+	// ErrPlanTooLarge is the ApplicationError type of a plan with more
+	// than MaxPlanBindings listeners or rules: one workflow's result and
+	// history cannot hold it.
+	ErrPlanTooLarge = "PlanTooLarge"
 	// KindServers is the ClbKind search attribute of DrainServers, and
 	// KindPlan of a PlanOnly one.
 	KindServers = "servers"
@@ -61,6 +65,10 @@ const (
 	MaxServers = 200
 	// MaxScope is the most load balancer IDs a scope lists.
 	MaxScope = 1000
+	// MaxPlanBindings is the most listeners and rules one DrainServers
+	// drains: each is a child drain in its history, and the plan is in its
+	// result, which Temporal bounds (2 MB).
+	MaxPlanBindings = 1000
 	// maxIDServers is the longest list of servers spelled out in a
 	// workflow ID; a longer one is hashed.
 	maxIDServers = 200
