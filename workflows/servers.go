@@ -62,6 +62,9 @@ type serversDrain struct {
 	claims []workflow.ChildWorkflowFuture
 	// claimed are the claims' workflow IDs.
 	claimed []string
+	// waiting are the workflow IDs of running drains child drains wait
+	// for (runChild).
+	waiting []string
 }
 
 // serverBinding is one listener or rule of the plan as the drain moves.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -171,6 +172,14 @@ func (s *serversDrain) deregister(ctx workflow.Context) {
 	})
 }
 
+// Versions of DrainServers' changes (README, "Upgrading workers").
+const (
+	// childWaitVersion: a child drain whose start is refused because a
+	// drain runs under its conventional ID waits for it and starts again,
+	// instead of failing its binding at once.
+	childWaitVersion = "servers-child-waits"
+)
+
 // drainBinding runs the child drain of one binding and records what it
 // removed, with the plan's weights (the child read weight 0).
 func (s *serversDrain) drainBinding(ctx workflow.Context, b *serverBinding) {
@@ -179,26 +188,108 @@ func (s *serversDrain) drainBinding(ctx workflow.Context, b *serverBinding) {
 	// The child runs where this drain runs: the worker that serves its
 	// task queue is the one that reaches its cloud.
 	opts.TaskQueue = workflow.GetInfo(ctx).TaskQueueName
-	var res DrainResult
-	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), WorkflowName, in).Get(ctx, &res)
+	res, _, err := s.runChild(ctx, opts, in)
 	b.done = true
 	s.progress.BindingsDone++
 	b.addRemoved(clb.Unweighted(res.Deregistered))
+	var busy *stillRunningError
 	switch {
 	case err == nil && !res.Cancelled:
 		b.outcome.Outcome = BindingRemoved
+	case errors.As(err, &busy):
+		s.bindingFailed(b, err)
+		s.giveBack(ctx, b)
 	case ctx.Err() != nil:
 		b.outcome.Outcome = BindingCancelled
 	default:
-		b.outcome.Outcome, b.outcome.Error = BindingFailed, "its drain "+in.Selector.String()+" was cancelled"
-		if err != nil {
-			b.outcome.Error = errorMessage(err)
+		s.bindingFailed(b, err)
+		if err == nil {
+			b.outcome.Error = "its drain " + in.Selector.String() + " was cancelled"
 		}
-		s.progress.LastError = b.outcome.Error
-		s.log.Error("binding not removed", "selector", b.Selector.String(), "error", err)
 		s.recheckFailed(ctx, b)
 	}
 	s.progress.TargetsDone += len(b.removed)
+}
+
+// bindingFailed marks b failed with err.
+func (s *serversDrain) bindingFailed(b *serverBinding, err error) {
+	b.outcome.Outcome = BindingFailed
+	if err != nil {
+		b.outcome.Error = errorMessage(err)
+	}
+	s.progress.LastError = b.outcome.Error
+	s.log.Error("binding not removed", "selector", b.Selector.String(), "error", err)
+}
+
+// stillRunningError is the error of a binding whose child drain could not
+// start within childWaitLimit: a drain kept running under its ID.
+type stillRunningError struct {
+	workflowID string
+	waited     time.Duration
+}
+
+func (e *stillRunningError) Error() string {
+	return fmt.Sprintf("a drain was still running as workflow %s after waiting %s for it to end, so this binding's drain never started",
+		e.workflowID, e.waited)
+}
+
+// runChild runs the child drain of in under opts. When its start is
+// refused because a drain already runs under its conventional ID (a
+// listener drain started by hand, another server drain's child), it
+// waits for that drain to end, showing it in the progress, and starts
+// the child again, waiting childWaitFirst doubling up to childWaitEvery;
+// after childWaitLimit it gives up with a *stillRunningError. started
+// says whether the child started.
+func (s *serversDrain) runChild(ctx workflow.Context, opts workflow.ChildWorkflowOptions, in DrainInput) (res DrainResult, started bool, err error) {
+	cctx := workflow.WithChildOptions(ctx, opts)
+	since := workflow.Now(ctx)
+	every := childWaitFirst
+	for {
+		child := workflow.ExecuteChildWorkflow(cctx, WorkflowName, in)
+		startErr := child.GetChildWorkflowExecution().Get(ctx, nil)
+		if startErr == nil || !temporal.IsWorkflowExecutionAlreadyStartedError(startErr) || ctx.Err() != nil ||
+			workflow.GetVersion(ctx, childWaitVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			err = child.Get(ctx, &res)
+			return res, startErr == nil, err
+		}
+		waited := workflow.Now(ctx).Sub(since)
+		if waited >= childWaitLimit {
+			return res, false, &stillRunningError{workflowID: opts.WorkflowID, waited: waited}
+		}
+		s.log.Info("a drain runs under the binding's ID; waiting for it to end", "workflowID", opts.WorkflowID, "waited", waited)
+		s.waiting = append(s.waiting, opts.WorkflowID)
+		s.showWaiting()
+		err = workflow.Sleep(ctx, min(every, childWaitLimit-waited))
+		i := slices.Index(s.waiting, opts.WorkflowID)
+		s.waiting = slices.Delete(s.waiting, i, i+1)
+		s.showWaiting()
+		if err != nil {
+			return res, false, err
+		}
+		every = min(2*every, childWaitEvery)
+	}
+}
+
+// showWaiting puts the drains bindings wait for in the progress.
+func (s *serversDrain) showWaiting() {
+	s.progress.WaitingFor = ""
+	if len(s.waiting) > 0 {
+		s.progress.WaitingFor = "waiting for " + strings.Join(s.waiting, ", ")
+	}
+}
+
+// giveBack gives their weights from the plan back to the targets of a
+// failed binding b this drain set to 0, as a cancel does, and says in its
+// outcome whether it could.
+func (s *serversDrain) giveBack(ctx workflow.Context, b *serverBinding) {
+	if err := s.restoreWeights(ctx, []*serverBinding{b}); err != nil {
+		b.outcome.Error += "; giving its weights back failed: " + errorMessage(err)
+		s.log.Error("giving a failed binding's weights back failed", "selector", b.Selector.String(), "error", err)
+		return
+	}
+	if b.outcome.Restored > 0 {
+		b.outcome.Error += fmt.Sprintf("; its %d target(s) got their weights back", b.outcome.Restored)
+	}
 }
 
 // addRemoved records targets as removed, with their weights from the plan.
@@ -253,14 +344,24 @@ func (s *serversDrain) restoreLoadBalancer(ctx workflow.Context, bs []*serverBin
 			b.outcome.Outcome = BindingCancelled
 		}
 	}
+	if err := s.restoreWeights(ctx, bs); err != nil {
+		s.result.RestoreError = errorMessage(err)
+		s.log.Error("restoring weights failed", "loadBalancer", bs[0].Selector.LoadBalancerId, "error", err)
+	}
+}
+
+// restoreWeights gives its weight from the plan back to each target of bs
+// set to 0 and not removed, counting it in its binding's Restored; targets
+// found unbound are left. It returns the last error met.
+func (s *serversDrain) restoreWeights(ctx workflow.Context, bs []*serverBinding) error {
+	var last error
 	batches := serverWeightBatches(bs, func(b *serverBinding, t clb.WeightedTarget) (clb.WeightedTarget, bool) {
 		return t, b.zeroed[t.Key()] && !b.isRemoved(t.Key())
 	})
 	for _, batch := range batches {
 		done, err := setWeightsOn(ctx, batch, true)
 		if err != nil {
-			s.result.RestoreError = errorMessage(err)
-			s.log.Error("restoring weights failed", "loadBalancer", bs[0].Selector.LoadBalancerId, "error", err)
+			last = err
 			continue
 		}
 		for _, e := range batch {
@@ -272,6 +373,7 @@ func (s *serversDrain) restoreLoadBalancer(ctx workflow.Context, bs []*serverBin
 			}
 		}
 	}
+	return last
 }
 
 // isRemoved reports whether the target of key was removed.

@@ -130,11 +130,32 @@ func (c *countingCLB) DeregisterTargets(ctx context.Context, sel clb.Selector, t
 }
 
 func newServersEnv(t *testing.T, state clbsim.State) *serversEnv {
+	return newServersEnvOn(t, state, func(env *testsuite.TestWorkflowEnvironment) simClock { return &envClock{env: env} })
+}
+
+// simClock is the emulator's and the activities' clock.
+type simClock interface {
+	clbsim.Clock
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// wallClock is an envClock that follows the wall clock instead of the
+// workflow's, for tests whose workflows wait longer than the emulator's
+// MaxClockSkew: the client signs with the wall clock.
+type wallClock struct{ envClock }
+
+func (c *wallClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.slept)
+}
+
+func newServersEnvOn(t *testing.T, state clbsim.State, newClock func(*testsuite.TestWorkflowEnvironment) simClock) *serversEnv {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil))))
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue, ID: "clb-drain-servers/test"})
-	clock := &envClock{env: env}
+	clock := newClock(env)
 	c, sim := clbsimtest.Start(t, clbsim.Config{State: state, TaskLatency: 500 * time.Millisecond, Clock: clock, Rate: -1})
 	api := &countingCLB{Client: c, calls: map[string]int{}}
 	env.RegisterActivity(&activities.Activities{CLB: api, Now: clock.Now, Sleep: clock.Sleep})
@@ -777,4 +798,82 @@ func TestDrainServersPlanTooLarge(t *testing.T) {
 	require.Contains(t, appErr.Error(), "bound to 1001 listeners or rules")
 	require.Contains(t, appErr.Error(), "--lb")
 	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets), "nothing changed")
+}
+
+// holdID runs a Holder under id for holdFor (as a listener drain started
+// by hand holds its conventional ID), then a server drain, and returns the
+// server drain's result.
+func holdID(e *serversEnv, id string, holdFor time.Duration) func(ctx workflow.Context, in workflows.ServersInput) (workflows.ServersResult, error) {
+	e.env.RegisterWorkflowWithOptions(func(ctx workflow.Context, d time.Duration) error {
+		return workflow.Sleep(ctx, d)
+	}, workflow.RegisterOptions{Name: "Holder"})
+	return func(ctx workflow.Context, in workflows.ServersInput) (workflows.ServersResult, error) {
+		hold := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: id}), "Holder", holdFor)
+		if err := hold.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+			return workflows.ServersResult{}, err
+		}
+		var res workflows.ServersResult
+		err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflows.ServersChildOptions(in)),
+			workflows.ServersWorkflowName, in).Get(ctx, &res)
+		return res, err
+	}
+}
+
+var tcp2 = clb.Selector{LoadBalancerId: "lb-srv00002", ListenerId: "lbl-tcp00002"}
+
+// A binding whose conventional ID another drain holds waits for it to end,
+// saying so in the progress, and is then drained.
+func TestDrainServersChildWaitsForRunningDrain(t *testing.T) {
+	e := newServersEnv(t, serversFleet())
+	id := workflows.WorkflowIDFor(workflows.DrainInput{Selector: tcp2})
+	e.env.RegisterWorkflowWithOptions(holdID(e, id, 3*time.Minute), workflow.RegisterOptions{Name: "Holding"})
+	var waiting string
+	e.env.RegisterDelayedCallback(func() {
+		v, err := e.env.QueryWorkflowByID(workflows.ServersWorkflowID(serversInput().Servers), workflows.QueryProgress)
+		require.NoError(t, err)
+		var p workflows.ServersProgress
+		require.NoError(t, v.Get(&p))
+		waiting = p.WaitingFor
+	}, 2*time.Minute)
+	e.env.ExecuteWorkflow("Holding", serversInput())
+	require.NoError(t, e.env.GetWorkflowError())
+	var res workflows.ServersResult
+	require.NoError(t, e.env.GetWorkflowResult(&res))
+	require.Equal(t, "waiting for "+id, waiting)
+	require.Equal(t, removals, manifestLines(res.RestoreManifest))
+	for _, o := range res.Outcomes {
+		require.Equal(t, workflows.BindingRemoved, o.Outcome, o.Selector.String())
+	}
+	require.GreaterOrEqual(t, res.Finished.Sub(res.Started), 3*time.Minute, "started once the other drain ended")
+}
+
+// A binding whose conventional ID another drain holds past the wait's
+// bound fails, its weights given back; the others are removed.
+func TestDrainServersChildWaitBound(t *testing.T) {
+	e := newServersEnvOn(t, serversFleet(), func(*testsuite.TestWorkflowEnvironment) simClock { return &wallClock{} })
+	id := workflows.WorkflowIDFor(workflows.DrainInput{Selector: tcp2})
+	e.env.RegisterWorkflowWithOptions(holdID(e, id, 3*time.Hour), workflow.RegisterOptions{Name: "Holding"})
+	e.env.ExecuteWorkflow("Holding", serversInput())
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+	require.Equal(t, workflows.ErrBindingsFailed, appErr.Type())
+	var res workflows.ServersResult
+	require.NoError(t, appErr.Details(&res))
+	want := map[string]int64{}
+	for k, w := range removals {
+		if !strings.HasPrefix(k, tcp2.String()) {
+			want[k] = w
+		}
+	}
+	require.Equal(t, want, manifestLines(res.RestoreManifest))
+	last := res.Outcomes[len(res.Outcomes)-1]
+	require.Equal(t, tcp2, last.Selector)
+	require.Equal(t, workflows.BindingFailed, last.Outcome)
+	require.Contains(t, last.Error, "still running as workflow "+id+" after waiting 1h0m0s")
+	require.Contains(t, last.Error, "its 1 target(s) got their weights back")
+	require.Equal(t, 1, last.Restored)
+	require.Zero(t, last.LeftAtZero)
+	require.Equal(t, int64(50), e.bound()[tcp2.String()+" ins-srvb0002:443"], "given its weight back")
+	require.Len(t, res.Skipped, 1)
+	require.Contains(t, res.Skipped[0].Why, "failed: a drain was still running")
 }

@@ -78,6 +78,15 @@ const (
 	// childrenPerLB is how many child drains of one load balancer run at
 	// once: one changing it, the next one starting and reading meanwhile.
 	childrenPerLB = 2
+	// childWaitFirst is how long a child drain whose start was refused,
+	// a drain running under its conventional ID, waits before starting
+	// again; each wait doubles, up to childWaitEvery, so that a long wait
+	// adds few events to the history. childWaitLimit bounds the whole
+	// wait of one binding: past it, the binding fails and its weights
+	// are given back.
+	childWaitFirst = 5 * time.Second
+	childWaitEvery = time.Minute
+	childWaitLimit = time.Hour
 )
 
 // Phases of DrainServers beyond DrainAndDeregister's.
@@ -271,6 +280,10 @@ type ServersProgress struct {
 	DrainUntil time.Time `json:"DrainUntil,omitempty"`
 	// LastError is the last error seen.
 	LastError string `json:"LastError,omitempty"`
+	// WaitingFor, while a binding's child drain waits for a drain already
+	// running under its conventional ID, says "waiting for" and that
+	// workflow ID (several, comma-separated).
+	WaitingFor string `json:"WaitingFor,omitempty"`
 }
 
 // ServersWorkflowID is the conventional workflow ID of a DrainServers of

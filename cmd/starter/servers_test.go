@@ -307,3 +307,11 @@ func TestDrainServersUnreadableFile(t *testing.T) {
 		assert.Contains(t, res.stderr, `--servers = "/nonexistent/servers.txt": cannot be read: open /nonexistent/servers.txt: no such file or directory`)
 	}
 }
+
+// A binding waiting for a drain under its ID shows in the progress line.
+func TestServersLineWaitingFor(t *testing.T) {
+	line := serversLine(workflows.ServersProgress{Phase: workflows.PhaseDeregistering, BindingsTotal: 3, BindingsDone: 2,
+		WaitingFor: "waiting for clb-drain/lb-1/lbl-1"})
+	require.Contains(t, line, "2/3 listeners or rules")
+	require.Contains(t, line, " · waiting for clb-drain/lb-1/lbl-1")
+}

@@ -72,6 +72,9 @@ func serversLine(p workflows.ServersProgress) string {
 	if !p.DrainUntil.IsZero() {
 		line += " · draining until " + p.DrainUntil.Format(time.TimeOnly)
 	}
+	if p.WaitingFor != "" {
+		line += " · " + p.WaitingFor
+	}
 	if p.LastError != "" {
 		line += " · last error: " + oneLine(p.LastError)
 	}
