@@ -178,6 +178,10 @@ const (
 	// drain runs under its conventional ID waits for it and starts again,
 	// instead of failing its binding at once.
 	childWaitVersion = "servers-child-waits"
+	// recheckAnyErrorVersion: a child that fails is re-checked read-only
+	// even when the server drain is cancelled, on a context the cancel
+	// does not reach.
+	recheckAnyErrorVersion = "servers-recheck-any-error"
 )
 
 // drainBinding runs the child drain of one binding and records what it
@@ -188,7 +192,7 @@ func (s *serversDrain) drainBinding(ctx workflow.Context, b *serverBinding) {
 	// The child runs where this drain runs: the worker that serves its
 	// task queue is the one that reaches its cloud.
 	opts.TaskQueue = workflow.GetInfo(ctx).TaskQueueName
-	res, _, err := s.runChild(ctx, opts, in)
+	res, started, err := s.runChild(ctx, opts, in)
 	b.done = true
 	s.progress.BindingsDone++
 	b.addRemoved(clb.Unweighted(res.Deregistered))
@@ -201,6 +205,9 @@ func (s *serversDrain) drainBinding(ctx workflow.Context, b *serverBinding) {
 		s.giveBack(ctx, b)
 	case ctx.Err() != nil:
 		b.outcome.Outcome = BindingCancelled
+		if err != nil && started && workflow.GetVersion(ctx, recheckAnyErrorVersion, workflow.DefaultVersion, 1) == 1 {
+			s.recheckFailed(ctx, b)
+		}
 	default:
 		s.bindingFailed(b, err)
 		if err == nil {
@@ -310,8 +317,16 @@ func (b *serverBinding) addRemoved(targets []clb.Target) {
 }
 
 // recheckFailed learns, read-only, which targets of a failed binding are
-// gone: removed by the child before it failed.
+// gone: removed by the child before it failed. It reads on a context the
+// cancel does not reach (recheckAnyErrorVersion on), so that a child
+// failing as the drain is cancelled still has what it removed in the
+// manifest.
 func (s *serversDrain) recheckFailed(ctx workflow.Context, b *serverBinding) {
+	if workflow.GetVersion(ctx, recheckAnyErrorVersion, workflow.DefaultVersion, 1) == 1 {
+		rctx, cancel := workflow.NewDisconnectedContext(ctx)
+		defer cancel()
+		ctx = rctx
+	}
 	var rr activities.RecheckResult
 	err := workflow.ExecuteActivity(withSnapshotOptions(ctx), a.Recheck,
 		activities.RecheckInput{Selector: b.Selector, Targets: clb.Unweighted(b.Remove)}).Get(ctx, &rr)

@@ -877,3 +877,39 @@ func TestDrainServersChildWaitBound(t *testing.T) {
 	require.Len(t, res.Skipped, 1)
 	require.Contains(t, res.Skipped[0].Why, "failed: a drain was still running")
 }
+
+// A child that fails as the server drain is cancelled is re-checked: what
+// it removed before failing is in the manifest, with its plan weight.
+func TestDrainServersChildFailsAsCancelled(t *testing.T) {
+	e := newServersEnvOn(t, serversFleet(), func(*testsuite.TestWorkflowEnvironment) simClock { return &wallClock{} })
+	tcp1 := clb.Selector{LoadBalancerId: "lb-srv00001", ListenerId: "lbl-tcp00001"}
+	var gone string
+	e.env.OnWorkflow(workflows.WorkflowName, mock.Anything, mock.Anything).Return(
+		func(ctx workflow.Context, in workflows.DrainInput) (workflows.DrainResult, error) {
+			if in.Selector != tcp1 {
+				return workflows.DrainAndDeregister(ctx, in)
+			}
+			part := in
+			part.Targets = in.Targets[:1]
+			if _, err := workflows.DrainAndDeregister(ctx, part); err != nil {
+				return workflows.DrainResult{}, err
+			}
+			gone = tcp1.String() + " " + in.Targets[0].Key()
+			// Cancelled meanwhile, it fails rather than reporting.
+			_ = workflow.Sleep(ctx, 10*time.Minute)
+			return workflows.DrainResult{}, temporal.NewNonRetryableApplicationError("lost the cloud", "Boom", nil)
+		})
+	e.env.RegisterDelayedCallback(e.env.CancelWorkflow, 2*time.Minute)
+	in := serversInput()
+	in.DrainDelay = 0
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+	require.NoError(t, e.env.GetWorkflowError())
+	var res workflows.ServersResult
+	require.NoError(t, e.env.GetWorkflowResult(&res))
+	require.True(t, res.Cancelled)
+	require.NotEmpty(t, gone)
+	require.NotContains(t, e.bound(), gone)
+	removed := manifestLines(res.RestoreManifest)
+	require.Contains(t, removed, gone, "removed before the child failed")
+	require.Equal(t, removals[gone], removed[gone])
+}
