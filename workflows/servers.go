@@ -23,7 +23,9 @@ import (
 // if they moved), sets weight 0 on every binding and waits DrainDelay once
 // when DrainDelay > 0, then runs one DrainAndDeregister child per listener
 // or rule under its conventional ID, load balancers in parallel up to
-// MaxParallel. Its result is a restore manifest (ServersResult). Cancelled,
+// MaxParallel; a child refused because a drain runs under that ID waits
+// for it to end and starts again, for at most an hour, after which its
+// binding fails with the weights given back. Its result is a restore manifest (ServersResult). Cancelled,
 // it gives back the weights it set that were not removed and completes
 // with Cancelled set; a binding that could not be removed fails it with
 // ErrBindingsFailed, the ServersResult as details. It answers QueryProgress
