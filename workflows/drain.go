@@ -37,7 +37,7 @@ func DrainAndDeregister(ctx workflow.Context, in DrainInput) (DrainResult, error
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, d.queryProgress); err != nil {
 		return DrainResult{}, err
 	}
-	d.watchTurns(ctx)
+	d.turns = watchTurns(ctx, &d.progress.WaitingFor)
 	d.audit = startAudit(ctx, drainAudit(in))
 	return d.run(ctx)
 }
@@ -68,8 +68,8 @@ type drain struct {
 	chunksDone int
 	result     DrainResult
 	progress   Progress
-	// mutating is true while a mutating activity runs (turns_drain.go).
-	mutating bool
+	// turns shows in the progress for whom a change waits (turns_drain.go).
+	turns *turnWatcher
 	// audit upserts the search attributes and current details.
 	audit *auditor
 	// claims are the DrainClaim children holding the other IDs of the
@@ -455,7 +455,7 @@ func (d *drain) finishOnCancel(ctx workflow.Context, cr *ChunkResult) (workflow.
 func (d *drain) sendChunk(ctx workflow.Context, cr *ChunkResult, pending []clb.Target, recheck bool) (activities.DeregisterResult, error) {
 	called := workflow.Now(ctx)
 	var dr activities.DeregisterResult
-	err := d.mutate(ctx, a.DeregisterTargets,
+	err := d.turns.mutate(ctx, a.DeregisterTargets,
 		activities.DeregisterInput{Selector: d.sel, Targets: pending, Recheck: recheck}, &dr)
 	cr.DeregisterDuration += workflow.Now(ctx).Sub(called)
 	if err != nil {
@@ -544,12 +544,12 @@ type weightCall struct {
 func (d *drain) sendWeights(ctx workflow.Context, targets []clb.WeightedTarget, recheck bool) (weightCall, error) {
 	if !batchWeights(ctx) {
 		var res activities.SetWeightResult
-		err := d.mutate(ctx, a.SetWeight, activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck}, &res)
+		err := d.turns.mutate(ctx, a.SetWeight, activities.SetWeightInput{Selector: d.sel, Targets: targets, Recheck: recheck}, &res)
 		return weightCall{taskID: res.TaskID, action: clb.ActionModifyTargetWeight, turn: res.Turn,
 			sent: res.Sent, skipped: res.Skipped, alreadySet: res.AlreadySet}, err
 	}
 	var res activities.SetWeightsResult
-	err := d.mutate(ctx, a.SetWeights, activities.SetWeightsInput{LoadBalancerId: d.sel.LoadBalancerId,
+	err := d.turns.mutate(ctx, a.SetWeights, activities.SetWeightsInput{LoadBalancerId: d.sel.LoadBalancerId,
 		Entries: []clb.BatchWeightEntry{{Selector: d.sel, Targets: targets}}, Recheck: recheck}, &res)
 	return weightCall{taskID: res.TaskID, action: clb.ActionBatchModifyTargetWeight, turn: res.Turn,
 		sent: entryTargets(res.Sent), skipped: entryTargets(res.Skipped), alreadySet: entryTargets(res.AlreadySet)}, err

@@ -11,7 +11,6 @@ import (
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
-	"github.com/clbdrain/clbdrain/internal/turns"
 )
 
 // RestoreTargets puts back what a manifest lists: it validates the input,
@@ -34,7 +33,7 @@ func RestoreTargets(ctx workflow.Context, in RestoreInput) (RestoreResult, error
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, r.queryProgress); err != nil {
 		return RestoreResult{}, err
 	}
-	r.watchTurns(ctx)
+	r.turns = watchTurns(ctx, &r.progress.WaitingFor)
 	r.audit = startAudit(ctx, restoreAudit(in))
 	if err := ValidateRestore(in); err != nil {
 		var ve *clb.ValidationError
@@ -71,8 +70,8 @@ type restore struct {
 	result   RestoreResult
 	progress RestoreProgress
 	audit    *auditor
-	// mutating counts the mutating activities in flight.
-	mutating int
+	// turns shows in the progress for whom a change waits.
+	turns *turnWatcher
 	// loadBalancers counts the load balancers restored.
 	loadBalancers int
 }
@@ -203,7 +202,7 @@ func (r *restore) registerChunk(ctx workflow.Context, b *bindingState, chunk []c
 	sent := map[string]bool{}
 	for retry := 0; ; retry++ {
 		var res activities.RegisterResult
-		err := r.mutate(mctx, a.RegisterTargets, activities.RegisterInput{Selector: b.sel, Targets: chunk, Recheck: retry > 0}, &res)
+		err := r.turns.mutate(mctx, a.RegisterTargets, activities.RegisterInput{Selector: b.sel, Targets: chunk, Recheck: retry > 0}, &res)
 		if err != nil {
 			return r.failed("registering targets on "+b.sel.String(), err)
 		}
@@ -272,35 +271,6 @@ func (r *restore) waitTask(ctx workflow.Context, in activities.WaitInput) error 
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	return workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, nil)
-}
-
-// mutate runs a mutating activity with the mutation options.
-func (r *restore) mutate(ctx workflow.Context, activity, in, out any) error {
-	r.mutating++
-	defer func() {
-		r.mutating--
-		if r.mutating == 0 {
-			r.progress.WaitingFor = ""
-		}
-	}()
-	return workflow.ExecuteActivity(withMutationOptions(ctx), activity, in).Get(ctx, out)
-}
-
-// watchTurns shows in the progress for whom a change waits.
-func (r *restore) watchTurns(ctx workflow.Context) {
-	ch := workflow.GetSignalChannel(ctx, turns.SignalWaiting)
-	wctx, _ := workflow.NewDisconnectedContext(ctx)
-	workflow.Go(wctx, func(ctx workflow.Context) {
-		for {
-			var w turns.Waiting
-			if !ch.Receive(ctx, &w) {
-				return
-			}
-			if r.mutating > 0 {
-				r.progress.WaitingFor = w.String()
-			}
-		}
-	})
 }
 
 // failed turns an activity's failure into the restore's error, prefixed

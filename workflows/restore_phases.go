@@ -275,7 +275,7 @@ func (r *restore) setBatch(ctx workflow.Context, batch []weightChange) ([]clb.Ba
 	for retry := 0; ; retry++ {
 		in.Recheck = retry > 0
 		var res activities.SetWeightsResult
-		if err := r.mutate(ctx, a.SetWeights, in, &res); err != nil {
+		if err := r.turns.mutate(ctx, a.SetWeights, in, &res); err != nil {
 			return nil, r.failed("setting weights on "+lb, err)
 		}
 		done := doneEntries(in.Entries, res)
@@ -345,7 +345,7 @@ func (r *restore) deregisterChunk(ctx workflow.Context, b *bindingState, chunk [
 	defer cancel()
 	for retry := 0; ; retry++ {
 		var res activities.DeregisterResult
-		err := r.mutate(mctx, a.DeregisterTargets, activities.DeregisterInput{Selector: b.sel, Targets: chunk, Recheck: retry > 0}, &res)
+		err := r.turns.mutate(mctx, a.DeregisterTargets, activities.DeregisterInput{Selector: b.sel, Targets: chunk, Recheck: retry > 0}, &res)
 		if err != nil {
 			return r.failed("unbinding unhealthy targets from "+b.sel.String(), err)
 		}

@@ -6,13 +6,24 @@ import (
 	"github.com/clbdrain/clbdrain/internal/turns"
 )
 
-// watchTurns shows in the progress (WaitingFor) that a change of the drain
-// waits for its turn on the load balancer, as the turns workflow tells it
-// (turns.SignalWaiting), until the change's activity ends. It only reads a
-// signal channel: it adds no command to the drain's history.
-func (d *drain) watchTurns(ctx workflow.Context) {
+// turnWatcher keeps a workflow's progress line WaitingFor: while any of its
+// mutating activities runs, it shows for whom the change waits, as the turns
+// workflow tells it (turns.SignalWaiting); when the last one ends, the line
+// is cleared. It only reads a signal channel: it adds no command to the
+// workflow's history.
+type turnWatcher struct {
+	// waitingFor is the progress field it keeps.
+	waitingFor *string
+	// mutating counts the mutating activities in flight.
+	mutating int
+}
+
+// watchTurns starts a turnWatcher keeping *waitingFor. It listens on a
+// disconnected context: a cancelled drain still restores weights, which
+// may wait for their turn.
+func watchTurns(ctx workflow.Context, waitingFor *string) *turnWatcher {
+	t := &turnWatcher{waitingFor: waitingFor}
 	ch := workflow.GetSignalChannel(ctx, turns.SignalWaiting)
-	// Disconnected: a cancelled drain still restores weights, which may wait.
 	wctx, _ := workflow.NewDisconnectedContext(ctx)
 	workflow.Go(wctx, func(ctx workflow.Context) {
 		for {
@@ -21,18 +32,23 @@ func (d *drain) watchTurns(ctx workflow.Context) {
 				return
 			}
 			// A notice that comes after its change ended is stale.
-			if d.mutating {
-				d.progress.WaitingFor = w.String()
+			if t.mutating > 0 {
+				*t.waitingFor = w.String()
 			}
 		}
 	})
+	return t
 }
 
 // mutate runs a mutating activity (DeregisterTargets, SetWeight,
-// SetWeights) with the mutation options, and clears the waiting line when
-// it ends.
-func (d *drain) mutate(ctx workflow.Context, activity, in, out any) error {
-	d.mutating = true
-	defer func() { d.mutating, d.progress.WaitingFor = false, "" }()
+// SetWeights, RegisterTargets) with the mutation options, and clears the
+// waiting line when the last one in flight ends.
+func (t *turnWatcher) mutate(ctx workflow.Context, activity, in, out any) error {
+	t.mutating++
+	defer func() {
+		if t.mutating--; t.mutating == 0 {
+			*t.waitingFor = ""
+		}
+	}()
 	return workflow.ExecuteActivity(withMutationOptions(ctx), activity, in).Get(ctx, out)
 }
