@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/workflow"
@@ -229,14 +228,7 @@ func ValidateRestore(in RestoreInput) error {
 	problems := validateManifest(in.Manifest)
 	problems = append(problems, validateHealth(in)...)
 	problems = append(problems, validateRamp(in)...)
-	switch {
-	case len(in.Reason) > MaxReasonLen:
-		problems = append(problems, clb.Problem{Field: "Reason", Value: strconv.Itoa(len(in.Reason)) + " bytes",
-			Reason: "must be at most " + strconv.Itoa(MaxReasonLen) + " bytes"})
-	case !utf8.ValidString(in.Reason):
-		problems = append(problems, clb.Problem{Field: "Reason", Value: in.Reason, Reason: "must be UTF-8 text"})
-	}
-	problems = append(problems, validateRequester(in.Requester)...)
+	problems = append(problems, validateAudit(in.Reason, in.Requester)...)
 	return clb.Err(problems)
 }
 

@@ -25,14 +25,7 @@ func ValidateServersInput(in ServersInput) error {
 		problems = append(problems, clb.Problem{Field: "MaxParallel", Value: strconv.Itoa(in.MaxParallel),
 			Reason: "must be 0 (the default, " + strconv.Itoa(DefaultMaxParallel) + ") to " + strconv.Itoa(MaxMaxParallel)})
 	}
-	switch {
-	case len(in.Reason) > MaxReasonLen:
-		problems = append(problems, clb.Problem{Field: "Reason", Value: strconv.Itoa(len(in.Reason)) + " bytes",
-			Reason: "must be at most " + strconv.Itoa(MaxReasonLen) + " bytes"})
-	case !utf8.ValidString(in.Reason):
-		problems = append(problems, clb.Problem{Field: "Reason", Value: in.Reason, Reason: "must be UTF-8 text"})
-	}
-	problems = append(problems, validateRequester(in.Requester)...)
+	problems = append(problems, validateAudit(in.Reason, in.Requester)...)
 	return clb.Err(problems)
 }
 

@@ -31,15 +31,22 @@ func Validate(in DrainInput) error {
 		problems = append(problems, clb.Problem{Field: "ChunksPerRun", Value: strconv.Itoa(in.ChunksPerRun),
 			Reason: "must be 0 (the default, " + strconv.Itoa(DefaultChunksPerRun) + ") or more"})
 	}
-	switch {
-	case len(in.Reason) > MaxReasonLen:
-		problems = append(problems, clb.Problem{Field: "Reason", Value: strconv.Itoa(len(in.Reason)) + " bytes",
-			Reason: "must be at most " + strconv.Itoa(MaxReasonLen) + " bytes"})
-	case !utf8.ValidString(in.Reason):
-		// JSON would replace the bytes, and the workflow would record
-		// another reason, possibly over the bound.
-		problems = append(problems, clb.Problem{Field: "Reason", Value: in.Reason, Reason: "must be UTF-8 text"})
-	}
-	problems = append(problems, validateRequester(in.Requester)...)
+	problems = append(problems, validateAudit(in.Reason, in.Requester)...)
 	return clb.Err(problems)
+}
+
+// validateAudit checks the Reason and Requester every workflow records in
+// its audit: a reason of at most MaxReasonLen bytes of UTF-8 (JSON would
+// replace other bytes, and the workflow would record another reason,
+// possibly over the bound), and the requester as validateRequester does.
+func validateAudit(reason, requester string) []clb.Problem {
+	var out []clb.Problem
+	switch {
+	case len(reason) > MaxReasonLen:
+		out = append(out, clb.Problem{Field: "Reason", Value: strconv.Itoa(len(reason)) + " bytes",
+			Reason: "must be at most " + strconv.Itoa(MaxReasonLen) + " bytes"})
+	case !utf8.ValidString(reason):
+		out = append(out, clb.Problem{Field: "Reason", Value: reason, Reason: "must be UTF-8 text"})
+	}
+	return append(out, validateRequester(requester)...)
 }
