@@ -595,16 +595,21 @@ func (d *drain) setWeights(ctx workflow.Context, targets []clb.WeightedTarget, r
 	}
 }
 
-// waitForTask waits for the task that action made, on a disconnected
-// context: the task runs whatever happens to the workflow, and a cancelled
-// drain must still learn how its last change ended. The wait releases turn,
-// if any, when the task ends; created, when not zero, is when the task was
-// made (activities.WaitInput.TaskCreated).
+// waitForTask waits for the task that action made on the drain's load
+// balancer (waitTask), releasing turn, if any, when it ends; created, when
+// not zero, is when the task was made (activities.WaitInput.TaskCreated).
 func (d *drain) waitForTask(ctx workflow.Context, taskID, action string, turn *turns.Turn, created time.Time) (activities.WaitResult, error) {
+	return waitTask(ctx, activities.WaitInput{TaskID: taskID, LoadBalancerID: d.sel.LoadBalancerId, Action: action, Turn: turn, TaskCreated: created})
+}
+
+// waitTask runs WaitForTask on a disconnected context: the task runs
+// whatever happens to the workflow, and a cancelled workflow must still
+// learn how its last change ended. The wait releases in.Turn, if any, when
+// the task ends. Drains, restores and server drains wait their tasks so.
+func waitTask(ctx workflow.Context, in activities.WaitInput) (activities.WaitResult, error) {
 	wctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res activities.WaitResult
-	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: d.sel.LoadBalancerId, Action: action, Turn: turn, TaskCreated: created}
 	err := workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, &res)
 	return res, err
 }

@@ -219,7 +219,7 @@ func (r *restore) registerChunk(ctx workflow.Context, b *bindingState, chunk []c
 		if res.TaskID == "" {
 			return nil
 		}
-		err = r.waitTask(mctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: b.sel.LoadBalancerId,
+		_, err = waitTask(mctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: b.sel.LoadBalancerId,
 			Action: clb.ActionRegisterTargets, Turn: res.Turn, TaskCreated: res.TaskCreated})
 		if err == nil {
 			for _, t := range res.Sent {
@@ -263,14 +263,6 @@ func (b *bindingState) original(t clb.Target) int64 {
 		}
 	}
 	return b.orig[t.Key()]
-}
-
-// waitTask waits for a task on a context the cancel does not reach,
-// releasing its turn when it ends.
-func (r *restore) waitTask(ctx workflow.Context, in activities.WaitInput) error {
-	wctx, cancel := workflow.NewDisconnectedContext(ctx)
-	defer cancel()
-	return workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, nil)
 }
 
 // failed turns an activity's failure into the restore's error, prefixed

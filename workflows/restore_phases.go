@@ -282,7 +282,7 @@ func (r *restore) setBatch(ctx workflow.Context, batch []weightChange) ([]clb.Ba
 		if res.TaskID == "" {
 			return done, nil
 		}
-		err := r.waitTask(ctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: lb, Action: clb.ActionBatchModifyTargetWeight, Turn: res.Turn})
+		_, err := waitTask(ctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: lb, Action: clb.ActionBatchModifyTargetWeight, Turn: res.Turn})
 		if err == nil {
 			return done, nil
 		}
@@ -350,7 +350,7 @@ func (r *restore) deregisterChunk(ctx workflow.Context, b *bindingState, chunk [
 			return r.failed("unbinding unhealthy targets from "+b.sel.String(), err)
 		}
 		if res.TaskID != "" {
-			err = r.waitTask(mctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: b.sel.LoadBalancerId,
+			_, err = waitTask(mctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: b.sel.LoadBalancerId,
 				Action: clb.ActionDeregisterTargets, Turn: res.Turn, TaskCreated: res.TaskCreated})
 		}
 		if err == nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/clbdrain/clbdrain/activities"
 	"github.com/clbdrain/clbdrain/internal/clb"
-	"github.com/clbdrain/clbdrain/internal/turns"
 )
 
 // byLB groups the bindings by load balancer, in plan order.
@@ -134,7 +133,8 @@ func setWeightsOn(ctx workflow.Context, batch []weightEntry, recheck bool) (map[
 		if res.TaskID == "" {
 			return done, nil
 		}
-		err := waitTask(ctx, res.TaskID, in.LoadBalancerId, clb.ActionBatchModifyTargetWeight, res.Turn)
+		_, err := waitTask(ctx, activities.WaitInput{TaskID: res.TaskID, LoadBalancerID: in.LoadBalancerId,
+			Action: clb.ActionBatchModifyTargetWeight, Turn: res.Turn})
 		if err == nil {
 			return done, nil
 		}
@@ -142,15 +142,6 @@ func setWeightsOn(ctx workflow.Context, batch []weightEntry, recheck bool) (map[
 			return nil, err
 		}
 	}
-}
-
-// waitTask waits for a task on a context the cancel does not reach, and
-// releases turn when it ends.
-func waitTask(ctx workflow.Context, taskID, lb, action string, turn *turns.Turn) error {
-	wctx, cancel := workflow.NewDisconnectedContext(ctx)
-	defer cancel()
-	in := activities.WaitInput{TaskID: taskID, LoadBalancerID: lb, Action: action, Turn: turn}
-	return workflow.ExecuteActivity(withWaitOptions(wctx), a.WaitForTask, in).Get(wctx, nil)
 }
 
 // deregister runs one child drain per binding, load balancers in parallel
