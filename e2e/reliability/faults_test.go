@@ -368,9 +368,11 @@ func parseFaultSet(t *testing.T) faultSet {
 	}
 }
 
-// disrupt runs disruptions on sim, one at a time with a pause of 0.5 to
-// 1.5 s before each, in rounds that take every kind once in a seeded
-// order, until stop is closed; between them the base faults are in force.
+// disrupt runs disruptions on sim, one at a time: first a lock, a drop and
+// a task failure, each as soon as the one before it took effect; then the
+// throttling spell; then, with a pause of 0.5 to 1.5 s before each, rounds
+// that take every kind once in a seeded order, until stop is closed.
+// Between them the base faults are in force.
 // held counts the answers so far that met a competing writer's lock. It
 // returns how many of each kind took effect.
 func disrupt(sim *harness.Sim, faults faultSet, rng *rand.Rand, stop <-chan struct{}, held func() int) map[string]int {
@@ -398,7 +400,55 @@ func disrupt(sim *harness.Sim, faults faultSet, rng *rand.Rand, stop <-chan stru
 	// one drain is left, every forced failure would land on its chunk.
 	nextTaskFail := 0
 
-	// First, once every drain deregisters, a throttling spell on
+	// land forces one disruption of a kind, and reports whether it took
+	// effect before stop was closed.
+	land := func(kind string) bool {
+		switch before := sim.Stats(); kind {
+		case eventBurst:
+			sim.SetFaults(faults.burst)
+			pause(stop, throttleLength)
+			sim.SetFaults(faults.base)
+			return true
+		case eventLock:
+			met := held()
+			return until(faults.base, func(clbsim.Stats) bool {
+				if held() > met {
+					return true
+				}
+				for _, lb := range lbs {
+					if _, err := sim.HoldLock(lb.LoadBalancerId, 500*time.Millisecond); err != nil {
+						panic(err)
+					}
+				}
+				return false
+			})
+		case eventDrop:
+			return until(faults.drop, func(st clbsim.Stats) bool {
+				return st.Actions[clb.ActionDeregisterTargets].Dropped > before.Actions[clb.ActionDeregisterTargets].Dropped
+			})
+		default: // eventTaskFail
+			if !until(faults.base, func(st clbsim.Stats) bool { return st.TasksCreated >= nextTaskFail }) {
+				return false
+			}
+			created := sim.Stats().TasksCreated
+			ok := until(faults.taskFail, func(st clbsim.Stats) bool { return st.TasksCreated > created })
+			nextTaskFail = sim.Stats().TasksCreated + workflows.MaxTaskRetries
+			return ok
+		}
+	}
+
+	// First the disruptions that need a mutating call in flight, at once
+	// and one after another, so that each lands however fast the drains
+	// run (the spell below holds every drain for spellLength, and a short
+	// drain may end soon after it).
+	for _, kind := range kinds[:3] {
+		if !land(kind) {
+			return done
+		}
+		done[kind]++
+	}
+
+	// Then, once every drain deregisters, a throttling spell on
 	// DescribeTaskStatus, then an InternalError for the next poll.
 	if !until(faults.base, func(st clbsim.Stats) bool { return st.Actions[clb.ActionDeregisterTargets].Requests >= 2*len(lbs) }) {
 		return done
@@ -413,50 +463,15 @@ func disrupt(sim *harness.Sim, faults faultSet, rng *rand.Rand, stop <-chan stru
 	}) {
 		done[eventSpell]++
 	}
-	for round := 0; ; round++ {
-		// The first round goes in a fixed order, the kinds that need a
-		// mutating call in flight first, so that every kind lands while the
-		// drains still have chunks to go however fast they run; later
-		// rounds in a seeded order.
-		if round > 0 {
-			rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
-		}
+	// Then rounds that take every kind once in a seeded order, a pause of
+	// 0.5 to 1.5 s before each, until every drain has ended.
+	for {
+		rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 		for _, kind := range kinds {
 			if !pause(stop, 500*time.Millisecond+time.Duration(rng.IntN(1000))*time.Millisecond) {
 				return done
 			}
-			ok := true
-			switch before := sim.Stats(); kind {
-			case eventBurst:
-				sim.SetFaults(faults.burst)
-				pause(stop, throttleLength)
-				sim.SetFaults(faults.base)
-			case eventLock:
-				met := held()
-				ok = until(faults.base, func(clbsim.Stats) bool {
-					if held() > met {
-						return true
-					}
-					for _, lb := range lbs {
-						if _, err := sim.HoldLock(lb.LoadBalancerId, 500*time.Millisecond); err != nil {
-							panic(err)
-						}
-					}
-					return false
-				})
-			case eventDrop:
-				ok = until(faults.drop, func(st clbsim.Stats) bool {
-					return st.Actions[clb.ActionDeregisterTargets].Dropped > before.Actions[clb.ActionDeregisterTargets].Dropped
-				})
-			case eventTaskFail:
-				ok = until(faults.base, func(st clbsim.Stats) bool { return st.TasksCreated >= nextTaskFail })
-				if ok {
-					created := sim.Stats().TasksCreated
-					ok = until(faults.taskFail, func(st clbsim.Stats) bool { return st.TasksCreated > created })
-					nextTaskFail = sim.Stats().TasksCreated + workflows.MaxTaskRetries
-				}
-			}
-			if ok {
+			if land(kind) {
 				done[kind]++
 			}
 		}
