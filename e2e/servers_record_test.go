@@ -21,12 +21,14 @@ import (
 // envRecordServers names the file TestRecordServersHistory writes.
 const envRecordServers = "CLBDRAIN_RECORD_SERVERS"
 
-// TestRecordServersHistory records the history that
+// TestRecordServersHistory records a history that
 // workflows/servers_replay_test.go replays: a DrainServers of three
 // servers on four load balancers, approved, with a drain delay. It runs
-// only when asked:
+// only when asked, writing a new file beside the ones recorded before
+// (approved.json before claims-release-together, released-together.json
+// after it):
 //
-//	CLBDRAIN_E2E=1 CLBDRAIN_RECORD_SERVERS=$PWD/workflows/testdata/servers/approved.json \
+//	CLBDRAIN_E2E=1 CLBDRAIN_RECORD_SERVERS=$PWD/workflows/testdata/servers/<name>.json \
 //	    go test -run TestRecordServersHistory ./e2e/
 func TestRecordServersHistory(t *testing.T) {
 	need(t)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -50,21 +51,44 @@ func DrainClaim(ctx workflow.Context, in ClaimInput) error {
 // releaseClaims releases the drain's claims and waits for them to end, on
 // a disconnected context (a cancelled drain releases them too).
 func (d *drain) releaseClaims(ctx workflow.Context) {
-	if len(d.claims) == 0 {
+	releaseClaims(ctx, d.log, d.claims)
+	d.claims = nil
+}
+
+// releaseTogetherVersion is the workflow.GetVersion change after which a
+// workflow releases its claims all at once, every signal sent before it
+// waits for any claim to end; before it, one claim after another.
+const releaseTogetherVersion = "claims-release-together"
+
+// releaseClaims releases claims, on a context the cancel does not reach,
+// and waits for each to end, so that a workflow started once this one has
+// closed finds them free. A claim that cannot be released ends when its
+// parent closes.
+func releaseClaims(ctx workflow.Context, logger log.Logger, claims []workflow.ChildWorkflowFuture) {
+	if len(claims) == 0 {
 		return
 	}
 	rctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	for _, c := range d.claims {
-		if err := c.SignalChildWorkflow(rctx, ClaimReleaseSignal, nil).Get(rctx, nil); err != nil {
-			d.log.Warn("releasing a claim failed; it ends when the drain closes", "error", err)
+	together := workflow.GetVersion(rctx, releaseTogetherVersion, workflow.DefaultVersion, 1) == 1
+	signals := make([]workflow.Future, len(claims))
+	for i, c := range claims {
+		if together {
+			signals[i] = c.SignalChildWorkflow(rctx, ClaimReleaseSignal, nil)
+		}
+	}
+	for i, c := range claims {
+		if !together {
+			signals[i] = c.SignalChildWorkflow(rctx, ClaimReleaseSignal, nil)
+		}
+		if err := signals[i].Get(rctx, nil); err != nil {
+			logger.Warn("releasing a claim failed; it ends when the workflow holding it closes", "error", err)
 			continue
 		}
 		if err := c.Get(rctx, nil); err != nil {
-			d.log.Warn("a released claim ended with an error", "error", err)
+			logger.Warn("a released claim ended with an error", "error", err)
 		}
 	}
-	d.claims = nil
 }
 
 // claimEarlyVersion is the workflow.GetVersion change after which a

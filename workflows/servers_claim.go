@@ -89,20 +89,8 @@ func (s *serversDrain) claim(ctx workflow.Context, ids []string) error {
 	return refused
 }
 
-// releaseServers releases the drain's claims, on a context the cancel
-// does not reach; a claim that cannot be released ends when the drain
-// closes.
+// releaseServers releases the drain's claims (releaseClaims).
 func (s *serversDrain) releaseServers(ctx workflow.Context) {
-	rctx, cancel := workflow.NewDisconnectedContext(ctx)
-	defer cancel()
-	for _, c := range s.claims {
-		if err := c.SignalChildWorkflow(rctx, ClaimReleaseSignal, nil).Get(rctx, nil); err != nil {
-			s.log.Warn("releasing a server claim failed; it ends when the drain closes", "error", err)
-			continue
-		}
-		if err := c.Get(rctx, nil); err != nil {
-			s.log.Warn("a released server claim ended with an error", "error", err)
-		}
-	}
+	releaseClaims(ctx, s.log, s.claims)
 	s.claims, s.claimed = nil, nil
 }

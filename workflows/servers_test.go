@@ -913,3 +913,34 @@ func TestDrainServersChildFailsAsCancelled(t *testing.T) {
 	require.Contains(t, removed, gone, "removed before the child failed")
 	require.Equal(t, removals[gone], removed[gone])
 }
+
+// slowClaim is a DrainClaim that takes claimEndTime to end once released.
+func slowClaim(ctx workflow.Context, _ workflows.ClaimInput) error {
+	workflow.GetSignalChannel(ctx, workflows.ClaimReleaseSignal).Receive(ctx, nil)
+	return workflow.Sleep(ctx, claimEndTime)
+}
+
+const claimEndTime = time.Minute
+
+// A server drain releases its claims all at once: with three claims that
+// take a minute each to end once released, it closes a minute after its
+// last binding, not three.
+func TestDrainServersReleasesItsClaimsTogether(t *testing.T) {
+	e := newServersEnv(t, serversFleet())
+	e.env.RegisterWorkflowWithOptions(slowClaim, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName, DisableAlreadyRegisteredCheck: true})
+	var lastChild time.Time
+	e.env.SetOnChildWorkflowCompletedListener(func(info *workflow.Info, _ converter.EncodedValue, _ error) {
+		if info.WorkflowType.Name == workflows.WorkflowName {
+			lastChild = e.env.Now()
+		}
+	})
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, serversInput())
+	require.True(t, e.env.IsWorkflowCompleted())
+	require.NoError(t, e.env.GetWorkflowError())
+	var res workflows.ServersResult
+	require.NoError(t, e.env.GetWorkflowResult(&res))
+	require.False(t, lastChild.IsZero())
+	closing := res.Finished.Sub(lastChild)
+	require.GreaterOrEqual(t, closing, claimEndTime, "the drain waits for its claims to end")
+	require.Less(t, closing, 2*claimEndTime, "the three claims end together")
+}
