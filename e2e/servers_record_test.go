@@ -25,8 +25,8 @@ const envRecordServers = "CLBDRAIN_RECORD_SERVERS"
 // workflows/servers_replay_test.go replays: a DrainServers of three
 // servers on four load balancers, approved, with a drain delay. It runs
 // only when asked, writing a new file beside the ones recorded before
-// (approved.json before claims-release-together, released-together.json
-// after it):
+// (approved.json before the patches claims-release-together and
+// servers-approval-timeout, approved-v2.json with them):
 //
 //	CLBDRAIN_E2E=1 CLBDRAIN_RECORD_SERVERS=$PWD/workflows/testdata/servers/<name>.json \
 //	    go test -run TestRecordServersHistory ./e2e/

@@ -204,6 +204,9 @@ func TestDrainServersBadInput(t *testing.T) {
 		{"percent over 100", func(in *workflows.ServersInput) { in.Guards.MinRemainingPercent = 101 }, []string{"--min-remaining-percent", "101"}, "ins-e2esrv01\n", "must be 0 to 100", false},
 		{"max parallel too high", func(in *workflows.ServersInput) { in.MaxParallel = 51 }, []string{"--max-parallel", "51"}, "ins-e2esrv01\n", `MaxParallel = "51"`, false},
 		{"drain delay too long", func(in *workflows.ServersInput) { in.DrainDelay = 25 * time.Hour }, []string{"--drain-delay", "25h"}, "ins-e2esrv01\n", `DrainDelay = "25h0m0s"`, false},
+		{"approval timeout without approval", func(in *workflows.ServersInput) { in.ApprovalTimeout = time.Hour }, []string{"--approval-timeout", "1h"}, "ins-e2esrv01\n", `ApprovalTimeout = "1h0m0s"`, false},
+		{"approval timeout too long", func(in *workflows.ServersInput) { in.Approval, in.ApprovalTimeout = true, 721*time.Hour },
+			[]string{"--approval", "--approval-timeout", "721h"}, "ins-e2esrv01\n", `ApprovalTimeout = "721h0m0s"`, false},
 		{"unknown load balancer in scope", func(in *workflows.ServersInput) { in.LoadBalancerIds = []string{"lb-e2esrv01", "lb-nothere1"} }, nil, "", "lb-nothere1", true},
 		{"an instance and its own IP", func(in *workflows.ServersInput) { in.Servers = append(in.Servers, clb.Server{Ip: "10.9.0.1"}) }, nil, "", "name the same binding", true},
 	}

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -32,7 +33,13 @@ func (s *serversDrain) handleApproval(ctx workflow.Context) error {
 	return nil
 }
 
-// approve waits for a decision on the plan; rejected, it fails with
+// approvalTimeoutVersion is the workflow.GetVersion change after which
+// the wait for a decision is bounded by ApprovalTimeout; before it, a
+// server drain waited for one as long as it took.
+const approvalTimeoutVersion = "servers-approval-timeout"
+
+// approve waits for a decision on the plan, at most ApprovalTimeout (else
+// it fails with ErrApprovalTimeout); rejected, it fails with
 // ErrRejected. Approved, it reads the bindings again and fails with
 // ErrPlanChanged, saying how, if they are not the plan's any more, or
 // with ErrCapacityGuard if the guards no longer hold.
@@ -40,9 +47,26 @@ func (s *serversDrain) approve(ctx workflow.Context) error {
 	s.awaiting = true
 	s.setPhase(ctx, PhaseAwaiting)
 	s.log.Info("waiting for approval", "plan", s.plan.ID)
-	if err := workflow.Await(ctx, func() bool { return s.decision != nil }); err != nil {
-		s.awaiting = false
-		return err
+	decided := func() bool { return s.decision != nil }
+	if workflow.GetVersion(ctx, approvalTimeoutVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if err := workflow.Await(ctx, decided); err != nil {
+			s.awaiting = false
+			return err
+		}
+	} else {
+		timeout := cmp.Or(s.in.ApprovalTimeout, DefaultApprovalTimeout)
+		ok, err := workflow.AwaitWithTimeout(ctx, timeout, decided)
+		if err != nil || !ok {
+			s.awaiting = false
+		}
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"no decision on plan %s within %s (--approval-timeout): nothing was changed", s.plan.ID, timeout),
+				ErrApprovalTimeout, nil)
+		}
 	}
 	d := *s.decision
 	s.result.Approval = &d

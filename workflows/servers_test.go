@@ -944,3 +944,82 @@ func TestDrainServersReleasesItsClaimsTogether(t *testing.T) {
 	require.GreaterOrEqual(t, closing, claimEndTime, "the drain waits for its claims to end")
 	require.Less(t, closing, 2*claimEndTime, "the three claims end together")
 }
+
+// With no decision on its plan within ApprovalTimeout (24 h by default)
+// a server drain fails with ErrApprovalTimeout, having changed nothing,
+// and releases its claims; a decision in time cancels the wait.
+func TestDrainServersApprovalTimesOut(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		timeout  time.Duration
+		decideAt time.Duration
+		wait     time.Duration
+	}{
+		{"the default", 0, 0, workflows.DefaultApprovalTimeout},
+		{"one given", 10 * time.Minute, 0, 10 * time.Minute},
+		{"approved in time", 10 * time.Minute, 9 * time.Minute, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The emulator keeps to the wall clock: the workflow's runs a
+			// day ahead.
+			e := newServersEnvOn(t, serversFleet(), func(*testsuite.TestWorkflowEnvironment) simClock { return &wallClock{} })
+			in := serversInput()
+			in.Approval, in.ApprovalTimeout = true, tc.timeout
+			if tc.decideAt > 0 {
+				e.update(tc.decideAt, workflows.UpdateApprove, func() workflows.ApprovalInput {
+					return workflows.ApprovalInput{PlanID: e.plan(t).ID, By: "bob"}
+				})
+			}
+			released := 0
+			e.env.SetOnChildWorkflowCompletedListener(func(info *workflow.Info, _ converter.EncodedValue, err error) {
+				if info.WorkflowType.Name == workflows.ClaimWorkflowName && err == nil {
+					released++
+				}
+			})
+			start := e.env.Now()
+			e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+			require.True(t, e.env.IsWorkflowCompleted())
+			if tc.wait == 0 {
+				require.NoError(t, e.env.GetWorkflowError())
+				require.NotZero(t, e.api.get(clb.ActionDeregisterTargets))
+				return
+			}
+			var appErr *temporal.ApplicationError
+			require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+			require.Equal(t, workflows.ErrApprovalTimeout, appErr.Type())
+			require.Contains(t, appErr.Error(), "within "+tc.wait.String())
+			require.Contains(t, appErr.Error(), "nothing was changed")
+			took := e.env.Now().Sub(start)
+			require.GreaterOrEqual(t, took, tc.wait)
+			require.Less(t, took, tc.wait+time.Minute)
+			require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets), "nothing changed")
+			require.Equal(t, 3, released, "the claims on the three servers are released")
+		})
+	}
+}
+
+// ApprovalTimeout is refused when negative, over MaxApprovalTimeout, or
+// without Approval, before any call.
+func TestDrainServersRefusesABadApprovalTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		approval bool
+		timeout  time.Duration
+		want     string
+	}{
+		{true, -time.Second, `ApprovalTimeout = "-1s": must be 0`},
+		{true, workflows.MaxApprovalTimeout + time.Second, `ApprovalTimeout = "720h0m1s": must be 0`},
+		{false, time.Hour, `ApprovalTimeout = "1h0m0s": bounds the wait for approval: give it with Approval`},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			e := newServersEnv(t, serversFleet())
+			in := serversInput()
+			in.Approval, in.ApprovalTimeout = tc.approval, tc.timeout
+			e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+			var appErr *temporal.ApplicationError
+			require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+			require.Equal(t, workflows.ErrInvalidInput, appErr.Type())
+			require.Contains(t, appErr.Error(), tc.want)
+			require.Zero(t, e.api.total(), "no API call")
+		})
+	}
+}

@@ -37,6 +37,10 @@ const (
 	// ErrRejected is the ApplicationError type of a plan rejected by its
 	// reviewer.
 	ErrRejected = "Rejected"
+	// ErrApprovalTimeout is the ApplicationError type of a server drain
+	// whose plan got no decision within its ApprovalTimeout: nothing was
+	// changed, and its claims on the servers are released.
+	ErrApprovalTimeout = "ApprovalTimeout"
 	// ErrPlanChanged is the ApplicationError type of bindings that changed
 	// between the approved plan and the re-read before acting; its message
 	// says how.
@@ -61,6 +65,11 @@ const (
 	// when ServersInput.MaxParallel is 0; MaxMaxParallel is its bound.
 	DefaultMaxParallel = 10
 	MaxMaxParallel     = 50
+	// DefaultApprovalTimeout is how long a server drain waits for a
+	// decision on its plan when ServersInput.ApprovalTimeout is 0;
+	// MaxApprovalTimeout is the longest it may be given.
+	DefaultApprovalTimeout = 24 * time.Hour
+	MaxApprovalTimeout     = 30 * 24 * time.Hour
 	// MaxServers is the most servers one DrainServers takes.
 	MaxServers = 200
 	// MaxScope is the most load balancer IDs a scope lists.
@@ -137,6 +146,11 @@ type ServersInput struct {
 	// Approval makes the workflow wait, after the plan, for an approve or
 	// reject Update.
 	Approval bool `json:"Approval,omitempty"`
+	// ApprovalTimeout bounds that wait: with no decision by then the
+	// workflow fails with ErrApprovalTimeout, having changed nothing. 0
+	// means DefaultApprovalTimeout; at most MaxApprovalTimeout, and only
+	// with Approval.
+	ApprovalTimeout time.Duration `json:"ApprovalTimeout,omitempty"`
 	// PlanOnly ends the workflow once the plan is made, changing nothing:
 	// its result has the plan and the guards' Violations, and no bindings.
 	PlanOnly bool `json:"PlanOnly,omitempty"`

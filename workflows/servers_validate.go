@@ -11,7 +11,7 @@ import (
 // any API call: the servers (1 to MaxServers, each once), the scope (at
 // most MaxScope load balancer IDs, each once), DrainDelay, the guards
 // (MinRemaining 0 or more, MinRemainingPercent 0-100, AllowEmpty with
-// neither), MaxParallel (0 to MaxMaxParallel), Reason and Requester. It
+// neither), ApprovalTimeout (0 to MaxApprovalTimeout, with Approval), MaxParallel (0 to MaxMaxParallel), Reason and Requester. It
 // returns nil or a *clb.ValidationError listing every problem at once.
 func ValidateServersInput(in ServersInput) error {
 	problems := clb.ValidateServers("Servers", in.Servers, MaxServers)
@@ -19,6 +19,14 @@ func ValidateServersInput(in ServersInput) error {
 	if in.DrainDelay < 0 || in.DrainDelay > MaxDrainDelay {
 		problems = append(problems, clb.Problem{Field: "DrainDelay", Value: in.DrainDelay.String(),
 			Reason: "must be 0 (no drain) to " + MaxDrainDelay.String()})
+	}
+	switch {
+	case in.ApprovalTimeout < 0 || in.ApprovalTimeout > MaxApprovalTimeout:
+		problems = append(problems, clb.Problem{Field: "ApprovalTimeout", Value: in.ApprovalTimeout.String(),
+			Reason: "must be 0 (the default, " + DefaultApprovalTimeout.String() + ") to " + MaxApprovalTimeout.String()})
+	case in.ApprovalTimeout > 0 && !in.Approval:
+		problems = append(problems, clb.Problem{Field: "ApprovalTimeout", Value: in.ApprovalTimeout.String(),
+			Reason: "bounds the wait for approval: give it with Approval"})
 	}
 	problems = append(problems, validateGuards(in.Guards)...)
 	if in.MaxParallel < 0 || in.MaxParallel > MaxMaxParallel {

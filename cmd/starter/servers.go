@@ -34,9 +34,13 @@ type serversFlags struct {
 	minRemainingPercent float64
 	allowEmpty          bool
 	maxParallel         int
-	reason, requester   string
-	taskQueue           string
-	json                bool
+	// approval and approvalTimeout are drain-servers' own (registered by
+	// drainServersCommand).
+	approval          bool
+	approvalTimeout   time.Duration
+	reason, requester string
+	taskQueue         string
+	json              bool
 }
 
 func (f *serversFlags) register(fs *pflag.FlagSet) {
@@ -63,6 +67,7 @@ var serversHints = map[string]string{
 	"Guards.MinRemainingPercent": "--min-remaining-percent",
 	"Guards.AllowEmpty":          "--allow-empty",
 	"MaxParallel":                "--max-parallel",
+	"ApprovalTimeout":            "--approval-timeout",
 	"Reason":                     "--reason",
 	"Requester":                  "--requester",
 }
@@ -72,7 +77,7 @@ var serversHints = map[string]string{
 func (f *serversFlags) input(stdin io.Reader) (workflows.ServersInput, []clb.Problem) {
 	in := workflows.ServersInput{LoadBalancerIds: f.lbs, CVMOnly: f.cvmOnly, DrainDelay: f.drainDelay,
 		Guards:      workflows.Guards{MinRemaining: f.minRemaining, MinRemainingPercent: f.minRemainingPercent, AllowEmpty: f.allowEmpty},
-		MaxParallel: f.maxParallel, Reason: f.reason, Requester: f.requester}
+		MaxParallel: f.maxParallel, Approval: f.approval, ApprovalTimeout: f.approvalTimeout, Reason: f.reason, Requester: f.requester}
 	servers, problems := readServers(f.servers, stdin)
 	in.Servers = servers
 	if strings.TrimSpace(f.taskQueue) == "" {
@@ -205,20 +210,21 @@ func (a *app) serversCommands() []*cobra.Command {
 // drainServersCmd holds the flags of drain-servers.
 type drainServersCmd struct {
 	serversFlags
-	approval, wait bool
-	workflowID     string
+	wait       bool
+	workflowID string
 }
 
 // drainServersCommand is "starter drain-servers".
 func (a *app) drainServersCommand() *cobra.Command {
 	var c drainServersCmd
 	cmd := &cobra.Command{
-		Use: "drain-servers --servers FILE [--lb ID ...] [--drain-delay D] [--approval] [--wait] [flags]",
+		Use: "drain-servers --servers FILE [--lb ID ...] [--drain-delay D] [--approval [--approval-timeout D]] [--wait] [flags]",
 		Long: `Takes servers out of every load balancer, listener and layer-7 rule they are
 bound to (DrainServers on the clbdrain worker): it finds every binding, makes
 a plan, checks the capacity guards on it (a violation fails it before any
 change, naming every listener or rule at fault), with --approval waits for
-'approve' or 'reject', then sets weight 0 everywhere, waits --drain-delay
+'approve' or 'reject' (at most --approval-timeout; without a decision by then
+it fails, having changed nothing), then sets weight 0 everywhere, waits --drain-delay
 once, and deregisters each listener or rule as a child drain under its
 conventional ID. Its result is a restore manifest: every binding removed with
 its original weight. The workflow ID is clb-drain-servers/<servers, sorted>,
@@ -231,6 +237,7 @@ so a second drain of the same servers is refused while the first runs (exit 3).
 	fs := cmd.Flags()
 	c.register(fs)
 	fs.BoolVar(&c.approval, "approval", false, "wait, after the plan, for 'approve' or 'reject' before changing anything")
+	fs.DurationVar(&c.approvalTimeout, "approval-timeout", 0, "with --approval, fail (changing nothing) when no decision came within this `DURATION`, at most 720h (0: 24h)")
 	fs.BoolVar(&c.wait, "wait", false, "wait for the drain to end, showing its progress, and exit with its outcome")
 	fs.StringVar(&c.workflowID, "workflow-id", "", "the workflow `ID` (default clb-drain-servers/<servers, sorted>)")
 	return cmd
@@ -256,7 +263,6 @@ func (a *app) drainServers(ctx context.Context, c *drainServersCmd) int {
 	if code >= 0 {
 		return code
 	}
-	in.Approval = c.approval
 	id := c.workflowID
 	if id == "" {
 		id = workflows.ServersWorkflowID(in.Servers)
