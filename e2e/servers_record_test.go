@@ -26,7 +26,8 @@ const envRecordServers = "CLBDRAIN_RECORD_SERVERS"
 // servers on four load balancers, approved, with a drain delay. It runs
 // only when asked, writing a new file beside the ones recorded before
 // (approved.json before the patches claims-release-together and
-// servers-approval-timeout, approved-v2.json with them):
+// servers-approval-timeout, released-together.json with the first only,
+// approved-v2.json with both):
 //
 //	CLBDRAIN_E2E=1 CLBDRAIN_RECORD_SERVERS=$PWD/workflows/testdata/servers/<name>.json \
 //	    go test -run TestRecordServersHistory ./e2e/
