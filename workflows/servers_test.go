@@ -1023,3 +1023,71 @@ func TestDrainServersRefusesABadApprovalTimeout(t *testing.T) {
 		})
 	}
 }
+
+// A decision that comes once the wait has timed out is refused by the
+// validator: the workflow fails with ErrApprovalTimeout, changing nothing.
+func TestDrainServersRefusesADecisionAfterTheTimeout(t *testing.T) {
+	e := newServersEnvOn(t, serversFleet(), func(*testsuite.TestWorkflowEnvironment) simClock { return &wallClock{} })
+	in := serversInput()
+	in.Approval, in.ApprovalTimeout = true, 10*time.Minute
+	var approvalTimer string
+	e.env.SetOnTimerScheduledListener(func(timerID string, d time.Duration) {
+		if d == in.ApprovalTimeout {
+			approvalTimer = timerID
+		}
+	})
+	late := &updateOutcome{}
+	e.env.SetOnTimerFiredListener(func(timerID string) {
+		if timerID == approvalTimer {
+			e.env.UpdateWorkflow(workflows.UpdateApprove, "late", late, workflows.ApprovalInput{PlanID: e.plan(t).ID, By: "bob"})
+		}
+	})
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+	require.NotEmpty(t, approvalTimer)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, e.env.GetWorkflowError(), &appErr)
+	require.Equal(t, workflows.ErrApprovalTimeout, appErr.Type())
+	done, err := late.result()
+	require.True(t, done)
+	require.ErrorContains(t, err, "the drain is not waiting for approval")
+	require.Zero(t, e.api.get(clb.ActionBatchModifyTargetWeight)+e.api.get(clb.ActionDeregisterTargets), "nothing changed")
+}
+
+// The approval timer is left running once a decision came (the SDK
+// cancels it only behind a flag it leaves off); firing in the drain delay
+// it changes nothing: the delay is waited in full and the drain ends well.
+func TestDrainServersApprovalTimerFiringInTheDrainDelay(t *testing.T) {
+	e := newServersEnvOn(t, serversFleet(), func(*testsuite.TestWorkflowEnvironment) simClock { return &wallClock{} })
+	in := serversInput()
+	in.Approval, in.ApprovalTimeout, in.DrainDelay = true, 10*time.Minute, time.Hour
+	e.update(9*time.Minute, workflows.UpdateApprove, func() workflows.ApprovalInput {
+		return workflows.ApprovalInput{PlanID: e.plan(t).ID, By: "bob"}
+	})
+	var approvalTimer string
+	e.env.SetOnTimerScheduledListener(func(timerID string, d time.Duration) {
+		if d == in.ApprovalTimeout {
+			approvalTimer = timerID
+		}
+	})
+	var firedIn workflows.Phase
+	e.env.SetOnTimerFiredListener(func(timerID string) {
+		if timerID == approvalTimer {
+			v, err := e.env.QueryWorkflow(workflows.QueryProgress)
+			require.NoError(t, err)
+			var p workflows.ServersProgress
+			require.NoError(t, v.Get(&p))
+			firedIn = p.Phase
+		}
+	})
+	start := e.env.Now()
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+	require.NoError(t, e.env.GetWorkflowError())
+	require.Equal(t, workflows.PhaseDrainWait, firedIn, "the approval timer fired in the drain delay")
+	require.GreaterOrEqual(t, e.env.Now().Sub(start), 9*time.Minute+in.DrainDelay, "the delay waited in full")
+	var res workflows.ServersResult
+	require.NoError(t, e.env.GetWorkflowResult(&res))
+	require.Len(t, res.Bindings, 3)
+	for _, o := range res.Outcomes {
+		require.Equal(t, workflows.BindingRemoved, o.Outcome, o.Selector.String())
+	}
+}
