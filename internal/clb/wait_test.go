@@ -181,7 +181,7 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 
 // TestPacing: one pacer at any rate, of reads or of changes, lets at most the whole part of
 // its rate (one, below one per second) into any second at the API, late
-// arrivals included, and keeps that pace; so workers with unequal rates
+// arrivals included, and keeps that pace, no faster; so workers with unequal rates
 // that add up to the budget stay within it together.
 func TestPacing(t *testing.T) {
 	for _, burst := range []bool{true, false} {
@@ -194,6 +194,7 @@ func TestPacing(t *testing.T) {
 				}
 				assert.Equal(t, most, mostInWindow(sent, arrivalWindow), "requests that may arrive within one second")
 				assert.GreaterOrEqual(t, float64(len(sent)), math.Floor(20*pace/pacingWindow.Seconds()), "requests in 20 s")
+				assert.LessOrEqual(t, float64(len(sent)), 20*pace/pacingWindow.Seconds()+float64(most), "requests in 20 s, at most the pace")
 			})
 		}
 		for _, rates := range [][]float64{{7, 7, 6}, {6.5, 6.5, 7}, {10, 5, 5}, {13, 7}, {19.5, 0.5}, {2.5, 2.5, 5, 10}} {
@@ -235,4 +236,49 @@ func TestPacerLetsABurstGoAndKeepsItsWindow(t *testing.T) {
 		assert.Equal(t, later, at)
 	}
 	assert.LessOrEqual(t, len(p.starts), 11, "starts older than a window are forgotten")
+}
+
+// TestPacerQueuesLikeItsDefinition drives pacers with requests that come
+// at random: in bursts, while earlier ones still wait, a little apart and
+// after quiet spells, some with a deadline too near to start. Every start
+// is the one the pacer's contract gives, computed over all the starts given
+// before (none forgotten): the later of when it was asked, the start
+// before it (first come first served) and a span after the n-th start
+// before it; a start refused for its deadline is none. So the pacer forgets
+// no start that still bounds a later one, and no window holds more than a
+// second's requests.
+func TestPacerQueuesLikeItsDefinition(t *testing.T) {
+	for _, burst := range []bool{true, false} {
+		for _, perSecond := range []float64{0.5, 1, 3, 6.667, 20} {
+			t.Run(fmt.Sprint(perSecond, " burst ", burst), func(t *testing.T) {
+				p := newPacer(perSecond, burst)
+				rng := rand.New(rand.NewPCG(uint64(perSecond*1000), 7))
+				gaps := []time.Duration{0, 0, time.Millisecond, p.span / time.Duration(p.n) / 3, p.span / 2, 2 * p.span}
+				var want []time.Time
+				at := t0
+				for i := range 2000 {
+					at = at.Add(gaps[rng.IntN(len(gaps))])
+					next := at
+					if k := len(want); k > 0 {
+						next = laterOf(next, want[k-1])
+					}
+					if k := len(want); k >= p.n {
+						next = laterOf(next, want[k-p.n].Add(p.span))
+					}
+					var deadline time.Time
+					if rng.IntN(5) == 0 {
+						deadline = at.Add(time.Duration(rng.Int64N(int64(2 * p.span))))
+					}
+					got, ok := p.startAt(at, deadline)
+					require.Equal(t, next, got, "request %d, asked at %v", i, at.Sub(t0))
+					require.Equal(t, deadline.IsZero() || !next.After(deadline), ok, "request %d refused", i)
+					if ok {
+						want = append(want, next)
+					}
+				}
+				assert.LessOrEqual(t, mostInWindow(want, arrivalWindow), max(1, int(perSecond)))
+				assert.LessOrEqual(t, len(p.starts), p.n, "starts older than a span are forgotten")
+			})
+		}
+	}
 }
