@@ -282,3 +282,24 @@ func TestPacerQueuesLikeItsDefinition(t *testing.T) {
 		}
 	}
 }
+
+// TestPacerOfATinyRate: a rate so low that a span between two requests
+// overflows a time.Duration (below about one request in 290 years) still
+// paces, one request and then none for as long as a Duration reaches,
+// instead of a span gone negative that lets every request start at once.
+func TestPacerOfATinyRate(t *testing.T) {
+	for _, perSecond := range []float64{1e-10, 1e-15, math.SmallestNonzeroFloat64} {
+		for _, burst := range []bool{true, false} {
+			p := newPacers(perSecond)[ActionDescribeTargets]
+			if !burst {
+				p = newPacers(perSecond)[ActionDeregisterTargets]
+			}
+			assert.Positive(t, p.span, "%v burst %v", perSecond, burst)
+			at, ok := p.startAt(t0, time.Time{})
+			require.True(t, ok)
+			require.Equal(t, t0, at)
+			_, ok = p.startAt(t0.Add(time.Hour), t0.Add(100*365*24*time.Hour))
+			assert.False(t, ok, "%v burst %v: a second request within a century", perSecond, burst)
+		}
+	}
+}
