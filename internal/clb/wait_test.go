@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -302,4 +303,37 @@ func TestPacerOfATinyRate(t *testing.T) {
 			assert.False(t, ok, "%v burst %v: a second request within a century", perSecond, burst)
 		}
 	}
+}
+
+// TestWaitForStartEndsWithItsContext: a request waiting for its start
+// (here a quarter of an hour away) returns as soon as its context is
+// cancelled, with the context's error, and its start stays taken (the
+// pacer only grows more careful).
+func TestWaitForStartEndsWithItsContext(t *testing.T) {
+	p := newPacer(0.001, false)
+	_, err := waitForStart(context.Background(), p)
+	require.NoError(t, err)
+	last := func() time.Time {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.starts[len(p.starts)-1]
+	}
+	first := last()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := waitForStart(ctx, p)
+		done <- err
+	}()
+	for last().Equal(first) {
+		runtime.Gosched()
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait outlived its context")
+	}
+	assert.Equal(t, first.Add(p.span), last(), "the cancelled request keeps its start")
 }
