@@ -1091,3 +1091,32 @@ func TestDrainServersApprovalTimerFiringInTheDrainDelay(t *testing.T) {
 		require.Equal(t, workflows.BindingRemoved, o.Outcome, o.Selector.String())
 	}
 }
+
+// A claim that has already ended when its server drain releases them all
+// (its release signal fails) does not keep the drain from releasing the
+// others and waiting for them: the drain completes, every other claim
+// ended by its release.
+func TestDrainServersReleasesItsClaimsWhenOneHasEnded(t *testing.T) {
+	e := newServersEnv(t, serversFleet())
+	gone := workflows.ServerClaimID(srvA)
+	e.env.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.ClaimInput) error {
+		if workflow.GetInfo(ctx).WorkflowExecution.ID == gone {
+			return nil
+		}
+		return workflows.DrainClaim(ctx, in)
+	}, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName, DisableAlreadyRegisteredCheck: true})
+	released := map[string]bool{}
+	e.env.SetOnChildWorkflowCompletedListener(func(info *workflow.Info, _ converter.EncodedValue, err error) {
+		if info.WorkflowType.Name == workflows.ClaimWorkflowName && strings.HasPrefix(info.WorkflowExecution.ID, "clb-drain-server/") && err == nil {
+			released[info.WorkflowExecution.ID] = true
+		}
+	})
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, serversInput())
+	require.True(t, e.env.IsWorkflowCompleted())
+	require.NoError(t, e.env.GetWorkflowError())
+	want := map[string]bool{}
+	for _, s := range serversInput().Servers {
+		want[workflows.ServerClaimID(s)] = true
+	}
+	require.Equal(t, want, released)
+}

@@ -860,7 +860,7 @@ func requireNoSecret(t *testing.T, texts, secrets []string) {
 // stall of the machine longer than the interval between the two calls
 // would leave no wait to report.)
 func TestClientReportsTheWaitForAToken(t *testing.T) {
-	// At 2/s, a bucket spreads a second's two requests over 1.051 s.
+	// At 2/s, the pacer of polls spreads a second's two requests over 1.051 s.
 	const interval = 525 * time.Millisecond
 	api := newFakeAPI(t, nil)
 	c := newTestClient(t, api.URL, func(cfg *clb.Config) { cfg.RatePerAction = 2 })

@@ -32,12 +32,22 @@ func newPacer(perSecond float64, burst bool) *pacer {
 	whole := math.Floor(perSecond)
 	switch {
 	case whole < 1:
-		return &pacer{n: 1, span: time.Duration(math.Ceil(float64(pacingWindow) / perSecond))}
+		return &pacer{n: 1, span: spanOf(float64(pacingWindow) / perSecond)}
 	case burst:
 		return &pacer{n: int(min(whole, math.MaxInt32)), span: pacingWindow}
 	default:
-		return &pacer{n: 1, span: time.Duration(math.Ceil(float64(pacingWindow) / whole))}
+		return &pacer{n: 1, span: spanOf(float64(pacingWindow) / whole)}
 	}
+}
+
+// spanOf is ns nanoseconds, rounded up, and the longest Duration for more
+// than a Duration holds (a rate below about one request in 290 years):
+// converted as it is, such a span would go negative and pace nothing.
+func spanOf(ns float64) time.Duration {
+	if ns >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(math.Ceil(ns))
 }
 
 // startAt is when a request asked for at now may start. Unless that is

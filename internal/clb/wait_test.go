@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -181,7 +182,7 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 
 // TestPacing: one pacer at any rate, of reads or of changes, lets at most the whole part of
 // its rate (one, below one per second) into any second at the API, late
-// arrivals included, and keeps that pace; so workers with unequal rates
+// arrivals included, and keeps that pace, no faster; so workers with unequal rates
 // that add up to the budget stay within it together.
 func TestPacing(t *testing.T) {
 	for _, burst := range []bool{true, false} {
@@ -194,6 +195,7 @@ func TestPacing(t *testing.T) {
 				}
 				assert.Equal(t, most, mostInWindow(sent, arrivalWindow), "requests that may arrive within one second")
 				assert.GreaterOrEqual(t, float64(len(sent)), math.Floor(20*pace/pacingWindow.Seconds()), "requests in 20 s")
+				assert.LessOrEqual(t, float64(len(sent)), 20*pace/pacingWindow.Seconds()+float64(most), "requests in 20 s, at most the pace")
 			})
 		}
 		for _, rates := range [][]float64{{7, 7, 6}, {6.5, 6.5, 7}, {10, 5, 5}, {13, 7}, {19.5, 0.5}, {2.5, 2.5, 5, 10}} {
@@ -235,4 +237,103 @@ func TestPacerLetsABurstGoAndKeepsItsWindow(t *testing.T) {
 		assert.Equal(t, later, at)
 	}
 	assert.LessOrEqual(t, len(p.starts), 11, "starts older than a window are forgotten")
+}
+
+// TestPacerQueuesLikeItsDefinition drives pacers with requests that come
+// at random: in bursts, while earlier ones still wait, a little apart and
+// after quiet spells, some with a deadline too near to start. Every start
+// is the one the pacer's contract gives, computed over all the starts given
+// before (none forgotten): the later of when it was asked, the start
+// before it (first come first served) and a span after the n-th start
+// before it; a start refused for its deadline is none. So the pacer forgets
+// no start that still bounds a later one, and no window holds more than a
+// second's requests.
+func TestPacerQueuesLikeItsDefinition(t *testing.T) {
+	for _, burst := range []bool{true, false} {
+		for _, perSecond := range []float64{0.5, 1, 3, 6.667, 20} {
+			t.Run(fmt.Sprint(perSecond, " burst ", burst), func(t *testing.T) {
+				p := newPacer(perSecond, burst)
+				rng := rand.New(rand.NewPCG(uint64(perSecond*1000), 7))
+				gaps := []time.Duration{0, 0, time.Millisecond, p.span / time.Duration(p.n) / 3, p.span / 2, 2 * p.span}
+				var want []time.Time
+				at := t0
+				for i := range 2000 {
+					at = at.Add(gaps[rng.IntN(len(gaps))])
+					next := at
+					if k := len(want); k > 0 {
+						next = laterOf(next, want[k-1])
+					}
+					if k := len(want); k >= p.n {
+						next = laterOf(next, want[k-p.n].Add(p.span))
+					}
+					var deadline time.Time
+					if rng.IntN(5) == 0 {
+						deadline = at.Add(time.Duration(rng.Int64N(int64(2 * p.span))))
+					}
+					got, ok := p.startAt(at, deadline)
+					require.Equal(t, next, got, "request %d, asked at %v", i, at.Sub(t0))
+					require.Equal(t, deadline.IsZero() || !next.After(deadline), ok, "request %d refused", i)
+					if ok {
+						want = append(want, next)
+					}
+				}
+				assert.LessOrEqual(t, mostInWindow(want, arrivalWindow), max(1, int(perSecond)))
+				assert.LessOrEqual(t, len(p.starts), p.n, "starts older than a span are forgotten")
+			})
+		}
+	}
+}
+
+// TestPacerOfATinyRate: a rate so low that a span between two requests
+// overflows a time.Duration (below about one request in 290 years) still
+// paces, one request and then none for as long as a Duration reaches,
+// instead of a span gone negative that lets every request start at once.
+func TestPacerOfATinyRate(t *testing.T) {
+	for _, perSecond := range []float64{1e-10, 1e-15, math.SmallestNonzeroFloat64} {
+		for _, burst := range []bool{true, false} {
+			p := newPacers(perSecond)[ActionDescribeTargets]
+			if !burst {
+				p = newPacers(perSecond)[ActionDeregisterTargets]
+			}
+			assert.Positive(t, p.span, "%v burst %v", perSecond, burst)
+			at, ok := p.startAt(t0, time.Time{})
+			require.True(t, ok)
+			require.Equal(t, t0, at)
+			_, ok = p.startAt(t0.Add(time.Hour), t0.Add(100*365*24*time.Hour))
+			assert.False(t, ok, "%v burst %v: a second request within a century", perSecond, burst)
+		}
+	}
+}
+
+// TestWaitForStartEndsWithItsContext: a request waiting for its start
+// (here a quarter of an hour away) returns as soon as its context is
+// cancelled, with the context's error, and its start stays taken (the
+// pacer only grows more careful).
+func TestWaitForStartEndsWithItsContext(t *testing.T) {
+	p := newPacer(0.001, false)
+	_, err := waitForStart(context.Background(), p)
+	require.NoError(t, err)
+	last := func() time.Time {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.starts[len(p.starts)-1]
+	}
+	first := last()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := waitForStart(ctx, p)
+		done <- err
+	}()
+	for last().Equal(first) {
+		runtime.Gosched()
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait outlived its context")
+	}
+	assert.Equal(t, first.Add(p.span), last(), "the cancelled request keeps its start")
 }
