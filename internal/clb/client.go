@@ -20,6 +20,7 @@ import (
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+	"golang.org/x/time/rate"
 )
 
 // Defaults of Config.
@@ -29,10 +30,13 @@ const (
 	// DefaultRatePerAction is the documented limit of every action this
 	// package calls: 20 requests per second per account.
 	DefaultRatePerAction = 20.0
+	// DefaultBurst is the only burst that keeps every 1-second window within
+	// the rate; see Config.Burst.
+	DefaultBurst = 1
 )
 
-// arrivalSlack is how late a request may reach the API after it starts:
-// pacers count a second's requests over a second and this much more
+// arrivalSlack is how late a request may reach the API after its token:
+// buckets spread a second's requests over a second and this much more
 // (pacingWindow), so that late arrivals never crowd a second at the API.
 const arrivalSlack = 50 * time.Millisecond
 
@@ -80,18 +84,19 @@ type Config struct {
 	// Timeout bounds each request, the wait for the rate limiter excluded.
 	// Zero: DefaultTimeout.
 	Timeout time.Duration
-	// RatePerAction is each action's rate, in requests per second, shared
-	// by every caller of the Client. Zero: DefaultRatePerAction. At most
-	// its whole part (one, below 1/s) of an action's requests start in any
-	// window of a second and arrivalSlack, so no second at the API (late
-	// arrivals included) holds more: 6.67 lets 6 into any second, as 6
-	// would. Reads (DescribeTargets, DescribeListeners,
-	// DescribeLoadBalancers, DescribeTargetHealth) may start a second's
-	// requests at once; changes and task polls start evenly spread over
-	// the window (newPacers). Workers that share an account split the
-	// budget between them; rates that add up to at most the budget keep
-	// the fleet within it.
+	// RatePerAction is each action's token bucket rate, in requests per
+	// second, shared by every caller of the Client. Zero:
+	// DefaultRatePerAction. With the default burst, no second at the API
+	// (late arrivals included) holds more than its whole part (one, below
+	// 1/s): 6.67 lets 6 into any second, as 6 would. Workers
+	// that share an account split the budget between them; rates that add
+	// up to at most the budget keep the fleet within it.
 	RatePerAction float64
+	// Burst is how many requests of one action may go at once after a quiet
+	// spell. Zero: DefaultBurst (1), with which no 1-second window ever holds
+	// more than the whole part of RatePerAction; a burst of b lets b-1 more
+	// into some windows, which the API answers with RequestLimitExceeded.
+	Burst int
 	// Transport carries the requests; nil: a clone of
 	// http.DefaultTransport. Tests use it to stand in for the network.
 	Transport http.RoundTripper
@@ -105,15 +110,15 @@ type Config struct {
 // Client implements API, and TargetRegistrar, BatchWeighter,
 // ListenerReader, HealthReader and LoadBalancerReader, on the official CLB
 // SDK, which builds, signs and sends every request with its own retries off. It
-// adds a pacer per action (its share of the budget), a per-request timeout and a classified
+// adds a token bucket per action, a per-request timeout and a classified
 // *Error for every failure. Make one per process so that every activity
-// shares its pacers; it is safe for concurrent use.
+// shares its buckets; it is safe for concurrent use.
 type Client struct {
 	sdk      *v20180317.Client
 	cred     common.CredentialIface
 	endpoint string
 	timeout  time.Duration
-	pacers   map[string]*pacer
+	limiters map[string]*rate.Limiter
 	onCall   func(action, code string, elapsed time.Duration)
 }
 
@@ -139,7 +144,7 @@ func NewClient(cfg Config) (*Client, error) {
 		cred:     cred,
 		endpoint: set.scheme + "://" + set.host,
 		timeout:  set.timeout,
-		pacers:   newPacers(set.perSecond),
+		limiters: newLimiters(set.perSecond, set.burst),
 		onCall:   cfg.OnCall,
 	}, nil
 }
@@ -149,9 +154,10 @@ type settings struct {
 	scheme, host string
 	timeout      time.Duration
 	perSecond    float64
+	burst        int
 }
 
-// settingsOf checks cfg's region, endpoint, timeout and rate.
+// settingsOf checks cfg's region, endpoint, timeout, rate and burst.
 func settingsOf(cfg Config) (settings, error) {
 	var set settings
 	if cfg.Region == "" {
@@ -176,6 +182,12 @@ func settingsOf(cfg Config) (settings, error) {
 		return set, fmt.Errorf("clb: Config.RatePerAction %v must be a positive number of requests per second", set.perSecond)
 	case set.perSecond == 0:
 		set.perSecond = DefaultRatePerAction
+	}
+	switch set.burst = cfg.Burst; {
+	case set.burst < 0:
+		return set, fmt.Errorf("clb: Config.Burst %d must not be negative", set.burst)
+	case set.burst == 0:
+		set.burst = DefaultBurst
 	}
 	return set, nil
 }
@@ -231,31 +243,32 @@ func newSDK(cred common.CredentialIface, region, scheme, host string, transport 
 	return sdk, nil
 }
 
-// newPacers builds the pacer of each action the Client calls. A read's
-// callers wait for all of their reads (a snapshot of each of a fleet's
-// load balancers, a plan's listeners): its pacer lets a second's requests
-// start at once. Changes and task polls start evenly spread: a wait's
-// polls follow its own schedule and learn the queue from each poll's wait
-// (activities.WaitForTask), and changes sent in bursts set a fleet's load
-// balancers in lockstep, their tasks ending, and their polls queueing,
-// together (README, "Benchmarks").
-func newPacers(perSecond float64) map[string]*pacer {
-	pacers := make(map[string]*pacer)
+// newLimiters builds the token bucket of each action the Client calls.
+func newLimiters(perSecond float64, burst int) map[string]*rate.Limiter {
+	limiters := make(map[string]*rate.Limiter)
 	for _, action := range append([]string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
 		ActionModifyTargetWeight, ActionRegisterTargets}, moreActions...) {
-		pacers[action] = newPacer(perSecond, readActions[action])
+		limiters[action] = rate.NewLimiter(bucketLimit(perSecond), burst)
 	}
-	return pacers
+	return limiters
 }
 
-// readActions are the actions whose pacer lets a second's requests start
-// at once.
-var readActions = map[string]bool{ActionDescribeTargets: true, ActionDescribeListeners: true,
-	ActionDescribeLoadBalancers: true, ActionDescribeTargetHealth: true}
+// bucketLimit is the rate of a bucket for perSecond requests per second:
+// with a burst of 1, at most ⌊perSecond⌋ (one, below 1/s) in any
+// pacingWindow. Rates that add up to the budget then keep the fleet within
+// it in every second, whatever its phases (README, "Running a fleet").
+func bucketLimit(perSecond float64) rate.Limit {
+	whole := math.Floor(perSecond)
+	if whole < 1 {
+		whole = perSecond
+	}
+	return rate.Limit(whole / pacingWindow.Seconds())
+}
 
-// pacingWindow is the span in which a pacer lets one second's requests
-// start: the second, arrivalSlack for requests that reach the API late,
-// and a millisecond of margin.
+// pacingWindow is the span over which a bucket spreads one second's
+// requests: the second, arrivalSlack for requests that reach the API late,
+// and a millisecond that keeps the limiter's float arithmetic from ever
+// fitting one more request into the span.
 const pacingWindow = time.Second + arrivalSlack + time.Millisecond
 
 // Endpoint is where the Client sends its requests, such as
@@ -432,12 +445,12 @@ func (c *Client) mutate(ctx context.Context, action string, req tchttp.Request, 
 	return taskID, nil
 }
 
-// do waits for the action's pacer, sends req through the SDK within the
+// do waits for the action's token, sends req through the SDK within the
 // per-request timeout, decodes the answer, reports the call to OnCall, and
-// returns how long the request waited for its start, and any failure as a
+// returns how long the request waited for the token, and any failure as a
 // classified *Error.
 func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp tchttp.Response, decode func() error) (time.Duration, error) {
-	waited, err := waitForStart(ctx, c.pacers[action])
+	waited, err := waitForToken(ctx, c.limiters[action])
 	if err != nil {
 		return 0, Classify(action, err)
 	}
@@ -465,6 +478,24 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 		return waited, failure
 	}
 	return waited, nil
+}
+
+// waitForToken takes a token from lim, waiting for it as long as it takes
+// (lim.Wait), and returns how long that was: zero when a token was there.
+// A wait that would outlast ctx's deadline is refused at once with an
+// error wrapping context.DeadlineExceeded, and takes no token.
+func waitForToken(ctx context.Context, lim *rate.Limiter) (time.Duration, error) {
+	if lim.Allow() {
+		return 0, nil
+	}
+	start := time.Now()
+	if err := lim.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("the rate limiter's next token is past the deadline (%v): %w", err, context.DeadlineExceeded)
+	}
+	return time.Since(start), nil
 }
 
 // classifySend classifies an error of the SDK's Send. The SDK reports every

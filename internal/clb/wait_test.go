@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -16,23 +15,27 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	"golang.org/x/time/rate"
 )
 
 // budget is the account's documented limit per action.
 const budget = 20
 
-// t0 is the fake clock's origin: the pacers are driven through startAt,
-// so no test here sleeps or reads the real clock.
+// t0 is the fake clock's origin: the limiters are driven through their
+// *At methods, so no test here sleeps or reads the real clock.
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// saturate drives p as a process that sends a request of one action the
-// moment its pacer lets it, from start until end, on the fake clock, and
+// saturate drives lim as a process that sends a request of one action the
+// moment its bucket lets it, from start until end, on the fake clock, and
 // returns when each request was sent.
-func saturate(p *pacer, start, end time.Time) []time.Time {
+func saturate(lim *rate.Limiter, start, end time.Time) []time.Time {
 	var sent []time.Time
 	for at := start; ; {
-		var ok bool
-		if at, ok = p.startAt(at, end); !ok || !at.Before(end) {
+		r := lim.ReserveN(at, 1)
+		if !r.OK() {
+			panic("a reservation of one token failed")
+		}
+		if at = at.Add(r.DelayFrom(at)); !at.Before(end) {
 			return sent
 		}
 		sent = append(sent, at)
@@ -60,8 +63,8 @@ func mostInWindow(times []time.Time, window time.Duration) int {
 // [t-arrivalSlack, t+1s).
 const arrivalWindow = time.Second + arrivalSlack
 
-// phasings are the ways the fleet's processes start, each after a quiet
-// spell: all at the same instant; evenly interleaved within one request
+// phasings are the ways the fleet's processes start, each from a full
+// bucket: all at the same instant; evenly interleaved within one token
 // interval; one after another, a second apart; and at random (seeded)
 // moments of the first three seconds.
 func phasings(n int, interval time.Duration) map[string][]time.Duration {
@@ -77,12 +80,12 @@ func phasings(n int, interval time.Duration) map[string][]time.Duration {
 }
 
 // TestFleetPacing proves the claim of the README's "Running a fleet": N
-// workers, each at --api-rate 20/N, never put more than 20 requests of one
-// action into any one second at the API, even when each request may arrive
-// up to arrivalSlack after it was sent, for N = 1..10, whatever the phases
-// of the workers, for the pacers of reads (a second's requests at once
-// after a quiet spell) and of changes and polls (spread evenly). It runs
-// the real pacers that NewClient builds, on a fake clock.
+// workers, each at --api-rate 20/N with the default burst and its bucket
+// starting full, never put more than 20 requests of one action into any
+// one second at the API, even when each request may arrive up to
+// arrivalSlack after it was sent, for N = 1..10 and whatever the phases of
+// the workers. It runs the real limiter that NewClient builds, on a fake
+// clock.
 //
 // The pacing before this test, a bucket at 20/N run 5% slow, fails it:
 // N=3 puts 21 requests into some arrival window (each in-phase process
@@ -90,81 +93,77 @@ func phasings(n int, interval time.Duration) map[string][]time.Duration {
 func TestFleetPacing(t *testing.T) {
 	for n := 1; n <= 10; n++ {
 		perWorker := float64(budget) / float64(n)
-		interval := time.Duration(float64(pacingWindow) / math.Floor(perWorker))
-		for _, action := range []string{ActionDescribeTargets, ActionDeregisterTargets} {
-			for name, phases := range phasings(n, interval) {
-				t.Run(fmt.Sprintf("N=%d %s %s", n, action, name), func(t *testing.T) {
-					var fleet []time.Time
-					for _, phase := range phases {
-						p := newPacers(perWorker)[action]
-						start := t0.Add(phase)
-						fleet = append(fleet, saturate(p, start, start.Add(6*time.Second))...)
-					}
-					assert.LessOrEqual(t, mostInWindow(fleet, arrivalWindow), budget,
-						"requests that may arrive within one second, %d workers at --api-rate %.4g", n, perWorker)
-					assert.LessOrEqual(t, mostInWindow(fleet, time.Second), budget, "requests sent within one second")
-				})
-			}
+		interval := time.Duration(float64(time.Second) / float64(bucketLimit(perWorker)))
+		for name, phases := range phasings(n, interval) {
+			t.Run(fmt.Sprintf("N=%d %s", n, name), func(t *testing.T) {
+				var fleet []time.Time
+				for _, phase := range phases {
+					lim := newLimiters(perWorker, DefaultBurst)[ActionDeregisterTargets]
+					start := t0.Add(phase)
+					fleet = append(fleet, saturate(lim, start, start.Add(6*time.Second))...)
+				}
+				assert.LessOrEqual(t, mostInWindow(fleet, arrivalWindow), budget,
+					"requests that may arrive within one second, %d workers at --api-rate %.4g", n, perWorker)
+				assert.LessOrEqual(t, mostInWindow(fleet, time.Second), budget, "requests sent within one second")
+			})
 		}
 	}
 }
 
-// TestClientRateLimit: each action the Client calls has its own pacer at
+// TestClientRateLimit: each action the Client calls has its own bucket at
 // the rate of Config.RatePerAction, so two actions run at full rate side
-// by side, and none puts more than the rate into any second at the API,
-// late arrivals included; a read's pacer lets a second's requests start at
-// once, a change's or a poll's spreads them evenly. The pacers are the
-// Client's own, driven on a fake clock.
+// by side, and neither puts more than the rate into any second at the API,
+// late arrivals included. The buckets are the Client's own, driven on a
+// fake clock.
 func TestClientRateLimit(t *testing.T) {
 	const perSecond = 20
 	c, err := NewClient(Config{Region: "ap-guangzhou", Credential: common.NewCredential("AKIDtest", "key"),
 		RatePerAction: perSecond})
 	require.NoError(t, err)
-	reads := []string{ActionDescribeTargets, ActionDescribeListeners, ActionDescribeLoadBalancers, ActionDescribeTargetHealth}
-	spread := []string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionModifyTargetWeight, ActionRegisterTargets,
-		ActionBatchModifyTargetWeight}
-	require.Len(t, c.pacers, len(reads)+len(spread))
-	seen := map[*pacer]string{}
-	for _, action := range append(slices.Clone(reads), spread...) {
-		p := c.pacers[action]
-		require.NotNil(t, p, action)
-		other, shared := seen[p]
-		require.False(t, shared, "%s shares the pacer of %s", action, other)
-		seen[p] = action
+	actions := []string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
+		ActionModifyTargetWeight, ActionRegisterTargets, ActionBatchModifyTargetWeight, ActionDescribeListeners,
+		ActionDescribeLoadBalancers, ActionDescribeTargetHealth}
+	require.Len(t, c.limiters, len(actions))
+	seen := map[*rate.Limiter]string{}
+	for _, action := range actions {
+		lim := c.limiters[action]
+		require.NotNil(t, lim, action)
+		other, shared := seen[lim]
+		require.False(t, shared, "%s shares the bucket of %s", action, other)
+		seen[lim] = action
+		assert.Equal(t, DefaultBurst, lim.Burst(), action)
 	}
 
-	// Every action at once, each saturating its own pacer for 3 s.
+	// Two actions at once, each saturating its own bucket for 3 s.
 	const span = 3 * time.Second
-	for _, action := range append(slices.Clone(reads), spread...) {
-		sent := saturate(c.pacers[action], t0, t0.Add(span))
+	byAction := map[string][]time.Time{}
+	for _, action := range []string{ActionDescribeTaskStatus, ActionDeregisterTargets} {
+		byAction[action] = saturate(c.limiters[action], t0, t0.Add(span))
+	}
+	for action, sent := range byAction {
 		assert.LessOrEqual(t, mostInWindow(sent, arrivalWindow), perSecond, "%s: requests that may arrive within one second", action)
-		if slices.Contains(reads, action) {
-			// A second's requests at once, as many again every window.
-			assert.Equal(t, perSecond*(1+int(span/pacingWindow)), len(sent), "%s: requests in %v", action, span)
-			assert.Equal(t, perSecond, mostInWindow(sent, time.Millisecond), "%s: a second's requests start at once", action)
-		} else {
-			// A request at once, then one per window/20.
-			assert.Equal(t, 1+int(span.Seconds()*perSecond/pacingWindow.Seconds()), len(sent), "%s: requests in %v", action, span)
-			assert.Equal(t, 1, mostInWindow(sent, pacingWindow/perSecond), "%s: spread evenly", action)
-		}
+		// Full rate: a request at once, then one per interval.
+		want := 1 + int(span.Seconds()*perSecond/pacingWindow.Seconds())
+		assert.Equal(t, want, len(sent), "%s: requests in %v", action, span)
 	}
 }
 
-// TestClientTakesTheStartOfItsAction: a call through the Client takes a
-// start from the pacer of its own action and from no other.
-func TestClientTakesTheStartOfItsAction(t *testing.T) {
+// TestClientTakesTheTokenOfItsAction: a call through the Client takes a
+// token from the bucket of its own action and from no other.
+func TestClientTakesTheTokenOfItsAction(t *testing.T) {
+	// At 0.01/s a taken token takes 105 s to come back.
 	c, err := NewClient(Config{Region: "ap-guangzhou", Endpoint: "http://127.0.0.1:9", Credential: common.NewCredential("AKIDtest", "key"),
 		RatePerAction: 0.01, Transport: answering(`{"Response":{"Status":0,"RequestId":"req-1"}}`)})
 	require.NoError(t, err)
 	_, err = c.DescribeTaskStatus(context.Background(), "task-1")
 	require.NoError(t, err)
 	now := time.Now()
-	for action, p := range c.pacers {
-		want := 0
+	for action, lim := range c.limiters {
+		want := 1.0
 		if action == ActionDescribeTaskStatus {
-			want = 1
+			want = 0
 		}
-		assert.Equal(t, want, p.startedIn(now), action)
+		assert.InDelta(t, want, lim.TokensAt(now), 0.01, action)
 	}
 }
 
@@ -180,160 +179,29 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// TestPacing: one pacer at any rate, of reads or of changes, lets at most the whole part of
+// TestBucketPacing: one bucket at any rate lets at most the whole part of
 // its rate (one, below one per second) into any second at the API, late
-// arrivals included, and keeps that pace, no faster; so workers with unequal rates
+// arrivals included, and keeps that pace; so workers with unequal rates
 // that add up to the budget stay within it together.
-func TestPacing(t *testing.T) {
-	for _, burst := range []bool{true, false} {
-		for _, perSecond := range []float64{0.25, 0.5, 1, 1.5, 2, 2.5, 6.667, 7, 9.99, 13, 19.9, 20, 40} {
-			t.Run(fmt.Sprint(perSecond, " burst ", burst), func(t *testing.T) {
-				sent := saturate(newPacer(perSecond, burst), t0, t0.Add(20*time.Second))
-				most, pace := max(1, int(perSecond)), math.Floor(perSecond)
-				if pace < 1 {
-					pace = perSecond
-				}
-				assert.Equal(t, most, mostInWindow(sent, arrivalWindow), "requests that may arrive within one second")
-				assert.GreaterOrEqual(t, float64(len(sent)), math.Floor(20*pace/pacingWindow.Seconds()), "requests in 20 s")
-				assert.LessOrEqual(t, float64(len(sent)), 20*pace/pacingWindow.Seconds()+float64(most), "requests in 20 s, at most the pace")
-			})
-		}
-		for _, rates := range [][]float64{{7, 7, 6}, {6.5, 6.5, 7}, {10, 5, 5}, {13, 7}, {19.5, 0.5}, {2.5, 2.5, 5, 10}} {
-			t.Run(fmt.Sprint(rates, " burst ", burst), func(t *testing.T) {
-				var fleet []time.Time
-				for _, perSecond := range rates {
-					fleet = append(fleet, saturate(newPacer(perSecond, burst), t0, t0.Add(6*time.Second))...)
-				}
-				assert.LessOrEqual(t, mostInWindow(fleet, arrivalWindow), budget)
-			})
-		}
-	}
-}
-
-// TestPacerLetsABurstGoAndKeepsItsWindow: after a quiet spell a read's
-// pacer at 10/s lets 10 requests start at once and the 11th one window
-// after the first; a start refused for its deadline is not taken; after
-// another quiet spell, a burst again; starts older than a window are
-// forgotten.
-func TestPacerLetsABurstGoAndKeepsItsWindow(t *testing.T) {
-	p := newPacer(10, true)
-	for i := range 10 {
-		at, ok := p.startAt(t0, time.Time{})
-		require.True(t, ok)
-		assert.Equal(t, t0, at, "request %d of the burst", i+1)
-	}
-	assert.Equal(t, 10, p.startedIn(t0))
-	_, ok := p.startAt(t0, t0.Add(time.Second))
-	assert.False(t, ok, "the 11th start is past a deadline a second away")
-	at, ok := p.startAt(t0.Add(10*time.Millisecond), time.Time{})
-	require.True(t, ok)
-	assert.Equal(t, t0.Add(pacingWindow), at, "the 11th starts a window after the first")
-	assert.Equal(t, 1, p.startedIn(t0.Add(pacingWindow)), "the refused start was not taken")
-
-	later := t0.Add(10 * time.Second)
-	for range 10 {
-		at, ok := p.startAt(later, time.Time{})
-		require.True(t, ok)
-		assert.Equal(t, later, at)
-	}
-	assert.LessOrEqual(t, len(p.starts), 11, "starts older than a window are forgotten")
-}
-
-// TestPacerQueuesLikeItsDefinition drives pacers with requests that come
-// at random: in bursts, while earlier ones still wait, a little apart and
-// after quiet spells, some with a deadline too near to start. Every start
-// is the one the pacer's contract gives, computed over all the starts given
-// before (none forgotten): the later of when it was asked, the start
-// before it (first come first served) and a span after the n-th start
-// before it; a start refused for its deadline is none. So the pacer forgets
-// no start that still bounds a later one, and no window holds more than a
-// second's requests.
-func TestPacerQueuesLikeItsDefinition(t *testing.T) {
-	for _, burst := range []bool{true, false} {
-		for _, perSecond := range []float64{0.5, 1, 3, 6.667, 20} {
-			t.Run(fmt.Sprint(perSecond, " burst ", burst), func(t *testing.T) {
-				p := newPacer(perSecond, burst)
-				rng := rand.New(rand.NewPCG(uint64(perSecond*1000), 7))
-				gaps := []time.Duration{0, 0, time.Millisecond, p.span / time.Duration(p.n) / 3, p.span / 2, 2 * p.span}
-				var want []time.Time
-				at := t0
-				for i := range 2000 {
-					at = at.Add(gaps[rng.IntN(len(gaps))])
-					next := at
-					if k := len(want); k > 0 {
-						next = laterOf(next, want[k-1])
-					}
-					if k := len(want); k >= p.n {
-						next = laterOf(next, want[k-p.n].Add(p.span))
-					}
-					var deadline time.Time
-					if rng.IntN(5) == 0 {
-						deadline = at.Add(time.Duration(rng.Int64N(int64(2 * p.span))))
-					}
-					got, ok := p.startAt(at, deadline)
-					require.Equal(t, next, got, "request %d, asked at %v", i, at.Sub(t0))
-					require.Equal(t, deadline.IsZero() || !next.After(deadline), ok, "request %d refused", i)
-					if ok {
-						want = append(want, next)
-					}
-				}
-				assert.LessOrEqual(t, mostInWindow(want, arrivalWindow), max(1, int(perSecond)))
-				assert.LessOrEqual(t, len(p.starts), p.n, "starts older than a span are forgotten")
-			})
-		}
-	}
-}
-
-// TestPacerOfATinyRate: a rate so low that a span between two requests
-// overflows a time.Duration (below about one request in 290 years) still
-// paces, one request and then none for as long as a Duration reaches,
-// instead of a span gone negative that lets every request start at once.
-func TestPacerOfATinyRate(t *testing.T) {
-	for _, perSecond := range []float64{1e-10, 1e-15, math.SmallestNonzeroFloat64} {
-		for _, burst := range []bool{true, false} {
-			p := newPacers(perSecond)[ActionDescribeTargets]
-			if !burst {
-				p = newPacers(perSecond)[ActionDeregisterTargets]
+func TestBucketPacing(t *testing.T) {
+	for _, perSecond := range []float64{0.25, 0.5, 1, 1.5, 2, 2.5, 6.667, 7, 9.99, 13, 19.9, 20, 40} {
+		t.Run(fmt.Sprint(perSecond), func(t *testing.T) {
+			sent := saturate(newLimiters(perSecond, 1)[ActionDescribeTargets], t0, t0.Add(20*time.Second))
+			most, pace := max(1, int(perSecond)), math.Floor(perSecond)
+			if pace < 1 {
+				pace = perSecond
 			}
-			assert.Positive(t, p.span, "%v burst %v", perSecond, burst)
-			at, ok := p.startAt(t0, time.Time{})
-			require.True(t, ok)
-			require.Equal(t, t0, at)
-			_, ok = p.startAt(t0.Add(time.Hour), t0.Add(100*365*24*time.Hour))
-			assert.False(t, ok, "%v burst %v: a second request within a century", perSecond, burst)
-		}
+			assert.Equal(t, most, mostInWindow(sent, arrivalWindow), "requests that may arrive within one second")
+			assert.GreaterOrEqual(t, float64(len(sent)), math.Floor(20*pace/pacingWindow.Seconds()), "requests in 20 s")
+		})
 	}
-}
-
-// TestWaitForStartEndsWithItsContext: a request waiting for its start
-// (here a quarter of an hour away) returns as soon as its context is
-// cancelled, with the context's error, and its start stays taken (the
-// pacer only grows more careful).
-func TestWaitForStartEndsWithItsContext(t *testing.T) {
-	p := newPacer(0.001, false)
-	_, err := waitForStart(context.Background(), p)
-	require.NoError(t, err)
-	last := func() time.Time {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.starts[len(p.starts)-1]
+	for _, rates := range [][]float64{{7, 7, 6}, {6.5, 6.5, 7}, {10, 5, 5}, {13, 7}, {19.5, 0.5}, {2.5, 2.5, 5, 10}} {
+		t.Run(fmt.Sprint(rates), func(t *testing.T) {
+			var fleet []time.Time
+			for _, perSecond := range rates {
+				fleet = append(fleet, saturate(newLimiters(perSecond, 1)[ActionDescribeTargets], t0, t0.Add(6*time.Second))...)
+			}
+			assert.LessOrEqual(t, mostInWindow(fleet, arrivalWindow), budget)
+		})
 	}
-	first := last()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := waitForStart(ctx, p)
-		done <- err
-	}()
-	for last().Equal(first) {
-		runtime.Gosched()
-	}
-	cancel()
-	select {
-	case err := <-done:
-		require.ErrorIs(t, err, context.Canceled)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the wait outlived its context")
-	}
-	assert.Equal(t, first.Add(p.span), last(), "the cancelled request keeps its start")
 }
