@@ -48,25 +48,22 @@ func (s *serversDrain) approve(ctx workflow.Context) error {
 	s.setPhase(ctx, PhaseAwaiting)
 	s.log.Info("waiting for approval", "plan", s.plan.ID)
 	decided := func() bool { return s.decision != nil }
+	timeout := cmp.Or(s.in.ApprovalTimeout, DefaultApprovalTimeout)
+	ok, err := true, error(nil)
 	if workflow.GetVersion(ctx, approvalTimeoutVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		if err := workflow.Await(ctx, decided); err != nil {
-			s.awaiting = false
-			return err
-		}
+		err = workflow.Await(ctx, decided)
 	} else {
-		timeout := cmp.Or(s.in.ApprovalTimeout, DefaultApprovalTimeout)
-		ok, err := workflow.AwaitWithTimeout(ctx, timeout, decided)
-		if err != nil || !ok {
-			s.awaiting = false
-		}
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-				"no decision on plan %s within %s (--approval-timeout): nothing was changed", s.plan.ID, timeout),
-				ErrApprovalTimeout, nil)
-		}
+		ok, err = workflow.AwaitWithTimeout(ctx, timeout, decided)
+	}
+	switch {
+	case err != nil:
+		s.awaiting = false
+		return err
+	case !ok:
+		s.awaiting = false
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"no decision on plan %s within %s (--approval-timeout): nothing was changed", s.plan.ID, timeout),
+			ErrApprovalTimeout, nil)
 	}
 	d := *s.decision
 	s.result.Approval = &d

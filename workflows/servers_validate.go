@@ -11,8 +11,9 @@ import (
 // any API call: the servers (1 to MaxServers, each once), the scope (at
 // most MaxScope load balancer IDs, each once), DrainDelay, the guards
 // (MinRemaining 0 or more, MinRemainingPercent 0-100, AllowEmpty with
-// neither), ApprovalTimeout (0 to MaxApprovalTimeout, with Approval), MaxParallel (0 to MaxMaxParallel), Reason and Requester. It
-// returns nil or a *clb.ValidationError listing every problem at once.
+// neither), ApprovalTimeout (0 to MaxApprovalTimeout, with Approval),
+// MaxParallel (0 to MaxMaxParallel), Reason and Requester. It returns nil
+// or a *clb.ValidationError listing every problem at once.
 func ValidateServersInput(in ServersInput) error {
 	problems := clb.ValidateServers("Servers", in.Servers, MaxServers)
 	problems = append(problems, clb.ValidateLoadBalancerIDs("LoadBalancerIds", in.LoadBalancerIds, MaxScope)...)
