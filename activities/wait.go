@@ -54,8 +54,8 @@ const (
 )
 
 // CallHeartbeat is how often WaitForTask heartbeats while a
-// DescribeTaskStatus call is in flight: the call's wait for a token of the
-// client's rate limiter has no bound, and the request itself may take the
+// DescribeTaskStatus call is in flight: the call's wait for its start
+// from the client's pacer has no bound, and the request itself may take the
 // client's timeout (clb.DefaultTimeout).
 const CallHeartbeat = time.Second
 
@@ -507,7 +507,7 @@ type taskEstimates struct {
 }
 
 // pollQueue is how long the process's DescribeTaskStatus calls waited for
-// their token of the API budget (clb.TaskStatus.Waited), smoothed with a
+// their start within the API budget (clb.TaskStatus.Waited), smoothed with a
 // gain of 1/4: the polls of many waits, across load balancers, share one
 // budget.
 type pollQueue struct {
@@ -515,7 +515,7 @@ type pollQueue struct {
 	wait time.Duration
 }
 
-// observe adds the token wait of one poll.
+// observe adds the pacer wait of one poll.
 func (q *pollQueue) observe(waited time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -31,15 +31,16 @@ const (
 	// crash, another one takes the wait over within it. WaitForTask
 	// heartbeats every activities.CallHeartbeat during its sleeps and its
 	// calls, so a live attempt is never that long silent; still the
-	// timeout exceeds one whole poll — a lone poll's wait for its token at
+	// timeout exceeds one whole poll — a lone poll's wait for its start at
 	// the slowest rate that paces at least one request a second
 	// (tokenWait), then a request that takes the client's whole timeout —
 	// with a margin for the SDK, which sends heartbeats at most every 80%
 	// of the timeout. A poll slower than the old 5 s no longer fails a
 	// wait whose task has succeeded.
 	waitHeartbeat = tokenWait + clb.DefaultTimeout + heartbeatMargin
-	// tokenWait is the longest a lone request waits for its token at an
-	// --api-rate of 1 per second or more: one pacing second.
+	// tokenWait is about the longest a lone request waits for its start
+	// from the client's pacer at an --api-rate of 1 per second or more:
+	// one pacing second (1.051 s, the rest within heartbeatMargin).
 	tokenWait = time.Second
 	// heartbeatMargin covers the SDK's heartbeat batching and a
 	// heartbeat's trip to the server.

@@ -2,7 +2,7 @@ package clb
 
 // Action names of the CLB API calls beyond API's: the reads and writes of
 // server-wide drains, batch weights, restores and health checks. Each has
-// its own token bucket in a Client, as API's do.
+// its own pacer in a Client, as API's do.
 const (
 	ActionBatchModifyTargetWeight = "BatchModifyTargetWeight"
 	ActionDescribeListeners       = "DescribeListeners"

@@ -20,7 +20,6 @@ import (
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
-	"golang.org/x/time/rate"
 )
 
 // Defaults of Config.
@@ -30,13 +29,10 @@ const (
 	// DefaultRatePerAction is the documented limit of every action this
 	// package calls: 20 requests per second per account.
 	DefaultRatePerAction = 20.0
-	// DefaultBurst is the only burst that keeps every 1-second window within
-	// the rate; see Config.Burst.
-	DefaultBurst = 1
 )
 
-// arrivalSlack is how late a request may reach the API after its token:
-// buckets spread a second's requests over a second and this much more
+// arrivalSlack is how late a request may reach the API after it starts:
+// pacers count a second's requests over a second and this much more
 // (pacingWindow), so that late arrivals never crowd a second at the API.
 const arrivalSlack = 50 * time.Millisecond
 
@@ -84,19 +80,16 @@ type Config struct {
 	// Timeout bounds each request, the wait for the rate limiter excluded.
 	// Zero: DefaultTimeout.
 	Timeout time.Duration
-	// RatePerAction is each action's token bucket rate, in requests per
-	// second, shared by every caller of the Client. Zero:
-	// DefaultRatePerAction. With the default burst, no second at the API
-	// (late arrivals included) holds more than its whole part (one, below
-	// 1/s): 6.67 lets 6 into any second, as 6 would. Workers
-	// that share an account split the budget between them; rates that add
-	// up to at most the budget keep the fleet within it.
+	// RatePerAction is each action's rate, in requests per second, shared
+	// by every caller of the Client. Zero: DefaultRatePerAction. At most
+	// its whole part (one, below 1/s) of an action's requests start in any
+	// window of a second and arrivalSlack, so no second at the API (late
+	// arrivals included) holds more: 6.67 lets 6 into any second, as 6
+	// would. Requests that find room in that window start at once; those
+	// that queue start evenly spread over it (newPacer). Workers that share an account split the
+	// budget between them; rates that add up to at most the budget keep
+	// the fleet within it.
 	RatePerAction float64
-	// Burst is how many requests of one action may go at once after a quiet
-	// spell. Zero: DefaultBurst (1), with which no 1-second window ever holds
-	// more than the whole part of RatePerAction; a burst of b lets b-1 more
-	// into some windows, which the API answers with RequestLimitExceeded.
-	Burst int
 	// Transport carries the requests; nil: a clone of
 	// http.DefaultTransport. Tests use it to stand in for the network.
 	Transport http.RoundTripper
@@ -110,15 +103,15 @@ type Config struct {
 // Client implements API, and TargetRegistrar, BatchWeighter,
 // ListenerReader, HealthReader and LoadBalancerReader, on the official CLB
 // SDK, which builds, signs and sends every request with its own retries off. It
-// adds a token bucket per action, a per-request timeout and a classified
+// adds a pacer per action (its share of the budget), a per-request timeout and a classified
 // *Error for every failure. Make one per process so that every activity
-// shares its buckets; it is safe for concurrent use.
+// shares its pacers; it is safe for concurrent use.
 type Client struct {
 	sdk      *v20180317.Client
 	cred     common.CredentialIface
 	endpoint string
 	timeout  time.Duration
-	limiters map[string]*rate.Limiter
+	pacers   map[string]*pacer
 	onCall   func(action, code string, elapsed time.Duration)
 }
 
@@ -144,7 +137,7 @@ func NewClient(cfg Config) (*Client, error) {
 		cred:     cred,
 		endpoint: set.scheme + "://" + set.host,
 		timeout:  set.timeout,
-		limiters: newLimiters(set.perSecond, set.burst),
+		pacers:   newPacers(set.perSecond),
 		onCall:   cfg.OnCall,
 	}, nil
 }
@@ -154,10 +147,9 @@ type settings struct {
 	scheme, host string
 	timeout      time.Duration
 	perSecond    float64
-	burst        int
 }
 
-// settingsOf checks cfg's region, endpoint, timeout, rate and burst.
+// settingsOf checks cfg's region, endpoint, timeout and rate.
 func settingsOf(cfg Config) (settings, error) {
 	var set settings
 	if cfg.Region == "" {
@@ -182,12 +174,6 @@ func settingsOf(cfg Config) (settings, error) {
 		return set, fmt.Errorf("clb: Config.RatePerAction %v must be a positive number of requests per second", set.perSecond)
 	case set.perSecond == 0:
 		set.perSecond = DefaultRatePerAction
-	}
-	switch set.burst = cfg.Burst; {
-	case set.burst < 0:
-		return set, fmt.Errorf("clb: Config.Burst %d must not be negative", set.burst)
-	case set.burst == 0:
-		set.burst = DefaultBurst
 	}
 	return set, nil
 }
@@ -243,32 +229,21 @@ func newSDK(cred common.CredentialIface, region, scheme, host string, transport 
 	return sdk, nil
 }
 
-// newLimiters builds the token bucket of each action the Client calls.
-func newLimiters(perSecond float64, burst int) map[string]*rate.Limiter {
-	limiters := make(map[string]*rate.Limiter)
+// newPacers builds the pacer of each action the Client calls (newPacer):
+// the requests of a quiet spell start at once, those that queue evenly
+// spread.
+func newPacers(perSecond float64) map[string]*pacer {
+	pacers := make(map[string]*pacer)
 	for _, action := range append([]string{ActionDeregisterTargets, ActionDescribeTaskStatus, ActionDescribeTargets,
 		ActionModifyTargetWeight, ActionRegisterTargets}, moreActions...) {
-		limiters[action] = rate.NewLimiter(bucketLimit(perSecond), burst)
+		pacers[action] = newPacer(perSecond)
 	}
-	return limiters
+	return pacers
 }
 
-// bucketLimit is the rate of a bucket for perSecond requests per second:
-// with a burst of 1, at most ⌊perSecond⌋ (one, below 1/s) in any
-// pacingWindow. Rates that add up to the budget then keep the fleet within
-// it in every second, whatever its phases (README, "Running a fleet").
-func bucketLimit(perSecond float64) rate.Limit {
-	whole := math.Floor(perSecond)
-	if whole < 1 {
-		whole = perSecond
-	}
-	return rate.Limit(whole / pacingWindow.Seconds())
-}
-
-// pacingWindow is the span over which a bucket spreads one second's
-// requests: the second, arrivalSlack for requests that reach the API late,
-// and a millisecond that keeps the limiter's float arithmetic from ever
-// fitting one more request into the span.
+// pacingWindow is the span in which a pacer lets one second's requests
+// start: the second, arrivalSlack for requests that reach the API late,
+// and a millisecond of margin.
 const pacingWindow = time.Second + arrivalSlack + time.Millisecond
 
 // Endpoint is where the Client sends its requests, such as
@@ -445,14 +420,21 @@ func (c *Client) mutate(ctx context.Context, action string, req tchttp.Request, 
 	return taskID, nil
 }
 
-// do waits for the action's token, sends req through the SDK within the
+// do waits for the action's pacer, sends req through the SDK within the
 // per-request timeout, decodes the answer, reports the call to OnCall, and
-// returns how long the request waited for the token, and any failure as a
+// returns how long the request waited for its start, and any failure as a
 // classified *Error.
 func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp tchttp.Response, decode func() error) (time.Duration, error) {
-	waited, err := waitForToken(ctx, c.limiters[action])
-	if err != nil {
-		return 0, Classify(action, err)
+	var waited time.Duration
+	if IsSpare(ctx) {
+		if !c.pacers[action].spareStart(time.Now()) {
+			return 0, ErrNoSpare
+		}
+	} else {
+		var err error
+		if waited, err = waitForStart(ctx, c.pacers[action]); err != nil {
+			return 0, Classify(action, err)
+		}
 	}
 	start := time.Now()
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -480,23 +462,27 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 	return waited, nil
 }
 
-// waitForToken takes a token from lim, waiting for it as long as it takes
-// (lim.Wait), and returns how long that was: zero when a token was there.
-// A wait that would outlast ctx's deadline is refused at once with an
-// error wrapping context.DeadlineExceeded, and takes no token.
-func waitForToken(ctx context.Context, lim *rate.Limiter) (time.Duration, error) {
-	if lim.Allow() {
-		return 0, nil
-	}
-	start := time.Now()
-	if err := lim.Wait(ctx); err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		return 0, fmt.Errorf("the rate limiter's next token is past the deadline (%v): %w", err, context.DeadlineExceeded)
-	}
-	return time.Since(start), nil
+// IfSpare marks the requests made with the context it returns as sent
+// only on spare budget: a request that its action's pacer would hold, or
+// that would take more than half of a window's requests, is not sent and
+// fails at once with ErrNoSpare. A poll that may well come too early (a
+// task's end is not expected yet) goes this way, so that it never delays
+// the polls of tasks that have ended.
+func IfSpare(ctx context.Context) context.Context {
+	return context.WithValue(ctx, spareKey{}, true)
 }
+
+// IsSpare reports whether ctx's requests go only on spare budget
+// (IfSpare): an API other than the Client's (a test's) may honour it.
+func IsSpare(ctx context.Context) bool {
+	return ctx.Value(spareKey{}) != nil
+}
+
+type spareKey struct{}
+
+// ErrNoSpare is the error of a request made with IfSpare that was not
+// sent: its action's budget had nothing to spare.
+var ErrNoSpare = errors.New("clb: not sent, the action's rate limit has no spare request")
 
 // classifySend classifies an error of the SDK's Send. The SDK reports every
 // failed round trip as ClientError.NetworkError with the cause flattened

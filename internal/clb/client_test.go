@@ -110,7 +110,6 @@ func newTestClient(t *testing.T, endpoint string, edit ...func(*clb.Config)) *cl
 		Endpoint:      endpoint,
 		Credential:    common.NewCredential(testSecretID, testSecretKey),
 		RatePerAction: 10000,
-		Burst:         100,
 	}
 	for _, e := range edit {
 		e(&cfg)
@@ -473,7 +472,7 @@ func TestClientNetworkFailures(t *testing.T) {
 
 	t.Run("deadline before the rate limiter's next token", func(t *testing.T) {
 		api := newFakeAPI(t, nil)
-		c := newTestClient(t, api.URL, func(cfg *clb.Config) { cfg.RatePerAction, cfg.Burst = 1, 1 })
+		c := newTestClient(t, api.URL, func(cfg *clb.Config) { cfg.RatePerAction = 1 })
 		_, err := c.DescribeTaskStatus(context.Background(), "task-1")
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -501,7 +500,7 @@ func TestClientOnCall(t *testing.T) {
 		reply(http.StatusOK, success(got.Action, "req-2"))(w, r, got)
 	})
 	c := newTestClient(t, api.URL, func(cfg *clb.Config) {
-		cfg.RatePerAction, cfg.Burst = 1, 1
+		cfg.RatePerAction = 1
 		cfg.OnCall = func(action, code string, elapsed time.Duration) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -633,7 +632,6 @@ func TestNewClientErrors(t *testing.T) {
 		{"negative timeout", func(c *clb.Config) { c.Timeout = -time.Second }, "Config.Timeout -1s must not be negative"},
 		{"negative rate", func(c *clb.Config) { c.RatePerAction = -1 }, "Config.RatePerAction -1 must be a positive number"},
 		{"NaN rate", func(c *clb.Config) { c.RatePerAction = nan() }, "Config.RatePerAction NaN"},
-		{"negative burst", func(c *clb.Config) { c.Burst = -1 }, "Config.Burst -1 must not be negative"},
 		{"credential without key", func(c *clb.Config) { c.Credential = common.NewCredential(testSecretID, "") }, "needs both a SecretId and a SecretKey"},
 	}
 	for _, tt := range tests {
@@ -862,10 +860,10 @@ func requireNoSecret(t *testing.T, texts, secrets []string) {
 // stall of the machine longer than the interval between the two calls
 // would leave no wait to report.)
 func TestClientReportsTheWaitForAToken(t *testing.T) {
-	// At 2/s, a bucket spreads a second's two requests over 1.051 s.
-	const interval = 525 * time.Millisecond
+	// At 1/s, the pacer lets one request start in any 1.051 s.
+	const interval = 1051 * time.Millisecond
 	api := newFakeAPI(t, nil)
-	c := newTestClient(t, api.URL, func(cfg *clb.Config) { cfg.RatePerAction, cfg.Burst = 2, 1 })
+	c := newTestClient(t, api.URL, func(cfg *clb.Config) { cfg.RatePerAction = 1 })
 	ctx := context.Background()
 
 	before := time.Now()

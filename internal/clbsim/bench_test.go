@@ -17,7 +17,7 @@ func benchServer(b *testing.B, spec clbsim.GenerateSpec) (clbsim.State, *clb.Cli
 		b.Fatal(err)
 	}
 	c, _ := clbsimtest.Start(b, clbsim.Config{State: state, Rate: -1}, func(cfg *clb.Config) {
-		cfg.RatePerAction, cfg.Burst = 1e6, 1000
+		cfg.RatePerAction = 1e6
 	})
 	return state, c
 }

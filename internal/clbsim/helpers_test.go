@@ -52,7 +52,7 @@ func start(t *testing.T, cfg clbsim.Config) (*clbsim.Server, string) {
 func startClient(t *testing.T, cfg clbsim.Config) (*clb.Client, *clbsim.Server, string) {
 	t.Helper()
 	c, srv := clbsimtest.Start(t, cfg, func(cc *clb.Config) {
-		cc.RatePerAction, cc.Burst, cc.Timeout = 10000, 100, 5*time.Second
+		cc.RatePerAction, cc.Timeout = 10000, 5*time.Second
 	})
 	return c, srv, strings.TrimPrefix(c.Endpoint(), "http://")
 }

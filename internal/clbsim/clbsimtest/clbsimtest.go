@@ -38,7 +38,7 @@ const (
 // and returns a production client pointed at it, and the emulator. Unless
 // cfg.Credentials is set, the emulator accepts SecretID/SecretKey only.
 // Each edit, in order, may change the client's configuration (Timeout,
-// Burst, OnCall, ...) before the client is built; Endpoint and Credential
+// RatePerAction, OnCall, ...) before the client is built; Endpoint and Credential
 // are already set. The emulator's Clock is the test's to choose: the
 // client signs with the wall clock, so a ManualClock should start near it.
 // Start fails the test if the configuration is refused.
