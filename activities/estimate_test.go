@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -96,9 +97,19 @@ type stubTasks struct {
 	clock *stubClock
 	end   time.Time
 	polls []time.Time
+	// spare are the polls asked for on spare budget (clb.IfSpare); with
+	// noSpare, none is sent: the budget has nothing to spare.
+	spare   []time.Time
+	noSpare bool
 }
 
-func (s *stubTasks) DescribeTaskStatus(context.Context, string) (clb.TaskStatus, error) {
+func (s *stubTasks) DescribeTaskStatus(ctx context.Context, _ string) (clb.TaskStatus, error) {
+	if clb.IsSpare(ctx) {
+		s.spare = append(s.spare, s.clock.now)
+		if s.noSpare {
+			return clb.TaskStatus{}, clb.ErrNoSpare
+		}
+	}
 	s.polls = append(s.polls, s.clock.now)
 	if s.clock.now.Before(s.end) {
 		return clb.TaskStatus{Status: clb.TaskRunning}, nil
@@ -356,6 +367,98 @@ func TestWaitForTaskPollsAtTheGuessWhilePollsQueue(t *testing.T) {
 			require.NoError(t, err)
 			require.NotEmpty(t, tasks.polls)
 			assert.Equal(t, c.first, tasks.polls[0].Sub(start))
+		})
+	}
+}
+
+// since lists times as offsets from start.
+func since(start time.Time, times []time.Time) []time.Duration {
+	var out []time.Duration
+	for _, t := range times {
+		out = append(out, t.Sub(start))
+	}
+	return out
+}
+
+// TestWaitForTaskPollsEarlyOnlyOnSpareBudget: a poll before the task's
+// expected end goes only on spare budget (clb.IfSpare); when the budget
+// has none, it is not sent, not counted, and the wait polls at the
+// expected end, as a poll that must go.
+func TestWaitForTaskPollsEarlyOnlyOnSpareBudget(t *testing.T) {
+	for _, noSpare := range []bool{false, true} {
+		t.Run(fmt.Sprint("no spare ", noSpare), func(t *testing.T) {
+			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			start := clock.now
+			tasks := &stubTasks{clock: clock, end: start.Add(3 * time.Second), noSpare: noSpare}
+			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			a.estimates.of(taskKind{}).observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			v, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
+			require.NoError(t, err)
+			var res WaitResult
+			require.NoError(t, v.Get(&res))
+			assert.Equal(t, []time.Duration{2900 * ms}, since(start, tasks.spare), "the poll before 3 s, on spare budget")
+			want := []time.Duration{2900 * ms, 3000 * ms}
+			if noSpare {
+				want = []time.Duration{3000 * ms}
+			}
+			assert.Equal(t, want, since(start, tasks.polls), "polls sent")
+			assert.Equal(t, len(want), res.Polls, "polls counted")
+		})
+	}
+}
+
+// TestOneWaitScoutsForAnUnmeasuredAction: while an action has measured no
+// task, one wait at a time (the scout) polls from the start of the
+// guessed window; the others wait for the guess, by then the scout's
+// measure may have reached them. Once a task is measured, nobody scouts.
+func TestOneWaitScoutsForAnUnmeasuredAction(t *testing.T) {
+	acts := &Activities{}
+	a := acts.estimates.of(taskKind{"lb-aaaaaaaa", clb.ActionBatchModifyTargetWeight})
+	b := acts.estimates.of(taskKind{"lb-bbbbbbbb", clb.ActionBatchModifyTargetWeight})
+	other := acts.estimates.of(taskKind{"lb-bbbbbbbb", clb.ActionDeregisterTargets})
+	require.True(t, a.claimScout(), "the first wait of the action scouts")
+	assert.False(t, b.claimScout(), "the action has a scout")
+	assert.True(t, other.claimScout(), "another action has its own")
+	scout := &taskWait{a: acts, est: a, scout: true}
+	follower := &taskWait{a: acts, est: b}
+	assert.Equal(t, 700*ms, scout.window().from, "the scout polls from a deviation and half an interval before the guess")
+	assert.Equal(t, time.Second, follower.window().from, "the others from the guess")
+	a.releaseScout()
+	assert.True(t, b.claimScout(), "once the scout's wait ended, the next wait scouts")
+	b.releaseScout()
+	a.observe(taskMeasure{d: 800 * ms, spread: 50 * ms}, PollSettings{})
+	assert.False(t, b.claimScout(), "measured: nobody scouts")
+	assert.Equal(t, 700*ms, follower.window().from, "and every wait follows the measure")
+}
+
+// TestWaitForTaskFollowsTheGuessWhileAnotherScouts: a wait on an action
+// that measured nothing, begun while another wait scouts, first polls at
+// the guess (Expected); alone, it polls from the start of the window.
+func TestWaitForTaskFollowsTheGuessWhileAnotherScouts(t *testing.T) {
+	for _, scouted := range []bool{false, true} {
+		t.Run(fmt.Sprint("another scouts ", scouted), func(t *testing.T) {
+			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			start := clock.now
+			tasks := &stubTasks{clock: clock, end: start.Add(1200 * ms)}
+			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			if scouted {
+				require.True(t, a.estimates.of(taskKind{"lb-aaaaaaaa", clb.ActionDeregisterTargets}).claimScout())
+			}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1", LoadBalancerID: "lb-bbbbbbbb",
+				Action: clb.ActionDeregisterTargets})
+			require.NoError(t, err)
+			first := 700 * ms
+			if scouted {
+				first = time.Second
+			}
+			require.NotEmpty(t, tasks.polls)
+			assert.Equal(t, first, tasks.polls[0].Sub(start))
 		})
 	}
 }

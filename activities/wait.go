@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -161,7 +162,8 @@ type TaskFailure struct {
 // last answer; past the bound it fails non-retryable. Polls follow the
 // process's estimate of how long tasks of the load balancer and action
 // take (taskEstimate), and space out to StuckInterval once the task is
-// well past it. It renews in.Turn while it waits and releases it when the
+// well past it; a poll before the expected end goes only on spare budget
+// (clb.IfSpare), skipped when there is none. It renews in.Turn while it waits and releases it when the
 // wait is over for good (keepTurn): the task ended, failed or is unknown.
 func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResult, err error) {
 	if err := checkWaitInput(in); err != nil {
@@ -170,6 +172,7 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResul
 	endTurn := a.keepTurn(ctx, in.Turn)
 	defer func() { endTurn(err) }()
 	w := a.startWait(ctx, in)
+	defer w.endScout()
 	next := w.firstPoll()
 	for {
 		if err := a.sleepUntil(ctx, next, w.prog); err != nil {
@@ -182,6 +185,10 @@ func (a *Activities) WaitForTask(ctx context.Context, in WaitInput) (_ WaitResul
 			continue
 		}
 		st, asked, polled, err := w.poll(ctx)
+		if errors.Is(err, clb.ErrNoSpare) {
+			next = w.afterNoSpare()
+			continue
+		}
 		if err != nil {
 			if next, err = w.pollFailed(ctx, err, polled); err != nil {
 				return WaitResult{Polls: w.prog.Polls}, err
@@ -225,6 +232,9 @@ type taskWait struct {
 	// resumed is true when an earlier attempt's progress was read: this
 	// one saw only part of the task.
 	resumed bool
+	// scout is true for the one wait of an action that polls before the
+	// guess while no task of the action was measured (taskEstimate.scout).
+	scout bool
 	// interval spaces the polls past the expected end; it grows by half.
 	interval    time.Duration
 	lastRunning time.Time
@@ -248,6 +258,7 @@ func (a *Activities) startWait(ctx context.Context, in WaitInput) *taskWait {
 		}
 	}
 	w.since = w.prog.Started
+	w.scout = !w.resumed && w.est.claimScout()
 	if c := in.TaskCreated; !c.IsZero() && !c.After(w.since) && w.since.Sub(c) <= maxTaskAge {
 		w.since = c
 	}
@@ -258,13 +269,22 @@ func (a *Activities) startWait(ctx context.Context, in WaitInput) *taskWait {
 // polls queue for the API budget (pollQueue), a poll sent before the task's
 // end takes the budget another wait needed to see its task ended, and
 // comes late anyway: the window then starts at the expected end (the
-// guess, before any task was measured), not a deviation before it.
+// guess, before any task was measured), not a deviation before it. So it
+// does, before any task of the action was measured, for a wait that is
+// not its scout (taskEstimate.claimScout).
 func (w *taskWait) window() pollWindow {
 	win := w.est.window(w.a.Poll)
-	if w.a.estimates.queue.queued(w.a.Poll) {
+	if w.a.estimates.queue.queued(w.a.Poll) || (!win.measured && !w.scout) {
 		win.from = max(win.from, win.expected)
 	}
 	return win
+}
+
+// endScout gives up the wait's scouting, if it had it.
+func (w *taskWait) endScout() {
+	if w.scout {
+		w.est.releaseScout()
+	}
 }
 
 // firstPoll is when to poll first: at the start of the expected window, or
@@ -281,10 +301,17 @@ func (w *taskWait) firstPoll() time.Time {
 // counts it, and returns when it was asked and when it was answered.
 func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled time.Time, err error) {
 	asked = w.a.now()
+	pctx := ctx
+	if w.early(asked) {
+		pctx = clb.IfSpare(ctx)
+	}
 	stop := w.a.heartbeatWhile(ctx, w.prog)
-	st, err = w.a.CLB.DescribeTaskStatus(ctx, w.taskID)
+	st, err = w.a.CLB.DescribeTaskStatus(pctx, w.taskID)
 	stop()
 	polled = w.a.now()
+	if errors.Is(err, clb.ErrNoSpare) {
+		return st, asked, polled, err
+	}
 	if err == nil {
 		w.a.estimates.queue.observe(st.Waited)
 	}
@@ -294,6 +321,28 @@ func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled t
 	}
 	activity.GetMetricsHandler(ctx).Counter(MetricTaskPolls).Inc(1)
 	return st, asked, polled, err
+}
+
+// early reports whether a poll at now comes before the task's expected
+// end: it then goes only on spare budget (clb.IfSpare), so that it never
+// delays the polls of tasks that have ended. A resumed wait's polls are
+// never early: the task may have ended while no worker watched it.
+func (w *taskWait) early(now time.Time) bool {
+	return !w.resumed && now.Sub(w.since) < w.window().expected
+}
+
+// afterNoSpare is when to poll again after an early poll that the budget
+// had no room for: a poll interval later, and no later than the expected
+// end.
+func (w *taskWait) afterNoSpare() time.Time {
+	return earlierOf(w.a.now().Add(w.a.Poll.minInterval()), w.since.Add(w.window().expected))
+}
+
+func earlierOf(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // pollFailed decides what follows a failed poll: when to poll again, or the
@@ -576,6 +625,43 @@ type taskEstimate struct {
 	// that a fleet of load balancers does not learn the same duration
 	// once each; otherwise from Expected.
 	prior *taskEstimate
+	// scouting is true while a wait scouts for the action (claimScout).
+	scouting bool
+}
+
+// scouted is the estimate whose scout a wait on e claims: the action's,
+// for a load balancer's estimate.
+func (e *taskEstimate) scouted() *taskEstimate {
+	if e.prior != nil {
+		return e.prior
+	}
+	return e
+}
+
+// claimScout makes the caller the action's scout, if the action has
+// measured no task and has no scout: the scout polls from the start of
+// the guessed window, to learn early how long tasks take, while the
+// other waits poll from the guess on, since the scout's measure reaches
+// them. Waits that begin together, as a server drain's weight tasks, one
+// per load balancer, then do not spend the API budget on polls that
+// cannot tell them anything the scout will not.
+func (e *taskEstimate) claimScout() bool {
+	a := e.scouted()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n > 0 || a.scouting {
+		return false
+	}
+	a.scouting = true
+	return true
+}
+
+// releaseScout ends the scout's wait.
+func (e *taskEstimate) releaseScout() {
+	a := e.scouted()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.scouting = false
 }
 
 // agreed is the estimate's mean and deviation when it has measured a task
