@@ -27,7 +27,8 @@ const envRecordServers = "CLBDRAIN_RECORD_SERVERS"
 // only when asked, writing a new file beside the ones recorded before
 // (approved.json before the patches claims-release-together and
 // servers-approval-timeout, released-together.json with the first only,
-// approved-v2.json with both):
+// approved-v2.json with both, children-in-turn.json with
+// servers-children-in-turn too):
 //
 //	CLBDRAIN_E2E=1 CLBDRAIN_RECORD_SERVERS=$PWD/workflows/testdata/servers/<name>.json \
 //	    go test -run TestRecordServersHistory ./e2e/

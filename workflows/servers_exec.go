@@ -153,14 +153,33 @@ func setWeightsOn(ctx workflow.Context, batch []weightEntry, recheck bool) (map[
 func (s *serversDrain) deregister(ctx workflow.Context) {
 	s.setPhase(ctx, PhaseDeregistering)
 	lbs := s.byLB()
+	inTurn := workflow.GetVersion(ctx, childrenInTurnVersion, workflow.DefaultVersion, 1) == 1
 	parallel(ctx, len(lbs), s.maxParallel(), func(ctx workflow.Context, i int) {
+		// started[j] is ready once child j's start was answered.
+		started := make([]workflow.Settable, len(lbs[i]))
+		futures := make([]workflow.Future, len(lbs[i]))
+		for j := range started {
+			futures[j], started[j] = workflow.NewFuture(ctx)
+		}
 		parallel(ctx, len(lbs[i]), childrenPerLB, func(ctx workflow.Context, j int) {
+			if inTurn && j > 0 {
+				_ = futures[j-1].Get(ctx, nil)
+			}
 			if ctx.Err() == nil {
-				s.drainBinding(ctx, lbs[i][j])
+				s.drainBinding(ctx, lbs[i][j], func() { setOnce(started[j], futures[j]) })
+			} else {
+				setOnce(started[j], futures[j])
 			}
 		})
 		s.progress.LoadBalancersDone++
 	})
+}
+
+// setOnce makes f, which s sets, ready, unless it is already.
+func setOnce(s workflow.Settable, f workflow.Future) {
+	if !f.IsReady() {
+		s.SetValue(nil)
+	}
 }
 
 // Versions of DrainServers' changes (README, "Upgrading workers").
@@ -173,17 +192,21 @@ const (
 	// even when the server drain is cancelled, on a context the cancel
 	// does not reach.
 	recheckAnyErrorVersion = "servers-recheck-any-error"
+	// childrenInTurnVersion: a load balancer's next child drain starts
+	// once the start of the one before it was answered, so that the first
+	// child of every load balancer starts, and reads, first.
+	childrenInTurnVersion = "servers-children-in-turn"
 )
 
 // drainBinding runs the child drain of one binding and records what it
 // removed, with the plan's weights (the child read weight 0).
-func (s *serversDrain) drainBinding(ctx workflow.Context, b *serverBinding) {
+func (s *serversDrain) drainBinding(ctx workflow.Context, b *serverBinding, onStart func()) {
 	in := childInput(s.in, b.PlanBinding)
 	opts := ChildOptions(in)
 	// The child runs where this drain runs: the worker that serves its
 	// task queue is the one that reaches its cloud.
 	opts.TaskQueue = workflow.GetInfo(ctx).TaskQueueName
-	res, started, err := s.runChild(ctx, opts, in)
+	res, started, err := s.runChild(ctx, opts, in, onStart)
 	b.done = true
 	s.progress.BindingsDone++
 	b.addRemoved(clb.Unweighted(res.Deregistered))
@@ -238,13 +261,15 @@ func (e *stillRunningError) Error() string {
 // the child again, waiting childWaitFirst doubling up to childWaitEvery;
 // after childWaitLimit it gives up with a *stillRunningError. started
 // says whether the child started.
-func (s *serversDrain) runChild(ctx workflow.Context, opts workflow.ChildWorkflowOptions, in DrainInput) (res DrainResult, started bool, err error) {
+func (s *serversDrain) runChild(ctx workflow.Context, opts workflow.ChildWorkflowOptions, in DrainInput, onStart func()) (res DrainResult, started bool, err error) {
 	cctx := workflow.WithChildOptions(ctx, opts)
 	since := workflow.Now(ctx)
 	every := childWaitFirst
+	defer onStart()
 	for {
 		child := workflow.ExecuteChildWorkflow(cctx, WorkflowName, in)
 		startErr := child.GetChildWorkflowExecution().Get(ctx, nil)
+		onStart()
 		if startErr == nil || !temporal.IsWorkflowExecutionAlreadyStartedError(startErr) || ctx.Err() != nil ||
 			workflow.GetVersion(ctx, childWaitVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			err = child.Get(ctx, &res)

@@ -1120,3 +1120,34 @@ func TestDrainServersReleasesItsClaimsWhenOneHasEnded(t *testing.T) {
 	}
 	require.Equal(t, want, released)
 }
+
+// TestDrainServersStartsEveryLoadBalancersFirstChildFirst: the first child
+// drain of every load balancer starts before the second of any (patch
+// servers-children-in-turn), so that the first changes of all of them
+// go out together, the second children starting while those tasks run.
+func TestDrainServersStartsEveryLoadBalancersFirstChildFirst(t *testing.T) {
+	var state clbsim.State
+	for i := range 2 {
+		lb := clbsim.LoadBalancer{LoadBalancerId: fmt.Sprintf("lb-turn%04d", i)}
+		for j := range 3 {
+			lb.Listeners = append(lb.Listeners, clb.Listener{ListenerId: fmt.Sprintf("lbl-t%d%06d", i, j), Protocol: clb.ProtocolTCP,
+				Port: int64(80 + j), Targets: []clb.BoundTarget{cvmAt("ins-srva0001", "10.0.1.1", 80, 10),
+					cvmAt(fmt.Sprintf("ins-keep%d%03d", i, j), fmt.Sprintf("10.0.%d.%d", i+2, j+2), 80, 10)}})
+		}
+		state.LoadBalancers = append(state.LoadBalancers, lb)
+	}
+	e := newServersEnv(t, state)
+	var order []string
+	e.env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, _ converter.EncodedValues) {
+		if info.WorkflowType.Name == workflows.WorkflowName {
+			order = append(order, info.WorkflowExecution.ID[strings.LastIndex(info.WorkflowExecution.ID, "lbl-"):])
+		}
+	})
+	in := serversInput()
+	in.Servers = []clb.Server{srvA}
+	e.env.ExecuteWorkflow(workflows.ServersWorkflowName, in)
+	require.NoError(t, e.env.GetWorkflowError())
+	require.Len(t, order, 6)
+	require.ElementsMatch(t, []string{"lbl-t0000000", "lbl-t1000000"}, order[:2], "the first child of each load balancer first: %v", order)
+	require.ElementsMatch(t, []string{"lbl-t0000001", "lbl-t1000001"}, order[2:4], "then the second of each: %v", order)
+}
