@@ -274,7 +274,7 @@ func (a *Activities) startWait(ctx context.Context, in WaitInput) *taskWait {
 // not its scout (taskEstimate.claimScout).
 func (w *taskWait) window() pollWindow {
 	win := w.est.window(w.a.Poll)
-	if w.a.estimates.queue.queued(w.a.Poll) || (!win.measured && !w.scout) {
+	if w.a.estimates.queue.queued(w.a.Poll) || (!w.scout && !w.est.scouted().hasMeasured()) {
 		win.from = max(win.from, win.expected)
 	}
 	return win
@@ -654,6 +654,13 @@ func (e *taskEstimate) claimScout() bool {
 	}
 	a.scouting = true
 	return true
+}
+
+// hasMeasured reports whether the estimate has measured a task.
+func (e *taskEstimate) hasMeasured() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.n > 0
 }
 
 // releaseScout ends the scout's wait.
