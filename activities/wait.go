@@ -233,7 +233,7 @@ type taskWait struct {
 	// one saw only part of the task.
 	resumed bool
 	// scout is true for the one wait of an action that polls before the
-	// guess while no task of the action was measured (taskEstimate.scout).
+	// guess while no task of the action was measured (taskEstimate.claimScout).
 	scout bool
 	// interval spaces the polls past the expected end; it grows by half.
 	interval    time.Duration
@@ -324,8 +324,8 @@ func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled t
 }
 
 // early reports whether a poll at now comes before the task's expected
-// end: it then goes only on spare budget (clb.IfSpare), so that it never
-// delays the polls of tasks that have ended. A resumed wait's polls are
+// end: it then goes only on spare budget (clb.IfSpare), so that the polls
+// of tasks that have ended find their budget. A resumed wait's polls are
 // never early: the task may have ended while no worker watched it.
 func (w *taskWait) early(now time.Time) bool {
 	return !w.resumed && now.Sub(w.since) < w.window().expected
