@@ -429,9 +429,9 @@ func TestOneWaitScoutsForAnUnmeasuredAction(t *testing.T) {
 	a.releaseScout()
 	assert.True(t, b.claimScout(), "once the scout's wait ended, the next wait scouts")
 	b.releaseScout()
-	a.observe(taskMeasure{d: 800 * ms, spread: 50 * ms}, PollSettings{})
+	a.observe(taskMeasure{d: 900 * ms, spread: 50 * ms}, PollSettings{})
 	assert.False(t, b.claimScout(), "measured: nobody scouts")
-	assert.Equal(t, 700*ms, follower.window().from, "and every wait follows the measure")
+	assert.Equal(t, 800*ms, follower.window().from, "and every wait follows the measure")
 }
 
 // TestWaitForTaskFollowsTheGuessWhileAnotherScouts: a wait on an action
