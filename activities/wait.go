@@ -298,7 +298,9 @@ func (w *taskWait) firstPoll() time.Time {
 }
 
 // poll calls DescribeTaskStatus once, heartbeating while it is in flight,
-// counts it, and returns when it was asked and when it was answered.
+// counts it, and returns when it was asked and when it was answered. An
+// early poll goes only on spare budget (early); one not sent for want of
+// it fails with clb.ErrNoSpare and is not counted.
 func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled time.Time, err error) {
 	asked = w.a.now()
 	pctx := ctx
