@@ -195,7 +195,7 @@ const (
 	recheckAnyErrorVersion = "servers-recheck-any-error"
 	// childrenInTurnVersion: a load balancer's next child drain starts
 	// once the start of the one before it was answered, so that the first
-	// child of every load balancer starts, and reads, first.
+	// child of every load balancer under way starts first.
 	childrenInTurnVersion = "servers-children-in-turn"
 )
 
