@@ -429,9 +429,9 @@ func TestOneWaitScoutsForAnUnmeasuredAction(t *testing.T) {
 	a.releaseScout()
 	assert.True(t, b.claimScout(), "once the scout's wait ended, the next wait scouts")
 	b.releaseScout()
-	a.observe(taskMeasure{d: 800 * ms, spread: 50 * ms}, PollSettings{})
+	a.observe(taskMeasure{d: 900 * ms, spread: 50 * ms}, PollSettings{})
 	assert.False(t, b.claimScout(), "measured: nobody scouts")
-	assert.Equal(t, 700*ms, follower.window().from, "and every wait follows the measure")
+	assert.Equal(t, 800*ms, follower.window().from, "and every wait follows the measure")
 }
 
 // TestWaitForTaskFollowsTheGuessWhileAnotherScouts: a wait on an action
@@ -461,4 +461,32 @@ func TestWaitForTaskFollowsTheGuessWhileAnotherScouts(t *testing.T) {
 			assert.Equal(t, first, tasks.polls[0].Sub(start))
 		})
 	}
+}
+
+// TestWaitForTaskPollsFromTheWindowOnceItsActionMeasured: once the action
+// has a task measured, nobody scouts for it, and a wait on a load balancer
+// that has measured none polls from the start of the guessed window (on
+// spare budget) even when the action's tasks disagree and so give that
+// load balancer no estimate: only while the action has measured nothing do
+// the waits other than its scout poll from the guess.
+func TestWaitForTaskPollsFromTheWindowOnceItsActionMeasured(t *testing.T) {
+	clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	start := clock.now
+	tasks := &stubTasks{clock: clock, end: start.Add(1200 * ms)}
+	a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+	measured := a.estimates.of(taskKind{"lb-aaaaaaaa", clb.ActionDeregisterTargets})
+	measured.observe(taskMeasure{d: 400 * ms, spread: 50 * ms}, a.Poll)
+	measured.observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
+	_, _, agreed := measured.prior.agreed()
+	require.False(t, agreed, "the action's tasks disagree")
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1", LoadBalancerID: "lb-bbbbbbbb",
+		Action: clb.ActionDeregisterTargets})
+	require.NoError(t, err)
+	require.NotEmpty(t, tasks.polls)
+	assert.Equal(t, 700*ms, tasks.polls[0].Sub(start), "from a deviation and half an interval before the guess")
+	require.NotEmpty(t, tasks.spare, "on spare budget")
+	assert.Equal(t, tasks.polls[0], tasks.spare[0], "on spare budget")
 }

@@ -233,7 +233,7 @@ type taskWait struct {
 	// one saw only part of the task.
 	resumed bool
 	// scout is true for the one wait of an action that polls before the
-	// guess while no task of the action was measured (taskEstimate.scout).
+	// guess while no task of the action was measured (taskEstimate.claimScout).
 	scout bool
 	// interval spaces the polls past the expected end; it grows by half.
 	interval    time.Duration
@@ -274,7 +274,7 @@ func (a *Activities) startWait(ctx context.Context, in WaitInput) *taskWait {
 // not its scout (taskEstimate.claimScout).
 func (w *taskWait) window() pollWindow {
 	win := w.est.window(w.a.Poll)
-	if w.a.estimates.queue.queued(w.a.Poll) || (!win.measured && !w.scout) {
+	if w.a.estimates.queue.queued(w.a.Poll) || (!w.scout && !w.est.scouted().hasMeasured()) {
 		win.from = max(win.from, win.expected)
 	}
 	return win
@@ -298,7 +298,9 @@ func (w *taskWait) firstPoll() time.Time {
 }
 
 // poll calls DescribeTaskStatus once, heartbeating while it is in flight,
-// counts it, and returns when it was asked and when it was answered.
+// counts it, and returns when it was asked and when it was answered. An
+// early poll goes only on spare budget (early); one not sent for want of
+// it fails with clb.ErrNoSpare and is not counted.
 func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled time.Time, err error) {
 	asked = w.a.now()
 	pctx := ctx
@@ -324,8 +326,8 @@ func (w *taskWait) poll(ctx context.Context) (st clb.TaskStatus, asked, polled t
 }
 
 // early reports whether a poll at now comes before the task's expected
-// end: it then goes only on spare budget (clb.IfSpare), so that it never
-// delays the polls of tasks that have ended. A resumed wait's polls are
+// end: it then goes only on spare budget (clb.IfSpare), so that the polls
+// of tasks that have ended find their budget. A resumed wait's polls are
 // never early: the task may have ended while no worker watched it.
 func (w *taskWait) early(now time.Time) bool {
 	return !w.resumed && now.Sub(w.since) < w.window().expected
@@ -654,6 +656,13 @@ func (e *taskEstimate) claimScout() bool {
 	}
 	a.scouting = true
 	return true
+}
+
+// hasMeasured reports whether the estimate has measured a task.
+func (e *taskEstimate) hasMeasured() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.n > 0
 }
 
 // releaseScout ends the scout's wait.

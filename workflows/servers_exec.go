@@ -149,7 +149,8 @@ func setWeightsOn(ctx workflow.Context, batch []weightEntry, recheck bool) (map[
 // another, taking turns on it (the per-load-balancer coordination); the
 // next one starts while the previous one's task runs (at most
 // childrenPerLB at once), so that its start and its reads overlap that
-// task. It stops starting children once cancelled.
+// task, and (childrenInTurnVersion) only once the start of the one before
+// it was answered. It stops starting children once cancelled.
 func (s *serversDrain) deregister(ctx workflow.Context) {
 	s.setPhase(ctx, PhaseDeregistering)
 	lbs := s.byLB()
@@ -194,7 +195,7 @@ const (
 	recheckAnyErrorVersion = "servers-recheck-any-error"
 	// childrenInTurnVersion: a load balancer's next child drain starts
 	// once the start of the one before it was answered, so that the first
-	// child of every load balancer starts, and reads, first.
+	// child of every load balancer under way starts first.
 	childrenInTurnVersion = "servers-children-in-turn"
 )
 

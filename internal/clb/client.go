@@ -464,10 +464,12 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 
 // IfSpare marks the requests made with the context it returns as sent
 // only on spare budget: a request that its action's pacer would hold, or
-// that would take more than half of a window's requests, is not sent and
-// fails at once with ErrNoSpare. A poll that may well come too early (a
-// task's end is not expected yet) goes this way, so that it never delays
-// the polls of tasks that have ended.
+// that, counting it, would leave more than half of a window's requests
+// taken (unless it is the window's only one), is not sent and fails at
+// once with ErrNoSpare. A poll that may well come too early (a task's end
+// is not expected yet) goes this way: it never goes before a request that
+// waits, and leaves the requests that must go at least half of a window's,
+// except below 2 requests/s, where a window holds one, which it may take.
 func IfSpare(ctx context.Context) context.Context {
 	return context.WithValue(ctx, spareKey{}, true)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"sync"
 	"time"
 )
@@ -125,15 +126,14 @@ func (p *pacer) startedIn(at time.Time) int {
 	return p.startedBy(at)
 }
 
-// startedBy counts the starts in (at-span, at]; p.mu is held.
+// startedBy counts the starts in (at-span, at]; p.mu is held. The starts
+// are ascending: two binary searches count them, so that a high rate's
+// full window costs a request no more than a low rate's.
 func (p *pacer) startedBy(at time.Time) int {
-	c := 0
-	for _, s := range p.starts {
-		if s.After(at.Add(-p.span)) && !s.After(at) {
-			c++
-		}
-	}
-	return c
+	from := at.Add(-p.span)
+	lo := sort.Search(len(p.starts), func(i int) bool { return p.starts[i].After(from) })
+	hi := sort.Search(len(p.starts), func(i int) bool { return p.starts[i].After(at) })
+	return max(0, hi-lo)
 }
 
 func laterOf(a, b time.Time) time.Time {
