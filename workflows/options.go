@@ -33,15 +33,15 @@ const (
 	// calls, so a live attempt is never that long silent; still the
 	// timeout exceeds one whole poll — a lone poll's wait for its start at
 	// the slowest rate that paces at least one request a second
-	// (tokenWait), then a request that takes the client's whole timeout —
+	// (paceWait), then a request that takes the client's whole timeout —
 	// with a margin for the SDK, which sends heartbeats at most every 80%
 	// of the timeout. A poll slower than the old 5 s no longer fails a
 	// wait whose task has succeeded.
-	waitHeartbeat = tokenWait + clb.DefaultTimeout + heartbeatMargin
-	// tokenWait is about the longest a lone request waits for its start
+	waitHeartbeat = paceWait + clb.DefaultTimeout + heartbeatMargin
+	// paceWait is about the longest a lone request waits for its start
 	// from the client's pacer at an --api-rate of 1 per second or more:
 	// one pacing second (1.051 s, the rest within heartbeatMargin).
-	tokenWait = time.Second
+	paceWait = time.Second
 	// heartbeatMargin covers the SDK's heartbeat batching and a
 	// heartbeat's trip to the server.
 	heartbeatMargin = 4 * time.Second

@@ -427,6 +427,9 @@ func (c *Client) mutate(ctx context.Context, action string, req tchttp.Request, 
 func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp tchttp.Response, decode func() error) (time.Duration, error) {
 	var waited time.Duration
 	if IsSpare(ctx) {
+		if err := ctx.Err(); err != nil {
+			return 0, Classify(action, err)
+		}
 		if !c.pacers[action].spareStart(time.Now()) {
 			return 0, ErrNoSpare
 		}
@@ -465,11 +468,11 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 // IfSpare marks the requests made with the context it returns as sent
 // only on spare budget: a request that its action's pacer would hold, or
 // that, counting it, would leave more than half of a window's requests
-// taken (unless it is the window's only one), is not sent and fails at
-// once with ErrNoSpare. A poll that may well come too early (a task's end
-// is not expected yet) goes this way: it never goes before a request that
-// waits, and leaves the requests that must go at least half of a window's,
-// except below 2 requests/s, where a window holds one, which it may take.
+// taken, is not sent and fails at once with ErrNoSpare; below 2
+// requests/s, where a window holds one, none is sent. A poll that may
+// well come too early (a task's end is not expected yet) goes this way:
+// it never goes before a request that waits, and leaves the requests that
+// must go at least half of every window.
 func IfSpare(ctx context.Context) context.Context {
 	return context.WithValue(ctx, spareKey{}, true)
 }

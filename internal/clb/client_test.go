@@ -470,7 +470,7 @@ func TestClientNetworkFailures(t *testing.T) {
 		assert.ErrorIs(t, e, context.Canceled)
 	})
 
-	t.Run("deadline before the rate limiter's next token", func(t *testing.T) {
+	t.Run("deadline before the pacer's next start", func(t *testing.T) {
 		api := newFakeAPI(t, nil)
 		c := newTestClient(t, api.URL, func(cfg *clb.Config) { cfg.RatePerAction = 1 })
 		_, err := c.DescribeTaskStatus(context.Background(), "task-1")
@@ -480,7 +480,7 @@ func TestClientNetworkFailures(t *testing.T) {
 		start := time.Now()
 		_, err = c.DescribeTaskStatus(ctx, "task-1")
 		requireError(t, err, clb.ActionDescribeTaskStatus, clb.CodeTimeout, clb.ClassTransient)
-		assert.Less(t, time.Since(start), 90*time.Millisecond, "no point waiting for a token past the deadline")
+		assert.Less(t, time.Since(start), 90*time.Millisecond, "no point waiting for a start past the deadline")
 		assert.Len(t, api.requests(), 1)
 	})
 }
@@ -512,7 +512,7 @@ func TestClientOnCall(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.DeregisterTargets(ctx, testSelector, testTargets)
 	require.Error(t, err)
-	// Never sent: the next DescribeTaskStatus token is a second away.
+	// Never sent: the next DescribeTaskStatus start is a second away.
 	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancel()
 	_, err = c.DescribeTaskStatus(short, "task-1")
@@ -852,14 +852,14 @@ func requireNoSecret(t *testing.T, texts, secrets []string) {
 	}
 }
 
-// TestClientReportsTheWaitForAToken: DescribeTaskStatus says how long the
-// call waited for its token, so that a caller knows when the status held.
+// TestClientReportsTheWaitForItsStart: DescribeTaskStatus says how long the
+// call waited for its start from the pacer, so that a caller knows when the status held.
 // The bounds are orderings of the monotonic clock, not tolerances: the
-// second call cannot get its token before one interval after the first
+// second call cannot start before one interval after the first
 // call started, nor report a wait longer than the call itself took. (A
 // stall of the machine longer than the interval between the two calls
 // would leave no wait to report.)
-func TestClientReportsTheWaitForAToken(t *testing.T) {
+func TestClientReportsTheWaitForItsStart(t *testing.T) {
 	// At 1/s, the pacer lets one request start in any 1.051 s.
 	const interval = 1051 * time.Millisecond
 	api := newFakeAPI(t, nil)

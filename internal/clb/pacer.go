@@ -105,13 +105,13 @@ func (p *pacer) free(now time.Time) bool {
 
 // spareStart takes a start at now for a request that is sent only on
 // spare budget (IfSpare): when it may start at once and, counting it, at
-// most half of the window's n starts are taken (or it is the only one),
-// so that the requests that must go find the other half free. It reports
-// whether it took one.
+// most half of the window's n starts are taken, so that the requests that
+// must go find the other half free. A window of one request (below 2/s)
+// has none to spare. It reports whether it took one.
 func (p *pacer) spareStart(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c := p.startedBy(now); !p.free(now) || c > 0 && 2*(c+1) > p.n {
+	if c := p.startedBy(now); !p.free(now) || 2*(c+1) > p.n {
 		return false
 	}
 	p.take(now)

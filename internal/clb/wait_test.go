@@ -376,11 +376,20 @@ func TestPacerSpareStart(t *testing.T) {
 	assert.True(t, p.spareStart(t0.Add(pacingWindow+p.gap)), "a gap after it, with the window all but empty")
 
 	one := newPacer(1)
-	require.True(t, one.spareStart(t0), "the only request of a pacer of one")
-	assert.False(t, one.spareStart(t0.Add(time.Second)), "its window is taken")
-	at, ok = one.startAt(t0.Add(time.Second), time.Time{})
+	assert.False(t, one.spareStart(t0), "a window of one request has none to spare")
+	at, ok = one.startAt(t0, time.Time{})
 	require.True(t, ok)
-	assert.Equal(t, t0.Add(pacingWindow), at, "the spare start counts like any other")
+	assert.Equal(t, t0, at, "the request that must go finds it")
+
+	two := newPacer(2)
+	require.True(t, two.spareStart(t0), "one of a window of two")
+	assert.False(t, two.spareStart(t0.Add(time.Second)), "not the second")
+	at, ok = two.startAt(t0.Add(time.Second), time.Time{})
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(time.Second), at, "which the request that must go takes")
+	at, ok = two.startAt(t0.Add(time.Second), time.Time{})
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(time.Second+two.gap), at, "the spare start counts like any other: the window is full")
 }
 
 // TestClientIfSpare: a request made IfSpare that its action's pacer has
@@ -389,7 +398,7 @@ func TestPacerSpareStart(t *testing.T) {
 func TestClientIfSpare(t *testing.T) {
 	sent := 0
 	c, err := NewClient(Config{Region: "ap-guangzhou", Endpoint: "http://127.0.0.1:9", Credential: common.NewCredential("AKIDtest", "key"),
-		RatePerAction: 1, Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		RatePerAction: 2, Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
 			sent++
 			return answering(`{"Response":{"Status":0,"RequestId":"req-1"}}`).RoundTrip(r)
 		})})
@@ -453,9 +462,13 @@ func TestPacerSpareStartsKeepTheWindow(t *testing.T) {
 					all = append(all, start)
 				}
 			}
-			require.NotEmpty(t, spare)
+			if p.n >= 2 {
+				require.NotEmpty(t, spare)
+			} else {
+				require.Empty(t, spare, "a window of one request has none to spare")
+			}
 			assert.LessOrEqual(t, mostInWindow(all, p.span), p.n, "starts in a window")
-			assert.LessOrEqual(t, mostInWindow(spare, p.span), max(1, p.n/2), "spare starts in a window")
+			assert.LessOrEqual(t, mostInWindow(spare, p.span), p.n/2, "spare starts in a window")
 		})
 	}
 }
