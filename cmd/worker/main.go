@@ -125,7 +125,7 @@ const turnHeartbeatThrottle = 2 * time.Second
 // read-only activities, the audit check and the load balancers' turns) and
 // the worker of its mutations queue, rate-limited for the whole fleet.
 func newWorkers(c client.Client, cfg config, acts *activities.Activities, audit auditCheck) (main, mut worker.Worker) {
-	main = worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.StopTimeout})
+	main = worker.New(c, cfg.TaskQueue, mainOptions(cfg))
 	main.RegisterWorkflowWithOptions(workflows.DrainAndDeregister, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ScheduledDrain, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.DrainServers, workflow.RegisterOptions{Name: workflows.ServersWorkflowName})
@@ -135,16 +135,37 @@ func newWorkers(c client.Client, cfg config, acts *activities.Activities, audit 
 	main.RegisterActivity(acts)
 	main.RegisterActivityWithOptions(audit.attributes, activity.RegisterOptions{Name: workflows.AuditAttributesActivity})
 
-	mut = worker.New(c, cfg.TaskQueue+workflows.MutationsQueueSuffix, worker.Options{
+	mut = worker.New(c, cfg.TaskQueue+workflows.MutationsQueueSuffix, mutationOptions(cfg))
+	mut.RegisterActivity(acts)
+	return main, mut
+}
+
+// workflowPollers is how many long polls the worker keeps open for
+// workflow tasks on its task queue. A Temporal task queue has four
+// partitions by default, and a task that finds no poll waiting on its
+// partition goes to that partition's backlog, picked up later. With the
+// SDK's two, the child drains of a server drain, ten started at once,
+// waited up to 3 s for their first workflow task on a dev server; with
+// eight, two a partition, at most 0.25 s. More activity polls were
+// measured too, and slowed a fleet of drains (README, "Benchmarks").
+const workflowPollers = 8
+
+// mainOptions are the options of the worker of the task queue.
+func mainOptions(cfg config) worker.Options {
+	return worker.Options{WorkerStopTimeout: cfg.StopTimeout,
+		MaxConcurrentWorkflowTaskPollers: workflowPollers}
+}
+
+// mutationOptions are the options of the worker of the mutations queue.
+func mutationOptions(cfg config) worker.Options {
+	return worker.Options{
 		WorkerStopTimeout:            cfg.StopTimeout,
 		TaskQueueActivitiesPerSecond: serverQueueRate(cfg.QueueRate),
 		DisableWorkflowWorker:        true,
 		// A mutation waiting for its turn heartbeats every second: it
 		// learns of its cancellation within this interval.
 		MaxHeartbeatThrottleInterval: turnHeartbeatThrottle,
-	})
-	mut.RegisterActivity(acts)
-	return main, mut
+	}
 }
 
 // queueRateHeadroom is how much more than --queue-rate the worker asks the
