@@ -141,13 +141,15 @@ func newWorkers(c client.Client, cfg config, acts *activities.Activities, audit 
 }
 
 // workflowPollers is how many long polls the worker keeps open for
-// workflow tasks on its task queue. A Temporal task queue has four
-// partitions by default, and a task that finds no poll waiting on its
-// partition goes to that partition's backlog, picked up later. With the
-// SDK's two, the child drains of a server drain, ten started at once,
-// waited up to 3 s for their first workflow task on a dev server; with
-// eight, two a partition, at most 0.25 s. More activity polls were
-// measured too, and slowed a fleet of drains (README, "Benchmarks").
+// workflow tasks. The SDK splits them between the task queue and the
+// worker's sticky queue (at least half on the sticky one, all of them
+// while it has a backlog), so eight keep four on the task queue, one per
+// partition of its four by default: a task that finds no poll waiting on
+// its partition goes to that partition's backlog, picked up later. With
+// the SDK's two (one on the task queue), the child drains of a server
+// drain, ten started at once, waited up to 3 s for their first workflow
+// task on a dev server; with eight, at most 0.25 s. More activity polls
+// were measured too, and slowed a fleet of drains.
 const workflowPollers = 8
 
 // mainOptions are the options of the worker of the task queue.

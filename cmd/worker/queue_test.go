@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestServerQueueRate(t *testing.T) {
 	if got := serverQueueRate(20); got != 25 {
@@ -8,19 +11,28 @@ func TestServerQueueRate(t *testing.T) {
 	}
 }
 
-// TestWorkersKeepTwoPollsAPartition: the worker of the task queue keeps
-// at least two polls open per partition (four by default) for workflow
-// tasks, so that a burst of new workflows (a server drain's child drains)
-// is matched at once rather than left in a partition's backlog; the
-// mutations worker keeps its rate and runs no workflows.
-func TestWorkersKeepTwoPollsAPartition(t *testing.T) {
+// TestWorkersKeepAPollAPartition: the worker of the task queue keeps at
+// least one poll open per partition of the task queue (four by default)
+// for workflow tasks, so that a burst of new workflows (a server drain's
+// child drains) is matched at once rather than left in a partition's
+// backlog: the SDK keeps at least half of its workflow task polls on the
+// worker's sticky queue, so that takes twice as many. Both workers stop
+// within the stop timeout; the mutations worker keeps its rate, its
+// heartbeat throttle, and runs no workflows.
+func TestWorkersKeepAPollAPartition(t *testing.T) {
 	const partitions = 4
-	cfg := config{QueueRate: 20}
+	cfg := config{QueueRate: 20, StopTimeout: 7 * time.Second}
 	main, mut := mainOptions(cfg), mutationOptions(cfg)
-	if main.MaxConcurrentWorkflowTaskPollers < 2*partitions {
-		t.Errorf("main worker: %d workflow task polls; want at least %d", main.MaxConcurrentWorkflowTaskPollers, 2*partitions)
+	if onQueue := main.MaxConcurrentWorkflowTaskPollers / 2; onQueue < partitions {
+		t.Errorf("main worker: %d workflow task polls, %d on the task queue; want at least %d", main.MaxConcurrentWorkflowTaskPollers, onQueue, partitions)
 	}
 	if !mut.DisableWorkflowWorker || mut.TaskQueueActivitiesPerSecond != 25 {
 		t.Errorf("mutations worker: workflows disabled %v, rate %v; want true, 25", mut.DisableWorkflowWorker, mut.TaskQueueActivitiesPerSecond)
+	}
+	if mut.MaxHeartbeatThrottleInterval != turnHeartbeatThrottle {
+		t.Errorf("mutations worker: heartbeat throttle %v; want %v", mut.MaxHeartbeatThrottleInterval, turnHeartbeatThrottle)
+	}
+	if main.WorkerStopTimeout != cfg.StopTimeout || mut.WorkerStopTimeout != cfg.StopTimeout {
+		t.Errorf("stop timeouts %v and %v; want %v", main.WorkerStopTimeout, mut.WorkerStopTimeout, cfg.StopTimeout)
 	}
 }

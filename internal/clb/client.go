@@ -469,10 +469,11 @@ func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp
 // only on spare budget: a request that its action's pacer would hold, or
 // that, counting it, would leave more than half of a window's requests
 // taken, is not sent and fails at once with ErrNoSpare; below 2
-// requests/s, where a window holds one, none is sent. A poll that may
-// well come too early (a task's end is not expected yet) goes this way:
-// it never goes before a request that waits, and leaves the requests that
-// must go at least half of every window.
+// requests/s, where a window holds one, none is sent. One whose context
+// is already done fails with the context's error and takes no start. A
+// poll that may well come too early (a task's end is not expected yet)
+// goes this way: it never goes before a request that waits, and leaves
+// the requests that must go at least half of every window.
 func IfSpare(ctx context.Context) context.Context {
 	return context.WithValue(ctx, spareKey{}, true)
 }

@@ -416,6 +416,26 @@ func TestClientIfSpare(t *testing.T) {
 	assert.Equal(t, 1, c.pacers[ActionDescribeTaskStatus].startedIn(time.Now()), "and no start taken")
 }
 
+// TestClientIfSpareCancelled: a request made IfSpare whose context is
+// already done fails with the context's error, not ErrNoSpare, is not
+// sent and takes no start, though the pacer has room for it.
+func TestClientIfSpareCancelled(t *testing.T) {
+	sent := 0
+	c, err := NewClient(Config{Region: "ap-guangzhou", Endpoint: "http://127.0.0.1:9", Credential: common.NewCredential("AKIDtest", "key"),
+		RatePerAction: 2, Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+			sent++
+			return answering(`{"Response":{"Status":0,"RequestId":"req-1"}}`).RoundTrip(r)
+		})})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(IfSpare(context.Background()))
+	cancel()
+	_, err = c.DescribeTaskStatus(ctx, "task-1")
+	require.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, ErrNoSpare)
+	assert.Equal(t, 0, sent, "not sent")
+	assert.Equal(t, 0, c.pacers[ActionDescribeTaskStatus].startedIn(time.Now()), "no start taken")
+}
+
 // TestPacerOfAHighRateKeepsUp: a pacer counts the starts of its window
 // without going through them all, so that at a high rate (the emulator's
 // benchmarks and tests run their Clients at 10,000/s and more) a request
@@ -436,7 +456,7 @@ func TestPacerOfAHighRateKeepsUp(t *testing.T) {
 // TestPacerSpareStartsKeepTheWindow drives pacers with requests that must
 // go and requests made IfSpare, mixed at random: the starts, spare ones
 // included, keep their order and at most n fall in any window, and the
-// spare ones at most half of n (one, for a window of one), so that the
+// spare ones at most half of n (none, for a window of one), so that the
 // requests that must go always find the other half.
 func TestPacerSpareStartsKeepTheWindow(t *testing.T) {
 	for _, perSecond := range []float64{0.5, 1, 2, 3, 5, 20} {
