@@ -121,23 +121,15 @@ func (s *stubTasks) DescribeTaskStatus(ctx context.Context, _ string) (clb.TaskS
 // measured follows a measure that another wait of the process makes while
 // it sleeps, instead of polling on its guess.
 func TestWaitForTaskLearnsWhileAsleep(t *testing.T) {
-	clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock, tasks, a := newStubWait(3 * time.Second)
 	start := clock.now
-	tasks := &stubTasks{clock: clock, end: start.Add(3 * time.Second)}
-	a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
 	est := a.estimates.of(taskKind{})
 	clock.onSleep = func() {
 		if est.n == 0 {
 			est.observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
 		}
 	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
-	v, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
-	require.NoError(t, err)
-	var res WaitResult
-	require.NoError(t, v.Get(&res))
+	res := runWait(t, a, WaitInput{TaskID: "task-1"})
 	assert.Equal(t, []time.Time{start.Add(2900 * ms), start.Add(3000 * ms)}, tasks.polls,
 		"no poll on the guess of 1 s; the first one a deviation and half an interval before 3 s")
 	assert.Equal(t, 2, res.Polls)
@@ -198,24 +190,14 @@ func TestWaitForTaskPollsAtTheExpectedEndWhilePollsQueue(t *testing.T) {
 		{"polls queue", 300 * ms, []time.Duration{3000 * ms}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			clock, tasks, a := newStubWait(3 * time.Second)
 			start := clock.now
-			tasks := &stubTasks{clock: clock, end: start.Add(3 * time.Second)}
-			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
 			a.estimates.of(taskKind{}).observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
 			for range 20 {
 				a.estimates.queue.observe(c.wait)
 			}
-			var s testsuite.WorkflowTestSuite
-			env := s.NewTestActivityEnvironment()
-			env.RegisterActivity(a)
-			_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
-			require.NoError(t, err)
-			var got []time.Duration
-			for _, p := range tasks.polls {
-				got = append(got, p.Sub(start))
-			}
-			assert.Equal(t, c.polls, got)
+			runWait(t, a, WaitInput{TaskID: "task-1"})
+			assert.Equal(t, c.polls, since(start, tasks.polls))
 		})
 	}
 }
@@ -281,9 +263,7 @@ func TestWaitForTaskHeartbeatsOnlyToGoOn(t *testing.T) {
 		{"seen running twice", 3050 * ms, []int{1, 2}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-			tasks := &stubTasks{clock: clock, end: clock.now.Add(c.end)}
-			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			_, _, a := newStubWait(c.end)
 			a.estimates.of(taskKind{}).observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestActivityEnvironment()
@@ -317,26 +297,16 @@ func TestWaitForTaskTimesTheTaskFromItsCreation(t *testing.T) {
 		{"long before the wait", -2 * time.Minute, []time.Duration{1900 * ms}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-			start := clock.now
 			// The task was made 300 ms before the wait and takes 2 s.
-			tasks := &stubTasks{clock: clock, end: start.Add(1700 * ms)}
-			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			clock, tasks, a := newStubWait(1700 * ms)
+			start := clock.now
 			a.estimates.of(taskKind{}).observe(taskMeasure{d: 2 * time.Second, spread: 50 * ms}, a.Poll)
 			in := WaitInput{TaskID: "task-1"}
 			if c.created != 0 {
 				in.TaskCreated = start.Add(c.created)
 			}
-			var s testsuite.WorkflowTestSuite
-			env := s.NewTestActivityEnvironment()
-			env.RegisterActivity(a)
-			_, err := env.ExecuteActivity(a.WaitForTask, in)
-			require.NoError(t, err)
-			var got []time.Duration
-			for _, p := range tasks.polls {
-				got = append(got, p.Sub(start))
-			}
-			assert.Equal(t, c.polls, got)
+			runWait(t, a, in)
+			assert.Equal(t, c.polls, since(start, tasks.polls))
 		})
 	}
 }
@@ -353,18 +323,12 @@ func TestWaitForTaskPollsAtTheGuessWhilePollsQueue(t *testing.T) {
 		{"polls queue", 300 * ms, time.Second},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			clock, tasks, a := newStubWait(2 * time.Second)
 			start := clock.now
-			tasks := &stubTasks{clock: clock, end: start.Add(2 * time.Second)}
-			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
 			for range 20 {
 				a.estimates.queue.observe(c.wait)
 			}
-			var s testsuite.WorkflowTestSuite
-			env := s.NewTestActivityEnvironment()
-			env.RegisterActivity(a)
-			_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
-			require.NoError(t, err)
+			runWait(t, a, WaitInput{TaskID: "task-1"})
 			require.NotEmpty(t, tasks.polls)
 			assert.Equal(t, c.first, tasks.polls[0].Sub(start))
 		})
@@ -387,18 +351,11 @@ func since(start time.Time, times []time.Time) []time.Duration {
 func TestWaitForTaskPollsEarlyOnlyOnSpareBudget(t *testing.T) {
 	for _, noSpare := range []bool{false, true} {
 		t.Run(fmt.Sprint("no spare ", noSpare), func(t *testing.T) {
-			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			clock, tasks, a := newStubWait(3 * time.Second)
 			start := clock.now
-			tasks := &stubTasks{clock: clock, end: start.Add(3 * time.Second), noSpare: noSpare}
-			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+			tasks.noSpare = noSpare
 			a.estimates.of(taskKind{}).observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
-			var s testsuite.WorkflowTestSuite
-			env := s.NewTestActivityEnvironment()
-			env.RegisterActivity(a)
-			v, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1"})
-			require.NoError(t, err)
-			var res WaitResult
-			require.NoError(t, v.Get(&res))
+			res := runWait(t, a, WaitInput{TaskID: "task-1"})
 			assert.Equal(t, []time.Duration{2900 * ms}, since(start, tasks.spare), "the poll before 3 s, on spare budget")
 			want := []time.Duration{2900 * ms, 3000 * ms}
 			if noSpare {
@@ -440,19 +397,13 @@ func TestOneWaitScoutsForAnUnmeasuredAction(t *testing.T) {
 func TestWaitForTaskFollowsTheGuessWhileAnotherScouts(t *testing.T) {
 	for _, scouted := range []bool{false, true} {
 		t.Run(fmt.Sprint("another scouts ", scouted), func(t *testing.T) {
-			clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			clock, tasks, a := newStubWait(1200 * ms)
 			start := clock.now
-			tasks := &stubTasks{clock: clock, end: start.Add(1200 * ms)}
-			a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
 			if scouted {
 				require.True(t, a.estimates.of(taskKind{"lb-aaaaaaaa", clb.ActionDeregisterTargets}).claimScout())
 			}
-			var s testsuite.WorkflowTestSuite
-			env := s.NewTestActivityEnvironment()
-			env.RegisterActivity(a)
-			_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1", LoadBalancerID: "lb-bbbbbbbb",
+			runWait(t, a, WaitInput{TaskID: "task-1", LoadBalancerID: "lb-bbbbbbbb",
 				Action: clb.ActionDeregisterTargets})
-			require.NoError(t, err)
 			first := 700 * ms
 			if scouted {
 				first = time.Second
@@ -470,23 +421,39 @@ func TestWaitForTaskFollowsTheGuessWhileAnotherScouts(t *testing.T) {
 // load balancer no estimate: only while the action has measured nothing do
 // the waits other than its scout poll from the guess.
 func TestWaitForTaskPollsFromTheWindowOnceItsActionMeasured(t *testing.T) {
-	clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock, tasks, a := newStubWait(1200 * ms)
 	start := clock.now
-	tasks := &stubTasks{clock: clock, end: start.Add(1200 * ms)}
-	a := &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
 	measured := a.estimates.of(taskKind{"lb-aaaaaaaa", clb.ActionDeregisterTargets})
 	measured.observe(taskMeasure{d: 400 * ms, spread: 50 * ms}, a.Poll)
 	measured.observe(taskMeasure{d: 3 * time.Second, spread: 50 * ms}, a.Poll)
 	_, _, agreed := measured.prior.agreed()
 	require.False(t, agreed, "the action's tasks disagree")
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
-	_, err := env.ExecuteActivity(a.WaitForTask, WaitInput{TaskID: "task-1", LoadBalancerID: "lb-bbbbbbbb",
+	runWait(t, a, WaitInput{TaskID: "task-1", LoadBalancerID: "lb-bbbbbbbb",
 		Action: clb.ActionDeregisterTargets})
-	require.NoError(t, err)
 	require.NotEmpty(t, tasks.polls)
 	assert.Equal(t, 700*ms, tasks.polls[0].Sub(start), "from a deviation and half an interval before the guess")
 	require.NotEmpty(t, tasks.spare, "on spare budget")
 	assert.Equal(t, tasks.polls[0], tasks.spare[0], "on spare budget")
+}
+
+// newStubWait is a clock, a task that ends end after its start, and
+// Activities that poll it on that clock.
+func newStubWait(end time.Duration) (*stubClock, *stubTasks, *Activities) {
+	clock := &stubClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	tasks := &stubTasks{clock: clock, end: clock.now.Add(end)}
+	return clock, tasks, &Activities{CLB: tasks, Now: clock.Now, Sleep: clock.Sleep}
+}
+
+// runWait runs a.WaitForTask(in) in a test activity environment and
+// returns its result.
+func runWait(t *testing.T, a *Activities, in WaitInput) WaitResult {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.WaitForTask, in)
+	require.NoError(t, err)
+	var res WaitResult
+	require.NoError(t, v.Get(&res))
+	return res
 }

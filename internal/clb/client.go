@@ -420,10 +420,11 @@ func (c *Client) mutate(ctx context.Context, action string, req tchttp.Request, 
 	return taskID, nil
 }
 
-// do waits for the action's pacer, sends req through the SDK within the
-// per-request timeout, decodes the answer, reports the call to OnCall, and
-// returns how long the request waited for its start, and any failure as a
-// classified *Error.
+// do waits for the action's pacer (a request made IfSpare does not wait:
+// it starts at once or fails with ErrNoSpare), sends req through the SDK
+// within the per-request timeout, decodes the answer, reports the call to
+// OnCall, and returns how long the request waited for its start, and any
+// failure as a classified *Error.
 func (c *Client) do(ctx context.Context, action string, req tchttp.Request, resp tchttp.Response, decode func() error) (time.Duration, error) {
 	var waited time.Duration
 	if IsSpare(ctx) {

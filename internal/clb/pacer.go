@@ -75,13 +75,13 @@ func (p *pacer) startAt(now, deadline time.Time) (time.Time, bool) {
 	if !deadline.IsZero() && start.After(deadline) {
 		return start, false
 	}
-	p.take(start)
-	p.waited = start.After(now)
+	p.take(start, start.After(now))
 	return start, true
 }
 
-// take records a start, the latest; p.mu is held.
-func (p *pacer) take(start time.Time) {
+// take records a start, the latest, and whether it waited; p.mu is held.
+func (p *pacer) take(start time.Time, waited bool) {
+	p.waited = waited
 	// A start a span or more before this one bounds no later request.
 	drop := 0
 	for drop < len(p.starts) && !p.starts[drop].After(start.Add(-p.span)) {
@@ -114,8 +114,7 @@ func (p *pacer) spareStart(now time.Time) bool {
 	if c := p.startedBy(now); !p.free(now) || 2*(c+1) > p.n {
 		return false
 	}
-	p.take(now)
-	p.waited = false
+	p.take(now, false)
 	return true
 }
 

@@ -396,30 +396,24 @@ func TestPacerSpareStart(t *testing.T) {
 // no room for is not sent and fails at once with ErrNoSpare; one with
 // room is sent like any other.
 func TestClientIfSpare(t *testing.T) {
-	sent := 0
-	c, err := NewClient(Config{Region: "ap-guangzhou", Endpoint: "http://127.0.0.1:9", Credential: common.NewCredential("AKIDtest", "key"),
-		RatePerAction: 2, Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
-			sent++
-			return answering(`{"Response":{"Status":0,"RequestId":"req-1"}}`).RoundTrip(r)
-		})})
-	require.NoError(t, err)
+	c, sent := countingClient(t)
 	ctx := IfSpare(context.Background())
 	assert.True(t, IsSpare(ctx))
 	assert.False(t, IsSpare(context.Background()))
 	st, err := c.DescribeTaskStatus(ctx, "task-1")
 	require.NoError(t, err)
 	assert.Equal(t, TaskSucceeded, st.Status)
-	require.Equal(t, 1, sent)
+	require.Equal(t, 1, *sent)
 	_, err = c.DescribeTaskStatus(ctx, "task-1")
 	require.ErrorIs(t, err, ErrNoSpare)
-	assert.Equal(t, 1, sent, "not sent")
+	assert.Equal(t, 1, *sent, "not sent")
 	assert.Equal(t, 1, c.pacers[ActionDescribeTaskStatus].startedIn(time.Now()), "and no start taken")
 }
 
-// TestClientIfSpareCancelled: a request made IfSpare whose context is
-// already done fails with the context's error, not ErrNoSpare, is not
-// sent and takes no start, though the pacer has room for it.
-func TestClientIfSpareCancelled(t *testing.T) {
+// countingClient is a Client at 2 requests/s whose every request is
+// answered Status 0, and the count of the requests it sent.
+func countingClient(t *testing.T) (*Client, *int) {
+	t.Helper()
 	sent := 0
 	c, err := NewClient(Config{Region: "ap-guangzhou", Endpoint: "http://127.0.0.1:9", Credential: common.NewCredential("AKIDtest", "key"),
 		RatePerAction: 2, Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
@@ -427,12 +421,20 @@ func TestClientIfSpareCancelled(t *testing.T) {
 			return answering(`{"Response":{"Status":0,"RequestId":"req-1"}}`).RoundTrip(r)
 		})})
 	require.NoError(t, err)
+	return c, &sent
+}
+
+// TestClientIfSpareCancelled: a request made IfSpare whose context is
+// already done fails with the context's error, not ErrNoSpare, is not
+// sent and takes no start, though the pacer has room for it.
+func TestClientIfSpareCancelled(t *testing.T) {
+	c, sent := countingClient(t)
 	ctx, cancel := context.WithCancel(IfSpare(context.Background()))
 	cancel()
-	_, err = c.DescribeTaskStatus(ctx, "task-1")
+	_, err := c.DescribeTaskStatus(ctx, "task-1")
 	require.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, ErrNoSpare)
-	assert.Equal(t, 0, sent, "not sent")
+	assert.Equal(t, 0, *sent, "not sent")
 	assert.Equal(t, 0, c.pacers[ActionDescribeTaskStatus].startedIn(time.Now()), "no start taken")
 }
 
